@@ -1,1 +1,30 @@
+//! leadpipe: a high-throughput batch ETL pipeline for B2B contact enrichment.
+//!
+//! A pipeline file (TOML) chains a source, stages and sinks; a SQLite state
+//! store makes every run resumable and every paid answer bought once.
+//!
+//! # Layout
+//! - [`spec`]: the pipeline file — strict serde types, `${VAR}` interpolation,
+//!   units, and validation into a [`spec::ValidPipeline`] before any work.
+//! - [`source`]: where rows come from (CSV), with rejects for unusable rows.
+//! - [`pipeline`]: the record type, normalisation, and the runner (stage tasks
+//!   joined by bounded channels, shutdown, progress).
+//! - [`stages`]: one file per stage, listed in one closed enum.
+//! - [`sinks`]: Parquet, CSV, rejects and duplicates files, the run report.
+//! - [`state`]: the SQLite state store (runs, stage results, ledger, cache,
+//!   pending jobs) and its single batched writer.
+//! - [`secret`]: API keys in a type that never prints them.
+//! - [`exit`]: the documented exit codes.
+//! - [`cli`]: the command line definitions (`main.rs` acts on them).
+//!
+//! Data flows one way: source → stages → sinks, with the state store beside.
 
+pub mod cli;
+pub mod exit;
+pub mod pipeline;
+pub mod secret;
+pub mod sinks;
+pub mod source;
+pub mod spec;
+pub mod stages;
+pub mod state;

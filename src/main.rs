@@ -1,1 +1,142 @@
-fn main(){}
+//! The `leadpipe` binary: parse the command line, set up logging, run, and
+//! map the outcome to a documented exit code. Errors become messages here.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use leadpipe::cli::{Cli, Command, LogFormat, RunArgs};
+use leadpipe::exit::Exit;
+use leadpipe::pipeline::runner::DisplayMode;
+use leadpipe::pipeline::{RunOptions, run};
+use leadpipe::spec::{self, valid::Checks};
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Invalid.code() } else { 0 });
+        }
+    };
+    let exit = match cli.command {
+        Command::Validate { pipelines } => validate(&pipelines),
+        Command::Run(args) => run_command(args),
+    };
+    ExitCode::from(exit.code())
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if quiet { "error" } else { "info" };
+    let filter = EnvFilter::try_from_env("LEADPIPE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn validate(files: &[std::path::PathBuf]) -> Exit {
+    let mut exit = Exit::Done;
+    for file in files {
+        match spec::load(file)
+            .map_err(|e| e.to_string())
+            .and_then(|l| spec::validate(l, Checks::default()).map_err(|e| e.to_string()))
+        {
+            Ok(p) => println!(
+                "{}: ok (pipeline {:?}, {} stage(s), {} sink(s))",
+                file.display(),
+                p.name,
+                p.stages.len(),
+                p.sinks.len()
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                exit = Exit::Invalid;
+            }
+        }
+    }
+    exit
+}
+
+fn run_command(args: RunArgs) -> Exit {
+    init_logging(args.log_format, args.quiet);
+    let pipeline = match spec::load(&args.pipeline)
+        .map_err(|e| e.to_string())
+        .and_then(|l| spec::validate(l, Checks::default()).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Invalid;
+        }
+    };
+    let display = if args.quiet {
+        DisplayMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        DisplayMode::Bar
+    } else {
+        DisplayMode::Log
+    };
+    let opts = RunOptions {
+        fresh: args.fresh,
+        report: args.report.clone(),
+        display,
+        sandbox: false,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("leadpipe: cannot start the runtime: {e}");
+            return Exit::RowsFailed;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+        let result = run(pipeline, opts, shutdown).await;
+        signals.abort();
+        match result {
+            Ok(outcome) => {
+                if !args.quiet || outcome.exit != Exit::Done {
+                    eprint!("{}", outcome.report.summary());
+                }
+                outcome.exit
+            }
+            Err(e) => {
+                eprintln!("leadpipe: {e}");
+                e.exit()
+            }
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop reading, drain, commit, exit resumable. A second signal exits at once.
+async fn wait_for_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    eprintln!("leadpipe: interrupted; finishing what is in flight (press Ctrl-C again to stop at once)");
+    shutdown.cancel();
+    let _ = tokio::signal::ctrl_c().await;
+    std::process::exit(Exit::Interrupted.code().into());
+}

@@ -1,0 +1,52 @@
+//! The command line (clap definitions only; `main.rs` acts on them).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::exit::EXIT_CODES_HELP;
+
+#[derive(Debug, Parser)]
+#[command(name = "leadpipe", version, about = "Batch B2B contact enrichment: CSV in, enriched and verified Parquet/CSV out, resumable.", after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline (resumes its unfinished run, if any).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(RunArgs),
+    /// Check pipeline files without running them: everything a run checks before any work.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Validate {
+        /// Pipeline files (TOML).
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Start a new run even if an unfinished one exists (cached vendor answers are still reused).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Write the JSON run report here (default: beside the first sink, `<stem>.report.json`).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// No progress and no summary; errors only.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,9 @@
+//! The runner and the record type: stage tasks joined by bounded channels,
+//! from the source through the stages to the sinks, with the state store beside.
+
+pub mod normalize;
+pub mod progress;
+pub mod record;
+pub mod runner;
+
+pub use runner::{RunError, RunOptions, RunOutcome, run};

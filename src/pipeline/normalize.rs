@@ -1,0 +1,245 @@
+//! Normalisation of identity fields: email, names, company domain, LinkedIn URL.
+//!
+//! Pure functions on strings, used by sources and stages alike; they allocate
+//! only when the value changes or must be owned.
+
+use unicode_normalization::{UnicodeNormalization, is_nfc_quick};
+
+/// Trim and lowercase an email and check its syntax.
+/// `Err` carries a short reason suitable for a rejects file.
+pub fn email(raw: &str) -> Result<String, &'static str> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty email");
+    }
+    let s = if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
+        s.to_lowercase()
+    } else {
+        s.to_string()
+    };
+    check_email(&s)?;
+    Ok(s)
+}
+
+/// RFC 5321-shaped syntax check (the common subset mail providers accept).
+pub fn check_email(s: &str) -> Result<(), &'static str> {
+    let (local, domain) = s.split_once('@').ok_or("email has no @")?;
+    if domain.contains('@') {
+        return Err("email has more than one @");
+    }
+    if local.is_empty() || local.len() > 64 {
+        return Err("email local part is empty or longer than 64 characters");
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("email local part has a misplaced dot");
+    }
+    if !local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b) || b >= 0x80)
+    {
+        return Err("email local part has a character that is not allowed");
+    }
+    check_domain(domain)
+}
+
+fn check_domain(domain: &str) -> Result<(), &'static str> {
+    if domain.len() > 253 || !domain.contains('.') {
+        return Err("email domain is not a full domain name");
+    }
+    let mut labels = domain.split('.').peekable();
+    while let Some(label) = labels.next() {
+        if label.is_empty() || label.len() > 63 {
+            return Err("email domain has an empty or overlong label");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("email domain label starts or ends with a hyphen");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+        {
+            return Err("email domain has a character that is not allowed");
+        }
+        if labels.peek().is_none() && (label.len() < 2 || label.bytes().all(|b| b.is_ascii_digit())) {
+            return Err("email domain has no valid top-level domain");
+        }
+    }
+    Ok(())
+}
+
+/// Gmail treats dots and `+tags` in the local part as the same mailbox.
+/// Returns the canonical address for gmail.com / googlemail.com, else the input.
+pub fn gmail_canonical(email: &str) -> std::borrow::Cow<'_, str> {
+    let Some((local, domain)) = email.split_once('@') else {
+        return email.into();
+    };
+    if domain != "gmail.com" && domain != "googlemail.com" {
+        return email.into();
+    }
+    let local = local.split('+').next().unwrap_or(local);
+    let mut out: String = local.chars().filter(|&c| c != '.').collect();
+    out.push_str("@gmail.com");
+    out.into()
+}
+
+/// NFC-normalise, trim and collapse inner whitespace; `None` if nothing is left.
+pub fn name(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let simple = s.is_ascii() && !s.contains("  ") && !s.contains(['\t', '\n', '\r']);
+    if simple {
+        return Some(s.to_string());
+    }
+    let nfc: String = if is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        s.to_string()
+    } else {
+        s.nfc().collect()
+    };
+    let collapsed = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!collapsed.is_empty()).then_some(collapsed)
+}
+
+/// Split a full name into (first, last): the last word is the last name.
+pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
+    match full.rsplit_once(' ') {
+        Some((first, last)) => (Some(first.to_string()), Some(last.to_string())),
+        None => (Some(full.to_string()), None),
+    }
+}
+
+/// The bare host of a website or URL: no scheme, `www.`, path, port or query; lowercased.
+pub fn domain(raw: &str) -> Option<String> {
+    let mut s = raw.trim();
+    for scheme in ["https://", "http://", "//"] {
+        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            s = &s[scheme.len()..];
+            break;
+        }
+    }
+    let s = s.split(['/', '?', '#']).next().unwrap_or("");
+    let s = s.rsplit_once('@').map_or(s, |(_, host)| host);
+    let s = s.split(':').next().unwrap_or("");
+    let s = s.trim_end_matches('.');
+    let s = s.to_ascii_lowercase();
+    let s = s.strip_prefix("www.").map(str::to_string).unwrap_or(s);
+    (check_domain(&s).is_ok()).then_some(s)
+}
+
+/// Mailbox providers whose domain says nothing about the person's employer.
+pub fn is_free_mail(domain: &str) -> bool {
+    matches!(
+        domain,
+        "gmail.com"
+            | "googlemail.com"
+            | "yahoo.com"
+            | "hotmail.com"
+            | "outlook.com"
+            | "live.com"
+            | "aol.com"
+            | "icloud.com"
+            | "me.com"
+            | "proton.me"
+            | "protonmail.com"
+            | "gmx.com"
+            | "gmx.de"
+            | "web.de"
+            | "mail.ru"
+            | "yandex.ru"
+            | "qq.com"
+            | "163.com"
+    )
+}
+
+/// A LinkedIn profile URL in one canonical form: `https://www.linkedin.com/in/<slug>`.
+pub fn linkedin_url(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let lower = s.to_ascii_lowercase();
+    let at = lower.find("linkedin.com/")?;
+    let path = &s[at + "linkedin.com/".len()..];
+    let path = path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    if path.is_empty() {
+        return None;
+    }
+    Some(format!("https://www.linkedin.com/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("  Jane.Doe@Example.COM ").unwrap(), "jane.doe@example.com");
+        assert!(email("jane").is_err());
+        assert!(email("jane@@example.com").is_err());
+        assert!(email("ja ne@example.com").is_err());
+        assert!(email("jane@example").is_err());
+        assert!(email("jane@example.c").is_err());
+        assert!(email(".jane@example.com").is_err());
+        assert!(email("").is_err());
+    }
+
+    #[test]
+    fn gmail() {
+        assert_eq!(gmail_canonical("j.a.ne+news@googlemail.com"), "jane@gmail.com");
+        assert_eq!(gmail_canonical("j.ane@example.com"), "j.ane@example.com");
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(domain("https://www.Acme.com/about?x=1").as_deref(), Some("acme.com"));
+        assert_eq!(domain("acme.io:8080").as_deref(), Some("acme.io"));
+        assert_eq!(domain("not a domain"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name("  Zoe\u{0308}   Smith ").as_deref(), Some("Zo\u{00eb} Smith"));
+        assert_eq!(
+            split_full_name("Mary Ann Jones"),
+            (Some("Mary Ann".into()), Some("Jones".into()))
+        );
+    }
+
+    #[test]
+    fn linkedin() {
+        assert_eq!(
+            linkedin_url("http://linkedin.com/in/jane-doe/?trk=x").as_deref(),
+            Some("https://www.linkedin.com/in/jane-doe")
+        );
+        assert_eq!(linkedin_url("https://example.com"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn email_normalisation_is_idempotent(s in "[ A-Za-z0-9._+@-]{0,30}") {
+            if let Ok(e) = email(&s) {
+                prop_assert_eq!(email(&e).unwrap(), e.clone());
+                prop_assert_eq!(e.trim(), e.as_str());
+                prop_assert!(!e.bytes().any(|b| b.is_ascii_uppercase()));
+            }
+        }
+
+        #[test]
+        fn gmail_canonical_is_idempotent(local in "[a-z0-9.+]{1,12}") {
+            let e = format!("{local}@gmail.com");
+            let c = gmail_canonical(&e).into_owned();
+            prop_assert_eq!(gmail_canonical(&c).into_owned(), c);
+        }
+
+        #[test]
+        fn names_are_nfc_and_trimmed(s in "\\PC{0,20}") {
+            if let Some(n) = name(&s) {
+                prop_assert_eq!(n.trim(), n.as_str());
+                prop_assert!(!n.contains("  "));
+                prop_assert_eq!(n.nfc().collect::<String>(), n.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Runs a validated pipeline: source → stages → sinks as tasks joined by
+//! bounded channels (backpressure keeps memory flat), with the state store
+//! deciding whether this is a new run or the continuation of one.
+//!
+//! Rows keep their input order end to end: stages never reorder, and sinks
+//! write what they receive. Outputs are renamed into place only when the
+//! whole run completed; an interrupted run leaves no partial file at a sink
+//! path and exits resumable.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::{self, Progress};
+use super::record::Batch;
+use crate::exit::Exit;
+use crate::sinks::report::RunReport;
+use crate::sinks::schema::{Column, output_columns};
+use crate::sinks::side::SideFile;
+use crate::sinks::{Sink, SinkError};
+use crate::source::SourceError;
+use crate::source::csv::{CsvSource, fingerprint};
+use crate::spec::{SourceSpec, ValidPipeline};
+use crate::stages::dedupe::Dedupe;
+use crate::stages::{StageCounts, StageSpec};
+use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
+
+/// How a run was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub fresh: bool,
+    /// Overrides the pipeline's report path.
+    pub report: Option<PathBuf>,
+    pub display: DisplayMode,
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DisplayMode {
+    #[default]
+    Quiet,
+    Log,
+    Bar,
+}
+
+pub struct RunOutcome {
+    pub exit: Exit,
+    pub report: RunReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(
+        "{state}: an unfinished run #{run_id} of pipeline {pipeline:?} used a different {what}; \
+         run with --fresh to start anew (answers already bought stay cached and are reused)"
+    )]
+    Conflict {
+        state: PathBuf,
+        run_id: i64,
+        pipeline: String,
+        what: &'static str,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Source(_) | RunError::Conflict { .. } => Exit::Invalid,
+            _ => Exit::RowsFailed,
+        }
+    }
+}
+
+/// What the final task of the pipeline counted.
+#[derive(Default)]
+struct Tally {
+    rows_in: u64,
+    rows_out: u64,
+    rows_rejected: u64,
+    rows_duplicate: u64,
+}
+
+pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let SourceSpec::Csv(source_spec) = p.source.clone();
+
+    let store = Store::open(&p.state_path)?;
+    let input_path = source_spec.path.clone();
+    let input_fp = blocking(move || fingerprint(&input_path))
+        .await?
+        .map_err(|source| SourceError::Open {
+            path: source_spec.path.clone(),
+            source,
+        })?;
+    let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, opts.fresh)? {
+        RunStart::New { run_id } => (run_id, false),
+        RunStart::Resumed { run_id, attempts } => {
+            tracing::info!(run_id, attempts, "resuming the unfinished run");
+            (run_id, true)
+        }
+        RunStart::Conflict {
+            run,
+            pipeline_changed,
+            input_changed,
+        } => {
+            let what = match (pipeline_changed, input_changed) {
+                (true, true) => "pipeline file and input",
+                (true, false) => "pipeline file",
+                _ => "input",
+            };
+            return Err(RunError::Conflict {
+                state: p.state_path.clone(),
+                run_id: run.id,
+                pipeline: p.name.clone(),
+                what,
+            });
+        }
+    };
+
+    let spec = source_spec.clone();
+    let source = blocking(move || CsvSource::open(&spec)).await??;
+    let total_bytes = std::fs::metadata(source.path()).map_or(0, |m| m.len());
+    let columns = output_columns(source.header());
+
+    let progress = Arc::new(Progress::default());
+    let reporter_done = CancellationToken::new();
+    let display = match opts.display {
+        DisplayMode::Bar => progress::Display::Bar(progress::terminal_bar()),
+        DisplayMode::Log => progress::Display::Log,
+        DisplayMode::Quiet => progress::Display::Quiet,
+    };
+    let reporter = tokio::spawn(progress::report(
+        progress.clone(),
+        total_bytes,
+        display,
+        reporter_done.clone(),
+    ));
+
+    let cap = p.run.channel_batches;
+    let (source_tx, mut rx) = mpsc::channel::<Batch>(cap);
+    let source_task = {
+        let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
+        tokio::task::spawn_blocking(move || read_source(source, source_tx, batch_rows, progress, shutdown))
+    };
+
+    let mut stage_tasks = Vec::new();
+    for (i, stage) in p.stages.iter().enumerate() {
+        let name = stage_name(&p.stages, i);
+        let (tx, next_rx) = mpsc::channel::<Batch>(cap);
+        let task = match stage {
+            StageSpec::Dedupe(spec) => tokio::spawn(run_dedupe(Dedupe::new(spec.clone()), rx, tx)),
+        };
+        stage_tasks.push((name, task));
+        rx = next_rx;
+    }
+
+    let duplicates_paths: Vec<PathBuf> = p
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
+        .map(|(i, _)| p.duplicates_path(i))
+        .collect();
+    let sinks = p.sinks.clone();
+    let rejects_path = p.rejects_path.clone();
+    let collector = {
+        let (progress, dup_paths) = (progress.clone(), duplicates_paths.clone());
+        tokio::spawn(collect(rx, sinks, columns, rejects_path, dup_paths, progress))
+    };
+
+    let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
+    let mut stages = BTreeMap::new();
+    for (name, task) in stage_tasks {
+        let counts = task.await.map_err(|e| RunError::Internal(e.to_string()))?;
+        stages.insert(name, counts);
+    }
+    let collected = collector.await.map_err(|e| RunError::Internal(e.to_string()))?;
+    reporter_done.cancel();
+    let _ = reporter.await;
+
+    let interrupted = shutdown.is_cancelled();
+    let source_result = source_result.map_err(RunError::from);
+    let (tally, outputs) = match (source_result, collected) {
+        (Err(e), _) => return fail(&store, run_id, e),
+        (Ok(()), Err(e)) => return fail(&store, run_id, e),
+        (Ok(()), Ok(open)) => {
+            if interrupted {
+                let tally = open.abandon();
+                (tally, Vec::new())
+            } else {
+                open.finish()?
+            }
+        }
+    };
+
+    let status = if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Done
+    };
+    let counts = RunCounts {
+        rows_in: tally.rows_in,
+        rows_out: tally.rows_out,
+        rows_rejected: tally.rows_rejected,
+        rows_duplicate: tally.rows_duplicate,
+        rows_failed: 0,
+    };
+    let report = RunReport {
+        pipeline: p.name.clone(),
+        run_id,
+        status: status.as_str().into(),
+        resumed,
+        sandbox: opts.sandbox,
+        rows_in: counts.rows_in,
+        rows_out: counts.rows_out,
+        rows_rejected: counts.rows_rejected,
+        rows_duplicate: counts.rows_duplicate,
+        rows_failed: counts.rows_failed,
+        duration_s: started.elapsed().as_secs_f64(),
+        stages,
+        vendors: BTreeMap::new(),
+        outputs,
+        rejects_path: p.rejects_path.clone(),
+        duplicates_paths,
+        stopped_by: interrupted.then(|| "interrupted; run the same command again to resume".to_string()),
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(|e| RunError::Internal(e.to_string()))?;
+    store.end_run(run_id, status, counts, &json)?;
+    let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
+    write_report(&report_path, &json)?;
+    let exit = match status {
+        RunStatus::Interrupted => Exit::Interrupted,
+        _ if counts.rows_failed > 0 => Exit::RowsFailed,
+        _ => Exit::Done,
+    };
+    Ok(RunOutcome { exit, report })
+}
+
+fn fail<T>(store: &Store, run_id: i64, e: RunError) -> Result<T, RunError> {
+    let _ = store.end_run(
+        run_id,
+        RunStatus::Failed,
+        RunCounts::default(),
+        &format!("{{\"error\":{:?}}}", e.to_string()),
+    );
+    Err(e)
+}
+
+fn write_report(path: &std::path::Path, json: &str) -> Result<(), RunError> {
+    use std::io::Write;
+    let mut file = crate::sinks::atomic::AtomicFile::create(path).map_err(|source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let io = |source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    file.write_all(json.as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.commit(None).map_err(io)?;
+    Ok(())
+}
+
+/// A stage's name in reports: its kind, with its position when the kind repeats.
+pub fn stage_name(stages: &[StageSpec], i: usize) -> String {
+    let kind = stages[i].kind();
+    if stages.iter().filter(|s| s.kind() == kind).count() > 1 {
+        format!("{kind}#{i}")
+    } else {
+        kind.to_string()
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))
+}
+
+/// The source's thread: read batches until the input ends or shutdown is asked for.
+fn read_source(
+    mut source: CsvSource,
+    tx: mpsc::Sender<Batch>,
+    batch_rows: usize,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+) -> Result<(), SourceError> {
+    while !shutdown.is_cancelled() {
+        let Some(batch) = source.next_batch(batch_rows)? else {
+            break;
+        };
+        progress.rows_read.fetch_add(batch.rows_in, Ordering::Relaxed);
+        progress.bytes_read.store(source.bytes_read(), Ordering::Relaxed);
+        if tx.blocking_send(batch).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn run_dedupe(mut dedupe: Dedupe, mut rx: mpsc::Receiver<Batch>, tx: mpsc::Sender<Batch>) -> StageCounts {
+    let mut counts = StageCounts::default();
+    let started = Instant::now();
+    while let Some(mut batch) = rx.recv().await {
+        counts.rows_in += batch.records.len() as u64;
+        let before = batch.duplicates.len();
+        dedupe.process(&mut batch);
+        counts.rows_duplicate += (batch.duplicates.len() - before) as u64;
+        counts.rows_out += batch.records.len() as u64;
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+    }
+    if !dedupe.streams() {
+        let last = dedupe.finish();
+        counts.rows_duplicate += last.duplicates.len() as u64;
+        counts.rows_out += last.records.len() as u64;
+        let _ = tx.send(last).await;
+    }
+    counts.duration_s = started.elapsed().as_secs_f64();
+    counts
+}
+
+/// The open output files of a run, committed only when the run completed.
+struct Open {
+    tally: Tally,
+    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    rejects: SideFile,
+    duplicates: Vec<SideFile>,
+}
+
+impl Open {
+    /// Stop without committing: every temporary file is removed, nothing partial is left.
+    fn abandon(self) -> Tally {
+        for (_, thread) in self.sinks {
+            let _ = thread.join();
+        }
+        self.tally
+    }
+
+    fn finish(self) -> Result<(Tally, Vec<PathBuf>), RunError> {
+        let mut outputs = Vec::new();
+        for (path, thread) in self.sinks {
+            let sink = thread
+                .join()
+                .map_err(|_| RunError::Internal("a sink thread panicked".into()))??;
+            sink.finish()?;
+            outputs.push(path);
+        }
+        self.rejects.finish()?;
+        for d in self.duplicates {
+            d.finish()?;
+        }
+        Ok((self.tally, outputs))
+    }
+}
+
+/// The last task: fan records out to the sinks (each on its own thread) and
+/// write rejects and duplicates.
+async fn collect(
+    mut rx: mpsc::Receiver<Batch>,
+    sink_specs: Vec<crate::spec::SinkSpec>,
+    columns: Vec<Column>,
+    rejects_path: PathBuf,
+    duplicates_paths: Vec<PathBuf>,
+    progress: Arc<Progress>,
+) -> Result<Open, RunError> {
+    let mut senders = Vec::new();
+    let mut sinks = Vec::new();
+    for spec in &sink_specs {
+        let mut sink = Sink::create(spec, &columns)?;
+        let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
+        let thread = std::thread::Builder::new()
+            .name("leadpipe-sink".into())
+            .spawn(move || {
+                while let Some(batch) = srx.blocking_recv() {
+                    sink.write(&batch.records)?;
+                }
+                Ok(sink)
+            })
+            .map_err(|e| RunError::Internal(e.to_string()))?;
+        senders.push(tx);
+        sinks.push((spec.path().to_path_buf(), thread));
+    }
+    let mut rejects = SideFile::rejects(&rejects_path)?;
+    // One duplicates file per dedupe stage; rows carry no stage tag, so the first file takes all
+    // (pipelines with several dedupe stages name their files explicitly).
+    let mut duplicates = duplicates_paths
+        .iter()
+        .map(|p| SideFile::duplicates(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tally = Tally::default();
+    while let Some(batch) = rx.recv().await {
+        tally.rows_in += batch.rows_in;
+        tally.rows_out += batch.records.len() as u64;
+        tally.rows_rejected += batch.rejects.len() as u64;
+        tally.rows_duplicate += batch.duplicates.len() as u64;
+        for r in &batch.rejects {
+            rejects.write_reject(r)?;
+        }
+        if let Some(d) = duplicates.first_mut() {
+            for dup in &batch.duplicates {
+                d.write_duplicate(dup)?;
+            }
+        }
+        progress
+            .rows_written
+            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        let batch = Arc::new(batch);
+        for tx in &senders {
+            if tx.send(batch.clone()).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(senders);
+    Ok(Open {
+        tally,
+        sinks,
+        rejects,
+        duplicates,
+    })
+}

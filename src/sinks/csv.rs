@@ -1,0 +1,116 @@
+//! `kind = "csv"`: the same columns as Parquet, as text, in input order.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::SinkError;
+use super::atomic::AtomicFile;
+use super::schema::{Cell, Column};
+use crate::pipeline::record::Record;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSinkSpec {
+    pub path: PathBuf,
+    /// Field delimiter (one ASCII character).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+impl CsvSinkSpec {
+    pub fn check(&self) -> Result<(), String> {
+        if !self.delimiter.is_ascii() || matches!(self.delimiter, '"' | '\n' | '\r') {
+            return Err(format!(
+                "delimiter: {:?} is not a usable single ASCII character",
+                self.delimiter
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub struct CsvSink {
+    writer: csv::Writer<AtomicFile>,
+    columns: Vec<Column>,
+    path: PathBuf,
+    scratch: itoa_buf::Buf,
+}
+
+impl CsvSink {
+    pub fn create(spec: &CsvSinkSpec, columns: &[Column]) -> Result<CsvSink, SinkError> {
+        let file = AtomicFile::create(&spec.path).map_err(|source| SinkError::Io {
+            path: spec.path.clone(),
+            source,
+        })?;
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(spec.delimiter as u8)
+            .from_writer(file);
+        writer
+            .write_record(columns.iter().map(|c| c.name.as_str()))
+            .map_err(|e| SinkError::Csv {
+                path: spec.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(CsvSink {
+            writer,
+            columns: columns.to_vec(),
+            path: spec.path.clone(),
+            scratch: itoa_buf::Buf::default(),
+        })
+    }
+
+    pub fn write(&mut self, records: &[Record]) -> Result<(), SinkError> {
+        for rec in records {
+            for column in &self.columns {
+                let field: &[u8] = match column.cell(rec) {
+                    Cell::Str(v) => v.unwrap_or("").as_bytes(),
+                    Cell::U64(v) => self.scratch.format(v),
+                };
+                self.writer.write_field(field).map_err(|e| SinkError::Csv {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            self.writer.write_record(None::<&[u8]>).map_err(|e| SinkError::Csv {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<(), SinkError> {
+        let path = self.path.clone();
+        let file = self.writer.into_inner().map_err(|e| SinkError::Csv {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        file.commit(None).map_err(|source| SinkError::Io { path, source })
+    }
+}
+
+/// Integer formatting without allocation.
+mod itoa_buf {
+    #[derive(Default)]
+    pub struct Buf([u8; 20]);
+
+    impl Buf {
+        pub fn format(&mut self, mut v: u64) -> &[u8] {
+            let mut i = self.0.len();
+            loop {
+                i -= 1;
+                self.0[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            &self.0[i..]
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The run report: JSON for machines (`--report`), a short summary for people.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::stages::StageCounts;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub pipeline: String,
+    pub run_id: i64,
+    /// `done`, `interrupted`, `vendor_stopped`, `failed`.
+    pub status: String,
+    pub resumed: bool,
+    pub sandbox: bool,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_rejected: u64,
+    pub rows_duplicate: u64,
+    pub rows_failed: u64,
+    pub duration_s: f64,
+    pub stages: BTreeMap<String, StageCounts>,
+    pub vendors: BTreeMap<String, serde_json::Value>,
+    pub outputs: Vec<PathBuf>,
+    pub rejects_path: PathBuf,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates_paths: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+}
+
+impl RunReport {
+    /// The human summary printed on stderr at the end of a run.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let place = if self.sandbox {
+            " on the SANDBOX (simulated vendors, no credits spent)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "leadpipe: pipeline {:?} run #{} {}{place} in {:.1}s",
+            self.pipeline, self.run_id, self.status, self.duration_s
+        );
+        let _ = writeln!(
+            s,
+            "  rows: {} in, {} out, {} duplicate, {} rejected{}",
+            self.rows_in,
+            self.rows_out,
+            self.rows_duplicate,
+            self.rows_rejected,
+            if self.rows_failed > 0 {
+                format!(", {} failed", self.rows_failed)
+            } else {
+                String::new()
+            }
+        );
+        for (name, c) in &self.stages {
+            let _ = writeln!(
+                s,
+                "  stage {name}: {} in, {} out ({:.1}s)",
+                c.rows_in, c.rows_out, c.duration_s
+            );
+        }
+        for (name, v) in &self.vendors {
+            let _ = writeln!(s, "  vendor {name}: {v}");
+        }
+        if self.status == "done" {
+            for o in &self.outputs {
+                let _ = writeln!(s, "  wrote {}", o.display());
+            }
+            if self.rows_rejected > 0 {
+                let _ = writeln!(s, "  rejects: {}", self.rejects_path.display());
+            }
+        }
+        if let Some(by) = &self.stopped_by {
+            let _ = writeln!(s, "  stopped: {by}");
+        }
+        s
+    }
+}

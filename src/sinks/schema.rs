@@ -1,0 +1,124 @@
+//! The output schema: which columns the sinks write, their types and where
+//! each value comes from. One definition serves Parquet and CSV alike.
+//!
+//! Columns: `row_id` and `line` (provenance in the input), every original
+//! column under its own name (renamed `original_<name>` only if it collides
+//! with a leadpipe column), then leadpipe's normalised identity columns.
+
+use arrow_schema::DataType;
+
+use crate::pipeline::record::Record;
+
+/// One cell, borrowed from a record.
+pub enum Cell<'a> {
+    Str(Option<&'a str>),
+    U64(u64),
+}
+
+/// How a column gets its value from a record.
+#[derive(Clone, Copy)]
+pub enum Source {
+    Original(usize),
+    Derived(fn(&Record) -> Cell<'_>),
+}
+
+#[derive(Clone)]
+pub struct Column {
+    pub name: String,
+    pub data_type: DataType,
+    pub nullable: bool,
+    pub source: Source,
+}
+
+impl Column {
+    pub fn cell<'a>(&self, rec: &'a Record) -> Cell<'a> {
+        match self.source {
+            Source::Original(i) => Cell::Str(rec.original.get(i)),
+            Source::Derived(get) => get(rec),
+        }
+    }
+}
+
+/// leadpipe's own columns, in output order: (name, type, getter).
+/// A leadpipe column: name, type and the function reading it from a record.
+type Derived = (&'static str, DataType, fn(&Record) -> Cell<'_>);
+
+fn leadpipe_columns() -> Vec<Derived> {
+    use DataType::{UInt64, Utf8};
+    vec![
+        ("row_id", UInt64, |r| Cell::U64(r.id)),
+        ("line", UInt64, |r| Cell::U64(r.line)),
+        ("email", Utf8, |r| Cell::Str(r.identity.email.as_deref())),
+        ("email_problem", Utf8, |r| Cell::Str(r.identity.email_problem)),
+        ("first_name", Utf8, |r| Cell::Str(r.identity.first_name.as_deref())),
+        ("last_name", Utf8, |r| Cell::Str(r.identity.last_name.as_deref())),
+        ("full_name", Utf8, |r| Cell::Str(r.identity.full_name.as_deref())),
+        ("company", Utf8, |r| Cell::Str(r.identity.company.as_deref())),
+        ("company_domain", Utf8, |r| {
+            Cell::Str(r.identity.company_domain.as_deref())
+        }),
+        ("linkedin_url", Utf8, |r| Cell::Str(r.identity.linkedin_url.as_deref())),
+    ]
+}
+
+/// The columns of a run's output, from the source header.
+pub fn output_columns(header: &[String]) -> Vec<Column> {
+    let ours = leadpipe_columns();
+    let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
+    let mut columns = Vec::with_capacity(header.len() + ours.len());
+    let (provenance, identity) = ours.split_at(2);
+    for (name, data_type, get) in provenance {
+        columns.push(Column {
+            name: name.to_string(),
+            data_type: data_type.clone(),
+            nullable: false,
+            source: Source::Derived(*get),
+        });
+    }
+    for (i, raw) in header.iter().enumerate() {
+        let base = if raw.is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            raw.clone()
+        };
+        let mut name = if taken.contains(&base) {
+            format!("original_{base}")
+        } else {
+            base
+        };
+        let mut n = 2;
+        while taken.contains(&name) {
+            name = format!("{}_{n}", name.trim_end_matches(&format!("_{}", n - 1)));
+            n += 1;
+        }
+        taken.insert(name.clone());
+        columns.push(Column {
+            name,
+            data_type: DataType::Utf8,
+            nullable: true,
+            source: Source::Original(i),
+        });
+    }
+    for (name, data_type, get) in identity {
+        columns.push(Column {
+            name: name.to_string(),
+            data_type: data_type.clone(),
+            nullable: true,
+            source: Source::Derived(*get),
+        });
+    }
+    columns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colliding_original_columns_are_renamed() {
+        let cols = output_columns(&["email".into(), "notes".into(), "".into()]);
+        let names: Vec<_> = cols.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(&names[..5], ["row_id", "line", "original_email", "notes", "column_3"]);
+        assert!(names.contains(&"email"));
+    }
+}

@@ -1,0 +1,571 @@
+//! The CSV source: streams a delimited file into batches of records.
+//!
+//! Handles a UTF-8 BOM, CRLF, quoted fields with delimiters and newlines,
+//! a sniffed or configured delimiter, and maps columns to identity fields by
+//! common header names (overridable). Rows that cannot be used become
+//! rejects with their line number; the run goes on.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::SourceError;
+use crate::pipeline::normalize;
+use crate::pipeline::record::{Batch, Header, Identity, Record, Reject};
+
+/// `[source] kind = "csv"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSourceSpec {
+    /// The input file.
+    pub path: PathBuf,
+    /// One character (`","`, `";"`, `"\t"`, `"|"`), `"tab"`, or `"auto"` (default: sniffed from the header).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Which input column holds which identity field, when the header names are unusual.
+    #[serde(default)]
+    pub columns: ColumnOverrides,
+    /// Fields a row must have (valid) to be kept; others go to the rejects file.
+    #[serde(default)]
+    pub require: Vec<IdentityField>,
+    /// Accept an input with a header and no rows (default: refused, exit 2).
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+/// Header names for identity fields, overriding the automatic mapping.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOverrides {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub website: Option<String>,
+    pub linkedin_url: Option<String>,
+}
+
+/// An identity field a pipeline can require or key on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityField {
+    Email,
+    FirstName,
+    LastName,
+    FullName,
+    Company,
+    CompanyDomain,
+    LinkedinUrl,
+}
+
+impl IdentityField {
+    pub fn name(self) -> &'static str {
+        match self {
+            IdentityField::Email => "email",
+            IdentityField::FirstName => "first_name",
+            IdentityField::LastName => "last_name",
+            IdentityField::FullName => "full_name",
+            IdentityField::Company => "company",
+            IdentityField::CompanyDomain => "company_domain",
+            IdentityField::LinkedinUrl => "linkedin_url",
+        }
+    }
+
+    pub fn get(self, id: &Identity) -> Option<&str> {
+        match self {
+            IdentityField::Email => id.email.as_deref(),
+            IdentityField::FirstName => id.first_name.as_deref(),
+            IdentityField::LastName => id.last_name.as_deref(),
+            IdentityField::FullName => id.full_name.as_deref(),
+            IdentityField::Company => id.company.as_deref(),
+            IdentityField::CompanyDomain => id.company_domain.as_deref(),
+            IdentityField::LinkedinUrl => id.linkedin_url.as_deref(),
+        }
+    }
+}
+
+/// Column indexes of the identity fields in the input.
+#[derive(Debug, Clone, Default)]
+struct Mapping {
+    email: Option<usize>,
+    full_name: Option<usize>,
+    first_name: Option<usize>,
+    last_name: Option<usize>,
+    company: Option<usize>,
+    website: Option<usize>,
+    linkedin_url: Option<usize>,
+}
+
+/// Header names recognised without configuration (compared lowercased, with
+/// spaces, dashes and underscores removed).
+const AUTO: &[(&str, &[&str])] = &[
+    (
+        "email",
+        &["email", "emailaddress", "workemail", "businessemail", "mail"],
+    ),
+    ("full_name", &["name", "fullname", "contactname", "personname"]),
+    ("first_name", &["first", "firstname", "givenname", "forename"]),
+    ("last_name", &["last", "lastname", "surname", "familyname"]),
+    (
+        "company",
+        &[
+            "company",
+            "companyname",
+            "organization",
+            "organisation",
+            "employer",
+            "currentemployer",
+            "account",
+        ],
+    ),
+    (
+        "website",
+        &["domain", "website", "companydomain", "companywebsite", "url", "web"],
+    ),
+    (
+        "linkedin_url",
+        &["linkedin", "linkedinurl", "linkedinprofile", "linkedinprofileurl"],
+    ),
+];
+
+fn squash(h: &str) -> String {
+    h.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Mapping {
+    fn from_header(header: &[String], overrides: &ColumnOverrides) -> Result<Mapping, String> {
+        let find_auto = |field: &str| {
+            let names = AUTO.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)?;
+            header.iter().position(|h| names.contains(&squash(h).as_str()))
+        };
+        let pick = |field: &str, over: &Option<String>| -> Result<Option<usize>, String> {
+            match over {
+                Some(name) => header.iter().position(|h| h == name).map(Some).ok_or_else(|| {
+                    format!(
+                        "source.columns.{field}: no column named {name:?} in the header ({})",
+                        header.join(", ")
+                    )
+                }),
+                None => Ok(find_auto(field)),
+            }
+        };
+        Ok(Mapping {
+            email: pick("email", &overrides.email)?,
+            full_name: pick("full_name", &overrides.full_name)?,
+            first_name: pick("first_name", &overrides.first_name)?,
+            last_name: pick("last_name", &overrides.last_name)?,
+            company: pick("company", &overrides.company)?,
+            website: pick("website", &overrides.website)?,
+            linkedin_url: pick("linkedin_url", &overrides.linkedin_url)?,
+        })
+    }
+
+    fn identity(&self, rec: &csv::StringRecord) -> Identity {
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
+        let mut id = Identity::default();
+        if let Some(raw) = get(self.email) {
+            match normalize::email(raw) {
+                Ok(e) => id.email = Some(e),
+                Err(problem) => id.email_problem = Some(problem),
+            }
+        }
+        id.first_name = get(self.first_name).and_then(normalize::name);
+        id.last_name = get(self.last_name).and_then(normalize::name);
+        id.full_name = get(self.full_name).and_then(normalize::name);
+        match (&id.full_name, &id.first_name, &id.last_name) {
+            (None, Some(f), Some(l)) => id.full_name = Some(format!("{f} {l}")),
+            (None, Some(f), None) => id.full_name = Some(f.clone()),
+            (None, None, Some(l)) => id.full_name = Some(l.clone()),
+            (Some(full), None, None) => (id.first_name, id.last_name) = normalize::split_full_name(full),
+            _ => {}
+        }
+        id.company = get(self.company).and_then(normalize::name);
+        id.company_domain = get(self.website).and_then(normalize::domain).or_else(|| {
+            let domain = id.email.as_deref()?.split_once('@')?.1;
+            (!normalize::is_free_mail(domain)).then(|| domain.to_string())
+        });
+        id.linkedin_url = get(self.linkedin_url).and_then(normalize::linkedin_url);
+        id
+    }
+}
+
+/// An open CSV input, read batch by batch on a blocking thread.
+pub struct CsvSource {
+    path: PathBuf,
+    reader: csv::Reader<LineIndex<BufReader<File>>>,
+    /// Line terminators counted before the current read position.
+    lines_before: u64,
+    header: Header,
+    mapping: Mapping,
+    require: Vec<IdentityField>,
+    allow_empty: bool,
+    next_id: u64,
+    lookahead: Option<csv::ByteRecord>,
+    bom_len: u64,
+    done: bool,
+}
+
+/// Sniff the delimiter from the header line: the most frequent of `,` `;` TAB outside quotes.
+fn sniff(header_line: &[u8]) -> Option<u8> {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in header_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let (i, &n) = counts.iter().enumerate().max_by_key(|&(_, n)| *n)?;
+    (n > 0).then_some([b',', b';', b'\t'][i])
+}
+
+fn parse_delimiter(s: &str) -> Result<Option<u8>, String> {
+    match s {
+        "auto" => Ok(None),
+        "tab" | "\\t" | "\t" => Ok(Some(b'\t')),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => Ok(Some(s.as_bytes()[0])),
+        other => Err(format!(
+            "source.delimiter: {other:?} is not a single ASCII character, \"tab\" or \"auto\""
+        )),
+    }
+}
+
+impl CsvSourceSpec {
+    /// Checks that need no file: for `validate`.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(d) = &self.delimiter {
+            parse_delimiter(d)?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvSource {
+    pub fn open(spec: &CsvSourceSpec) -> Result<CsvSource, SourceError> {
+        let path = spec.path.clone();
+        let open_err = |source| SourceError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(&path).map_err(open_err)?;
+        let mut head = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        while filled < head.len() {
+            let n = file.read(&mut head[filled..]).map_err(open_err)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        head.truncate(filled);
+        let bom_len = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let body = &head[bom_len as usize..];
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(SourceError::Empty { path });
+        }
+        let first_line = body.split(|&b| b == b'\n').next().unwrap_or(body);
+        let configured = spec
+            .delimiter
+            .as_deref()
+            .map(parse_delimiter)
+            .transpose()
+            .map_err(|message| SourceError::Header {
+                path: path.clone(),
+                message,
+            })?
+            .flatten();
+        let delimiter = match configured.or_else(|| sniff(first_line)) {
+            Some(d) => d,
+            None => {
+                // A one-column file is fine when that column is recognisable (a list of emails).
+                let only = String::from_utf8_lossy(first_line).trim().to_string();
+                let known = AUTO.iter().any(|(_, names)| names.contains(&squash(&only).as_str()));
+                if !known {
+                    return Err(SourceError::UnknownDelimiter { path });
+                }
+                b','
+            }
+        };
+        file.seek(SeekFrom::Start(bom_len)).map_err(open_err)?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(LineIndex::new(BufReader::with_capacity(1 << 20, file)));
+        let header: Vec<String> = match reader.byte_headers() {
+            Ok(h) => h
+                .iter()
+                .map(|f| {
+                    std::str::from_utf8(f)
+                        .map(|s| s.trim().to_string())
+                        .map_err(|_| SourceError::Header {
+                            path: path.clone(),
+                            message: "the header line is not valid UTF-8".into(),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Err(e) => {
+                return Err(SourceError::Read {
+                    path,
+                    line: 1,
+                    message: e.to_string(),
+                });
+            }
+        };
+        if header.iter().all(String::is_empty) {
+            return Err(SourceError::Empty { path });
+        }
+        let mapping = Mapping::from_header(&header, &spec.columns).map_err(|message| SourceError::Header {
+            path: path.clone(),
+            message,
+        })?;
+        Ok(CsvSource {
+            path,
+            reader,
+            header: Arc::new(header),
+            mapping,
+            require: spec.require.clone(),
+            allow_empty: spec.allow_empty,
+            lines_before: 0,
+            next_id: 0,
+            lookahead: None,
+            bom_len,
+            done: false,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes of the input consumed so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte() + self.bom_len
+    }
+
+    /// Read up to `max` rows. `Ok(None)` at the end of the input.
+    pub fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, SourceError> {
+        let mut batch = Batch {
+            records: Vec::with_capacity(max),
+            ..Batch::default()
+        };
+        while batch.rows_in < max as u64 {
+            // One record of look-ahead: the last record is checked for an
+            // unterminated quote before it is handed on.
+            let next = if self.done { None } else { self.read_raw()? };
+            if next.is_none() {
+                self.done = true;
+            }
+            let Some(current) = std::mem::replace(&mut self.lookahead, next) else {
+                if self.done {
+                    break;
+                }
+                continue; // the first read only fills the look-ahead
+            };
+            batch.rows_in += 1;
+            let unterminated = self.done && self.ends_inside_quote(&current)?;
+            self.classify(current, unterminated, &mut batch);
+        }
+        if self.done && self.next_id == 0 && !self.allow_empty {
+            return Err(SourceError::NoRows {
+                path: self.path.clone(),
+            });
+        }
+        Ok((batch.rows_in > 0).then_some(batch))
+    }
+
+    fn read_raw(&mut self) -> Result<Option<csv::ByteRecord>, SourceError> {
+        let mut raw = csv::ByteRecord::with_capacity(256, self.header.len());
+        match self.reader.read_byte_record(&mut raw) {
+            Ok(true) => {
+                let start = raw.position().map_or(0, |p| p.byte());
+                let line = self.line_at(start);
+                let mut pos = raw.position().cloned().unwrap_or_else(csv::Position::new);
+                pos.set_line(line);
+                raw.set_position(Some(pos));
+                Ok(Some(raw))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                Err(SourceError::Read {
+                    path: self.path.clone(),
+                    line,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// The 1-based line on which a record starting at byte `start` begins.
+    /// csv reports record starts before any terminator or blank lines that
+    /// precede the record; those are skipped here, so CRLF files, blank lines
+    /// and quoted newlines all give the line a text editor shows.
+    fn line_at(&mut self, start: u64) -> u64 {
+        let index = &mut self.reader.get_mut().terminators;
+        let mut cursor = start;
+        while let Some(&(offset, is_lf)) = index.front() {
+            if offset <= cursor {
+                if offset == cursor {
+                    cursor += 1;
+                }
+                self.lines_before += u64::from(is_lf);
+                index.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.lines_before + 1
+    }
+
+    /// Turn one raw row into a record or a reject.
+    fn classify(&mut self, raw: csv::ByteRecord, unterminated: bool, batch: &mut Batch) {
+        let width = self.header.len();
+        let line = raw.position().map_or(0, |p| p.line());
+        let id = self.next_id;
+        self.next_id += 1;
+        if unterminated {
+            let reason = format!("unterminated quoted field starting on line {line} (it runs to the end of the file)");
+            batch.rejects.push(reject(id, line, reason, &raw));
+            return;
+        }
+        if raw.len() != width {
+            batch.rejects.push(reject(
+                id,
+                line,
+                format!("row has {} fields, expected {width}", raw.len()),
+                &raw,
+            ));
+            return;
+        }
+        let rec = match csv::StringRecord::from_byte_record(raw) {
+            Ok(rec) => rec,
+            Err(e) => {
+                let field = e.utf8_error().field();
+                let name = self.header.get(field).map(String::as_str).unwrap_or("?");
+                let reason = format!("field {} ({name}) is not valid UTF-8", field + 1);
+                batch.rejects.push(reject(id, line, reason, &e.into_byte_record()));
+                return;
+            }
+        };
+        let identity = self.mapping.identity(&rec);
+        if let Some(reason) = self.rejection(&identity) {
+            batch.rejects.push(Reject {
+                id,
+                line,
+                reason,
+                fields: rec.iter().map(str::to_string).collect(),
+            });
+            return;
+        }
+        batch.records.push(Record {
+            id,
+            line,
+            original: rec,
+            identity,
+        });
+    }
+
+    fn rejection(&self, id: &Identity) -> Option<String> {
+        for field in &self.require {
+            if field.get(id).is_none() {
+                return Some(match (field, id.email_problem) {
+                    (IdentityField::Email, Some(problem)) => format!("required email is invalid: {problem}"),
+                    _ => format!("required field {} is missing", field.name()),
+                });
+            }
+        }
+        if !id.identifies_someone() {
+            return Some("nothing identifies the person (no email, name or LinkedIn URL)".into());
+        }
+        None
+    }
+
+    /// The csv parser ends an unterminated quoted field at the end of the file
+    /// without an error; an odd number of quotes in the last record's bytes
+    /// catches it.
+    fn ends_inside_quote(&self, last: &csv::ByteRecord) -> Result<bool, SourceError> {
+        let Some(pos) = last.position() else { return Ok(false) };
+        let io = |source| SourceError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = File::open(&self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(pos.byte() + self.bom_len)).map_err(io)?;
+        let mut tail = Vec::new();
+        file.take(64 << 20).read_to_end(&mut tail).map_err(io)?;
+        Ok(tail.iter().filter(|&&b| b == b'"').count() % 2 == 1)
+    }
+}
+
+/// A reader that records where every line terminator (`\r`, `\n`) passes,
+/// so record lines can be computed exactly; entries are dropped as records
+/// pass them, so it holds at most a buffer's worth.
+pub struct LineIndex<R> {
+    inner: R,
+    offset: u64,
+    terminators: VecDeque<(u64, bool)>,
+}
+
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        LineIndex {
+            inner,
+            offset: 0,
+            terminators: VecDeque::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[..n]) {
+            self.terminators.push_back((self.offset + i as u64, buf[i] == b'\n'));
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn reject(id: u64, line: u64, reason: String, raw: &csv::ByteRecord) -> Reject {
+    Reject {
+        id,
+        line,
+        reason,
+        fields: raw.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect(),
+    }
+}
+
+/// Fingerprint of an input file: its size and the xxh3 of its bytes.
+pub fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{size}:{:016x}", hasher.digest()))
+}

@@ -1,0 +1,30 @@
+//! Sources: where rows come from. A source reads its input in batches,
+//! normalises identities and splits off rows that cannot be used (rejects).
+//! It owns no state beyond its read position; resuming re-reads the input.
+
+pub mod csv;
+
+use std::path::PathBuf;
+
+/// Fatal problems with the input as a whole (a bad row is a reject, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: cannot open the input: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: the input is empty (no header line)")]
+    Empty { path: PathBuf },
+    #[error("{path}: the input has a header but no data rows (set `allow_empty = true` in [source] to accept that)")]
+    NoRows { path: PathBuf },
+    #[error(
+        "{path}: cannot detect the delimiter: the header line has no comma, semicolon or tab; set `delimiter` in [source] (e.g. delimiter = \"|\")"
+    )]
+    UnknownDelimiter { path: PathBuf },
+    #[error("{path}: {message}")]
+    Header { path: PathBuf, message: String },
+    #[error("{path}: read error near line {line}: {message}")]
+    Read { path: PathBuf, line: u64, message: String },
+}

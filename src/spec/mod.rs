@@ -1,0 +1,231 @@
+//! The pipeline file: what a user writes, parsed strictly, then validated.
+//!
+//! Three steps, three types (STYLE.md §1): [`load`] reads and interpolates
+//! the file into a [`PipelineSpec`] (serde, `deny_unknown_fields`, every
+//! error naming file, line and key), and [`validate`](valid::validate) cross-checks
+//! it into a [`ValidPipeline`](valid::ValidPipeline) that the runner builds from.
+//! Nothing here performs I/O beyond reading the pipeline file and checking
+//! that paths exist.
+
+pub mod interp;
+pub mod units;
+pub mod valid;
+pub mod vendors;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use units::{Rate, Span};
+pub use valid::{ValidPipeline, validate};
+pub use vendors::{VendorSpec, VendorsSpec};
+
+use crate::stages::StageSpec;
+
+/// A pipeline file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Names the pipeline in the state store and reports; defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub source: SourceSpec,
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
+    pub sinks: Vec<SinkSpec>,
+    pub state: StateSpec,
+    #[serde(default)]
+    pub vendors: VendorsSpec,
+    #[serde(default)]
+    pub run: RunSpec,
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceSpec {
+    Csv(crate::source::csv::CsvSourceSpec),
+}
+
+/// Where finished rows go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkSpec {
+    Parquet(crate::sinks::parquet::ParquetSinkSpec),
+    Csv(crate::sinks::csv::CsvSinkSpec),
+}
+
+impl SinkSpec {
+    pub fn path(&self) -> &Path {
+        match self {
+            SinkSpec::Parquet(s) => &s.path,
+            SinkSpec::Csv(s) => &s.path,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// The SQLite state file (created with its directory if missing).
+    pub path: PathBuf,
+}
+
+/// Run-wide settings; every key optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSpec {
+    /// Rejected input rows (line, reason, original fields). Default: beside the first sink, `<stem>.rejects.csv`.
+    pub rejects_path: Option<PathBuf>,
+    /// JSON run report. Default: beside the first sink, `<stem>.report.json`; `--report` overrides.
+    pub report_path: Option<PathBuf>,
+    /// Rows per batch handed between stages.
+    pub batch_rows: usize,
+    /// Batches buffered between two stages (backpressure bound).
+    pub channel_batches: usize,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            rejects_path: None,
+            report_path: None,
+            batch_rows: 4096,
+            channel_batches: 4,
+        }
+    }
+}
+
+/// A pipeline file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{file}: cannot read the pipeline file: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .0)]
+    Invalid(Located),
+}
+
+/// One problem in a pipeline file, with where it is.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The raw file, its interpolation and its parse, kept for validation.
+pub struct Loaded {
+    pub file: PathBuf,
+    /// The interpolated text (line numbers as in the file).
+    pub text: String,
+    pub spec: PipelineSpec,
+    pub missing_vars: std::collections::BTreeMap<String, Vec<usize>>,
+    /// xxh3 of the file as written (before interpolation, so secrets never enter it).
+    pub hash: u64,
+}
+
+/// Read, interpolate and parse a pipeline file.
+pub fn load(file: &Path) -> Result<Loaded, SpecError> {
+    let raw = std::fs::read_to_string(file).map_err(|source| SpecError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    parse(file, &raw, |name| std::env::var(name).ok())
+}
+
+/// Parse pipeline text (for tests and `load`).
+pub fn parse(file: &Path, raw: &str, env: impl Fn(&str) -> Option<String>) -> Result<Loaded, SpecError> {
+    let interp = interp::interpolate(raw, env);
+    let de = toml::de::Deserializer::parse(&interp.text)
+        .map_err(|e| SpecError::Invalid(located_toml(file, &interp.text, &e, None)))?;
+    let spec: PipelineSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = Some(e.path().to_string()).filter(|p| p != ".");
+        SpecError::Invalid(located_toml(file, &interp.text, e.inner(), key))
+    })?;
+    Ok(Loaded {
+        file: file.to_path_buf(),
+        text: interp.text,
+        spec,
+        missing_vars: interp.missing,
+        hash: xxhash_rust::xxh3::xxh3_64(raw.as_bytes()),
+    })
+}
+
+fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {
+    let line = e.span().map(|span| line_of(text, span.start));
+    Located {
+        file: file.to_path_buf(),
+        line,
+        key,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Find the line that sets `key` (dotted path like `stages[1].key`) on a best-effort
+/// basis: the first line after the table header that assigns the last segment.
+pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    let last = path.rsplit(['.', ']']).find(|s| !s.is_empty())?;
+    let last = last.split('[').next()?;
+    // Walk to the table the path names (nth [[stages]] etc.), then find the key.
+    let mut segments = path.split('.');
+    let head = segments.next()?;
+    let (table, index) = match head.split_once('[') {
+        Some((t, i)) => (t, i.trim_end_matches(']').parse::<usize>().ok()),
+        None => (head, None),
+    };
+    let mut seen = 0usize;
+    let mut in_table = false;
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            let name = l.trim_matches(['[', ']', ' ']);
+            let top = name.split('.').next().unwrap_or(name);
+            if top == table {
+                if l.starts_with("[[") {
+                    in_table = index.is_none_or(|i| i == seen);
+                    seen += 1;
+                } else {
+                    in_table = true;
+                }
+            } else if l.starts_with("[[") || !name.starts_with(&format!("{table}.")) {
+                in_table = false;
+            }
+            continue;
+        }
+        if in_table
+            && let Some((k, _)) = l.split_once('=')
+            && k.trim().trim_matches('"') == last
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}

@@ -1,0 +1,259 @@
+//! Cross-checks of a parsed pipeline: everything a run would check before
+//! any work starts (and before any paid call). Collects every problem, each
+//! with its file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use super::interp::missing_var;
+use super::{Loaded, Located, PipelineSpec, RunSpec, SinkSpec, SourceSpec, VendorsSpec, line_of_key};
+use crate::stages::StageSpec;
+
+/// A pipeline that passed validation; the runner builds from this alone.
+#[derive(Debug, Clone)]
+pub struct ValidPipeline {
+    pub name: String,
+    pub file: PathBuf,
+    /// Hash of the pipeline file as written, for resume checks.
+    pub hash: String,
+    pub source: SourceSpec,
+    pub stages: Vec<StageSpec>,
+    pub sinks: Vec<SinkSpec>,
+    pub state_path: PathBuf,
+    pub vendors: VendorsSpec,
+    pub run: RunSpec,
+    pub rejects_path: PathBuf,
+    pub report_path: PathBuf,
+}
+
+impl ValidPipeline {
+    /// Where a side file goes by default: beside the first sink, `<stem>.<suffix>`.
+    pub fn beside_first_sink(spec: &PipelineSpec, suffix: &str) -> PathBuf {
+        let first = spec
+            .sinks
+            .first()
+            .map(SinkSpec::path)
+            .unwrap_or(Path::new("out/output"));
+        let stem = first
+            .file_stem()
+            .map_or_else(|| "output".into(), |s| s.to_string_lossy().into_owned());
+        first.with_file_name(format!("{stem}.{suffix}"))
+    }
+
+    pub fn duplicates_path(&self, stage_index: usize) -> PathBuf {
+        match &self.stages[stage_index] {
+            StageSpec::Dedupe(d) => d.duplicates_path.clone().unwrap_or_else(|| {
+                let suffix = if stage_index == self.first_dedupe() {
+                    "duplicates.csv".to_string()
+                } else {
+                    format!("duplicates-{stage_index}.csv")
+                };
+                self.rejects_path
+                    .with_file_name(self.rejects_path.file_name().map_or_else(
+                        || suffix.clone(),
+                        |n| n.to_string_lossy().replace("rejects.csv", &suffix),
+                    ))
+            }),
+        }
+    }
+
+    fn first_dedupe(&self) -> usize {
+        self.stages
+            .iter()
+            .position(|s| matches!(s, StageSpec::Dedupe(_)))
+            .unwrap_or(0)
+    }
+}
+
+/// Options that change what validation accepts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks {
+    /// `--sandbox`: vendor keys, secrets and base URLs are supplied by the sandbox.
+    pub sandbox: bool,
+}
+
+/// Every problem found, in file order.
+#[derive(Debug)]
+pub struct Invalid(pub Vec<Located>);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid> {
+    let Loaded {
+        file,
+        text,
+        spec,
+        missing_vars,
+        hash,
+    } = loaded;
+    let mut errors: Vec<Located> = Vec::new();
+    let mut located: Vec<(String, String)> = Vec::new();
+    let mut err = |key: String, message: String| located.push((key, message));
+
+    // Unset ${VAR}s, by the key that uses them.
+    if !missing_vars.is_empty() {
+        let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let mut found = Vec::new();
+        walk(&toml::Value::Table(table), String::new(), &mut found);
+        for (key, var) in found {
+            let replaced_by_sandbox = key.starts_with("vendors.")
+                && ["api_key", "webhook_secret", "base_url"]
+                    .iter()
+                    .any(|k| key.ends_with(k));
+            if !(checks.sandbox && replaced_by_sandbox) {
+                let line = missing_vars.get(&var).and_then(|l| l.first().copied());
+                errors.push(Located {
+                    file: file.clone(),
+                    line,
+                    key: Some(key),
+                    message: format!("environment variable {var} is not set"),
+                });
+            }
+        }
+    }
+
+    match &spec.source {
+        SourceSpec::Csv(csv) => {
+            if missing_var(&csv.path.to_string_lossy()).is_none() && !csv.path.is_file() {
+                let what = if csv.path.exists() {
+                    "is not a file"
+                } else {
+                    "no such file"
+                };
+                err("source.path".into(), format!("{}: {what}", csv.path.display()));
+            }
+            if let Err(m) = csv.check() {
+                err("source.delimiter".into(), m);
+            }
+        }
+    }
+
+    for (i, stage) in spec.stages.iter().enumerate() {
+        match stage {
+            StageSpec::Dedupe(d) => {
+                if d.key.is_empty() {
+                    err(
+                        format!("stages[{i}].key"),
+                        "needs at least one field, e.g. key = [\"email\"]".into(),
+                    );
+                }
+            }
+        }
+    }
+
+    if spec.sinks.is_empty() {
+        err("sinks".into(), "at least one [[sinks]] is required".into());
+    }
+    let mut paths = std::collections::HashSet::new();
+    for (i, sink) in spec.sinks.iter().enumerate() {
+        if !paths.insert(sink.path().to_path_buf()) {
+            err(
+                format!("sinks[{i}].path"),
+                format!("{} is already written by another sink", sink.path().display()),
+            );
+        }
+        match sink {
+            SinkSpec::Csv(c) => {
+                if let Err(m) = c.check() {
+                    err(format!("sinks[{i}].delimiter"), m);
+                }
+            }
+            SinkSpec::Parquet(p) => {
+                if !(1..=22).contains(&p.zstd_level) {
+                    err(
+                        format!("sinks[{i}].zstd_level"),
+                        format!("{} is outside 1..=22", p.zstd_level),
+                    );
+                }
+                if p.row_group_rows == 0 {
+                    err(format!("sinks[{i}].row_group_rows"), "must be at least 1".into());
+                }
+            }
+        }
+    }
+    if spec.run.batch_rows == 0 {
+        err("run.batch_rows".into(), "must be at least 1".into());
+    }
+    if spec.run.channel_batches == 0 {
+        err("run.channel_batches".into(), "must be at least 1".into());
+    }
+
+    for (key, message) in located {
+        let line = line_of_key(&text, &key);
+        errors.push(Located {
+            file: file.clone(),
+            line,
+            key: Some(key),
+            message,
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        return Err(Invalid(errors));
+    }
+    let name = spec.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let rejects_path = spec
+        .run
+        .rejects_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
+    let report_path = spec
+        .run
+        .report_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
+    Ok(ValidPipeline {
+        name,
+        file,
+        hash: format!("{hash:016x}"),
+        source: spec.source,
+        stages: spec.stages,
+        sinks: spec.sinks,
+        state_path: spec.state.path,
+        vendors: spec.vendors,
+        run: spec.run,
+        rejects_path,
+        report_path,
+    })
+}
+
+/// Collect `(key path, variable)` for every string holding an unset-variable marker.
+fn walk(v: &toml::Value, path: String, out: &mut Vec<(String, String)>) {
+    match v {
+        toml::Value::String(s) => {
+            if let Some(var) = missing_var(s) {
+                out.push((path, var.to_string()));
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, format!("{path}[{i}]"), out);
+            }
+        }
+        toml::Value::Table(t) => {
+            for (k, item) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(item, p, out);
+            }
+        }
+        _ => {}
+    }
+}

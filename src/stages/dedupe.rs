@@ -1,0 +1,336 @@
+//! `kind = "dedupe"`: drops rows whose normalised key was seen before.
+//!
+//! Memory: one entry per distinct key, about 40 bytes (a 128-bit key hash, the
+//! kept row's id and line, and hash-table slack), so 10 million distinct keys
+//! take about 400 MB. `keep = "first"` streams; `keep = "last"` and
+//! `keep = "most_complete"` must see every row before choosing, so they also
+//! hold the rows themselves until the input ends.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::pipeline::normalize;
+use crate::pipeline::record::{Batch, Duplicate, Record};
+use crate::source::csv::IdentityField;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeSpec {
+    /// Fields compared (normalised), e.g. `["email"]` or `["full_name", "company_domain"]`.
+    pub key: Vec<IdentityField>,
+    /// Which row of a group survives.
+    #[serde(default)]
+    pub keep: Keep,
+    /// Treat Gmail addresses that differ only by dots or a `+tag` as one.
+    #[serde(default)]
+    pub gmail_canonical: bool,
+    /// Where dropped rows are listed (dropped → kept). Default: beside the first sink, `<stem>.duplicates.csv`.
+    #[serde(default)]
+    pub duplicates_path: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    #[default]
+    First,
+    Last,
+    MostComplete,
+}
+
+/// The running dedupe: key hash → kept row.
+pub struct Dedupe {
+    spec: DedupeSpec,
+    seen: HashMap<u128, Kept, KeyHasher>,
+    /// For `last` / `most_complete`: every keyed row, until the input ends.
+    held: Vec<Record>,
+}
+
+#[derive(Clone, Copy)]
+struct Kept {
+    id: u64,
+    line: u64,
+    score: u32,
+}
+
+/// The keys are already uniform hashes: use their low bits directly.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = U128Hasher;
+    fn build_hasher(&self) -> U128Hasher {
+        U128Hasher(0)
+    }
+}
+
+#[derive(Default)]
+pub struct U128Hasher(u64);
+
+impl std::hash::Hasher for U128Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64 ^ (n >> 64) as u64;
+    }
+}
+
+impl Dedupe {
+    pub fn new(spec: DedupeSpec) -> Dedupe {
+        Dedupe {
+            spec,
+            seen: HashMap::with_hasher(KeyHasher),
+            held: Vec::new(),
+        }
+    }
+
+    /// The key's hash, or `None` when any key field is missing (such rows are never duplicates).
+    fn key(&self, rec: &Record) -> Option<u128> {
+        let mut h = Xxh3::new();
+        self.key_parts(rec, |i, part| {
+            if i > 0 {
+                h.update(&[0x1f]);
+            }
+            h.update(part.as_bytes());
+        })?;
+        Some(h.digest128())
+    }
+
+    /// The key as text, for the duplicates file (only built for dropped rows).
+    fn key_text(&self, rec: &Record) -> String {
+        let mut text = String::new();
+        self.key_parts(rec, |i, part| {
+            if i > 0 {
+                text.push('|');
+            }
+            text.push_str(part);
+        });
+        text
+    }
+
+    /// Feed each compared value, normalised for comparison, to `f`.
+    fn key_parts(&self, rec: &Record, mut f: impl FnMut(usize, &str)) -> Option<()> {
+        for (i, field) in self.spec.key.iter().enumerate() {
+            let value = field.get(&rec.identity)?;
+            let value = if *field == IdentityField::Email && self.spec.gmail_canonical {
+                normalize::gmail_canonical(value)
+            } else {
+                value.into()
+            };
+            // Names and companies compare case-insensitively; emails and domains are already lowercase.
+            if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() {
+                f(i, &value.to_lowercase());
+            } else {
+                f(i, &value);
+            }
+        }
+        Some(())
+    }
+
+    /// Filter one batch in place (`keep = "first"`), or hold its rows (other modes).
+    pub fn process(&mut self, batch: &mut Batch) {
+        let records = std::mem::take(&mut batch.records);
+        let mut out = Vec::with_capacity(records.len());
+        for rec in records {
+            let Some(hash) = self.key(&rec) else {
+                if self.spec.keep == Keep::First {
+                    out.push(rec);
+                } else {
+                    self.held.push(rec);
+                }
+                continue;
+            };
+            let score = if self.spec.keep == Keep::MostComplete {
+                completeness(&rec)
+            } else {
+                0
+            };
+            match self.spec.keep {
+                Keep::First => match self.seen.get(&hash) {
+                    Some(kept) => batch.duplicates.push(Duplicate {
+                        id: rec.id,
+                        line: rec.line,
+                        kept_id: kept.id,
+                        kept_line: kept.line,
+                        key: self.key_text(&rec),
+                    }),
+                    None => {
+                        self.seen.insert(
+                            hash,
+                            Kept {
+                                id: rec.id,
+                                line: rec.line,
+                                score,
+                            },
+                        );
+                        out.push(rec);
+                    }
+                },
+                Keep::Last | Keep::MostComplete => {
+                    let replace = match self.seen.get(&hash) {
+                        None => true,
+                        Some(kept) => self.spec.keep == Keep::Last || score > kept.score,
+                    };
+                    if replace {
+                        self.seen.insert(
+                            hash,
+                            Kept {
+                                id: rec.id,
+                                line: rec.line,
+                                score,
+                            },
+                        );
+                    }
+                    self.held.push(rec);
+                }
+            }
+        }
+        batch.records = out;
+    }
+
+    /// For `last` / `most_complete`: the survivors in input order and the dropped rows, once the input has ended.
+    pub fn finish(&mut self) -> Batch {
+        let held = std::mem::take(&mut self.held);
+        let mut batch = Batch {
+            records: Vec::with_capacity(self.seen.len()),
+            ..Batch::default()
+        };
+        for rec in held {
+            match self.key(&rec) {
+                None => batch.records.push(rec),
+                Some(hash) => {
+                    let kept = self.seen[&hash];
+                    if kept.id == rec.id {
+                        batch.records.push(rec);
+                    } else {
+                        batch.duplicates.push(Duplicate {
+                            id: rec.id,
+                            line: rec.line,
+                            kept_id: kept.id,
+                            kept_line: kept.line,
+                            key: self.key_text(&rec),
+                        });
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    pub fn streams(&self) -> bool {
+        self.spec.keep == Keep::First
+    }
+}
+
+/// How many useful fields a row carries (identity plus non-empty original columns).
+fn completeness(rec: &Record) -> u32 {
+    let id = &rec.identity;
+    let identity = [
+        id.email.is_some(),
+        id.first_name.is_some(),
+        id.last_name.is_some(),
+        id.company.is_some(),
+        id.company_domain.is_some(),
+        id.linkedin_url.is_some(),
+    ];
+    identity.iter().filter(|&&b| b).count() as u32 * 100
+        + rec.original.iter().filter(|f| !f.trim().is_empty()).count() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::record::Identity;
+    use proptest::prelude::*;
+
+    fn rec(id: u64, email: &str, extra: &str) -> Record {
+        Record {
+            id,
+            line: id + 2,
+            original: csv::StringRecord::from(vec![email, extra]),
+            identity: Identity {
+                email: Some(email.to_string()),
+                ..Identity::default()
+            },
+        }
+    }
+
+    fn spec(keep: Keep, gmail: bool) -> DedupeSpec {
+        DedupeSpec {
+            key: vec![IdentityField::Email],
+            keep,
+            gmail_canonical: gmail,
+            duplicates_path: None,
+        }
+    }
+
+    fn run(d: &mut Dedupe, recs: Vec<Record>) -> (Vec<u64>, Vec<(u64, u64)>) {
+        let mut b = Batch {
+            records: recs,
+            ..Batch::default()
+        };
+        d.process(&mut b);
+        let mut f = d.finish();
+        b.records.append(&mut f.records);
+        b.duplicates.append(&mut f.duplicates);
+        (
+            b.records.iter().map(|r| r.id).collect(),
+            b.duplicates.iter().map(|d| (d.id, d.kept_id)).collect(),
+        )
+    }
+
+    #[test]
+    fn keeps_first_last_and_most_complete() {
+        let rows = || {
+            vec![
+                rec(0, "a@x.com", ""),
+                rec(1, "b@x.com", ""),
+                rec(2, "a@x.com", "more"),
+                rec(3, "a@x.com", ""),
+            ]
+        };
+        assert_eq!(
+            run(&mut Dedupe::new(spec(Keep::First, false)), rows()),
+            (vec![0, 1], vec![(2, 0), (3, 0)])
+        );
+        assert_eq!(
+            run(&mut Dedupe::new(spec(Keep::Last, false)), rows()),
+            (vec![1, 3], vec![(0, 3), (2, 3)])
+        );
+        assert_eq!(
+            run(&mut Dedupe::new(spec(Keep::MostComplete, false)), rows()),
+            (vec![1, 2], vec![(0, 2), (3, 2)])
+        );
+    }
+
+    #[test]
+    fn gmail_variants_collapse_when_asked() {
+        let rows = || vec![rec(0, "jane.doe@gmail.com", ""), rec(1, "janedoe+x@gmail.com", "")];
+        assert_eq!(run(&mut Dedupe::new(spec(Keep::First, true)), rows()).0, vec![0]);
+        assert_eq!(run(&mut Dedupe::new(spec(Keep::First, false)), rows()).0, vec![0, 1]);
+    }
+
+    proptest! {
+        /// Every row is kept or listed as a duplicate, exactly once, and kept rows have distinct keys.
+        #[test]
+        fn accounts_for_every_row(emails in proptest::collection::vec("[abc]@x\\.com", 0..40), keep in 0..3u8) {
+            let keep = [Keep::First, Keep::Last, Keep::MostComplete][keep as usize];
+            let rows: Vec<Record> = emails.iter().enumerate().map(|(i, e)| rec(i as u64, e, "")).collect();
+            let (kept, dups) = run(&mut Dedupe::new(spec(keep, false)), rows);
+            prop_assert_eq!(kept.len() + dups.len(), emails.len());
+            let distinct: std::collections::HashSet<_> = emails.iter().collect();
+            prop_assert_eq!(kept.len(), distinct.len());
+            prop_assert!(kept.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Stages: the steps between source and sinks, one file each, listed in one
+//! closed enum. A stage reads fields of a record and writes its own; it never
+//! reorders rows, so sinks receive them in input order.
+
+pub mod dedupe;
+
+use serde::Deserialize;
+
+/// `[[stages]]` entries, tagged by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StageSpec {
+    Dedupe(dedupe::DedupeSpec),
+}
+
+impl StageSpec {
+    /// The stage's name in reports and the state store: its kind, and its
+    /// position when a kind appears more than once.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StageSpec::Dedupe(_) => "dedupe",
+        }
+    }
+}
+
+/// Per-stage counts for the run report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StageCounts {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_duplicate: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_failed: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_skipped: u64,
+    pub duration_s: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}

@@ -1,0 +1,115 @@
+//! The state store's schema and its migrations, one per `user_version`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StateError;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE runs (
+        id                INTEGER PRIMARY KEY,
+        pipeline          TEXT NOT NULL,
+        pipeline_hash     TEXT NOT NULL,
+        input_fingerprint TEXT NOT NULL,
+        status            TEXT NOT NULL,   -- running | interrupted | done | failed | vendor_stopped
+        started_at        REAL NOT NULL,
+        updated_at        REAL NOT NULL,
+        finished_at       REAL,
+        attempts          INTEGER NOT NULL DEFAULT 1,
+        rows_in           INTEGER NOT NULL DEFAULT 0,
+        rows_out          INTEGER NOT NULL DEFAULT 0,
+        rows_rejected     INTEGER NOT NULL DEFAULT 0,
+        rows_duplicate    INTEGER NOT NULL DEFAULT 0,
+        rows_failed       INTEGER NOT NULL DEFAULT 0,
+        report            TEXT
+    );
+    CREATE INDEX runs_by_pipeline ON runs (pipeline, id);
+
+    -- Per record and stage: what the stage obtained, or why it failed.
+    CREATE TABLE stage_results (
+        run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        stage      TEXT NOT NULL,
+        record_id  INTEGER NOT NULL,
+        outcome    TEXT NOT NULL,           -- ok | failed | skipped
+        fields     TEXT,                    -- JSON of the stage's fields
+        reason     TEXT,
+        at         REAL NOT NULL,
+        PRIMARY KEY (run_id, stage, record_id)
+    ) WITHOUT ROWID;
+
+    -- Every paid call: intent before, outcome after.
+    CREATE TABLE ledger (
+        id           INTEGER PRIMARY KEY,
+        run_id       INTEGER,
+        provider     TEXT NOT NULL,
+        endpoint     TEXT NOT NULL,
+        request_key  TEXT NOT NULL,
+        state        TEXT NOT NULL,         -- intent | done | failed
+        http_status  INTEGER,
+        credits      REAL NOT NULL DEFAULT 0,
+        started_at   REAL NOT NULL,
+        finished_at  REAL,
+        error        TEXT
+    );
+    CREATE INDEX ledger_by_request ON ledger (provider, request_key);
+    CREATE INDEX ledger_by_run ON ledger (run_id, provider);
+
+    -- Answers by provider and canonical request, shared across runs and pipelines.
+    CREATE TABLE cache (
+        provider     TEXT NOT NULL,
+        request_key  TEXT NOT NULL,
+        found        INTEGER NOT NULL,
+        response     TEXT NOT NULL,
+        fetched_at   REAL NOT NULL,
+        expires_at   REAL NOT NULL,
+        PRIMARY KEY (provider, request_key)
+    ) WITHOUT ROWID;
+
+    -- Async work already paid for and not yet collected.
+    CREATE TABLE pending_jobs (
+        provider     TEXT NOT NULL,
+        job_id       TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        run_id       INTEGER,
+        request_key  TEXT,
+        payload      TEXT,
+        state        TEXT NOT NULL,         -- pending | delivered | done | failed
+        created_at   REAL NOT NULL,
+        deadline     REAL,
+        PRIMARY KEY (provider, job_id)
+    ) WITHOUT ROWID;
+
+    -- Webhook payloads, stored before they are acknowledged.
+    CREATE TABLE webhook_deliveries (
+        provider     TEXT NOT NULL,
+        delivery_key TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        received_at  REAL NOT NULL,
+        PRIMARY KEY (provider, delivery_key)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The one writer of the state store during a run: a thread that owns a
+//! connection and applies writes in batched transactions.
+//!
+//! Callers send [`Op`]s without waiting; [`WriterHandle::flush`] waits until
+//! everything sent before it is committed (used wherever durability must
+//! precede an acknowledgement, e.g. before answering a webhook).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use super::{StateError, connect, now};
+
+/// One write to the state store.
+#[derive(Debug)]
+pub enum Op {
+    StageResult {
+        run_id: i64,
+        stage: String,
+        record_id: u64,
+        outcome: &'static str,
+        fields: Option<String>,
+        reason: Option<String>,
+    },
+    LedgerIntent {
+        id: i64,
+        run_id: i64,
+        provider: &'static str,
+        endpoint: &'static str,
+        request_key: String,
+    },
+    LedgerOutcome {
+        id: i64,
+        state: &'static str,
+        http_status: Option<u16>,
+        credits: f64,
+        error: Option<String>,
+    },
+    CachePut {
+        provider: &'static str,
+        request_key: String,
+        found: bool,
+        response: String,
+        ttl: Duration,
+    },
+    PendingPut {
+        provider: &'static str,
+        job_id: String,
+        kind: &'static str,
+        run_id: i64,
+        request_key: Option<String>,
+        payload: Option<String>,
+        deadline: Option<f64>,
+    },
+    PendingState {
+        provider: &'static str,
+        job_id: String,
+        state: &'static str,
+    },
+    WebhookDelivery {
+        provider: &'static str,
+        delivery_key: String,
+        payload: String,
+    },
+}
+
+enum Msg {
+    Op(Op),
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// Cheap to clone; the thread stops when the last handle is dropped.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+pub struct Writer {
+    handle: WriterHandle,
+    thread: JoinHandle<Result<(), StateError>>,
+}
+
+/// Commit at least this often while writes keep coming.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+const COMMIT_OPS: usize = 5_000;
+
+impl Writer {
+    pub fn spawn(path: &Path) -> Result<Writer, StateError> {
+        let conn = connect(path)?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("leadpipe-state".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StateError::Open {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Writer {
+            handle: WriterHandle { tx },
+            thread,
+        })
+    }
+
+    pub fn handle(&self) -> WriterHandle {
+        self.handle.clone()
+    }
+
+    /// Commit everything and stop the thread (other handles must be dropped first).
+    pub fn close(self) -> Result<(), StateError> {
+        drop(self.handle);
+        self.thread.join().map_err(|_| StateError::WriterGone)?
+    }
+}
+
+impl WriterHandle {
+    pub fn send(&self, op: Op) {
+        // A stopped writer surfaces at the next flush.
+        let _ = self.tx.send(Msg::Op(op));
+    }
+
+    /// Wait until every op sent so far is committed.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Flush(tx)).map_err(|_| StateError::WriterGone)?;
+        rx.await
+            .map_err(|_| StateError::WriterGone)?
+            .map_err(|m| StateError::Open {
+                path: "state".into(),
+                message: m,
+            })
+    }
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> {
+    loop {
+        let Ok(first) = rx.recv() else { return Ok(()) };
+        let tx = conn.transaction()?;
+        let started = Instant::now();
+        let mut waiters = Vec::new();
+        let mut n = 0;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Op(op) => {
+                    apply(&tx, op)?;
+                    n += 1;
+                }
+                Msg::Flush(w) => waiters.push(w),
+            }
+            if n >= COMMIT_OPS || started.elapsed() >= COMMIT_EVERY {
+                break;
+            }
+            next = if waiters.is_empty() {
+                rx.recv_timeout(COMMIT_EVERY.saturating_sub(started.elapsed())).ok()
+            } else {
+                rx.try_recv().ok()
+            };
+        }
+        let result = tx.commit().map_err(|e| e.to_string());
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+        result.map_err(|message| StateError::Open {
+            path: "state".into(),
+            message,
+        })?;
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
+    let t = now();
+    match op {
+        Op::StageResult {
+            run_id,
+            stage,
+            record_id,
+            outcome,
+            fields,
+            reason,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO stage_results (run_id, stage, record_id, outcome, fields, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![run_id, stage, record_id as i64, outcome, fields, reason, t])?;
+        }
+        Op::LedgerIntent {
+            id,
+            run_id,
+            provider,
+            endpoint,
+            request_key,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO ledger (id, run_id, provider, endpoint, request_key, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
+            )?
+            .execute(params![id, run_id, provider, endpoint, request_key, t])?;
+        }
+        Op::LedgerOutcome {
+            id,
+            state,
+            http_status,
+            credits,
+            error,
+        } => {
+            tx.prepare_cached("UPDATE ledger SET state = ?2, http_status = ?3, credits = ?4, error = ?5, finished_at = ?6 WHERE id = ?1")?
+                .execute(params![id, state, http_status, credits, error, t])?;
+        }
+        Op::CachePut {
+            provider,
+            request_key,
+            found,
+            response,
+            ttl,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO cache (provider, request_key, found, response, fetched_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![provider, request_key, found, response, t, t + ttl.as_secs_f64()])?;
+        }
+        Op::PendingPut {
+            provider,
+            job_id,
+            kind,
+            run_id,
+            request_key,
+            payload,
+            deadline,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO pending_jobs (provider, job_id, kind, run_id, request_key, payload, state, created_at, deadline)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)",
+            )?
+            .execute(params![provider, job_id, kind, run_id, request_key, payload, t, deadline])?;
+        }
+        Op::PendingState {
+            provider,
+            job_id,
+            state,
+        } => {
+            tx.prepare_cached("UPDATE pending_jobs SET state = ?3 WHERE provider = ?1 AND job_id = ?2")?
+                .execute(params![provider, job_id, state])?;
+        }
+        Op::WebhookDelivery {
+            provider,
+            delivery_key,
+            payload,
+        } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![provider, delivery_key, payload, t])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Store;
+
+    #[tokio::test]
+    async fn flush_makes_writes_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let writer = Writer::spawn(&path).unwrap();
+        let h = writer.handle();
+        for i in 0..100 {
+            h.send(Op::CachePut {
+                provider: "rocketreach",
+                request_key: format!("k{i}"),
+                found: true,
+                response: "{}".into(),
+                ttl: Duration::from_secs(60),
+            });
+        }
+        h.flush().await.unwrap();
+        let n: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM cache", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 100);
+        drop(h);
+        writer.close().unwrap();
+    }
+}
