@@ -214,12 +214,7 @@ impl Permutation {
         let bits = 64 - (m - 1).leading_zeros();
         let half_bits = bits.div_ceil(2).max(1);
         let mut rng = SplitMix64::keyed(seed, 0xFE15, 0);
-        let keys = [
-            rng.next_u64(),
-            rng.next_u64(),
-            rng.next_u64(),
-            rng.next_u64(),
-        ];
+        let keys = [rng.next_u64(), rng.next_u64(), rng.next_u64(), rng.next_u64()];
         Permutation { m, half_bits, keys }
     }
     fn apply(&self, x: u64) -> u64 {
@@ -426,9 +421,7 @@ fn fold_ascii(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let r: &str = match c {
-            'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'ą' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' | 'Ą' => {
-                "a"
-            }
+            'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'ą' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' | 'Ą' => "a",
             'æ' | 'Æ' => "ae",
             'ç' | 'ć' | 'č' | 'Ç' | 'Ć' | 'Č' => "c",
             'é' | 'è' | 'ê' | 'ë' | 'ę' | 'ě' | 'É' | 'È' | 'Ê' | 'Ë' | 'Ę' => "e",
@@ -515,20 +508,13 @@ fn companies(seed: u64, comma_rate: f64) -> Vec<Company> {
             } else {
                 base
             };
-            out.push(Company {
-                name,
-                domain,
-                pattern,
-            });
+            out.push(Company { name, domain, pattern });
         }
     }
     let mut domains = HashSet::new();
     for c in &out {
         let stem = c.domain.split('.').next().unwrap();
-        assert!(
-            domains.insert(stem.to_string()),
-            "duplicate domain stem {stem}"
-        );
+        assert!(domains.insert(stem.to_string()), "duplicate domain stem {stem}");
     }
     out
 }
@@ -702,27 +688,15 @@ fn main() -> io::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let messy = args.messy;
-    let comma_rate = args
-        .comma_company_rate
-        .unwrap_or(if messy { 0.06 } else { 0.03 });
-    let newline_rate = args
-        .newline_title_rate
-        .unwrap_or(if messy { 0.02 } else { 0.002 });
-    let (dup_rate, empty_rate, invalid_rate) = (
-        args.dup_rate,
-        args.empty_email_rate,
-        args.invalid_email_rate,
-    );
+    let comma_rate = args.comma_company_rate.unwrap_or(if messy { 0.06 } else { 0.03 });
+    let newline_rate = args.newline_title_rate.unwrap_or(if messy { 0.02 } else { 0.002 });
+    let (dup_rate, empty_rate, invalid_rate) = (args.dup_rate, args.empty_email_rate, args.invalid_email_rate);
     assert!(
         dup_rate >= 0.0 && empty_rate >= 0.0 && invalid_rate >= 0.0,
         "rates must not be negative"
     );
     // Special kinds only in --messy: too many, too few, invalid UTF-8, anonymous.
-    let special_rates = if messy {
-        [0.008, 0.008, 0.004, 0.01]
-    } else {
-        [0.0; 4]
-    };
+    let special_rates = if messy { [0.008, 0.008, 0.004, 0.01] } else { [0.0; 4] };
     assert!(
         dup_rate + empty_rate + invalid_rate + special_rates.iter().sum::<f64>() <= 1.0,
         "rates add up to more than 1"
@@ -750,9 +724,7 @@ fn main() -> io::Result<()> {
     if messy {
         w.write_all(b"\xEF\xBB\xBF")?;
     }
-    w.write_all(
-        b"first_name,last_name,email,company,website,linkedin_url,title,phone,city,country",
-    )?;
+    w.write_all(b"first_name,last_name,email,company,website,linkedin_url,title,phone,city,country")?;
     w.write_all(eol)?;
 
     let mut rng = SplitMix64::keyed(args.seed, 0x0505, 0);
@@ -1036,11 +1008,7 @@ fn main() -> io::Result<()> {
         if rng.chance(0.85) {
             let mut digits = SplitMix64::keyed(args.seed, 0x9409E, id);
             for &b in phone_fmt.as_bytes() {
-                row.push(if b == b'#' {
-                    b'0' + digits.below(10) as u8
-                } else {
-                    b
-                });
+                row.push(if b == b'#' { b'0' + digits.below(10) as u8 } else { b });
             }
         }
         if special != Special::TooFew {

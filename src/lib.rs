@@ -13,6 +13,8 @@
 //! - [`sinks`]: Parquet, CSV, rejects and duplicates files, the run report.
 //! - [`state`]: the SQLite state store (runs, stage results, ledger, cache,
 //!   pending jobs) and its single batched writer.
+//! - [`vendors`]: one client per vendor on a shared HTTP layer (rate windows,
+//!   concurrency, retries, `Retry-After` pauses, failure classes, counters).
 //! - [`secret`]: API keys in a type that never prints them.
 //! - [`exit`]: the documented exit codes.
 //! - [`cli`]: the command line definitions (`main.rs` acts on them).
@@ -28,3 +30,4 @@ pub mod source;
 pub mod spec;
 pub mod stages;
 pub mod state;
+pub mod vendors;

@@ -8,17 +8,29 @@ use unicode_normalization::{UnicodeNormalization, is_nfc_quick};
 /// Trim and lowercase an email and check its syntax.
 /// `Err` carries a short reason suitable for a rejects file.
 pub fn email(raw: &str) -> Result<String, &'static str> {
+    let mut out = String::new();
+    email_into(raw, &mut out).map(|()| out)
+}
+
+/// [`email`], appending to `out` (left unchanged on error).
+pub fn email_into(raw: &str, out: &mut String) -> Result<(), &'static str> {
     let s = raw.trim();
     if s.is_empty() {
         return Err("empty email");
     }
-    let s = if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
-        s.to_lowercase()
+    let start = out.len();
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
     } else {
-        s.to_string()
-    };
-    check_email(&s)?;
-    Ok(s)
+        out.extend(s.chars().flat_map(char::to_lowercase));
+    }
+    match check_email(&out[start..]) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
 }
 
 /// RFC 5321-shaped syntax check (the common subset mail providers accept).
@@ -84,21 +96,29 @@ pub fn gmail_canonical(email: &str) -> std::borrow::Cow<'_, str> {
 
 /// NFC-normalise, trim and collapse inner whitespace; `None` if nothing is left.
 pub fn name(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    name_into(raw, &mut out).then_some(out)
+}
+
+/// [`name`], appending to `out`; false (and `out` unchanged) if nothing is left.
+pub fn name_into(raw: &str, out: &mut String) -> bool {
     let s = raw.trim();
     if s.is_empty() {
-        return None;
+        return false;
     }
-    let simple = s.is_ascii() && !s.contains("  ") && !s.contains(['\t', '\n', '\r']);
-    if simple {
-        return Some(s.to_string());
+    let simple = !s.contains("  ") && !s.contains(['\t', '\n', '\r', '\u{a0}']);
+    if simple && (s.is_ascii() || is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes) {
+        out.push_str(s);
+        return true;
     }
-    let nfc: String = if is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
-        s.to_string()
-    } else {
-        s.nfc().collect()
-    };
-    let collapsed = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!collapsed.is_empty()).then_some(collapsed)
+    let start = out.len();
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.extend(word.nfc());
+    }
+    out.len() > start
 }
 
 /// Split a full name into (first, last): the last word is the last name.
@@ -111,9 +131,15 @@ pub fn split_full_name(full: &str) -> (Option<String>, Option<String>) {
 
 /// The bare host of a website or URL: no scheme, `www.`, path, port or query; lowercased.
 pub fn domain(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    domain_into(raw, &mut out).then_some(out)
+}
+
+/// [`domain`], appending to `out`; false (and `out` unchanged) if it is not a domain.
+pub fn domain_into(raw: &str, out: &mut String) -> bool {
     let mut s = raw.trim();
     for scheme in ["https://", "http://", "//"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        if s.len() >= scheme.len() && s.as_bytes()[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes()) {
             s = &s[scheme.len()..];
             break;
         }
@@ -122,9 +148,19 @@ pub fn domain(raw: &str) -> Option<String> {
     let s = s.rsplit_once('@').map_or(s, |(_, host)| host);
     let s = s.split(':').next().unwrap_or("");
     let s = s.trim_end_matches('.');
-    let s = s.to_ascii_lowercase();
-    let s = s.strip_prefix("www.").map(str::to_string).unwrap_or(s);
-    (check_domain(&s).is_ok()).then_some(s)
+    let s = if s.len() > 4 && s.as_bytes()[..4].eq_ignore_ascii_case(b"www.") {
+        &s[4..]
+    } else {
+        s
+    };
+    let start = out.len();
+    out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+    if check_domain(&out[start..]).is_ok() {
+        true
+    } else {
+        out.truncate(start);
+        false
+    }
 }
 
 /// Mailbox providers whose domain says nothing about the person's employer.
@@ -154,18 +190,29 @@ pub fn is_free_mail(domain: &str) -> bool {
 
 /// A LinkedIn profile URL in one canonical form: `https://www.linkedin.com/in/<slug>`.
 pub fn linkedin_url(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    linkedin_url_into(raw, &mut out).then_some(out)
+}
+
+/// [`linkedin_url`], appending to `out`; false (and `out` unchanged) if it is not a LinkedIn URL.
+pub fn linkedin_url_into(raw: &str, out: &mut String) -> bool {
+    const HOST: &[u8] = b"linkedin.com/";
     let s = raw.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let lower = s.to_ascii_lowercase();
-    let at = lower.find("linkedin.com/")?;
-    let path = &s[at + "linkedin.com/".len()..];
+    let Some(at) = s
+        .as_bytes()
+        .windows(HOST.len())
+        .position(|w| w.eq_ignore_ascii_case(HOST))
+    else {
+        return false;
+    };
+    let path = &s[at + HOST.len()..];
     let path = path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
     if path.is_empty() {
-        return None;
+        return false;
     }
-    Some(format!("https://www.linkedin.com/{path}"))
+    out.push_str("https://www.linkedin.com/");
+    out.push_str(path);
+    true
 }
 
 #[cfg(test)]

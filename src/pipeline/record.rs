@@ -6,26 +6,142 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+/// An identity field a pipeline can require, key on or fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityField {
+    Email,
+    FirstName,
+    LastName,
+    FullName,
+    Company,
+    CompanyDomain,
+    LinkedinUrl,
+}
+
+impl IdentityField {
+    pub const ALL: [IdentityField; 7] = [
+        IdentityField::Email,
+        IdentityField::FirstName,
+        IdentityField::LastName,
+        IdentityField::FullName,
+        IdentityField::Company,
+        IdentityField::CompanyDomain,
+        IdentityField::LinkedinUrl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IdentityField::Email => "email",
+            IdentityField::FirstName => "first_name",
+            IdentityField::LastName => "last_name",
+            IdentityField::FullName => "full_name",
+            IdentityField::Company => "company",
+            IdentityField::CompanyDomain => "company_domain",
+            IdentityField::LinkedinUrl => "linkedin_url",
+        }
+    }
+
+    pub fn get(self, id: &Identity) -> Option<&str> {
+        id.get(self)
+    }
+}
+
+const ABSENT: (u32, u32) = (u32::MAX, 0);
+
 /// The normalised identity of a person, derived from the original columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// All values live in one buffer (one allocation per row, not one per
+/// field); a field is absent, or a span of that buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// Trimmed, lowercased, syntax-checked; `None` when absent or invalid.
-    pub email: Option<String>,
+    buf: String,
+    spans: [(u32, u32); 7],
     /// Why the source's email was not usable (absent emails have no reason).
     pub email_problem: Option<&'static str>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub full_name: Option<String>,
-    pub company: Option<String>,
-    /// Bare domain (no scheme, `www.`, path or port), from the website or a work email.
-    pub company_domain: Option<String>,
-    pub linkedin_url: Option<String>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            buf: String::new(),
+            spans: [ABSENT; 7],
+            email_problem: None,
+        }
+    }
 }
 
 impl Identity {
+    pub fn with_capacity(bytes: usize) -> Identity {
+        Identity {
+            buf: String::with_capacity(bytes),
+            ..Identity::default()
+        }
+    }
+
+    pub fn get(&self, field: IdentityField) -> Option<&str> {
+        let (start, len) = self.spans[field as usize];
+        (start != u32::MAX).then(|| &self.buf[start as usize..(start + len) as usize])
+    }
+
+    pub fn set(&mut self, field: IdentityField, value: &str) {
+        self.set_with(field, |out| {
+            out.push_str(value);
+            true
+        });
+    }
+
+    pub fn clear(&mut self, field: IdentityField) {
+        self.spans[field as usize] = ABSENT;
+    }
+
+    /// Set a field by appending to the buffer; `write` returns false to leave it absent.
+    pub fn set_with(&mut self, field: IdentityField, write: impl FnOnce(&mut String) -> bool) -> bool {
+        let start = self.buf.len();
+        if write(&mut self.buf) && self.buf.len() > start {
+            self.spans[field as usize] = (start as u32, (self.buf.len() - start) as u32);
+            true
+        } else {
+            self.buf.truncate(start);
+            false
+        }
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.get(IdentityField::Email)
+    }
+    pub fn first_name(&self) -> Option<&str> {
+        self.get(IdentityField::FirstName)
+    }
+    pub fn last_name(&self) -> Option<&str> {
+        self.get(IdentityField::LastName)
+    }
+    pub fn full_name(&self) -> Option<&str> {
+        self.get(IdentityField::FullName)
+    }
+    pub fn company(&self) -> Option<&str> {
+        self.get(IdentityField::Company)
+    }
+    pub fn company_domain(&self) -> Option<&str> {
+        self.get(IdentityField::CompanyDomain)
+    }
+    pub fn linkedin_url(&self) -> Option<&str> {
+        self.get(IdentityField::LinkedinUrl)
+    }
+
     /// A row must carry at least one of these for anyone to find the person.
     pub fn identifies_someone(&self) -> bool {
-        self.email.is_some() || self.linkedin_url.is_some() || self.full_name.is_some() || self.email_problem.is_some()
+        self.email().is_some()
+            || self.linkedin_url().is_some()
+            || self.full_name().is_some()
+            || self.email_problem.is_some()
+    }
+
+    /// How many identity fields are present.
+    pub fn present(&self) -> usize {
+        self.spans.iter().filter(|s| s.0 != u32::MAX).count()
     }
 }
 
@@ -39,6 +155,88 @@ pub struct Record {
     /// The original fields, in the source's column order.
     pub original: csv::StringRecord,
     pub identity: Identity,
+    /// What a person lookup found (RocketReach), when the pipeline has one.
+    pub person: Option<Box<Person>>,
+}
+
+impl Record {
+    pub fn new(id: u64, line: u64, original: csv::StringRecord, identity: Identity) -> Record {
+        Record {
+            id,
+            line,
+            original,
+            identity,
+            person: None,
+        }
+    }
+
+    /// True when a paid stage could not produce its answer for this row.
+    pub fn failed(&self) -> bool {
+        self.person.as_ref().is_some_and(|p| p.outcome.status == Status::Failed)
+    }
+}
+
+/// What a vendor stage did for a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The vendor had an answer.
+    Found,
+    /// The vendor answered, and had nothing.
+    NotFound,
+    /// The row needed nothing from this stage (e.g. `only_if_missing`), or had nothing to ask with.
+    Skipped,
+    /// The call failed for this row; `reason` says why.
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Found => "found",
+            Status::NotFound => "not_found",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// Outcome and provenance of one stage for one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the answer was obtained from the vendor (Unix seconds).
+    pub at: f64,
+    /// Served from the state store's cache (bought earlier).
+    pub cached: bool,
+    /// Credits this row's answer cost (0 when cached, coalesced or free).
+    pub credits: f64,
+}
+
+/// Fields from a person lookup.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersonFields {
+    pub title: Option<String>,
+    pub employer: Option<String>,
+    pub employer_domain: Option<String>,
+    /// The best email: professional preferred, then by grade and SMTP validity.
+    pub email: Option<String>,
+    pub email_grade: Option<String>,
+    pub email_smtp: Option<String>,
+    pub emails: Vec<String>,
+    pub phone: Option<String>,
+    pub phones: Vec<String>,
+    pub linkedin_url: Option<String>,
+    pub location: Option<String>,
+    pub vendor_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub fields: PersonFields,
+    pub outcome: Outcome,
 }
 
 /// A rejected input row: it never reaches the stages, only the rejects file.

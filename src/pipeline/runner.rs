@@ -244,6 +244,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let exit = match status {
         RunStatus::Interrupted => Exit::Interrupted,
         _ if counts.rows_failed > 0 => Exit::RowsFailed,
+        _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
         _ => Exit::Done,
     };
     Ok(RunOutcome { exit, report })

@@ -34,7 +34,7 @@ fn default_row_group_rows() -> usize {
 }
 
 fn default_zstd_level() -> i32 {
-    3
+    1
 }
 
 pub struct ParquetSink {

@@ -48,16 +48,14 @@ fn leadpipe_columns() -> Vec<Derived> {
     vec![
         ("row_id", UInt64, |r| Cell::U64(r.id)),
         ("line", UInt64, |r| Cell::U64(r.line)),
-        ("email", Utf8, |r| Cell::Str(r.identity.email.as_deref())),
+        ("email", Utf8, |r| Cell::Str(r.identity.email())),
         ("email_problem", Utf8, |r| Cell::Str(r.identity.email_problem)),
-        ("first_name", Utf8, |r| Cell::Str(r.identity.first_name.as_deref())),
-        ("last_name", Utf8, |r| Cell::Str(r.identity.last_name.as_deref())),
-        ("full_name", Utf8, |r| Cell::Str(r.identity.full_name.as_deref())),
-        ("company", Utf8, |r| Cell::Str(r.identity.company.as_deref())),
-        ("company_domain", Utf8, |r| {
-            Cell::Str(r.identity.company_domain.as_deref())
-        }),
-        ("linkedin_url", Utf8, |r| Cell::Str(r.identity.linkedin_url.as_deref())),
+        ("first_name", Utf8, |r| Cell::Str(r.identity.first_name())),
+        ("last_name", Utf8, |r| Cell::Str(r.identity.last_name())),
+        ("full_name", Utf8, |r| Cell::Str(r.identity.full_name())),
+        ("company", Utf8, |r| Cell::Str(r.identity.company())),
+        ("company_domain", Utf8, |r| Cell::Str(r.identity.company_domain())),
+        ("linkedin_url", Utf8, |r| Cell::Str(r.identity.linkedin_url())),
     ]
 }
 

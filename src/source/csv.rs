@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::SourceError;
 use crate::pipeline::normalize;
+pub use crate::pipeline::record::IdentityField;
 use crate::pipeline::record::{Batch, Header, Identity, Record, Reject};
 
 /// `[source] kind = "csv"`.
@@ -48,45 +49,6 @@ pub struct ColumnOverrides {
     pub company: Option<String>,
     pub website: Option<String>,
     pub linkedin_url: Option<String>,
-}
-
-/// An identity field a pipeline can require or key on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityField {
-    Email,
-    FirstName,
-    LastName,
-    FullName,
-    Company,
-    CompanyDomain,
-    LinkedinUrl,
-}
-
-impl IdentityField {
-    pub fn name(self) -> &'static str {
-        match self {
-            IdentityField::Email => "email",
-            IdentityField::FirstName => "first_name",
-            IdentityField::LastName => "last_name",
-            IdentityField::FullName => "full_name",
-            IdentityField::Company => "company",
-            IdentityField::CompanyDomain => "company_domain",
-            IdentityField::LinkedinUrl => "linkedin_url",
-        }
-    }
-
-    pub fn get(self, id: &Identity) -> Option<&str> {
-        match self {
-            IdentityField::Email => id.email.as_deref(),
-            IdentityField::FirstName => id.first_name.as_deref(),
-            IdentityField::LastName => id.last_name.as_deref(),
-            IdentityField::FullName => id.full_name.as_deref(),
-            IdentityField::Company => id.company.as_deref(),
-            IdentityField::CompanyDomain => id.company_domain.as_deref(),
-            IdentityField::LinkedinUrl => id.linkedin_url.as_deref(),
-        }
-    }
 }
 
 /// Column indexes of the identity fields in the input.
@@ -169,30 +131,77 @@ impl Mapping {
     }
 
     fn identity(&self, rec: &csv::StringRecord) -> Identity {
+        use IdentityField as F;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
-        let mut id = Identity::default();
+        let mut id = Identity::with_capacity(rec.as_slice().len() + 48);
         if let Some(raw) = get(self.email) {
-            match normalize::email(raw) {
-                Ok(e) => id.email = Some(e),
-                Err(problem) => id.email_problem = Some(problem),
+            let mut problem = None;
+            id.set_with(F::Email, |out| match normalize::email_into(raw, out) {
+                Ok(()) => true,
+                Err(p) => {
+                    problem = Some(p);
+                    false
+                }
+            });
+            id.email_problem = problem;
+        }
+        for (field, col) in [
+            (F::FirstName, self.first_name),
+            (F::LastName, self.last_name),
+            (F::FullName, self.full_name),
+        ] {
+            if let Some(raw) = get(col) {
+                id.set_with(field, |out| normalize::name_into(raw, out));
             }
         }
-        id.first_name = get(self.first_name).and_then(normalize::name);
-        id.last_name = get(self.last_name).and_then(normalize::name);
-        id.full_name = get(self.full_name).and_then(normalize::name);
-        match (&id.full_name, &id.first_name, &id.last_name) {
-            (None, Some(f), Some(l)) => id.full_name = Some(format!("{f} {l}")),
-            (None, Some(f), None) => id.full_name = Some(f.clone()),
-            (None, None, Some(l)) => id.full_name = Some(l.clone()),
-            (Some(full), None, None) => (id.first_name, id.last_name) = normalize::split_full_name(full),
+        match (
+            id.full_name().is_some(),
+            id.first_name().is_some(),
+            id.last_name().is_some(),
+        ) {
+            (false, true, true) => {
+                let full = format!("{} {}", id.first_name().unwrap_or(""), id.last_name().unwrap_or(""));
+                id.set(F::FullName, &full);
+            }
+            (false, true, false) => {
+                let first = id.first_name().unwrap_or("").to_string();
+                id.set(F::FullName, &first);
+            }
+            (false, false, true) => {
+                let last = id.last_name().unwrap_or("").to_string();
+                id.set(F::FullName, &last);
+            }
+            (true, false, false) => {
+                let full = id.full_name().unwrap_or("").to_string();
+                let (first, last) = normalize::split_full_name(&full);
+                if let Some(first) = first {
+                    id.set(F::FirstName, &first);
+                }
+                if let Some(last) = last {
+                    id.set(F::LastName, &last);
+                }
+            }
             _ => {}
         }
-        id.company = get(self.company).and_then(normalize::name);
-        id.company_domain = get(self.website).and_then(normalize::domain).or_else(|| {
-            let domain = id.email.as_deref()?.split_once('@')?.1;
-            (!normalize::is_free_mail(domain)).then(|| domain.to_string())
-        });
-        id.linkedin_url = get(self.linkedin_url).and_then(normalize::linkedin_url);
+        if let Some(raw) = get(self.company) {
+            id.set_with(F::Company, |out| normalize::name_into(raw, out));
+        }
+        let from_website =
+            get(self.website).is_some_and(|raw| id.set_with(F::CompanyDomain, |out| normalize::domain_into(raw, out)));
+        if !from_website {
+            if let Some(domain) = id
+                .email()
+                .and_then(|e| e.split_once('@'))
+                .map(|(_, d)| d)
+                .filter(|d| !normalize::is_free_mail(d))
+            {
+                let domain = domain.to_string();
+                id.set(F::CompanyDomain, &domain);
+            }
+        }
+        if let Some(raw) = get(self.linkedin_url) {
+            id.set_with(F::LinkedinUrl, |out| normalize::linkedin_url_into(raw, out));
+        }
         id
     }
 }
@@ -474,12 +483,7 @@ impl CsvSource {
             });
             return;
         }
-        batch.records.push(Record {
-            id,
-            line,
-            original: rec,
-            identity,
-        });
+        batch.records.push(Record::new(id, line, rec, identity));
     }
 
     fn rejection(&self, id: &Identity) -> Option<String> {

@@ -84,6 +84,9 @@ pub struct RunSpec {
     pub batch_rows: usize,
     /// Batches buffered between two stages (backpressure bound).
     pub channel_batches: usize,
+    /// Exit 1 when any input row was rejected (default: rejected rows are
+    /// accounted for in the rejects file and the run exits 0).
+    pub fail_on_rejects: bool,
 }
 
 impl Default for RunSpec {
@@ -93,6 +96,7 @@ impl Default for RunSpec {
             report_path: None,
             batch_rows: 4096,
             channel_batches: 4,
+            fail_on_rejects: false,
         }
     }
 }

@@ -234,17 +234,7 @@ impl Dedupe {
 
 /// How many useful fields a row carries (identity plus non-empty original columns).
 fn completeness(rec: &Record) -> u32 {
-    let id = &rec.identity;
-    let identity = [
-        id.email.is_some(),
-        id.first_name.is_some(),
-        id.last_name.is_some(),
-        id.company.is_some(),
-        id.company_domain.is_some(),
-        id.linkedin_url.is_some(),
-    ];
-    identity.iter().filter(|&&b| b).count() as u32 * 100
-        + rec.original.iter().filter(|f| !f.trim().is_empty()).count() as u32
+    rec.identity.present() as u32 * 100 + rec.original.iter().filter(|f| !f.trim().is_empty()).count() as u32
 }
 
 #[cfg(test)]
@@ -254,15 +244,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn rec(id: u64, email: &str, extra: &str) -> Record {
-        Record {
-            id,
-            line: id + 2,
-            original: csv::StringRecord::from(vec![email, extra]),
-            identity: Identity {
-                email: Some(email.to_string()),
-                ..Identity::default()
-            },
-        }
+        let mut identity = Identity::default();
+        identity.set(IdentityField::Email, email);
+        Record::new(id, id + 2, csv::StringRecord::from(vec![email, extra]), identity)
     }
 
     fn spec(keep: Keep, gmail: bool) -> DedupeSpec {

@@ -1,1 +1,8 @@
-fn main() {}
+//! leadpipe's integration tests: one binary, each test in its own work
+//! directory, running the real `leadpipe` executable the way a user would.
+
+mod support;
+
+mod bad_input;
+mod local_plane;
+mod resume;

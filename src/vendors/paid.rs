@@ -1,0 +1,195 @@
+//! Paying for an answer at most once: the cache, in-flight coalescing and
+//! the call ledger around one vendor's paid requests.
+//!
+//! `PaidCalls::fetch(key, call)` answers from, in order: the answers this run
+//! already has or is fetching (identical requests share one call), the state
+//! store's cache (within its TTL, unless `--refresh`), and only then `call`,
+//! which is written to the ledger as an intent before and an outcome after.
+//! Definitive answers (found / not found) are cached; failures are not.
+//!
+//! This module owns no HTTP and no vendor format: callers canonicalise the
+//! request key and turn the vendor's reply into an [`Answer`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::http::{CallError, VendorHttp};
+use crate::state::writer::{Op, WriterHandle};
+use crate::state::{StateError, connect, now};
+
+/// A vendor's answer to one canonical request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub found: bool,
+    /// The vendor's answer as JSON text (what the cache stores).
+    pub body: String,
+    /// Served from the cache of an earlier run.
+    pub cached: bool,
+    /// Credits the call cost (0 for cached answers).
+    pub credits: f64,
+}
+
+/// What a fresh call produced.
+pub struct Fetched {
+    pub found: bool,
+    pub body: String,
+    pub credits: f64,
+    pub http_status: Option<u16>,
+}
+
+type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, CallError>>>;
+
+/// One vendor's paid requests for one run.
+pub struct PaidCalls {
+    provider: &'static str,
+    run_id: i64,
+    http: VendorHttp,
+    writer: WriterHandle,
+    cache: Mutex<Connection>,
+    answers: Mutex<HashMap<String, Pending>>,
+    next_ledger_id: AtomicI64,
+    found_ttl: Duration,
+    not_found_ttl: Duration,
+    refresh: bool,
+}
+
+/// Cache lifetimes and whether to bypass the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    pub found_ttl: Duration,
+    pub not_found_ttl: Duration,
+    pub refresh: bool,
+}
+
+impl PaidCalls {
+    pub fn new(
+        state: &Path,
+        run_id: i64,
+        http: VendorHttp,
+        writer: WriterHandle,
+        policy: CachePolicy,
+    ) -> Result<PaidCalls, StateError> {
+        let conn = connect(state)?;
+        let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM ledger", [], |r| r.get(0))?;
+        Ok(PaidCalls {
+            provider: http.vendor().name(),
+            run_id,
+            http,
+            writer,
+            cache: Mutex::new(conn),
+            answers: Mutex::new(HashMap::new()),
+            next_ledger_id: AtomicI64::new(max + 1),
+            found_ttl: policy.found_ttl,
+            not_found_ttl: policy.not_found_ttl,
+            refresh: policy.refresh,
+        })
+    }
+
+    pub fn http(&self) -> &VendorHttp {
+        &self.http
+    }
+
+    /// The answer to `key`, paying with `call` only if no earlier answer exists.
+    pub async fn fetch<F, Fut>(&self, endpoint: &'static str, key: &str, call: F) -> Result<Arc<Answer>, CallError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
+    {
+        let pending = {
+            let mut answers = self.answers.lock().expect("answers lock");
+            if let Some(p) = answers.get(key) {
+                // Identical request in this run: share its answer, pay nothing.
+                let p = p.clone();
+                drop(answers);
+                let answer = p.await?;
+                self.http.cache_hit();
+                return Ok(Arc::new(Answer { cached: true, credits: 0.0, ..(*answer).clone() }));
+            }
+            let pending = match self.cached(key) {
+                Some(answer) => {
+                    self.http.cache_hit();
+                    futures::future::ready(Ok(Arc::new(answer))).boxed().shared()
+                }
+                None => self.paid(endpoint, key.to_string(), call()).boxed().shared(),
+            };
+            answers.insert(key.to_string(), pending.clone());
+            pending
+        };
+        let result = pending.await;
+        if result.is_err() {
+            // Failures are not answers: a later row (or run) may ask again.
+            self.answers.lock().expect("answers lock").remove(key);
+        }
+        result
+    }
+
+    fn cached(&self, key: &str) -> Option<Answer> {
+        if self.refresh {
+            return None;
+        }
+        let conn = self.cache.lock().expect("cache lock");
+        let row: Option<(bool, String)> = conn
+            .prepare_cached("SELECT found, response FROM cache WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3")
+            .and_then(|mut s| s.query_row(params![self.provider, key, now()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .unwrap_or(None);
+        row.map(|(found, body)| Answer { found, body, cached: true, credits: 0.0 })
+    }
+
+    fn paid(
+        &self,
+        endpoint: &'static str,
+        key: String,
+        call: impl Future<Output = Result<Fetched, CallError>> + Send + 'static,
+    ) -> impl Future<Output = Result<Arc<Answer>, CallError>> + Send + 'static {
+        let id = self.next_ledger_id.fetch_add(1, Ordering::Relaxed);
+        let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
+        let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
+        writer.send(Op::LedgerIntent { id, run_id, provider, endpoint, request_key: key.clone() });
+        async move {
+            match call.await {
+                Ok(f) => {
+                    writer.send(Op::LedgerOutcome {
+                        id,
+                        state: "done",
+                        http_status: f.http_status,
+                        credits: f.credits,
+                        error: None,
+                    });
+                    let ttl = if f.found { found_ttl } else { not_found_ttl };
+                    writer.send(Op::CachePut { provider, request_key: key, found: f.found, response: f.body.clone(), ttl });
+                    if f.credits > 0.0 {
+                        http.add_credits(f.credits.round() as u64);
+                    }
+                    Ok(Arc::new(Answer { found: f.found, body: f.body, cached: false, credits: f.credits }))
+                }
+                Err(e) => {
+                    writer.send(Op::LedgerOutcome {
+                        id,
+                        state: "failed",
+                        http_status: e.status(),
+                        credits: 0.0,
+                        error: Some(e.to_string()),
+                    });
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Paid calls recorded in the ledger for a run, by provider (for reports and `status`).
+pub fn ledger_totals(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<(String, i64, f64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, count(*), coalesce(sum(credits), 0) FROM ledger WHERE run_id = ?1 GROUP BY provider ORDER BY provider",
+    )?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}

@@ -1,0 +1,178 @@
+//! Every kind of bad input gets a clear message and the documented exit code; none panics.
+
+use crate::support::*;
+
+/// Run the minimal pipeline on `input` and return (exit code, stderr).
+fn run_on(input: &[u8], pipeline: &str) -> (Work, i32, String) {
+    let w = Work::new();
+    w.write("data/sample.csv", input);
+    w.write("p.toml", pipeline);
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    (w, code(&out), err)
+}
+
+fn rejects(w: &Work) -> Vec<(u64, String)> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(w.path("out/sample.rejects.csv"))
+        .unwrap();
+    r.records()
+        .map(|rec| rec.unwrap())
+        .map(|rec| (rec[0].parse().unwrap(), rec[2].to_string()))
+        .collect()
+}
+
+#[test]
+fn missing_input_file() {
+    let w = Work::new();
+    w.write("p.toml", MINIMAL);
+    for cmd in ["validate", "run"] {
+        let out = w.run(&[cmd, "p.toml"]);
+        assert_eq!(code(&out), 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("p.toml:3: source.path: data/sample.csv: no such file"),
+            "{err}"
+        );
+    }
+    assert!(!w.path("state").exists(), "nothing was started");
+}
+
+#[test]
+fn empty_file() {
+    let (_, code, err) = run_on(b"", MINIMAL);
+    assert_eq!(code, 2);
+    assert!(err.contains("the input is empty"), "{err}");
+}
+
+#[test]
+fn header_only() {
+    let (w, code, err) = run_on(b"email,name\n", MINIMAL);
+    assert_eq!(code, 2);
+    assert!(err.contains("header but no data rows"), "{err}");
+    assert!(!w.path("out/sample.parquet").exists());
+    let (_, code, _) = run_on(
+        b"email,name\n",
+        &MINIMAL.replace(
+            "path = \"data/sample.csv\"",
+            "path = \"data/sample.csv\"\nallow_empty = true",
+        ),
+    );
+    assert_eq!(code, 0, "allow_empty accepts it");
+}
+
+#[test]
+fn unknown_delimiter() {
+    let (_, code, err) = run_on(b"email|name\na@b.com|A\n", MINIMAL);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot detect the delimiter") && err.contains("delimiter = "),
+        "{err}"
+    );
+    let (w, code, _) = run_on(
+        b"email|name\na@b.com|A\n",
+        &MINIMAL.replace("kind = \"csv\"\npath", "kind = \"csv\"\ndelimiter = \"|\"\npath"),
+    );
+    assert_eq!(code, 0);
+    assert!(w.read("out/sample.csv").contains("a@b.com"));
+}
+
+#[test]
+fn invalid_utf8_row_is_rejected_with_its_line() {
+    let (w, code, _) = run_on(b"email,name\na@b.com,Ann\nc@d.com,Bo\xff\xfeb\ne@f.com,Eve\n", MINIMAL);
+    assert_eq!(code, 0);
+    assert_eq!(rejects(&w), vec![(3, "field 2 (name) is not valid UTF-8".to_string())]);
+    assert_eq!(
+        csv::Reader::from_path(w.path("out/sample.csv"))
+            .unwrap()
+            .records()
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn ragged_row_is_rejected_with_its_line() {
+    let (w, code, _) = run_on(b"email,name\na@b.com,Ann\nc@d.com,Bob,extra\ne@f.com\n", MINIMAL);
+    assert_eq!(code, 0);
+    assert_eq!(
+        rejects(&w),
+        vec![
+            (3, "row has 3 fields, expected 2".to_string()),
+            (4, "row has 1 fields, expected 2".to_string())
+        ]
+    );
+}
+
+#[test]
+fn unterminated_quote_is_rejected_with_its_line() {
+    let (w, code, _) = run_on(b"email,name\na@b.com,Ann\nc@d.com,\"Bob\ne@f.com,Eve\n", MINIMAL);
+    assert_eq!(code, 0);
+    let r = rejects(&w);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].0, 3);
+    assert!(r[0].1.contains("unterminated quoted field"), "{r:?}");
+}
+
+#[test]
+fn unknown_pipeline_key() {
+    let (w, code, err) = run_on(
+        b"email\na@b.com\n",
+        &MINIMAL.replace("key = [\"email\"]", "key = [\"email\"]\nkep = \"first\""),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("p.toml:8") && err.contains("stages") && err.contains("kep"),
+        "{err}"
+    );
+    assert!(!w.path("state").exists(), "refused before any work");
+}
+
+#[test]
+fn wrong_type() {
+    let (_, code, err) = run_on(
+        b"email\na@b.com\n",
+        &MINIMAL.replace("key = [\"email\"]", "key = \"email\""),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("p.toml:7") && err.contains("stages[0].key"), "{err}");
+}
+
+#[test]
+fn missing_environment_variable() {
+    let w = Work::new();
+    w.write("data/sample.csv", "email\na@b.com\n");
+    w.write(
+        "p.toml",
+        MINIMAL.replace("\"state/sample.db\"", "\"${LEADPIPE_TEST_UNSET_DIR}/sample.db\""),
+    );
+    let out = w
+        .command(&["validate", "p.toml"])
+        .env_remove("LEADPIPE_TEST_UNSET_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("p.toml:18: state.path: environment variable LEADPIPE_TEST_UNSET_DIR is not set"),
+        "{err}"
+    );
+    let out = w
+        .command(&["run", "p.toml", "--quiet"])
+        .env("LEADPIPE_TEST_UNSET_DIR", "st")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(w.path("st/sample.db").exists());
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let w = Work::new();
+    let out = w.run(&["run"]);
+    assert_eq!(code(&out), 2);
+    let out = w.run(&["frobnicate"]);
+    assert_eq!(code(&out), 2);
+}

@@ -1,0 +1,132 @@
+//! The local plane end to end: the minimal pipeline on the messy sample.
+
+use crate::support::*;
+
+fn messy_run() -> (Work, std::process::Output) {
+    let w = Work::new();
+    w.write("data/sample.csv", std::fs::read(messy_sample()).unwrap());
+    w.write("p.toml", MINIMAL);
+    let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+    (w, out)
+}
+
+#[test]
+fn the_minimal_pipeline_is_valid_as_written() {
+    let w = Work::new();
+    w.write("data/sample.csv", "email\na@b.com\n");
+    w.write("p.toml", MINIMAL);
+    let out = w.run(&["validate", "p.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn every_input_row_is_accounted_for() {
+    let (w, out) = messy_run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = w.report("out/report.json");
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("report has {k}"));
+    assert!(n("rows_in") >= 1000, "the sample has at least 1,000 rows");
+    assert_eq!(n("rows_in"), n("rows_out") + n("rows_duplicate") + n("rows_rejected"));
+    assert!(n("rows_duplicate") > 0 && n("rows_rejected") > 0, "{r}");
+    assert!(r["stages"]["dedupe"]["rows_in"].as_u64().is_some());
+
+    // Files agree with the report: data rows of the output, rejects and duplicates.
+    let data_rows = |rel: &str| csv::Reader::from_path(w.path(rel)).unwrap().records().count() as u64;
+    assert_eq!(data_rows("out/sample.csv"), n("rows_out"));
+    assert_eq!(data_rows("out/sample.duplicates.csv"), n("rows_duplicate"));
+    let mut rejects = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(w.path("out/sample.rejects.csv"))
+        .unwrap();
+    let mut count = 0;
+    for rec in rejects.records() {
+        let rec = rec.unwrap();
+        let line: u64 = rec[0].parse().expect("a line number");
+        assert!(line >= 2, "data lines start after the header");
+        assert!(!rec[2].is_empty(), "a reason");
+        count += 1;
+    }
+    assert_eq!(count, n("rows_rejected"));
+}
+
+#[test]
+fn rows_keep_input_order_and_original_columns() {
+    let w = Work::new();
+    w.write(
+        "data/sample.csv",
+        "Name,E-Mail Address,Notes\r\n\"Doe, Jane\",JANE@ACME.COM ,\"line one\nline two\"\r\nBob Ray,bob@acme.com,\r\nJane D,jane@acme.com,dup\r\n",
+    );
+    w.write("p.toml", MINIMAL);
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut rdr = csv::Reader::from_path(w.path("out/sample.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("column {name}"))
+    };
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][col("Name")], "Doe, Jane");
+    assert_eq!(
+        &rows[0][col("E-Mail Address")],
+        "JANE@ACME.COM ",
+        "original values pass through unchanged"
+    );
+    assert_eq!(&rows[0][col("Notes")], "line one\nline two");
+    assert_eq!(&rows[0][col("email")], "jane@acme.com");
+    assert_eq!(
+        &rows[1][col("line")],
+        "4",
+        "the second row starts on line 4 after a quoted newline"
+    );
+    assert_eq!(&rows[1][col("first_name")], "Bob");
+    assert_eq!(&rows[1][col("company_domain")], "acme.com");
+}
+
+#[test]
+fn parquet_reads_back_in_pyarrow_with_documented_types() {
+    let (w, out) = messy_run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = w.report("out/report.json");
+    let script = format!(
+        "import pyarrow.parquet as pq\nt = pq.read_table({:?})\nprint(t.num_rows)\nfor f in t.schema: print(f.name, f.type)",
+        w.path("out/sample.parquet").to_str().unwrap()
+    );
+    let printed = python_with_pyarrow(&script);
+    let mut lines = printed.lines();
+    assert_eq!(
+        lines.next().unwrap().parse::<u64>().unwrap(),
+        r["rows_out"].as_u64().unwrap()
+    );
+    let types: std::collections::HashMap<&str, &str> = lines.filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(types["row_id"], "uint64");
+    assert_eq!(types["line"], "uint64");
+    assert_eq!(types["email"], "string");
+    assert_eq!(types["company_domain"], "string");
+}
+
+#[test]
+fn keep_last_and_gmail_canonical() {
+    let w = Work::new();
+    w.write(
+        "data/sample.csv",
+        "email,n\nj.doe@gmail.com,1\nJDoe+news@gmail.com,2\nx@y.com,3\n",
+    );
+    w.write(
+        "p.toml",
+        MINIMAL.replace(
+            "key = [\"email\"]",
+            "key = [\"email\"]\nkeep = \"last\"\ngmail_canonical = true",
+        ),
+    );
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let csv = w.read("out/sample.csv");
+    let ns: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(3).unwrap()).collect();
+    assert_eq!(ns, ["2", "3"], "{csv}");
+    let dups = w.read("out/sample.duplicates.csv");
+    assert!(dups.lines().nth(1).unwrap().starts_with("2,0,3,1,"), "{dups}");
+}

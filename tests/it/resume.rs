@@ -1,0 +1,84 @@
+//! Kill -9 in the middle of a large run, then run again: complete outputs,
+//! equal to an uninterrupted run's, and never a partial file at a sink path.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const ROWS: usize = 400_000;
+
+#[test]
+fn kill_9_then_rerun_gives_the_uninterrupted_output() {
+    let w = Work::new();
+    w.write("data/sample.csv", contacts(ROWS));
+    w.write("p.toml", MINIMAL);
+
+    // Reference: an uninterrupted run into another directory.
+    let reference = Work::new();
+    std::fs::create_dir_all(reference.path("data")).unwrap();
+    std::fs::copy(w.path("data/sample.csv"), reference.path("data/sample.csv")).unwrap();
+    reference.write("p.toml", MINIMAL);
+    let out = reference.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Kill it as soon as the sinks are being written.
+    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+    let partial = w.path("out/.sample.parquet.partial");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !partial.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_none(),
+        "killed before it finished (make ROWS larger if this fails)"
+    );
+    for sink in ["out/sample.parquet", "out/sample.csv"] {
+        assert!(!w.path(sink).exists(), "no partial output at {sink}");
+    }
+
+    let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        w.report("out/report.json")["resumed"],
+        true,
+        "the killed run was continued"
+    );
+    for sink in [
+        "out/sample.parquet",
+        "out/sample.csv",
+        "out/sample.duplicates.csv",
+        "out/sample.rejects.csv",
+    ] {
+        let (a, b) = (
+            std::fs::read(w.path(sink)).unwrap(),
+            std::fs::read(reference.path(sink)).unwrap(),
+        );
+        assert!(a == b, "{sink} differs from the uninterrupted run's");
+    }
+}
+
+#[test]
+fn a_changed_input_is_refused_not_mixed() {
+    let w = Work::new();
+    w.write("data/sample.csv", contacts(10));
+    w.write("p.toml", MINIMAL);
+    // Leave an unfinished run behind by marking it interrupted through a kill-free path:
+    // a run that fails on its sink leaves the run resumable.
+    std::fs::create_dir_all(w.path("out/sample.csv")).unwrap(); // a directory where the CSV sink must go
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_ne!(code(&out), 0);
+    std::fs::remove_dir(w.path("out/sample.csv")).unwrap();
+    w.write("data/sample.csv", contacts(11));
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("used a different input") && err.contains("--fresh"),
+        "{err}"
+    );
+    let out = w.run(&["run", "p.toml", "--quiet", "--fresh"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
