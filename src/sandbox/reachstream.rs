@@ -1,0 +1,26 @@
+use super::Core;
+use super::limits::Keyring;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+pub(crate) struct State {
+    pub(crate) keys: Keyring,
+}
+impl State {
+    pub(crate) fn new() -> Self {
+        Self {
+            keys: Keyring::new(),
+        }
+    }
+    pub(crate) fn reset(&self) {}
+}
+pub(crate) fn routes(_core: &Arc<Core>) -> Router<Arc<Core>> {
+    Router::new()
+}
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    (status, message.to_string()).into_response()
+}
+impl State {
+    pub(crate) fn rebuild_keys(&self, _c: &super::config::ReachStreamConfig, _carry: bool) {}
+}
