@@ -162,17 +162,6 @@ impl KeyState {
         taken
     }
 
-    /// Returns credits reserved earlier (e.g. a bulk job that could not run).
-    pub(crate) fn refund(&self, n: u64) {
-        if !self.unlimited() {
-            self.balance.fetch_add(n as i64, Ordering::AcqRel);
-        }
-        self.charged.fetch_sub(
-            n.min(self.charged.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
-    }
-
     /// Checks `"*"` and then `action` limiters. With none configured this is free.
     pub(crate) fn admit(&self, action: &str) -> Result<Option<Admitted>, Throttled> {
         let mut last = None;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, MatchedPath, RawQuery, Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -1578,6 +1578,3 @@ async fn search_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Resp
         &json!({"companies": page, "pagination": {"start": sr.start, "next": next, "total": total}}),
     )
 }
-
-#[allow(dead_code)]
-fn _headers_unused(_: HeaderMap) {}

@@ -492,6 +492,30 @@ impl Universe {
             .map(|&i| &self.companies[i as usize])
     }
 
+    /// A person who exists in no vendor's data (for "not found" rows): a
+    /// name built from words absent from the universe and an address at a
+    /// domain no universe company owns.
+    pub fn ghost(&self, n: u64) -> (String, String, String, String) {
+        let mut r = Mix::new(hash3(self.seed, "ghost", n));
+        let first = *r.pick(GHOST_FIRST);
+        let last = *r.pick(GHOST_LAST);
+        let company = format!(
+            "{} {} Ventures",
+            r.pick(GHOST_LAST),
+            r.pick(&["North", "South", "East", "West"])
+        );
+        let domain = format!(
+            "{}-{n}.example",
+            company.to_ascii_lowercase().replace(' ', "-")
+        );
+        let email = format!(
+            "{}.{}@{domain}",
+            first.to_ascii_lowercase(),
+            last.to_ascii_lowercase()
+        );
+        (first.to_string(), last.to_string(), company, email)
+    }
+
     /// The LeadRocks verdict for any address: universe addresses get their
     /// recorded status, catch-all domains `catch-all`, unknown mailboxes at
     /// universe domains `not valid`, free-mail and disposable domains their
