@@ -253,7 +253,7 @@ async fn getcredits(req: Request) -> Response {
 
 async fn verify_instant(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
     let key = key_of(&req);
-    if key.admit("instant").is_err() {
+    if key.admit_only("instant").is_err() {
         core.throttled(Vendor::LeadRocks);
         return lr_error(&core, 110, None);
     }

@@ -173,6 +173,17 @@ impl KeyState {
         Ok(last)
     }
 
+    /// Checks only the limiters named `action` (not `"*"`).
+    pub(crate) fn admit_only(&self, action: &str) -> Result<Option<Admitted>, Throttled> {
+        let mut last = None;
+        for (a, l) in &self.limiters {
+            if *a == action {
+                last = Some(l.check()?);
+            }
+        }
+        Ok(last)
+    }
+
     fn carry_from(&self, old: &KeyState) {
         if old.initial == self.initial {
             self.balance.store(old.balance(), Ordering::Relaxed);
