@@ -1060,7 +1060,7 @@ async fn patch_contact(
         Err((f, m, t)) => return invalid(vec![json!("body"), json!(f)], &m, &t),
     };
     let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !st.contacts.get(&id).is_some_and(|c| !c.deleted) {
+    if st.contacts.get(&id).is_none_or(|c| c.deleted) {
         return detail(StatusCode::NOT_FOUND, "Contact not found");
     }
     if fields.is_empty() {
@@ -1456,7 +1456,7 @@ async fn company_contacts(
         Err(r) => return r,
     };
     let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !st.companies.get(&id).is_some_and(|c| !c.deleted) {
+    if st.companies.get(&id).is_none_or(|c| c.deleted) {
         return detail(StatusCode::NOT_FOUND, "Company not found");
     }
     let ids: Vec<u64> = st

@@ -478,10 +478,9 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Res
         Some(None) => return field_error("return_cached_emails", "Must be a valid boolean."),
         None => true,
     };
-    let metadata = match params.get_nonblank("metadata") {
-        Some(m) => Some(serde_json::from_str::<Value>(m).unwrap_or_else(|_| json!(m))),
-        None => None,
-    };
+    let metadata = params
+        .get_nonblank("metadata")
+        .map(|m| serde_json::from_str::<Value>(m).unwrap_or_else(|_| json!(m)));
     let cfg = core.config();
     let rr = &cfg.rocketreach;
     let hook = match resolve_webhook(rr, webhook_id) {
@@ -674,11 +673,9 @@ fn status_of(l: &Lookup, lc: &Lifecycle, outcome: RrOutcome) -> &'static str {
     } else {
         3u32.saturating_sub((lc.polls - l.polls).min(3))
     };
-    let time_stage = if lc.after_ms > 0 {
-        ((3 * elapsed) / lc.after_ms).min(2) as u32
-    } else {
-        0
-    };
+    let time_stage = (3 * elapsed)
+        .checked_div(lc.after_ms)
+        .map_or(0, |s| s.min(2) as u32);
     match poll_stage.max(time_stage) {
         0 => "waiting",
         1 => "searching",

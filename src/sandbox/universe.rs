@@ -283,7 +283,7 @@ impl Universe {
             company_type: if ticker.is_some() {
                 "Public"
             } else {
-                *r.pick(&["Private", "Private", "Private", "Non-Profit", "Partnership"])
+                PRIVATE_TYPES[r.below(PRIVATE_TYPES.len() as u64) as usize]
             },
             tech_keywords: tech,
             founded_year: 1950 + r.below(74) as u32,
@@ -1042,6 +1042,8 @@ const LOCATIONS: &[Location] = &[
     ("London", "England", "United Kingdom", "GB", "EC", "44"),
     ("Manchester", "England", "United Kingdom", "GB", "M", "44"),
 ];
+
+const PRIVATE_TYPES: [&str; 5] = ["Private", "Private", "Private", "Non-Profit", "Partnership"];
 
 const STREETS: &[&str] = &[
     "Main St",
