@@ -15,6 +15,8 @@
 //!   pending jobs) and its single batched writer.
 //! - [`vendors`]: one client per vendor on a shared HTTP layer (rate windows,
 //!   concurrency, retries, `Retry-After` pauses, failure classes, counters).
+//! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
+//!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`secret`]: API keys in a type that never prints them.
 //! - [`exit`]: the documented exit codes.
 //! - [`cli`]: the command line definitions (`main.rs` acts on them).
@@ -24,6 +26,7 @@
 pub mod cli;
 pub mod exit;
 pub mod pipeline;
+pub mod sandbox;
 pub mod secret;
 pub mod sinks;
 pub mod source;

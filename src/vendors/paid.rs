@@ -111,7 +111,11 @@ impl PaidCalls {
                 drop(answers);
                 let answer = p.await?;
                 self.http.cache_hit();
-                return Ok(Arc::new(Answer { cached: true, credits: 0.0, ..(*answer).clone() }));
+                return Ok(Arc::new(Answer {
+                    cached: true,
+                    credits: 0.0,
+                    ..(*answer).clone()
+                }));
             }
             let pending = match self.cached(key) {
                 Some(answer) => {
@@ -137,10 +141,20 @@ impl PaidCalls {
         }
         let conn = self.cache.lock().expect("cache lock");
         let row: Option<(bool, String)> = conn
-            .prepare_cached("SELECT found, response FROM cache WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3")
-            .and_then(|mut s| s.query_row(params![self.provider, key, now()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .prepare_cached(
+                "SELECT found, response FROM cache WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![self.provider, key, now()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .unwrap_or(None);
-        row.map(|(found, body)| Answer { found, body, cached: true, credits: 0.0 })
+        row.map(|(found, body)| Answer {
+            found,
+            body,
+            cached: true,
+            credits: 0.0,
+        })
     }
 
     fn paid(
@@ -152,7 +166,13 @@ impl PaidCalls {
         let id = self.next_ledger_id.fetch_add(1, Ordering::Relaxed);
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
-        writer.send(Op::LedgerIntent { id, run_id, provider, endpoint, request_key: key.clone() });
+        writer.send(Op::LedgerIntent {
+            id,
+            run_id,
+            provider,
+            endpoint,
+            request_key: key.clone(),
+        });
         async move {
             match call.await {
                 Ok(f) => {
@@ -164,11 +184,22 @@ impl PaidCalls {
                         error: None,
                     });
                     let ttl = if f.found { found_ttl } else { not_found_ttl };
-                    writer.send(Op::CachePut { provider, request_key: key, found: f.found, response: f.body.clone(), ttl });
+                    writer.send(Op::CachePut {
+                        provider,
+                        request_key: key,
+                        found: f.found,
+                        response: f.body.clone(),
+                        ttl,
+                    });
                     if f.credits > 0.0 {
                         http.add_credits(f.credits.round() as u64);
                     }
-                    Ok(Arc::new(Answer { found: f.found, body: f.body, cached: false, credits: f.credits }))
+                    Ok(Arc::new(Answer {
+                        found: f.found,
+                        body: f.body,
+                        cached: false,
+                        credits: f.credits,
+                    }))
                 }
                 Err(e) => {
                     writer.send(Op::LedgerOutcome {

@@ -6,3 +6,4 @@ mod support;
 mod bad_input;
 mod local_plane;
 mod resume;
+mod sandbox;

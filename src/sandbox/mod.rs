@@ -1,0 +1,626 @@
+//! Local simulators of the four vendor APIs (RocketReach, ReachStream,
+//! LeadRocks, graph8), faithful to the contracts in `reference/`: paths, auth
+//! headers, bodies, envelopes, error bodies, pagination, status lifecycles,
+//! credits, rate limits and webhooks. Used by `leadpipe sandbox`, by
+//! `leadpipe run --sandbox`, by the integration tests and by the benches.
+//!
+//! # Layout
+//! - [`config`]: [`SandboxConfig`], strict serde, defaults from the contracts.
+//! - [`universe`]: the seeded people and companies and their lookup indexes.
+//! - `limits`: per-key credit balances and fixed-window rate limiters.
+//! - `faults`: the layer every vendor route goes through (faults, call counters).
+//! - `stats`: counters behind `GET /__sandbox/stats` and [`Sandbox::stats`].
+//! - `webhook`: outgoing deliveries with a retry schedule.
+//! - `rocketreach`, `reachstream`, `leadrocks`, `graph8`: one router each.
+//! - `admin`: `/__sandbox/{stats,reset,config}` on every vendor's port.
+//!
+//! # Use
+//! ```no_run
+//! # async fn demo() -> Result<(), leadpipe::sandbox::SandboxError> {
+//! use leadpipe::sandbox::{Sandbox, SandboxConfig};
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! println!("{}", serde_json::to_string(sandbox.endpoints()).unwrap());
+//! let stats = sandbox.stats();
+//! # let _ = stats;
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+// Handlers return a ready vendor-shaped `Response` as their error: it is the
+// rare path, and boxing it everywhere would only add noise.
+#![allow(clippy::result_large_err)]
+
+pub mod config;
+pub mod universe;
+
+mod admin;
+mod faults;
+mod graph8;
+mod leadrocks;
+mod limits;
+mod reachstream;
+mod rocketreach;
+mod stats;
+mod util;
+mod webhook;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{
+    Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig, Lifecycle, Plan, RateWindow,
+    ReachStreamConfig, ReachStreamWebhook, RocketReachConfig, RocketReachWebhook, SandboxConfig, UniverseConfig,
+};
+pub use stats::{FaultStats, StatsSnapshot, WebhookStats};
+pub use universe::{Company, EmailStatus, Person, RrOutcome, Universe, Verdict};
+
+/// One of the simulated vendors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    RocketReach,
+    ReachStream,
+    LeadRocks,
+    Graph8,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 4] = [
+        Vendor::RocketReach,
+        Vendor::ReachStream,
+        Vendor::LeadRocks,
+        Vendor::Graph8,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vendor::RocketReach => "rocketreach",
+            Vendor::ReachStream => "reachstream",
+            Vendor::LeadRocks => "leadrocks",
+            Vendor::Graph8 => "graph8",
+        }
+    }
+
+    pub(crate) fn idx(self) -> usize {
+        self as usize
+    }
+
+    /// Path prefix of the vendor's base URL.
+    pub fn base_path(self) -> &'static str {
+        match self {
+            Vendor::RocketReach => "/api/v2",
+            Vendor::ReachStream => "",
+            Vendor::LeadRocks => "/v1",
+            Vendor::Graph8 => "/api/v1",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox config {origin}: {message}")]
+    Config { origin: String, message: String },
+    #[error("sandbox: cannot bind {vendor} on {addr}: {source}")]
+    Bind {
+        vendor: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox: {0}")]
+    Invalid(String),
+}
+
+impl SandboxError {
+    fn with_origin(self, origin: &str) -> Self {
+        match self {
+            SandboxError::Config { message, .. } => SandboxError::Config {
+                origin: origin.to_string(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Where a vendor listens and the credentials to use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub api_key: String,
+}
+
+/// ReachStream also has a webhook secret (sent as the `webhook_secret_key` header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReachStreamEndpoint {
+    pub base_url: String,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+/// What `leadpipe sandbox` prints on one line: serialises to
+/// `{"rocketreach":{"base_url","api_key"},"reachstream":{"base_url","api_key","webhook_secret"},"leadrocks":{…},"graph8":{…}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    pub rocketreach: Endpoint,
+    pub reachstream: ReachStreamEndpoint,
+    pub leadrocks: Endpoint,
+    pub graph8: Endpoint,
+}
+
+/// Shared state of the four simulators.
+pub(crate) struct Core {
+    universe: Arc<Universe>,
+    config: RwLock<Arc<SandboxConfig>>,
+    faults_on: [AtomicBool; 4],
+    pub(crate) fault_seq: [AtomicU64; 4],
+    pub(crate) stats: stats::Stats,
+    pub(crate) http: reqwest::Client,
+    cancel: Mutex<CancellationToken>,
+    routes: RwLock<HashMap<String, Arc<str>>>,
+    pub(crate) rr: rocketreach::State,
+    pub(crate) rs: reachstream::State,
+    pub(crate) lr: leadrocks::State,
+    pub(crate) g8: graph8::State,
+}
+
+impl Core {
+    fn new(config: SandboxConfig) -> Result<Arc<Self>, SandboxError> {
+        validate(&config)?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| SandboxError::Invalid(format!("webhook HTTP client: {e}")))?;
+        let universe = Arc::new(Universe::new(
+            config.seed,
+            config.universe.companies,
+            config.universe.people,
+        ));
+        let core = Arc::new(Core {
+            rr: rocketreach::State::new(),
+            rs: reachstream::State::new(),
+            lr: leadrocks::State::new(),
+            g8: graph8::State::new(&universe, &config.graph8),
+            universe,
+            config: RwLock::new(Arc::new(config)),
+            faults_on: Default::default(),
+            fault_seq: Default::default(),
+            stats: stats::Stats::new(),
+            http,
+            cancel: Mutex::new(CancellationToken::new()),
+            routes: RwLock::new(HashMap::new()),
+        });
+        core.apply(false);
+        Ok(core)
+    }
+
+    pub(crate) fn config(&self) -> Arc<SandboxConfig> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn universe(&self) -> &Universe {
+        &self.universe
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.universe.seed()
+    }
+
+    pub(crate) fn cancel_token(&self) -> CancellationToken {
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The vendor's faults when any request fault is on (cheap check first).
+    pub(crate) fn vendor_faults(&self, v: Vendor) -> Option<Faults> {
+        if !self.faults_on[v.idx()].load(Ordering::Relaxed) {
+            return None;
+        }
+        let c = self.config();
+        Some(match v {
+            Vendor::RocketReach => c.rocketreach.faults.clone(),
+            Vendor::ReachStream => c.reachstream.faults.clone(),
+            Vendor::LeadRocks => c.leadrocks.faults.clone(),
+            Vendor::Graph8 => c.graph8.faults.clone(),
+        })
+    }
+
+    /// Interned route template, for cheap counter keys.
+    pub(crate) fn route_name(&self, path: &str) -> Arc<str> {
+        if let Some(r) = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(path) {
+            return r.clone();
+        }
+        let mut w = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        w.entry(path.to_string()).or_insert_with(|| Arc::from(path)).clone()
+    }
+
+    /// Rebuilds keys and derived flags from the current config.
+    fn apply(&self, carry: bool) {
+        let c = self.config();
+        self.faults_on[0].store(c.rocketreach.faults.any_request_fault(), Ordering::Relaxed);
+        self.faults_on[1].store(c.reachstream.faults.any_request_fault(), Ordering::Relaxed);
+        self.faults_on[2].store(c.leadrocks.faults.any_request_fault(), Ordering::Relaxed);
+        self.faults_on[3].store(c.graph8.faults.any_request_fault(), Ordering::Relaxed);
+        self.rr.rebuild_keys(&c.rocketreach, carry);
+        self.rs.rebuild_keys(&c.reachstream, carry);
+        self.lr.rebuild_keys(&c.leadrocks, carry);
+        self.g8.rebuild_keys(&c.graph8, carry);
+    }
+
+    fn set_config(&self, new: SandboxConfig) -> Result<(), SandboxError> {
+        validate(&new)?;
+        let old = self.config();
+        if new.seed != old.seed || new.universe != old.universe {
+            return Err(SandboxError::Invalid(
+                "seed and universe cannot change at runtime; restart the sandbox".into(),
+            ));
+        }
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        self.apply(true);
+        Ok(())
+    }
+
+    fn reset(&self) {
+        let old = std::mem::replace(
+            &mut *self.cancel.lock().unwrap_or_else(|e| e.into_inner()),
+            CancellationToken::new(),
+        );
+        old.cancel();
+        let c = self.config();
+        self.stats.clear();
+        for s in &self.fault_seq {
+            s.store(0, Ordering::Relaxed);
+        }
+        self.rr.reset();
+        self.rs.reset();
+        self.lr.reset();
+        self.g8.reset(&self.universe, &c.graph8);
+        self.apply(false);
+    }
+
+    fn snapshot(&self) -> StatsSnapshot {
+        let mut s = StatsSnapshot::default();
+        for ((vendor, method, route, status), n) in self.stats.calls.snapshot() {
+            *s.calls
+                .entry(vendor.as_str().to_string())
+                .or_default()
+                .entry(format!("{method} {route}"))
+                .or_default()
+                .entry(status.to_string())
+                .or_default() += n;
+        }
+        for (k, n) in self.stats.paid.snapshot() {
+            s.paid_requests.insert(k, n);
+        }
+        for v in Vendor::ALL {
+            let keys = match v {
+                Vendor::RocketReach => self.rr.keys.all(),
+                Vendor::ReachStream => self.rs.keys.all(),
+                Vendor::LeadRocks => self.lr.keys.all(),
+                Vendor::Graph8 => self.g8.keys.all(),
+            };
+            let charged = s.credits_charged.entry(v.as_str().into()).or_default();
+            for k in &keys {
+                charged.insert(k.key.clone(), k.charged.load(Ordering::Relaxed));
+            }
+            let remaining = s.credits_remaining.entry(v.as_str().into()).or_default();
+            for k in &keys {
+                remaining.insert(k.key.clone(), (!k.unlimited()).then(|| k.balance()));
+            }
+            let w = &self.stats.webhooks[v.idx()];
+            s.webhooks.insert(
+                v.as_str().into(),
+                WebhookStats {
+                    attempts: w.attempts.load(Ordering::Relaxed),
+                    delivered: w.delivered.load(Ordering::Relaxed),
+                    failed_attempts: w.failed_attempts.load(Ordering::Relaxed),
+                    exhausted: w.exhausted.load(Ordering::Relaxed),
+                    duplicates: w.duplicates.load(Ordering::Relaxed),
+                },
+            );
+            s.rate_limited.insert(
+                v.as_str().into(),
+                self.stats.rate_limited[v.idx()].load(Ordering::Relaxed),
+            );
+            let f = &self.stats.faults[v.idx()];
+            s.faults.insert(
+                v.as_str().into(),
+                FaultStats {
+                    error: f.error.load(Ordering::Relaxed),
+                    slow: f.slow.load(Ordering::Relaxed),
+                    dropped: f.dropped.load(Ordering::Relaxed),
+                    truncated: f.truncated.load(Ordering::Relaxed),
+                },
+            );
+        }
+        s
+    }
+
+    pub(crate) fn throttled(&self, v: Vendor) {
+        self.stats.rate_limited[v.idx()].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
+    let keys = [
+        ("rocketreach", &c.rocketreach.api_keys),
+        ("reachstream", &c.reachstream.api_keys),
+        ("leadrocks", &c.leadrocks.api_keys),
+        ("graph8", &c.graph8.api_keys),
+    ];
+    for (v, k) in keys {
+        if k.is_empty() || k.iter().any(|k| k.trim().is_empty()) {
+            return Err(SandboxError::Config {
+                origin: "<config>".into(),
+                message: format!("{v}.api_keys: at least one non-empty key is required"),
+            });
+        }
+    }
+    let rates = [
+        ("rocketreach", &c.rocketreach.faults),
+        ("reachstream", &c.reachstream.faults),
+        ("leadrocks", &c.leadrocks.faults),
+        ("graph8", &c.graph8.faults),
+    ];
+    for (v, f) in rates {
+        for (name, r) in [
+            ("error_rate", f.error_rate),
+            ("slow_rate", f.slow_rate),
+            ("drop_rate", f.drop_rate),
+            ("truncate_rate", f.truncate_rate),
+            ("webhook_duplicate_rate", f.webhook_duplicate_rate),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(SandboxError::Config {
+                    origin: "<config>".into(),
+                    message: format!("{v}.faults.{name}: must be within 0..=1"),
+                });
+            }
+        }
+    }
+    if c.universe.people == 0 || c.universe.companies == 0 {
+        return Err(SandboxError::Config {
+            origin: "<config>".into(),
+            message: "universe: people and companies must be > 0".into(),
+        });
+    }
+    if c.rocketreach.plan_time_scale.is_nan() || c.rocketreach.plan_time_scale <= 0.0 {
+        return Err(SandboxError::Config {
+            origin: "<config>".into(),
+            message: "rocketreach.plan_time_scale: must be > 0".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A vendor error in that vendor's envelope.
+pub(crate) fn vendor_error(v: Vendor, status: StatusCode, message: &str) -> Response {
+    match v {
+        Vendor::RocketReach => rocketreach::error(status, message),
+        Vendor::ReachStream => reachstream::error(status, message),
+        Vendor::LeadRocks => leadrocks::error_for_status(status, message),
+        Vendor::Graph8 => graph8::error(status, message),
+    }
+}
+
+/// The simulators without any listener: build a router per vendor and serve
+/// it yourself, or use [`Sandbox::start`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Simulators {
+    core: Arc<Core>,
+}
+
+impl Simulators {
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        Ok(Self {
+            core: Core::new(config)?,
+        })
+    }
+
+    /// The vendor's router: its API plus `/__sandbox/*`.
+    pub fn router(&self, vendor: Vendor) -> Router {
+        let core = self.core.clone();
+        let api: Router<Arc<Core>> = match vendor {
+            Vendor::RocketReach => rocketreach::routes(&core),
+            Vendor::ReachStream => reachstream::routes(&core),
+            Vendor::LeadRocks => leadrocks::routes(&core),
+            Vendor::Graph8 => graph8::routes(&core),
+        };
+        api.layer(axum::middleware::from_fn_with_state(
+            (core.clone(), vendor),
+            faults::layer,
+        ))
+        .with_state(core.clone())
+        .merge(admin::router(core))
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.core.snapshot()
+    }
+
+    /// Clears counters, lookups, jobs, pending webhooks, graph8 data and
+    /// balances (back to the configured credits).
+    pub fn reset(&self) {
+        self.core.reset()
+    }
+
+    /// Applies a JSON merge patch to the configuration (webhooks, faults,
+    /// limits, credits, lifecycle…). Seed and universe are fixed.
+    pub fn configure(&self, patch: &serde_json::Value) -> Result<(), SandboxError> {
+        let new = self.core.config().patched(patch)?;
+        self.core.set_config(new)
+    }
+
+    /// Changes the configuration in place.
+    pub fn update(&self, f: impl FnOnce(&mut SandboxConfig)) -> Result<(), SandboxError> {
+        let mut c = (*self.core.config()).clone();
+        f(&mut c);
+        self.core.set_config(c)
+    }
+
+    pub fn config(&self) -> SandboxConfig {
+        (*self.core.config()).clone()
+    }
+
+    pub fn universe(&self) -> &Universe {
+        self.core.universe()
+    }
+}
+
+/// The four simulators serving on their own ports.
+pub struct Sandbox {
+    sims: Simulators,
+    endpoints: Endpoints,
+    addrs: [SocketAddr; 4],
+    shutdown: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Builds the simulators and binds every vendor on `config.bind` (ports
+    /// from the config, 0 = ephemeral). Returns once all four accept connections.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let sims = Simulators::new(config.clone())?;
+        let shutdown = CancellationToken::new();
+        let mut servers = Vec::new();
+        let mut addrs = Vec::new();
+        for v in Vendor::ALL {
+            let port = match v {
+                Vendor::RocketReach => config.rocketreach.port,
+                Vendor::ReachStream => config.reachstream.port,
+                Vendor::LeadRocks => config.leadrocks.port,
+                Vendor::Graph8 => config.graph8.port,
+            };
+            let addr = SocketAddr::new(config.bind, port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| SandboxError::Bind {
+                    vendor: v.as_str(),
+                    addr,
+                    source,
+                })?;
+            let local = listener.local_addr().map_err(|source| SandboxError::Bind {
+                vendor: v.as_str(),
+                addr,
+                source,
+            })?;
+            addrs.push(local);
+            let router = sims.router(v);
+            let token = shutdown.clone();
+            servers.push(tokio::spawn(async move {
+                let serve = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
+                if let Err(e) = serve.await {
+                    tracing::warn!(vendor = v.as_str(), error = %e, "sandbox server stopped");
+                }
+            }));
+        }
+        let addrs: [SocketAddr; 4] = addrs.try_into().expect("four vendors");
+        let url = |v: Vendor| format!("http://{}{}", addrs[v.idx()], v.base_path());
+        let endpoints = Endpoints {
+            rocketreach: Endpoint {
+                base_url: url(Vendor::RocketReach),
+                api_key: config.rocketreach.api_keys[0].clone(),
+            },
+            reachstream: ReachStreamEndpoint {
+                base_url: url(Vendor::ReachStream),
+                api_key: config.reachstream.api_keys[0].clone(),
+                webhook_secret: config.reachstream.webhook.secret.clone(),
+            },
+            leadrocks: Endpoint {
+                base_url: url(Vendor::LeadRocks),
+                api_key: config.leadrocks.api_keys[0].clone(),
+            },
+            graph8: Endpoint {
+                base_url: url(Vendor::Graph8),
+                api_key: config.graph8.api_keys[0].clone(),
+            },
+        };
+        Ok(Sandbox {
+            sims,
+            endpoints,
+            addrs,
+            shutdown,
+            servers,
+        })
+    }
+
+    /// Base URLs and keys, as printed by `leadpipe sandbox`.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The socket a vendor listens on.
+    pub fn addr(&self, vendor: Vendor) -> SocketAddr {
+        self.addrs[vendor.idx()]
+    }
+
+    /// `http://ADDR` of a vendor, without the API prefix (admin routes live here).
+    pub fn root_url(&self, vendor: Vendor) -> String {
+        format!("http://{}", self.addrs[vendor.idx()])
+    }
+
+    pub fn simulators(&self) -> &Simulators {
+        &self.sims
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.sims.stats()
+    }
+
+    pub fn reset(&self) {
+        self.sims.reset()
+    }
+
+    pub fn configure(&self, patch: &serde_json::Value) -> Result<(), SandboxError> {
+        self.sims.configure(patch)
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut SandboxConfig)) -> Result<(), SandboxError> {
+        self.sims.update(f)
+    }
+
+    pub fn config(&self) -> SandboxConfig {
+        self.sims.config()
+    }
+
+    pub fn universe(&self) -> &Universe {
+        self.sims.universe()
+    }
+
+    /// Serves until `signal` completes (e.g. Ctrl-C), then shuts down.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+
+    /// Stops accepting, cancels pending webhooks, and waits (at most 2 s) for
+    /// connections in flight.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        self.sims.core.cancel_token().cancel();
+        for h in std::mem::take(&mut self.servers) {
+            let abort = h.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), h).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.sims.core.cancel_token().cancel();
+    }
+}
