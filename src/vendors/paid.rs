@@ -103,30 +103,33 @@ impl PaidCalls {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
-        let pending = {
+        let (pending, shared) = {
             let mut answers = self.answers.lock().expect("answers lock");
-            if let Some(p) = answers.get(key) {
-                // Identical request in this run: share its answer, pay nothing.
-                let p = p.clone();
-                drop(answers);
-                let answer = p.await?;
-                self.http.cache_hit();
-                return Ok(Arc::new(Answer {
-                    cached: true,
-                    credits: 0.0,
-                    ..(*answer).clone()
-                }));
-            }
-            let pending = match self.cached(key) {
-                Some(answer) => {
-                    self.http.cache_hit();
-                    futures::future::ready(Ok(Arc::new(answer))).boxed().shared()
+            match answers.get(key) {
+                // An identical request of this run: share its answer, pay nothing.
+                Some(p) => (p.clone(), true),
+                None => {
+                    let pending = match self.cached(key) {
+                        Some(answer) => {
+                            self.http.cache_hit();
+                            futures::future::ready(Ok(Arc::new(answer))).boxed().shared()
+                        }
+                        None => self.paid(endpoint, key.to_string(), call()).boxed().shared(),
+                    };
+                    answers.insert(key.to_string(), pending.clone());
+                    (pending, false)
                 }
-                None => self.paid(endpoint, key.to_string(), call()).boxed().shared(),
-            };
-            answers.insert(key.to_string(), pending.clone());
-            pending
+            }
         };
+        if shared {
+            let answer = pending.await?;
+            self.http.cache_hit();
+            return Ok(Arc::new(Answer {
+                cached: true,
+                credits: 0.0,
+                ..(*answer).clone()
+            }));
+        }
         let result = pending.await;
         if result.is_err() {
             // Failures are not answers: a later row (or run) may ask again.
