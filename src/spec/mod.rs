@@ -162,7 +162,19 @@ pub fn parse(file: &Path, raw: &str, env: impl Fn(&str) -> Option<String>) -> Re
     let de = toml::de::Deserializer::parse(&interp.text)
         .map_err(|e| SpecError::Invalid(located_toml(file, &interp.text, &e, None)))?;
     let spec: PipelineSpec = serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = Some(e.path().to_string()).filter(|p| p != ".");
+        let key = e.path().to_string();
+        // Tables tagged by `kind` are buffered by serde, which loses the key
+        // path and span inside them: find the exact key by reading that table alone.
+        if let Some((key, message)) = refine(&interp.text, &key) {
+            let line = line_of_key(&interp.text, &key);
+            return SpecError::Invalid(Located {
+                file: file.to_path_buf(),
+                line,
+                key: Some(key),
+                message,
+            });
+        }
+        let key = Some(key).filter(|p| p != ".");
         SpecError::Invalid(located_toml(file, &interp.text, e.inner(), key))
     })?;
     Ok(Loaded {
@@ -172,6 +184,83 @@ pub fn parse(file: &Path, raw: &str, env: impl Fn(&str) -> Option<String>) -> Re
         missing_vars: interp.missing,
         hash: xxhash_rust::xxh3::xxh3_64(raw.as_bytes()),
     })
+}
+
+/// The exact key and message of an error inside a `kind`-tagged table at `path`.
+fn refine(text: &str, path: &str) -> Option<(String, String)> {
+    let root: toml::Table = toml::from_str(text).ok()?;
+    let (section, index) = match path.split_once('[') {
+        Some((name, rest)) => (name, rest.split(']').next()?.parse::<usize>().ok()),
+        None => (path, None),
+    };
+    let value = match index {
+        Some(i) => root.get(section)?.as_array()?.get(i)?.clone(),
+        None => root.get(section)?.clone(),
+    };
+    let mut table = value.as_table()?.clone();
+    let kind = table.remove("kind")?.as_str()?.to_string();
+    let prefix = match index {
+        Some(i) => format!("{section}[{i}]"),
+        None => section.to_string(),
+    };
+    let value = toml::Value::Table(table);
+    let found = match section {
+        "stages" => crate::stages::StageSpec::diagnose(&kind, value),
+        "sinks" => SinkSpec::diagnose(&kind, value),
+        "source" => SourceSpec::diagnose(&kind, value),
+        _ => None,
+    }?;
+    let (inner, message) = found;
+    let key = if inner.is_empty() || inner == "." {
+        prefix
+    } else {
+        format!("{prefix}.{inner}")
+    };
+    Some((key, message))
+}
+
+/// Deserialize one table as `T`, returning the key path and message of the first error.
+pub fn diagnose_as<T: serde::de::DeserializeOwned>(value: toml::Value) -> Option<(String, String)> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(_) => None,
+        Err(e) => {
+            let mut path = e.path().to_string();
+            let message = e.inner().to_string();
+            let message = message.lines().next().unwrap_or_default().trim().to_string();
+            // serde reports an unknown key at its parent: name the key itself.
+            if let Some(field) = message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+                && path.rsplit('.').next() != Some(field)
+            {
+                path = if path == "." {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+            }
+            Some((path, message))
+        }
+    }
+}
+
+impl SourceSpec {
+    fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
+        match kind {
+            "csv" => diagnose_as::<crate::source::csv::CsvSourceSpec>(value),
+            _ => None,
+        }
+    }
+}
+
+impl SinkSpec {
+    fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
+        match kind {
+            "parquet" => diagnose_as::<crate::sinks::parquet::ParquetSinkSpec>(value),
+            "csv" => diagnose_as::<crate::sinks::csv::CsvSinkSpec>(value),
+            _ => None,
+        }
+    }
 }
 
 fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {

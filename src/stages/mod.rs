@@ -16,6 +16,14 @@ pub enum StageSpec {
 impl StageSpec {
     /// The stage's name in reports and the state store: its kind, and its
     /// position when a kind appears more than once.
+    /// The exact key and message of a problem in a table of this `kind` (see `spec::refine`).
+    pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
+        match kind {
+            "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             StageSpec::Dedupe(_) => "dedupe",
