@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
         )
     });
 
-    let columns = output_columns(&header);
+    let columns = output_columns(&header, Default::default());
     let dir = tempfile::tempdir().unwrap();
     g.bench_function("parquet_write", |b| {
         b.iter(|| {

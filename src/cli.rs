@@ -25,6 +25,21 @@ pub enum Command {
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
     },
+    /// Serve simulators of the four vendor APIs on loopback until Ctrl-C; prints their endpoints as one JSON line.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Sandbox configuration (TOML or JSON): limits, credits, faults, lifecycles (see docs/sandbox.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seed of the synthetic universe (same seed, same answers).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Address to bind (loopback by default).
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +58,12 @@ pub struct RunArgs {
     /// No progress and no summary; errors only.
     #[arg(long)]
     pub quiet: bool,
+    /// Run against the built-in vendor simulators instead of the real vendors (no credits spent).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Ask the vendors again even for answers already in the cache.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,10 +5,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use leadpipe::cli::{Cli, Command, LogFormat, RunArgs};
+use leadpipe::cli::{Cli, Command, LogFormat, RunArgs, SandboxArgs};
 use leadpipe::exit::Exit;
 use leadpipe::pipeline::runner::DisplayMode;
 use leadpipe::pipeline::{RunOptions, run};
+use leadpipe::sandbox::{Sandbox, SandboxConfig};
 use leadpipe::spec::{self, valid::Checks};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Validate { pipelines } => validate(&pipelines),
         Command::Run(args) => run_command(args),
+        Command::Sandbox(args) => sandbox_command(args),
     };
     ExitCode::from(exit.code())
 }
@@ -67,11 +69,64 @@ fn validate(files: &[std::path::PathBuf]) -> Exit {
     exit
 }
 
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("leadpipe: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
+fn sandbox_command(args: SandboxArgs) -> Exit {
+    init_logging(LogFormat::Text, false);
+    let mut config = match &args.config {
+        Some(path) => match SandboxConfig::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("leadpipe sandbox: {e}");
+                return Exit::Invalid;
+            }
+        },
+        None => SandboxConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    let Some(rt) = runtime() else { return Exit::RowsFailed };
+    rt.block_on(async {
+        let sandbox = match Sandbox::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("leadpipe sandbox: {e}");
+                return Exit::Invalid;
+            }
+        };
+        println!(
+            "{}",
+            serde_json::to_string(sandbox.endpoints()).expect("endpoints serialise")
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        sandbox
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+        Exit::Done
+    })
+}
+
 fn run_command(args: RunArgs) -> Exit {
     init_logging(args.log_format, args.quiet);
+    let checks = Checks { sandbox: args.sandbox };
     let pipeline = match spec::load(&args.pipeline)
         .map_err(|e| e.to_string())
-        .and_then(|l| spec::validate(l, Checks::default()).map_err(|e| e.to_string()))
+        .and_then(|l| spec::validate(l, checks).map_err(|e| e.to_string()))
     {
         Ok(p) => p,
         Err(e) => {
@@ -90,20 +145,35 @@ fn run_command(args: RunArgs) -> Exit {
         fresh: args.fresh,
         report: args.report.clone(),
         display,
-        sandbox: false,
+        sandbox: args.sandbox,
+        refresh: args.refresh,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("leadpipe: cannot start the runtime: {e}");
-            return Exit::RowsFailed;
-        }
+    let Some(runtime) = runtime() else {
+        return Exit::RowsFailed;
     };
+    let mut pipeline = pipeline;
     runtime.block_on(async {
+        let sandbox = if args.sandbox {
+            match Sandbox::start(SandboxConfig::default()).await {
+                Ok(s) => {
+                    s.endpoints().point(&mut pipeline.vendors);
+                    Some(s)
+                }
+                Err(e) => {
+                    eprintln!("leadpipe: cannot start the sandbox: {e}");
+                    return Exit::RowsFailed;
+                }
+            }
+        } else {
+            None
+        };
         let shutdown = CancellationToken::new();
         let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
         let result = run(pipeline, opts, shutdown).await;
         signals.abort();
+        if let Some(s) = sandbox {
+            s.shutdown().await;
+        }
         match result {
             Ok(outcome) => {
                 if !args.quiet || outcome.exit != Exit::Done {

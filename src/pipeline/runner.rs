@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::{self, Progress};
-use super::record::Batch;
+use super::record::{Batch, Record};
 use crate::exit::Exit;
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::{Column, output_columns};
@@ -27,8 +27,13 @@ use crate::source::SourceError;
 use crate::source::csv::{CsvSource, fingerprint};
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::dedupe::Dedupe;
+use crate::stages::rocketreach::{self as rr_stage, LookupStage};
 use crate::stages::{StageCounts, StageSpec};
+use crate::state::writer::{Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
+use crate::vendors::http::{CallError, Vendor, VendorHttp, VendorSettings};
+use crate::vendors::paid::{CachePolicy, PaidCalls};
+use crate::vendors::rocketreach::{LookupSettings, RocketReach, pending_lookups};
 
 /// How a run was asked for.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +43,8 @@ pub struct RunOptions {
     pub report: Option<PathBuf>,
     pub display: DisplayMode,
     pub sandbox: bool,
+    /// Ask vendors again even for answers in the cache.
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +78,8 @@ pub enum RunError {
         pipeline: String,
         what: &'static str,
     },
+    #[error("{0}")]
+    Vendor(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -78,7 +87,7 @@ pub enum RunError {
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Source(_) | RunError::Conflict { .. } => Exit::Invalid,
+            RunError::Source(_) | RunError::Conflict { .. } | RunError::Vendor(_) => Exit::Invalid,
             _ => Exit::RowsFailed,
         }
     }
@@ -91,6 +100,7 @@ struct Tally {
     rows_out: u64,
     rows_rejected: u64,
     rows_duplicate: u64,
+    rows_failed: u64,
 }
 
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
@@ -133,7 +143,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let spec = source_spec.clone();
     let source = blocking(move || CsvSource::open(&spec)).await??;
     let total_bytes = std::fs::metadata(source.path()).map_or(0, |m| m.len());
-    let columns = output_columns(source.header());
+    let groups = crate::sinks::schema::Groups {
+        person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
+    };
+    let columns = output_columns(source.header(), groups);
+    let writer = Writer::spawn(&p.state_path)?;
+    let vendors = build_vendors(&p)?;
 
     let progress = Arc::new(Progress::default());
     let reporter_done = CancellationToken::new();
@@ -162,6 +177,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         let (tx, next_rx) = mpsc::channel::<Batch>(cap);
         let task = match stage {
             StageSpec::Dedupe(spec) => tokio::spawn(run_dedupe(Dedupe::new(spec.clone()), rx, tx)),
+            StageSpec::RocketreachLookup(spec) => {
+                let http = vendors[&Vendor::RocketReach].clone();
+                let stage = lookup_stage(&p, &store, spec, http, writer.handle(), run_id, &name, opts.refresh)?;
+                let (window, batch_rows) = (spec.window, p.run.batch_rows);
+                tokio::spawn(run_record_stage(Arc::new(stage), rx, tx, window, batch_rows))
+            }
         };
         stage_tasks.push((name, task));
         rx = next_rx;
@@ -190,14 +211,16 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let collected = collector.await.map_err(|e| RunError::Internal(e.to_string()))?;
     reporter_done.cancel();
     let _ = reporter.await;
+    writer.close()?;
 
     let interrupted = shutdown.is_cancelled();
+    let stopped: Option<CallError> = vendors.values().find_map(VendorHttp::stopped);
     let source_result = source_result.map_err(RunError::from);
     let (tally, outputs) = match (source_result, collected) {
         (Err(e), _) => return fail(&store, run_id, e),
         (Ok(()), Err(e)) => return fail(&store, run_id, e),
         (Ok(()), Ok(open)) => {
-            if interrupted {
+            if interrupted || stopped.is_some() {
                 let tally = open.abandon();
                 (tally, Vec::new())
             } else {
@@ -231,17 +254,30 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         rows_failed: counts.rows_failed,
         duration_s: started.elapsed().as_secs_f64(),
         stages,
-        vendors: BTreeMap::new(),
+        vendors: vendors
+            .values()
+            .map(|h| {
+                (
+                    h.vendor().name().to_string(),
+                    serde_json::to_value(h.snapshot()).unwrap_or_default(),
+                )
+            })
+            .collect(),
         outputs,
         rejects_path: p.rejects_path.clone(),
         duplicates_paths,
-        stopped_by: interrupted.then(|| "interrupted; run the same command again to resume".to_string()),
+        stopped_by: match (&stopped, interrupted) {
+            (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
+            (None, true) => Some("interrupted; run the same command again to resume".to_string()),
+            (None, false) => None,
+        },
     };
     let json = serde_json::to_string_pretty(&report).map_err(|e| RunError::Internal(e.to_string()))?;
     store.end_run(run_id, status, counts, &json)?;
     let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
     write_report(&report_path, &json)?;
     let exit = match status {
+        RunStatus::VendorStopped => Exit::VendorStopped,
         RunStatus::Interrupted => Exit::Interrupted,
         _ if counts.rows_failed > 0 => Exit::RowsFailed,
         _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
@@ -336,6 +372,142 @@ async fn run_dedupe(mut dedupe: Dedupe, mut rx: mpsc::Receiver<Batch>, tx: mpsc:
     counts
 }
 
+/// One HTTP client per vendor that a stage uses, shared by all its stages.
+fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunError> {
+    let mut out = BTreeMap::new();
+    for vendor in p.stages.iter().filter_map(StageSpec::vendor) {
+        if out.contains_key(&vendor) {
+            continue;
+        }
+        let spec = p
+            .vendors
+            .iter()
+            .find(|(n, _)| *n == vendor.name())
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        let settings = VendorSettings::resolve(vendor, &spec).map_err(|e| RunError::Vendor(e.to_string()))?;
+        let http = VendorHttp::new(settings).map_err(|e| RunError::Vendor(e.to_string()))?;
+        out.insert(vendor, http);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lookup_stage(
+    p: &ValidPipeline,
+    store: &Store,
+    spec: &crate::stages::rocketreach::RocketReachSpec,
+    http: VendorHttp,
+    writer: WriterHandle,
+    run_id: i64,
+    name: &str,
+    refresh: bool,
+) -> Result<LookupStage, RunError> {
+    let vendor_spec = p.vendors.rocketreach.clone().unwrap_or_default();
+    let policy = CachePolicy {
+        found_ttl: vendor_spec
+            .cache_ttl
+            .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
+        not_found_ttl: vendor_spec
+            .not_found_ttl
+            .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
+        refresh,
+    };
+    let paid = PaidCalls::new(&p.state_path, run_id, http, writer.clone(), policy)?;
+    let pending = pending_lookups(store.conn(), run_id).map_err(StateError::from)?;
+    let stored = rr_stage::stored(store.conn(), run_id, name).map_err(StateError::from)?;
+    let mut extra = Vec::new();
+    if let Some(t) = &spec.lookup_type {
+        extra.push(("lookup_type", t.clone()));
+    }
+    let settings = LookupSettings {
+        poll_interval: spec.poll_interval.0,
+        deadline: spec.deadline.0,
+        extra,
+    };
+    let client = RocketReach::new(paid, writer.clone(), run_id, pending, settings);
+    Ok(LookupStage {
+        spec: spec.clone(),
+        client,
+        writer,
+        run_id,
+        name: name.to_string(),
+        stored,
+    })
+}
+
+/// What flows through a record stage: rows, and what their batch carried beside them.
+enum Item {
+    Row(Record),
+    Side(Batch),
+}
+
+/// Drive a per-row stage: up to `window` rows in flight, emitted in input
+/// order, re-batched as they become ready so the next stage starts at once.
+async fn run_record_stage(
+    stage: Arc<LookupStage>,
+    rx: mpsc::Receiver<Batch>,
+    tx: mpsc::Sender<Batch>,
+    window: usize,
+    batch_rows: usize,
+) -> StageCounts {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let mut counts = StageCounts::default();
+    let input =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).flat_map(|mut batch| {
+            let rows = std::mem::take(&mut batch.records);
+            let side = (batch.rows_in > 0 || !batch.rejects.is_empty() || !batch.duplicates.is_empty())
+                .then_some(Item::Side(batch));
+            futures::stream::iter(rows.into_iter().map(Item::Row).chain(side))
+        });
+    let ready = input
+        .map(|item| {
+            let stage = stage.clone();
+            async move {
+                match item {
+                    Item::Row(rec) => Item::Row(stage.enrich(rec).await),
+                    side => side,
+                }
+            }
+        })
+        .buffered(window.max(1))
+        .ready_chunks(batch_rows.max(1));
+    let mut ready = std::pin::pin!(ready);
+    while let Some(items) = ready.next().await {
+        let mut out = Batch::default();
+        for item in items {
+            match item {
+                Item::Row(rec) => {
+                    counts.rows_in += 1;
+                    counts.rows_out += 1;
+                    if let Some(person) = &rec.person {
+                        use crate::pipeline::record::Status;
+                        match person.outcome.status {
+                            Status::Found => counts.rows_found += 1,
+                            Status::NotFound => counts.rows_not_found += 1,
+                            Status::Skipped => counts.rows_skipped += 1,
+                            Status::Failed => counts.rows_failed += 1,
+                        }
+                        counts.rows_cached += u64::from(person.outcome.cached);
+                    }
+                    out.records.push(rec);
+                }
+                Item::Side(mut side) => {
+                    out.rejects.append(&mut side.rejects);
+                    out.duplicates.append(&mut side.duplicates);
+                    out.rows_in += side.rows_in;
+                }
+            }
+        }
+        if tx.send(out).await.is_err() {
+            break;
+        }
+    }
+    counts.duration_s = started.elapsed().as_secs_f64();
+    counts
+}
+
 /// The open output files of a run, committed only when the run completed.
 struct Open {
     tally: Tally,
@@ -410,6 +582,7 @@ async fn collect(
         tally.rows_out += batch.records.len() as u64;
         tally.rows_rejected += batch.rejects.len() as u64;
         tally.rows_duplicate += batch.duplicates.len() as u64;
+        tally.rows_failed += batch.records.iter().filter(|r| r.failed()).count() as u64;
         for r in &batch.rejects {
             rejects.write_reject(r)?;
         }

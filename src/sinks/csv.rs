@@ -67,9 +67,28 @@ impl CsvSink {
     pub fn write(&mut self, records: &[Record]) -> Result<(), SinkError> {
         for rec in records {
             for column in &self.columns {
+                let text;
                 let field: &[u8] = match column.cell(rec) {
                     Cell::Str(v) => v.unwrap_or("").as_bytes(),
                     Cell::U64(v) => self.scratch.format(v),
+                    Cell::I64(v) => {
+                        text = v.map(|v| v.to_string()).unwrap_or_default();
+                        text.as_bytes()
+                    }
+                    Cell::F64(v) => {
+                        text = v.map(|v| v.to_string()).unwrap_or_default();
+                        text.as_bytes()
+                    }
+                    Cell::Bool(v) => v.map_or(&b""[..], |b| if b { b"true" } else { b"false" }),
+                    Cell::Time(v) => {
+                        text = v.map(rfc3339).unwrap_or_default();
+                        text.as_bytes()
+                    }
+                    // Lists as one field, items separated by `|` (CSV has no list type).
+                    Cell::List(items) => {
+                        text = items.join("|");
+                        text.as_bytes()
+                    }
                 };
                 self.writer.write_field(field).map_err(|e| SinkError::Csv {
                     path: self.path.clone(),
@@ -92,6 +111,12 @@ impl CsvSink {
         })?;
         file.commit(None).map_err(|source| SinkError::Io { path, source })
     }
+}
+
+/// Unix seconds as an RFC 3339 UTC timestamp with milliseconds.
+fn rfc3339(secs: f64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0));
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Integer formatting without allocation.

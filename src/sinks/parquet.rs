@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::builder::{StringBuilder, UInt64Builder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Builder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -106,13 +109,54 @@ impl ParquetSink {
 }
 
 fn column_array(column: &Column, records: &[Record]) -> ArrayRef {
-    match column.data_type {
+    match &column.data_type {
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(records.len());
+            for rec in records {
+                b.append_option(if let Cell::I64(v) = column.cell(rec) { v } else { None });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(records.len());
+            for rec in records {
+                b.append_option(if let Cell::F64(v) = column.cell(rec) { v } else { None });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(records.len());
+            for rec in records {
+                b.append_option(if let Cell::Bool(v) = column.cell(rec) { v } else { None });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Timestamp(_, tz) => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(records.len()).with_timezone_opt(tz.clone());
+            for rec in records {
+                let v = if let Cell::Time(v) = column.cell(rec) { v } else { None };
+                b.append_option(v.map(|s| (s * 1e6).round() as i64));
+            }
+            Arc::new(b.finish())
+        }
+        DataType::List(_) => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for rec in records {
+                if let Cell::List(items) = column.cell(rec) {
+                    for item in items {
+                        b.values().append_value(item);
+                    }
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        }
         DataType::UInt64 => {
             let mut b = UInt64Builder::with_capacity(records.len());
             for rec in records {
                 match column.cell(rec) {
                     Cell::U64(v) => b.append_value(v),
-                    Cell::Str(_) => b.append_null(),
+                    _ => b.append_null(),
                 }
             }
             Arc::new(b.finish())
@@ -122,7 +166,7 @@ fn column_array(column: &Column, records: &[Record]) -> ArrayRef {
             for rec in records {
                 match column.cell(rec) {
                     Cell::Str(v) => b.append_option(v),
-                    Cell::U64(v) => b.append_value(v.to_string()),
+                    _ => b.append_null(),
                 }
             }
             Arc::new(b.finish())

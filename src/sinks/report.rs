@@ -67,7 +67,17 @@ impl RunReport {
             );
         }
         for (name, v) in &self.vendors {
-            let _ = writeln!(s, "  vendor {name}: {v}");
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "  vendor {name}: {} calls ({:.1}/s), {} cache hits, {} retries, {} rate-limited, {} credits",
+                n("calls"),
+                v["achieved_rate"].as_f64().unwrap_or(0.0),
+                n("cache_hits"),
+                n("retries"),
+                n("rate_limited"),
+                n("credits"),
+            );
         }
         if self.status == "done" {
             for o in &self.outputs {

@@ -13,6 +13,12 @@ use crate::pipeline::record::Record;
 pub enum Cell<'a> {
     Str(Option<&'a str>),
     U64(u64),
+    I64(Option<i64>),
+    F64(Option<f64>),
+    Bool(Option<bool>),
+    /// Unix seconds, written as a UTC timestamp (microseconds).
+    Time(Option<f64>),
+    List(&'a [String]),
 }
 
 /// How a column gets its value from a record.
@@ -59,9 +65,72 @@ fn leadpipe_columns() -> Vec<Derived> {
     ]
 }
 
+/// Columns of the person lookup (RocketReach), after the identity columns.
+fn person_columns() -> Vec<Derived> {
+    use DataType::{Boolean, Float64, Int64, Utf8};
+    fn p(r: &Record) -> Option<&crate::pipeline::record::Person> {
+        r.person.as_deref()
+    }
+    fn f(r: &Record) -> Option<&crate::pipeline::record::PersonFields> {
+        p(r).map(|p| &p.fields)
+    }
+    let list = DataType::List(std::sync::Arc::new(arrow_schema::Field::new("item", Utf8, true)));
+    let time = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+    vec![
+        ("title", Utf8, |r| Cell::Str(f(r).and_then(|f| f.title.as_deref()))),
+        ("employer", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.employer.as_deref()))
+        }),
+        ("employer_domain", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.employer_domain.as_deref()))
+        }),
+        ("found_email", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.email.as_deref()))
+        }),
+        ("found_email_grade", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.email_grade.as_deref()))
+        }),
+        ("found_email_smtp", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.email_smtp.as_deref()))
+        }),
+        ("emails", list.clone(), |r| Cell::List(f(r).map_or(&[], |f| &f.emails))),
+        ("phone", Utf8, |r| Cell::Str(f(r).and_then(|f| f.phone.as_deref()))),
+        ("phones", list, |r| Cell::List(f(r).map_or(&[], |f| &f.phones))),
+        ("person_linkedin_url", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.linkedin_url.as_deref()))
+        }),
+        ("location", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.location.as_deref()))
+        }),
+        ("rocketreach_id", Int64, |r| Cell::I64(f(r).and_then(|f| f.vendor_id))),
+        ("rocketreach_status", Utf8, |r| {
+            Cell::Str(p(r).map(|p| p.outcome.status.as_str()))
+        }),
+        ("rocketreach_reason", Utf8, |r| {
+            Cell::Str(p(r).and_then(|p| p.outcome.reason.as_deref()))
+        }),
+        ("rocketreach_at", time, |r| Cell::Time(p(r).map(|p| p.outcome.at))),
+        ("rocketreach_cached", Boolean, |r| {
+            Cell::Bool(p(r).map(|p| p.outcome.cached))
+        }),
+        ("rocketreach_credits", Float64, |r| {
+            Cell::F64(p(r).map(|p| p.outcome.credits))
+        }),
+    ]
+}
+
+/// Which column groups a pipeline's output carries, by the stages it has.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Groups {
+    pub person: bool,
+}
+
 /// The columns of a run's output, from the source header.
-pub fn output_columns(header: &[String]) -> Vec<Column> {
-    let ours = leadpipe_columns();
+pub fn output_columns(header: &[String], groups: Groups) -> Vec<Column> {
+    let mut ours = leadpipe_columns();
+    if groups.person {
+        ours.extend(person_columns());
+    }
     let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len() + ours.len());
     let (provenance, identity) = ours.split_at(2);
@@ -114,7 +183,7 @@ mod tests {
 
     #[test]
     fn colliding_original_columns_are_renamed() {
-        let cols = output_columns(&["email".into(), "notes".into(), "".into()]);
+        let cols = output_columns(&["email".into(), "notes".into(), "".into()], Groups::default());
         let names: Vec<_> = cols.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(&names[..5], ["row_id", "line", "original_email", "notes", "column_3"]);
         assert!(names.contains(&"email"));

@@ -40,20 +40,21 @@ impl ValidPipeline {
     }
 
     pub fn duplicates_path(&self, stage_index: usize) -> PathBuf {
-        match &self.stages[stage_index] {
-            StageSpec::Dedupe(d) => d.duplicates_path.clone().unwrap_or_else(|| {
-                let suffix = if stage_index == self.first_dedupe() {
-                    "duplicates.csv".to_string()
-                } else {
-                    format!("duplicates-{stage_index}.csv")
-                };
-                self.rejects_path
-                    .with_file_name(self.rejects_path.file_name().map_or_else(
-                        || suffix.clone(),
-                        |n| n.to_string_lossy().replace("rejects.csv", &suffix),
-                    ))
-            }),
+        if let StageSpec::Dedupe(d) = &self.stages[stage_index]
+            && let Some(path) = &d.duplicates_path
+        {
+            return path.clone();
         }
+        let suffix = if stage_index == self.first_dedupe() {
+            "duplicates.csv".to_string()
+        } else {
+            format!("duplicates-{stage_index}.csv")
+        };
+        let name = self.rejects_path.file_name().map_or_else(
+            || suffix.clone(),
+            |n| n.to_string_lossy().replace("rejects.csv", &suffix),
+        );
+        self.rejects_path.with_file_name(name)
     }
 
     fn first_dedupe(&self) -> usize {
@@ -149,6 +150,52 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     );
                 }
             }
+            StageSpec::RocketreachLookup(r) => {
+                if r.window == 0 {
+                    err(format!("stages[{i}].window"), "must be at least 1".into());
+                }
+                if r.poll_interval.0.is_zero() {
+                    err(format!("stages[{i}].poll_interval"), "must be longer than zero".into());
+                }
+            }
+        }
+        if let Some(vendor) = stage.vendor() {
+            let name = vendor.name();
+            let configured = spec.vendors.iter().any(|(n, _)| n == name);
+            if !configured && !checks.sandbox {
+                err(
+                    format!("stages[{i}].kind"),
+                    format!(
+                        "needs a [vendors.{name}] table with api_key = \"${{{}_API_KEY}}\" (or run with --sandbox)",
+                        name.to_uppercase()
+                    ),
+                );
+            }
+        }
+    }
+    for (name, vendor) in spec.vendors.iter() {
+        let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
+        let key_missing = vendor.api_key.as_ref().is_none_or(|k| k.is_empty());
+        if key_missing && !checks.sandbox {
+            err(
+                format!("vendors.{name}.api_key"),
+                "is required (e.g. api_key = \"${VENDOR_API_KEY}\")".into(),
+            );
+        }
+        let mut probe = vendor.clone();
+        if key_missing
+            || probe
+                .api_key
+                .as_ref()
+                .is_some_and(|k| missing_var(k.expose()).is_some())
+        {
+            probe.api_key = Some(crate::secret::Secret::new("placeholder"));
+        }
+        if probe.base_url.as_deref().is_some_and(|u| missing_var(u).is_some()) {
+            probe.base_url = None;
+        }
+        if let Err(e) = crate::vendors::http::VendorSettings::resolve(vendor_kind, &probe) {
+            err(e.key.clone(), e.message.clone());
         }
     }
 

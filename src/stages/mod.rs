@@ -3,6 +3,7 @@
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
+pub mod rocketreach;
 
 use serde::Deserialize;
 
@@ -11,6 +12,7 @@ use serde::Deserialize;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StageSpec {
     Dedupe(dedupe::DedupeSpec),
+    RocketreachLookup(rocketreach::RocketReachSpec),
 }
 
 impl StageSpec {
@@ -20,6 +22,7 @@ impl StageSpec {
     pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
         match kind {
             "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
+            "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
             _ => None,
         }
     }
@@ -27,6 +30,15 @@ impl StageSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             StageSpec::Dedupe(_) => "dedupe",
+            StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
+        }
+    }
+
+    /// The vendor a stage pays, if any.
+    pub fn vendor(&self) -> Option<crate::vendors::http::Vendor> {
+        match self {
+            StageSpec::Dedupe(_) => None,
+            StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
         }
     }
 }
@@ -42,6 +54,12 @@ pub struct StageCounts {
     pub rows_failed: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub rows_skipped: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_found: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_not_found: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_cached: u64,
     pub duration_s: f64,
 }
 

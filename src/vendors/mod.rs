@@ -5,3 +5,4 @@
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
 pub mod http;
 pub mod paid;
+pub mod rocketreach;

@@ -1,0 +1,190 @@
+//! `kind = "rocketreach_lookup"`: finds a person's current email, phones,
+//! title and employer, paying at most once per distinct person.
+//!
+//! Per row: the stored result of an earlier attempt of this run wins (resume);
+//! a row that already has what `only_if_missing` asks for is skipped for free;
+//! otherwise the best key (LinkedIn URL, email, name + employer) is looked up
+//! through [`crate::vendors::rocketreach`]. The answer is merged into the row
+//! and its outcome stored in the state store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::pipeline::record::{IdentityField, Outcome, Person, PersonFields, Record, Status};
+use crate::spec::Span;
+use crate::state::writer::{Op, WriterHandle};
+use crate::vendors::http::CallError;
+use crate::vendors::rocketreach::{Profile, RocketReach, lookup_key};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RocketReachSpec {
+    /// Look up only rows missing one of these fields (e.g. `["email"]`); default: every row.
+    #[serde(default)]
+    pub only_if_missing: Vec<IdentityField>,
+    /// Rank work addresses first when choosing the best email (default true).
+    #[serde(default = "yes")]
+    pub prefer_professional: bool,
+    /// Fill the row's `email` with the best found one when it has none (default true).
+    #[serde(default = "yes")]
+    pub fill_email: bool,
+    /// How often non-final profiles are polled (one call for up to 100 ids).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: Span,
+    /// How long a row waits for its profile to become final.
+    #[serde(default = "default_deadline")]
+    pub deadline: Span,
+    /// RocketReach `lookup_type` (`standard`, `premium`, `phone`, `enrich`…); default: the vendor's.
+    #[serde(default)]
+    pub lookup_type: Option<String>,
+    /// Rows in flight in this stage (bounds memory; the vendor's own concurrency bounds requests).
+    #[serde(default = "default_window")]
+    pub window: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_poll_interval() -> Span {
+    Span(std::time::Duration::from_secs(2))
+}
+fn default_deadline() -> Span {
+    Span(std::time::Duration::from_secs(600))
+}
+fn default_window() -> usize {
+    2048
+}
+
+/// Stage outcomes loaded from the state store for a resumed run: record id → person.
+pub type Stored = HashMap<u64, Person>;
+
+/// The running stage.
+pub struct LookupStage {
+    pub spec: RocketReachSpec,
+    pub client: Arc<RocketReach>,
+    pub writer: WriterHandle,
+    pub run_id: i64,
+    pub name: String,
+    pub stored: Stored,
+}
+
+impl LookupStage {
+    pub async fn enrich(&self, mut rec: Record) -> Record {
+        if let Some(person) = self.stored.get(&rec.id) {
+            self.merge(&mut rec, person.clone());
+            return rec;
+        }
+        let skip = |reason: &str| Person {
+            fields: PersonFields::default(),
+            outcome: outcome(Status::Skipped, Some(reason.to_string()), false, 0.0),
+        };
+        if !self.spec.only_if_missing.is_empty()
+            && self.spec.only_if_missing.iter().all(|f| f.get(&rec.identity).is_some())
+        {
+            let person = skip("the row already has the fields asked for");
+            self.store(&rec, &person);
+            self.merge(&mut rec, person);
+            return rec;
+        }
+        let Some(key) = lookup_key(&rec.identity) else {
+            let person = skip("nothing to look up with: no LinkedIn URL, email, or name and employer");
+            self.store(&rec, &person);
+            self.merge(&mut rec, person);
+            return rec;
+        };
+        let person = match self.client.lookup(&key).await {
+            Ok(answer) => {
+                let profile: Option<Profile> = serde_json::from_str(&answer.body).ok().flatten();
+                match profile {
+                    Some(p) if answer.found => Person {
+                        fields: p.fields(self.spec.prefer_professional),
+                        outcome: outcome(Status::Found, None, answer.cached, answer.credits),
+                    },
+                    Some(p) => Person {
+                        fields: PersonFields::default(),
+                        outcome: outcome(
+                            Status::NotFound,
+                            Some(format!("RocketReach lookup ended {:?}", p.status())),
+                            answer.cached,
+                            0.0,
+                        ),
+                    },
+                    None => Person {
+                        fields: PersonFields::default(),
+                        outcome: outcome(
+                            Status::NotFound,
+                            Some("RocketReach has no profile for this person".into()),
+                            answer.cached,
+                            0.0,
+                        ),
+                    },
+                }
+            }
+            Err(e) => {
+                let person = Person {
+                    fields: PersonFields::default(),
+                    outcome: outcome(Status::Failed, Some(e.to_string()), false, 0.0),
+                };
+                // A transient failure or a stopped vendor is tried again by the next
+                // attempt; a request the vendor refused for this row is final.
+                if matches!(e, CallError::Record { transient: false, .. }) {
+                    self.store(&rec, &person);
+                }
+                self.merge(&mut rec, person);
+                return rec;
+            }
+        };
+        self.store(&rec, &person);
+        self.merge(&mut rec, person);
+        rec
+    }
+
+    fn merge(&self, rec: &mut Record, person: Person) {
+        if self.spec.fill_email
+            && rec.identity.email().is_none()
+            && let Some(email) = person.fields.email.as_deref()
+        {
+            rec.identity.set(IdentityField::Email, email);
+        }
+        rec.person = Some(Box::new(person));
+    }
+
+    fn store(&self, rec: &Record, person: &Person) {
+        self.writer.send(Op::StageResult {
+            run_id: self.run_id,
+            stage: self.name.clone(),
+            record_id: rec.id,
+            outcome: person.outcome.status.as_str(),
+            fields: serde_json::to_string(person).ok(),
+            reason: person.outcome.reason.clone(),
+        });
+    }
+}
+
+fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
+    Outcome {
+        status,
+        reason,
+        at: crate::state::now(),
+        cached,
+        credits,
+    }
+}
+
+/// Stored outcomes of this stage in an earlier attempt of the run.
+pub fn stored(conn: &rusqlite::Connection, run_id: i64, stage: &str) -> rusqlite::Result<Stored> {
+    let mut stmt = conn.prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
+    let rows = stmt.query_map(rusqlite::params![run_id, stage], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, fields) = row?;
+        if let Some(person) = fields.as_deref().and_then(|f| serde_json::from_str::<Person>(f).ok()) {
+            out.insert(id as u64, person);
+        }
+    }
+    Ok(out)
+}

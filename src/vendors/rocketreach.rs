@@ -1,0 +1,427 @@
+//! RocketReach person lookups: which key to ask with, the profile a lookup
+//! returns, and its status lifecycle (DESIGN.md §5, `reference/rocketreach.md`).
+//!
+//! A lookup is one paid `GET /person/lookup`; a profile that is not final yet
+//! (`waiting`, `searching`, `progress`) is stored as a pending job and
+//! polled with `GET /person/checkStatus?ids=…&ids=…`, many ids per call, by one
+//! [`StatusPoller`] per run, through the vendor's shared limiter. After a
+//! restart a pending id is polled again instead of paying for a new lookup.
+//! Cache, coalescing and ledger live in [`super::paid`]; the row-level
+//! decisions (what to merge, what to skip) in `stages::rocketreach`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::http::{CallError, Vendor, VendorHttp};
+use super::paid::{Answer, Fetched, PaidCalls};
+use crate::pipeline::record::{Identity, PersonFields};
+use crate::state::writer::{Op, WriterHandle};
+
+/// The request a row is looked up with, best key first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupKey {
+    pub params: Vec<(&'static str, String)>,
+    /// Provider-independent canonical form, the cache and ledger key.
+    pub canonical: String,
+}
+
+/// LinkedIn URL, else email, else name + current employer.
+pub fn lookup_key(id: &Identity) -> Option<LookupKey> {
+    if let Some(url) = id.linkedin_url() {
+        return Some(LookupKey {
+            params: vec![("linkedin_url", url.to_string())],
+            canonical: format!("linkedin_url={url}"),
+        });
+    }
+    if let Some(email) = id.email() {
+        return Some(LookupKey {
+            params: vec![("email", email.to_string())],
+            canonical: format!("email={email}"),
+        });
+    }
+    let name = id.full_name()?;
+    let employer = id.company().or(id.company_domain())?;
+    Some(LookupKey {
+        params: vec![("name", name.to_string()), ("current_employer", employer.to_string())],
+        canonical: format!(
+            "name={}&current_employer={}",
+            name.to_lowercase(),
+            employer.to_lowercase()
+        ),
+    })
+}
+
+/// A person profile, read leniently (every field optional; unknown fields ignored).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Profile {
+    pub id: Option<i64>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+    pub current_title: Option<String>,
+    pub current_employer: Option<String>,
+    pub current_employer_domain: Option<String>,
+    pub current_employer_website: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub location: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub emails: Vec<ProfileEmail>,
+    pub phones: Vec<ProfilePhone>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProfileEmail {
+    pub email: Option<String>,
+    pub smtp_valid: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub grade: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProfilePhone {
+    pub number: Option<String>,
+    pub e164: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub recommended: Option<bool>,
+}
+
+impl Profile {
+    pub fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("complete")
+    }
+
+    /// `complete` and `failed` end the lifecycle; `not queued` ends it without data.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status(), "complete" | "failed" | "not queued")
+    }
+
+    /// The fields merged into a row. `prefer_professional` ranks work addresses first.
+    pub fn fields(&self, prefer_professional: bool) -> PersonFields {
+        let rank = |e: &ProfileEmail| {
+            let kind = match (e.kind.as_deref(), prefer_professional) {
+                (Some("professional"), true) => 0,
+                (Some("personal"), false) => 0,
+                (Some("disposable" | "role-based"), _) => 2,
+                _ => 1,
+            };
+            let grade = match e.grade.as_deref() {
+                Some("A") => 0,
+                Some("A-") => 1,
+                Some("B") => 2,
+                Some("B-") => 3,
+                Some(_) => 4,
+                None => 5,
+            };
+            let smtp = match e.smtp_valid.as_deref() {
+                Some("valid") => 0,
+                Some("accept-all") => 1,
+                Some("unknown") | None => 2,
+                Some(_) => 3,
+            };
+            (kind, grade, smtp)
+        };
+        let mut emails: Vec<&ProfileEmail> = self.emails.iter().filter(|e| e.email.is_some()).collect();
+        emails.sort_by_key(|e| rank(e)); // stable: the vendor's order breaks ties
+        let best = emails.first().filter(|e| e.smtp_valid.as_deref() != Some("invalid"));
+        let phone = self
+            .phones
+            .iter()
+            .find(|p| p.recommended == Some(true))
+            .or_else(|| self.phones.first())
+            .and_then(|p| p.e164.clone().or_else(|| p.number.clone()));
+        let location = self.location.clone().or_else(|| {
+            let parts: Vec<&str> = [&self.city, &self.region, &self.country]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        });
+        PersonFields {
+            title: self.current_title.clone(),
+            employer: self.current_employer.clone(),
+            employer_domain: self.current_employer_domain.clone().or_else(|| {
+                self.current_employer_website
+                    .as_deref()
+                    .and_then(crate::pipeline::normalize::domain)
+            }),
+            email: best.and_then(|e| e.email.as_deref()).map(str::to_lowercase),
+            email_grade: best.and_then(|e| e.grade.clone()),
+            email_smtp: best.and_then(|e| e.smtp_valid.clone()),
+            emails: emails
+                .iter()
+                .filter_map(|e| e.email.as_deref())
+                .map(str::to_lowercase)
+                .collect(),
+            phone,
+            phones: self
+                .phones
+                .iter()
+                .filter_map(|p| p.e164.clone().or_else(|| p.number.clone()))
+                .collect(),
+            linkedin_url: self
+                .linkedin_url
+                .as_deref()
+                .and_then(crate::pipeline::normalize::linkedin_url),
+            location,
+            vendor_id: self.id,
+        }
+    }
+
+    /// Credits a complete lookup costs: RocketReach charges when it finds contact data.
+    fn credits(&self) -> f64 {
+        if self.status() == "complete" && (!self.emails.is_empty() || !self.phones.is_empty()) {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// How a run's RocketReach lookups behave.
+#[derive(Debug, Clone)]
+pub struct LookupSettings {
+    pub poll_interval: Duration,
+    /// How long a row waits for a non-final profile before failing with a reason.
+    pub deadline: Duration,
+    /// Extra query parameters sent with every lookup (e.g. `lookup_type`).
+    pub extra: Vec<(&'static str, String)>,
+}
+
+/// The RocketReach client of one run.
+pub struct RocketReach {
+    paid: PaidCalls,
+    poller: StatusPoller,
+    writer: WriterHandle,
+    run_id: i64,
+    /// Lookups paid for in an earlier attempt whose profile was not final: request key → profile id.
+    pending: Mutex<HashMap<String, i64>>,
+    settings: LookupSettings,
+}
+
+impl RocketReach {
+    pub fn new(
+        paid: PaidCalls,
+        writer: WriterHandle,
+        run_id: i64,
+        pending: HashMap<String, i64>,
+        settings: LookupSettings,
+    ) -> Arc<RocketReach> {
+        let poller = StatusPoller::spawn(paid.http().clone(), settings.poll_interval);
+        Arc::new(RocketReach {
+            paid,
+            poller,
+            writer,
+            run_id,
+            pending: Mutex::new(pending),
+            settings,
+        })
+    }
+
+    pub fn http(&self) -> &VendorHttp {
+        self.paid.http()
+    }
+
+    /// Look a person up (once per canonical request, ever, within the cache TTL).
+    pub async fn lookup(&self, key: &LookupKey) -> Result<Arc<Answer>, CallError> {
+        let resume_id = self.pending.lock().expect("pending lock").remove(&key.canonical);
+        let http = self.paid.http().clone();
+        let poller = self.poller.clone();
+        let writer = self.writer.clone();
+        let (run_id, deadline) = (self.run_id, self.settings.deadline);
+        let canonical = key.canonical.clone();
+        let mut params = key.params.clone();
+        params.extend(self.settings.extra.iter().cloned());
+        self.paid
+            .fetch("person_lookup", &key.canonical, move || async move {
+                let profile = match resume_id {
+                    // Paid for before the restart: collect it instead of buying it again.
+                    Some(id) => Profile {
+                        id: Some(id),
+                        status: Some("waiting".into()),
+                        ..Profile::default()
+                    },
+                    None => {
+                        let path = http.path("person_lookup").to_string();
+                        match http.get("person_lookup", &path, &params).await {
+                            Ok(resp) => resp.json::<Profile>().map_err(|e| CallError::Record {
+                                vendor: Vendor::RocketReach,
+                                status: Some(resp.status.as_u16()),
+                                reason: format!("unreadable profile: {e}"),
+                                transient: true,
+                            })?,
+                            Err(CallError::Record { status: Some(404), .. }) => {
+                                return Ok(Fetched {
+                                    found: false,
+                                    body: "null".into(),
+                                    credits: 0.0,
+                                    http_status: Some(404),
+                                });
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                let profile = if profile.is_terminal() {
+                    profile
+                } else {
+                    let id = profile.id.ok_or_else(|| CallError::Record {
+                        vendor: Vendor::RocketReach,
+                        status: None,
+                        reason: format!("profile is {:?} but has no id to poll", profile.status()),
+                        transient: true,
+                    })?;
+                    writer.send(Op::PendingPut {
+                        provider: "rocketreach",
+                        job_id: id.to_string(),
+                        kind: "lookup",
+                        run_id,
+                        request_key: Some(canonical.clone()),
+                        payload: None,
+                        deadline: Some(crate::state::now() + deadline.as_secs_f64()),
+                    });
+                    let done = poller.wait(id, deadline).await?;
+                    writer.send(Op::PendingState {
+                        provider: "rocketreach",
+                        job_id: id.to_string(),
+                        state: "done",
+                    });
+                    done
+                };
+                let found = profile.status() == "complete";
+                let credits = if resume_id.is_some() { 0.0 } else { profile.credits() };
+                let body = serde_json::to_string(&profile).unwrap_or_else(|_| "null".into());
+                Ok(Fetched {
+                    found,
+                    body,
+                    credits,
+                    http_status: Some(200),
+                })
+            })
+            .await
+    }
+}
+
+type Waiter = (i64, oneshot::Sender<Result<Profile, CallError>>);
+
+/// Polls non-final profiles in batches: one `checkStatus` call per tick for
+/// up to 100 ids, through the same limiter as lookups.
+#[derive(Clone)]
+pub struct StatusPoller {
+    tx: mpsc::UnboundedSender<Waiter>,
+}
+
+const MAX_IDS_PER_POLL: usize = 100;
+
+impl StatusPoller {
+    pub fn spawn(http: VendorHttp, interval: Duration) -> StatusPoller {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(poll_loop(http, interval, rx));
+        StatusPoller { tx }
+    }
+
+    /// Wait until profile `id` is final, or fail with a reason at `deadline`.
+    pub async fn wait(&self, id: i64, deadline: Duration) -> Result<Profile, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || CallError::Record {
+            vendor: Vendor::RocketReach,
+            status: None,
+            reason: "status poller stopped".into(),
+            transient: true,
+        };
+        self.tx.send((id, tx)).map_err(|_| gone())?;
+        match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(CallError::Record {
+                vendor: Vendor::RocketReach,
+                status: None,
+                reason: format!(
+                    "profile {id} was not final after {}",
+                    humantime::format_duration(deadline)
+                ),
+                transient: true,
+            }),
+        }
+    }
+}
+
+async fn poll_loop(http: VendorHttp, interval: Duration, mut rx: mpsc::UnboundedReceiver<Waiter>) {
+    let mut waiting: HashMap<i64, Vec<oneshot::Sender<Result<Profile, CallError>>>> = HashMap::new();
+    loop {
+        if waiting.is_empty() {
+            match rx.recv().await {
+                Some((id, tx)) => waiting.entry(id).or_default().push(tx),
+                None => return,
+            }
+        }
+        tokio::time::sleep(interval).await;
+        while let Ok((id, tx)) = rx.try_recv() {
+            waiting.entry(id).or_default().push(tx);
+        }
+        waiting.retain(|_, txs| {
+            txs.retain(|tx| !tx.is_closed());
+            !txs.is_empty()
+        });
+        let mut ids: Vec<i64> = waiting.keys().copied().collect();
+        ids.sort_unstable();
+        for chunk in ids.chunks(MAX_IDS_PER_POLL) {
+            let query: Vec<(&str, i64)> = chunk.iter().map(|id| ("ids", *id)).collect();
+            let path = http.path("check_status").to_string();
+            let result = http.get("check_status", &path, &query).await.and_then(|r| {
+                r.json::<Vec<Profile>>().map_err(|e| CallError::Record {
+                    vendor: Vendor::RocketReach,
+                    status: Some(r.status.as_u16()),
+                    reason: format!("unreadable checkStatus answer: {e}"),
+                    transient: true,
+                })
+            });
+            match result {
+                Ok(profiles) => {
+                    for p in profiles.into_iter().filter(Profile::is_terminal) {
+                        if let Some(txs) = p.id.and_then(|id| waiting.remove(&id)) {
+                            for tx in txs {
+                                let _ = tx.send(Ok(p.clone()));
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.stops_vendor() => {
+                    for (_, txs) in waiting.drain() {
+                        for tx in txs {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+                // A failed poll is tried again next tick; each row's deadline bounds the wait.
+                Err(e) => tracing::debug!(error = %e, "status poll failed; retrying next tick"),
+            }
+        }
+    }
+}
+
+/// Pending lookups of earlier attempts of this run (request key → profile id).
+pub fn pending_lookups(conn: &rusqlite::Connection, run_id: i64) -> rusqlite::Result<HashMap<String, i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT request_key, job_id FROM pending_jobs WHERE provider = 'rocketreach' AND kind = 'lookup' AND state = 'pending' AND run_id = ?1",
+    )?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (key, id) = row?;
+        if let Ok(id) = id.parse() {
+            out.insert(key, id);
+        }
+    }
+    Ok(out)
+}
