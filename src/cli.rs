@@ -24,6 +24,9 @@ pub enum Command {
         /// Pipeline files (TOML).
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
+        /// Check as a `run --sandbox` would: vendor keys and base URLs may be unset.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Serve simulators of the four vendor APIs on loopback until Ctrl-C; prints their endpoints as one JSON line.
     Sandbox(SandboxArgs),

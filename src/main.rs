@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         }
     };
     let exit = match cli.command {
-        Command::Validate { pipelines } => validate(&pipelines),
+        Command::Validate { pipelines, sandbox } => validate(&pipelines, Checks { sandbox }),
         Command::Run(args) => run_command(args),
         Command::Sandbox(args) => sandbox_command(args),
     };
@@ -46,12 +46,12 @@ fn init_logging(format: LogFormat, quiet: bool) {
     };
 }
 
-fn validate(files: &[std::path::PathBuf]) -> Exit {
+fn validate(files: &[std::path::PathBuf], checks: Checks) -> Exit {
     let mut exit = Exit::Done;
     for file in files {
         match spec::load(file)
             .map_err(|e| e.to_string())
-            .and_then(|l| spec::validate(l, Checks::default()).map_err(|e| e.to_string()))
+            .and_then(|l| spec::validate(l, checks).map_err(|e| e.to_string()))
         {
             Ok(p) => println!(
                 "{}: ok (pipeline {:?}, {} stage(s), {} sink(s))",
