@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const ROWS: usize = 400_000;
+const ROWS: usize = 150_000;
 
 #[test]
 fn kill_9_then_rerun_gives_the_uninterrupted_output() {
@@ -81,4 +81,53 @@ fn a_changed_input_is_refused_not_mixed() {
     );
     let out = w.run(&["run", "p.toml", "--quiet", "--fresh"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn ctrl_c_exits_3_leaves_nothing_partial_and_resumes() {
+    let w = Work::new();
+    w.write("data/sample.csv", contacts(ROWS));
+    w.write("p.toml", MINIMAL);
+    let reference = Work::new();
+    std::fs::create_dir_all(reference.path("data")).unwrap();
+    std::fs::copy(w.path("data/sample.csv"), reference.path("data/sample.csv")).unwrap();
+    reference.write("p.toml", MINIMAL);
+    assert_eq!(code(&reference.run(&["run", "p.toml", "--quiet"])), 0);
+
+    let child = w
+        .command(&["run", "p.toml", "--quiet"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = w.path("out/.sample.parquet.partial");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !partial.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run the same command again to resume"));
+    for sink in [
+        "out/sample.parquet",
+        "out/sample.csv",
+        "out/.sample.parquet.partial",
+        "out/.sample.csv.partial",
+    ] {
+        assert!(!w.path(sink).exists(), "{sink} must not exist after an interrupted run");
+    }
+
+    let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(w.report("out/report.json")["resumed"], true);
+    for sink in ["out/sample.parquet", "out/sample.csv"] {
+        assert!(
+            std::fs::read(w.path(sink)).unwrap() == std::fs::read(reference.path(sink)).unwrap(),
+            "{sink} differs"
+        );
+    }
 }
