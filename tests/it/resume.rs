@@ -7,27 +7,37 @@ use crate::support::*;
 
 const ROWS: usize = 150_000;
 
-#[test]
-fn kill_9_then_rerun_gives_the_uninterrupted_output() {
-    let w = Work::new();
-    w.write("data/sample.csv", contacts(ROWS));
-    w.write("p.toml", MINIMAL);
-
-    // Reference: an uninterrupted run into another directory.
+/// The same input and pipeline in another directory, run once without interruption.
+fn reference_run(w: &Work) -> Work {
     let reference = Work::new();
     std::fs::create_dir_all(reference.path("data")).unwrap();
     std::fs::copy(w.path("data/sample.csv"), reference.path("data/sample.csv")).unwrap();
     reference.write("p.toml", MINIMAL);
     let out = reference.run(&["run", "p.toml", "--quiet"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    reference
+}
 
-    // Kill it as soon as the sinks are being written.
-    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+/// Wait until the run has opened its sinks (their temporary files exist).
+fn wait_for_sinks(w: &Work) {
     let partial = w.path("out/.sample.parquet.partial");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !partial.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+#[test]
+fn kill_9_then_rerun_gives_the_uninterrupted_output() {
+    let w = Work::new();
+    w.write("data/sample.csv", contacts(ROWS));
+    w.write("p.toml", MINIMAL);
+
+    let reference = reference_run(&w);
+
+    // Kill it as soon as the sinks are being written.
+    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+    wait_for_sinks(&w);
     std::thread::sleep(Duration::from_millis(30));
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
