@@ -98,22 +98,14 @@ fn ctrl_c_exits_3_leaves_nothing_partial_and_resumes() {
     let w = Work::new();
     w.write("data/sample.csv", contacts(ROWS));
     w.write("p.toml", MINIMAL);
-    let reference = Work::new();
-    std::fs::create_dir_all(reference.path("data")).unwrap();
-    std::fs::copy(w.path("data/sample.csv"), reference.path("data/sample.csv")).unwrap();
-    reference.write("p.toml", MINIMAL);
-    assert_eq!(code(&reference.run(&["run", "p.toml", "--quiet"])), 0);
+    let reference = reference_run(&w);
 
     let child = w
         .command(&["run", "p.toml", "--quiet"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let partial = w.path("out/.sample.parquet.partial");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !partial.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_sinks(&w);
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
