@@ -28,6 +28,14 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Show the runs in a state file: progress per stage, paid calls and credits, pending async jobs.
+    Status {
+        /// A state file, or a pipeline file (its `[state] path` is used).
+        target: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve simulators of the four vendor APIs on loopback until Ctrl-C; prints their endpoints as one JSON line.
     Sandbox(SandboxArgs),
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Validate { pipelines, sandbox } => validate(&pipelines, Checks { sandbox }),
         Command::Run(args) => run_command(args),
         Command::Sandbox(args) => sandbox_command(args),
+        Command::Status { target, json } => status_command(&target, json),
     };
     ExitCode::from(exit.code())
 }
@@ -67,6 +68,39 @@ fn validate(files: &[std::path::PathBuf], checks: Checks) -> Exit {
         }
     }
     exit
+}
+
+fn status_command(target: &std::path::Path, json: bool) -> Exit {
+    let state = if target.extension().is_some_and(|e| e == "toml") {
+        match spec::load(target) {
+            Ok(l) => l.spec.state.path,
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit::Invalid;
+            }
+        }
+    } else {
+        target.to_path_buf()
+    };
+    if !state.is_file() {
+        eprintln!("{}: no such state file", state.display());
+        return Exit::Invalid;
+    }
+    let status = leadpipe::state::Store::open(&state).and_then(|s| s.status());
+    match status {
+        Ok(st) if json => {
+            println!("{}", serde_json::to_string_pretty(&st).expect("status serialises"));
+            Exit::Done
+        }
+        Ok(st) => {
+            print!("{}", st.render());
+            Exit::Done
+        }
+        Err(e) => {
+            eprintln!("leadpipe: {e}");
+            Exit::Invalid
+        }
+    }
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

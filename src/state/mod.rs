@@ -8,6 +8,7 @@
 
 pub mod runs;
 pub mod schema;
+pub mod status;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
