@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -253,13 +254,19 @@ impl RocketReach {
                     },
                     None => {
                         let path = http.path("person_lookup").to_string();
-                        match http.get("person_lookup", &path, &params).await {
-                            Ok(resp) => resp.json::<Profile>().map_err(|e| CallError::Record {
-                                vendor: Vendor::RocketReach,
-                                status: Some(resp.status.as_u16()),
-                                reason: format!("unreadable profile: {e}"),
-                                transient: true,
-                            })?,
+                        // Decoded inside the HTTP layer's retry loop: a body that is
+                        // not a profile (cut short, not JSON) is retried like a 5xx.
+                        let sent = http
+                            .send_decode(
+                                "person_lookup",
+                                Method::GET,
+                                &path,
+                                |r| r.query(&params),
+                                |r| r.json::<Profile>().map_err(|e| e.to_string()),
+                            )
+                            .await;
+                        match sent {
+                            Ok(profile) => profile,
                             Err(CallError::Record { status: Some(404), .. }) => {
                                 return Ok(Fetched {
                                     found: false,
