@@ -425,12 +425,7 @@ impl StatusPoller {
     }
 }
 
-async fn poll_loop(
-    http: VendorHttp,
-    interval: Duration,
-    lookups: Lookups,
-    mut rx: mpsc::UnboundedReceiver<Waiter>,
-) {
+async fn poll_loop(http: VendorHttp, interval: Duration, lookups: Lookups, mut rx: mpsc::UnboundedReceiver<Waiter>) {
     let mut waiting: HashMap<i64, Vec<oneshot::Sender<Result<Profile, CallError>>>> = HashMap::new();
     loop {
         if waiting.is_empty() {

@@ -162,17 +162,23 @@ async fn keeps_the_rate_limit_busy_without_a_429() {
     let rows: Vec<Person> = sb.universe().people.iter().take(200).cloned().collect();
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
-    w.write("p.toml", pipeline(
+    w.write(
+        "p.toml",
+        pipeline(
             &sb,
             "rate_limits = [\"10/s\"]\nconcurrency = 20\nmin_backoff = \"500ms\"\nmax_backoff = \"30s\"",
             r#"poll_interval = "1s""#,
-        ));
+        ),
+    );
     let out = run(&w).await;
     check(&out, 0);
 
     let report = w.report("out/report.json");
     let stats = sb.stats();
-    let (lookups, polls) = (stats.calls_to(Vendor::RocketReach, LOOKUP), stats.calls_to(Vendor::RocketReach, STATUS));
+    let (lookups, polls) = (
+        stats.calls_to(Vendor::RocketReach, LOOKUP),
+        stats.calls_to(Vendor::RocketReach, STATUS),
+    );
     let rate = rr(&report)["achieved_rate"].as_f64().unwrap();
     eprintln!("200 rows at 10/s: {lookups} lookups + {polls} polls, achieved {rate:.2}/s");
     eprintln!("{:?}", stats.calls);
@@ -227,7 +233,11 @@ async fn a_vendor_limit_below_ours_is_honoured_and_every_row_completes() {
 
 // ---------------------------------------------------------------- faults
 
-async fn faulty_run(f: impl FnOnce(&mut SandboxConfig), vendor: &str, n: usize) -> (Sandbox, Work, Output, Vec<Person>) {
+async fn faulty_run(
+    f: impl FnOnce(&mut SandboxConfig),
+    vendor: &str,
+    n: usize,
+) -> (Sandbox, Work, Output, Vec<Person>) {
     let sb = sandbox(f).await;
     let rows = people(&sb, RrOutcome::Instant, n);
     let w = Work::new();
@@ -243,7 +253,10 @@ async fn server_errors_are_retried_until_success() {
     check(&out, 0);
     let stats = sb.stats();
     assert!(stats.calls_with_status(Vendor::RocketReach, LOOKUP, 500) > 0);
-    assert_eq!(stats.calls_with_status(Vendor::RocketReach, LOOKUP, 200), rows.len() as u64);
+    assert_eq!(
+        stats.calls_with_status(Vendor::RocketReach, LOOKUP, 200),
+        rows.len() as u64
+    );
     assert_eq!(count_status(&output(&w), "found"), rows.len());
     assert!(rr(&w.report("out/report.json"))["retries"].as_u64().unwrap() > 0);
 }
@@ -254,7 +267,10 @@ async fn dropped_connections_are_retried_until_success() {
     check(&out, 0);
     let stats = sb.stats();
     assert!(stats.faults["rocketreach"].dropped > 0);
-    assert_eq!(stats.calls_with_status(Vendor::RocketReach, LOOKUP, 200), rows.len() as u64);
+    assert_eq!(
+        stats.calls_with_status(Vendor::RocketReach, LOOKUP, 200),
+        rows.len() as u64
+    );
     assert_eq!(count_status(&output(&w), "found"), rows.len());
 }
 
@@ -290,7 +306,10 @@ async fn malformed_json_is_retried_then_fails_the_row_with_the_reason() {
     assert_eq!(count_status(&out_rows, "failed"), rows.len());
     for r in &out_rows {
         let reason = &r["rocketreach_reason"];
-        assert!(reason.contains("gave up after 3 attempts") && reason.contains("malformed"), "{reason}");
+        assert!(
+            reason.contains("gave up after 3 attempts") && reason.contains("malformed"),
+            "{reason}"
+        );
     }
     let report = w.report("out/report.json");
     assert_eq!(report["rows_failed"], rows.len() as u64);
@@ -330,7 +349,11 @@ async fn out_of_credits_exits_4_and_the_next_run_buys_only_the_rest() {
     w.write("p.toml", pipeline(&sb, "concurrency = 2", ""));
     let out = run(&w).await;
     check(&out, 4);
-    assert!(stderr(&out).to_lowercase().contains("out of credits"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("out of credits"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(sb.stats().credits_charged(Vendor::RocketReach), 8);
 
     sb.update(|c| c.rocketreach.credits = Credits::Amount(100)).unwrap();
@@ -375,7 +398,11 @@ async fn repeated_people_and_reruns_never_pay_twice() {
     let out = run(&w).await;
     check(&out, 0);
     let stats = sb.stats();
-    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 200, "one lookup per person");
+    assert_eq!(
+        stats.calls_to(Vendor::RocketReach, LOOKUP),
+        200,
+        "one lookup per person"
+    );
     assert_eq!(stats.paid_twice(), Vec::<(&str, u64)>::new());
     let first = output(&w);
     assert_eq!(first.len(), 1_000);
@@ -437,7 +464,16 @@ async fn the_api_key_never_leaves_the_request_header() {
     let wrong = "rr_wrong_key_77aa31c";
     let out = leadpipe(
         &w,
-        &["run", "p.toml", "--fresh", "--refresh", "--log-format", "json", "--report", "out/wrong.json"],
+        &[
+            "run",
+            "p.toml",
+            "--fresh",
+            "--refresh",
+            "--log-format",
+            "json",
+            "--report",
+            "out/wrong.json",
+        ],
         &[("LEADPIPE_LOG", "debug"), ("RR_KEY", wrong)],
     )
     .await;
