@@ -231,6 +231,8 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
 
     let status = if interrupted {
         RunStatus::Interrupted
+    } else if stopped.is_some() {
+        RunStatus::VendorStopped
     } else {
         RunStatus::Done
     };
@@ -239,7 +241,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         rows_out: tally.rows_out,
         rows_rejected: tally.rows_rejected,
         rows_duplicate: tally.rows_duplicate,
-        rows_failed: 0,
+        rows_failed: tally.rows_failed,
     };
     let report = RunReport {
         pipeline: p.name.clone(),

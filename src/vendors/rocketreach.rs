@@ -10,9 +10,11 @@
 //! decisions (what to merge, what to skip) in `stages::rocketreach`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -202,6 +204,8 @@ pub struct LookupSettings {
 pub struct RocketReach {
     paid: PaidCalls,
     poller: StatusPoller,
+    /// Lookups queued here or at the HTTP layer (see [`Lookups`]).
+    lookups: Lookups,
     writer: WriterHandle,
     run_id: i64,
     /// Lookups paid for in an earlier attempt whose profile was not final: request key → profile id.
@@ -217,10 +221,12 @@ impl RocketReach {
         pending: HashMap<String, i64>,
         settings: LookupSettings,
     ) -> Arc<RocketReach> {
-        let poller = StatusPoller::spawn(paid.http().clone(), settings.poll_interval);
+        let lookups = Lookups::new(paid.http().settings().concurrency);
+        let poller = StatusPoller::spawn(paid.http().clone(), settings.poll_interval, lookups.clone());
         Arc::new(RocketReach {
             paid,
             poller,
+            lookups,
             writer,
             run_id,
             pending: Mutex::new(pending),
@@ -237,6 +243,7 @@ impl RocketReach {
         let resume_id = self.pending.lock().expect("pending lock").remove(&key.canonical);
         let http = self.paid.http().clone();
         let poller = self.poller.clone();
+        let lookups = self.lookups.clone();
         let writer = self.writer.clone();
         let (run_id, deadline) = (self.run_id, self.settings.deadline);
         let canonical = key.canonical.clone();
@@ -253,13 +260,20 @@ impl RocketReach {
                     },
                     None => {
                         let path = http.path("person_lookup").to_string();
-                        match http.get("person_lookup", &path, &params).await {
-                            Ok(resp) => resp.json::<Profile>().map_err(|e| CallError::Record {
-                                vendor: Vendor::RocketReach,
-                                status: Some(resp.status.as_u16()),
-                                reason: format!("unreadable profile: {e}"),
-                                transient: true,
-                            })?,
+                        let _turn = lookups.turn().await;
+                        // Decoded inside the HTTP layer's retry loop: a body that is
+                        // not a profile (cut short, not JSON) is retried like a 5xx.
+                        let sent = http
+                            .send_decode(
+                                "person_lookup",
+                                Method::GET,
+                                &path,
+                                |r| r.query(&params),
+                                |r| r.json::<Profile>().map_err(|e| e.to_string()),
+                            )
+                            .await;
+                        match sent {
+                            Ok(profile) => profile,
                             Err(CallError::Record { status: Some(404), .. }) => {
                                 return Ok(Fetched {
                                     found: false,
@@ -314,8 +328,63 @@ impl RocketReach {
 
 type Waiter = (i64, oneshot::Sender<Result<Profile, CallError>>);
 
+/// The lookups of a run waiting for, or holding, the vendor.
+///
+/// The HTTP layer serves requests first come, first served. Were every row's
+/// lookup queued there at once (a stage window holds thousands of rows), a
+/// status poll would wait behind all of them, and async rows would only
+/// complete once every other row had been looked up. So at most twice the
+/// vendor's concurrency of lookups queue there; the others wait here, and a
+/// poll waits behind at most `2 × concurrency` requests. The count also tells
+/// the poller when the vendor has nothing else to do.
+#[derive(Clone)]
+struct Lookups {
+    queue: Arc<tokio::sync::Semaphore>,
+    busy: Arc<AtomicUsize>,
+}
+
+/// One lookup's place, counted from the moment it queues; dropping it
+/// (answer, error, or cancellation while queued) frees it.
+struct Turn {
+    busy: Arc<AtomicUsize>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Lookups {
+    fn new(concurrency: usize) -> Lookups {
+        Lookups {
+            queue: Arc::new(tokio::sync::Semaphore::new(concurrency.saturating_mul(2).max(1))),
+            busy: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    async fn turn(&self) -> Turn {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        let mut turn = Turn {
+            busy: self.busy.clone(),
+            _permit: None,
+        };
+        turn._permit = Some(self.queue.clone().acquire_owned().await.expect("never closed"));
+        turn
+    }
+
+    /// No lookup is queued or on the wire.
+    fn idle(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) == 0
+    }
+}
+
 /// Polls non-final profiles in batches: one `checkStatus` call per tick for
-/// up to 100 ids, through the same limiter as lookups.
+/// up to 100 ids, through the same limiter as lookups. While lookups keep the
+/// vendor busy a tick is `poll_interval`; once none is left (the end of a run,
+/// when rows wait only for their profiles) the poller ticks eight times as
+/// often, so the last rows do not wait whole intervals on an idle vendor.
 #[derive(Clone)]
 pub struct StatusPoller {
     tx: mpsc::UnboundedSender<Waiter>,
@@ -324,9 +393,9 @@ pub struct StatusPoller {
 const MAX_IDS_PER_POLL: usize = 100;
 
 impl StatusPoller {
-    pub fn spawn(http: VendorHttp, interval: Duration) -> StatusPoller {
+    fn spawn(http: VendorHttp, interval: Duration, lookups: Lookups) -> StatusPoller {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(poll_loop(http, interval, rx));
+        tokio::spawn(poll_loop(http, interval, lookups, rx));
         StatusPoller { tx }
     }
 
@@ -356,7 +425,7 @@ impl StatusPoller {
     }
 }
 
-async fn poll_loop(http: VendorHttp, interval: Duration, mut rx: mpsc::UnboundedReceiver<Waiter>) {
+async fn poll_loop(http: VendorHttp, interval: Duration, lookups: Lookups, mut rx: mpsc::UnboundedReceiver<Waiter>) {
     let mut waiting: HashMap<i64, Vec<oneshot::Sender<Result<Profile, CallError>>>> = HashMap::new();
     loop {
         if waiting.is_empty() {
@@ -365,7 +434,14 @@ async fn poll_loop(http: VendorHttp, interval: Duration, mut rx: mpsc::Unbounded
                 None => return,
             }
         }
-        tokio::time::sleep(interval).await;
+        let (start, idle_tick) = (tokio::time::Instant::now(), interval / 8);
+        loop {
+            let waited = start.elapsed();
+            if waited >= interval || (waited >= idle_tick && lookups.idle()) {
+                break;
+            }
+            tokio::time::sleep(idle_tick.min(interval - waited)).await;
+        }
         while let Ok((id, tx)) = rx.try_recv() {
             waiting.entry(id).or_default().push(tx);
         }

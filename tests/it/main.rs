@@ -6,4 +6,5 @@ mod support;
 mod bad_input;
 mod local_plane;
 mod resume;
+mod rocketreach;
 mod sandbox;

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# RocketReach lookup stage benchmarks against the sandbox (release build).
+#
+#   benches/rocketreach.sh rate [ROWS]        # default 2000
+#   benches/rocketreach.sh overhead [ROWS] [CONNECTIONS]   # default 20000, 64
+#
+# rate:     the sandbox limits RocketReach to 10 requests/s and answers after
+#           200 ms; leadpipe runs ROWS people of the universe's mix (found,
+#           async, failed, not found) with rate_limits = ["10/s"]. Prints the
+#           achieved rate (report: vendors.rocketreach.achieved_rate), lookups,
+#           status polls and 429s (sandbox stats), and checks 97% / ≤10% / 0.
+# overhead: the sandbox with every limit and latency off (--unlimited); wrk
+#           measures lookups/s on GET /person/lookup?email=… at CONNECTIONS
+#           connections, then leadpipe looks up ROWS found people with
+#           concurrency = CONNECTIONS and a huge rate limit. Prints both rates
+#           and their ratio (the stage must reach at least half of wrk's).
+#
+# Needs wrk (Debian: apt-get install -y wrk) and python3.
+set -euo pipefail
+
+MODE="${1:-rate}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+(cd "$ROOT" && cargo build --release --quiet --bin leadpipe --example sandbox_serve)
+LEADPIPE="$CARGO_TARGET_DIR/release/leadpipe"
+
+start_sandbox() { # args for sandbox_serve
+  "$CARGO_TARGET_DIR/release/examples/sandbox_serve" "$@" >"$WORK/endpoints.json" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do [[ -s "$WORK/endpoints.json" ]] && break; sleep 0.1; done
+  [[ -s "$WORK/endpoints.json" ]] || { echo "sandbox did not start" >&2; exit 1; }
+  BASE="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rocketreach"]["base_url"])' "$WORK/endpoints.json")"
+  KEY="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rocketreach"]["api_key"])' "$WORK/endpoints.json")"
+  ROOT_URL="${BASE%/api/v2}"
+}
+
+# people.csv from the universe: ROWS people, all of them (mix) or only instant finds.
+people_csv() { # rows, filter (all|instant)
+  python3 - "$ROOT_URL" "$1" "$2" >"$WORK/in.csv" <<'PY'
+import json, sys, urllib.request
+root, rows, which = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, offset = [], 0
+while len(out) < rows:
+    page = json.load(urllib.request.urlopen(f"{root}/__sandbox/people?offset={offset}&limit=1000"))
+    people = page["people"] if isinstance(page, dict) else page
+    if not people:
+        break
+    offset += len(people)
+    out += [p for p in people if which == "all" or p["rocketreach"] == "instant"]
+if len(out) < rows:
+    sys.exit(f"the universe has only {len(out)} such people")
+print("first_name,last_name,email")
+for p in out[:rows]:
+    print(f'{p["first_name"]},{p["last_name"]},{p["work_email"]}')
+PY
+}
+
+pipeline() { # vendor keys (one string), stage keys
+  cat >"$WORK/p.toml" <<TOML
+name = "rr_bench"
+[source]
+kind = "csv"
+path = "$WORK/in.csv"
+[vendors.rocketreach]
+api_key = "\${RR_KEY}"
+base_url = "$BASE"
+$1
+[[stages]]
+kind = "rocketreach_lookup"
+$2
+[[sinks]]
+kind = "parquet"
+path = "$WORK/out/rr.parquet"
+[state]
+path = "$WORK/state/rr.db"
+TOML
+}
+
+stats() { python3 -c 'import json,sys,urllib.request; print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1]+"/__sandbox/stats"))))' "$ROOT_URL"; }
+
+case "$MODE" in
+rate)
+  ROWS="${2:-2000}"
+  cat >"$WORK/sandbox.toml" <<TOML
+[universe]
+people = 10000
+[rocketreach]
+credits = "unlimited"
+plan = "none"
+rate_limit = [{ limit = 10, per_ms = 1000 }]
+[rocketreach.faults]
+latency = { kind = "fixed", ms = 200 }
+TOML
+  start_sandbox --config "$WORK/sandbox.toml"
+  people_csv "$ROWS" all
+  pipeline 'rate_limits = ["10/s"]' ''
+  echo "leadpipe: $ROWS rows (universe mix), sandbox and pipeline at 10/s, 200 ms latency"
+  RR_KEY="$KEY" "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
+  stats >"$WORK/stats.json"
+  python3 - "$WORK/report.json" "$WORK/stats.json" <<'PY'
+import json, sys
+report, stats = (json.load(open(p)) for p in sys.argv[1:3])
+rr = report["vendors"]["rocketreach"]
+calls = stats["calls"]["rocketreach"]
+lookups = sum(calls.get("GET /api/v2/person/lookup", {}).values())
+polls = sum(calls.get("GET /api/v2/person/checkStatus", {}).values())
+limited = sum(v.get("429", 0) for v in calls.values())
+rate = rr["achieved_rate"]
+print(f"  rows {report['rows_out']} in {report['duration_s']:.1f}s; stage {report['stages']['rocketreach_lookup']}")
+print(f"  requests {rr['calls']} ({lookups} lookups + {polls} status polls = {100*polls/max(1,lookups+polls):.1f}% polls) over {rr['active_secs']:.1f}s")
+print(f"  achieved {rate:.3f} requests/s = {100*rate/10:.1f}% of 10/s; 429s: {limited}")
+ok = rate >= 9.7 and polls * 10 <= lookups + polls and limited == 0
+print("  PASS" if ok else "  FAIL (needs >= 97% of the limit, polls <= 10%, no 429)")
+sys.exit(0 if ok else 1)
+PY
+  ;;
+overhead)
+  ROWS="${2:-20000}"
+  CONNS="${3:-64}"
+  command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 2; }
+  start_sandbox --unlimited
+  people_csv "$ROWS" instant
+  PREFIX="/${BASE#http://*/}"
+  tail -n +2 "$WORK/in.csv" | cut -d, -f3 >"$WORK/emails.txt"
+  cat >"$WORK/lookup.lua" <<LUA
+local reqs = {}
+init = function(args)
+  local i = 0
+  for line in io.lines("$WORK/emails.txt") do
+    i = i + 1
+    reqs[i] = wrk.format("GET", "$PREFIX/person/lookup?email=" .. line, { ["Api-Key"] = "$KEY" })
+  end
+end
+local n = 0
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+LUA
+  wrk -t2 -c"$CONNS" -d2s -s "$WORK/lookup.lua" "$BASE" >/dev/null
+  wrk -t2 -c"$CONNS" -d10s -s "$WORK/lookup.lua" "$BASE" >"$WORK/wrk.txt"
+  WRK_RATE="$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
+  echo "wrk: $WRK_RATE lookups/s at $CONNS connections (same emails, same sandbox)"
+  pipeline "rate_limits = [\"1000000/s\"]
+concurrency = $CONNS" 'window = 8192'
+  RR_KEY="$KEY" "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
+  python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" <<'PY'
+import json, sys
+report, wrk, conns = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3]
+rr = report["vendors"]["rocketreach"]
+stage = report["stages"]["rocketreach_lookup"]
+rate = rr["achieved_rate"]
+print(f"leadpipe: {rr['calls']} lookups ({stage.get('rows_found', 0)} found) in {rr['active_secs']:.2f}s of vendor time "
+      f"({report['duration_s']:.2f}s whole run) = {rate:.0f} lookups/s at concurrency {conns}")
+print(f"ratio leadpipe/wrk = {rate/wrk:.2f}")
+ok = rate >= wrk / 2
+print("  PASS" if ok else "  FAIL (needs at least half of wrk's rate)")
+sys.exit(0 if ok else 1)
+PY
+  ;;
+*)
+  echo "usage: $0 rate [ROWS] | overhead [ROWS] [CONNECTIONS]" >&2
+  exit 2
+  ;;
+esac
