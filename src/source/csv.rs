@@ -130,7 +130,8 @@ impl Mapping {
         })
     }
 
-    fn identity(&self, rec: &csv::StringRecord) -> Identity {
+    /// The normalised identity of one row; `scratch` is a reused buffer.
+    fn identity(&self, rec: &csv::StringRecord, scratch: &mut String) -> Identity {
         use IdentityField as F;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
         let mut id = Identity::with_capacity(rec.as_slice().len() + 48);
@@ -159,26 +160,33 @@ impl Mapping {
             id.first_name().is_some(),
             id.last_name().is_some(),
         ) {
+            // Built in a reused buffer: the identity's own buffer cannot lend a field while it grows.
             (false, true, true) => {
-                let full = format!("{} {}", id.first_name().unwrap_or(""), id.last_name().unwrap_or(""));
-                id.set(F::FullName, &full);
+                scratch.clear();
+                scratch.push_str(id.first_name().unwrap_or(""));
+                scratch.push(' ');
+                scratch.push_str(id.last_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (false, true, false) => {
-                let first = id.first_name().unwrap_or("").to_string();
-                id.set(F::FullName, &first);
+                scratch.clear();
+                scratch.push_str(id.first_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (false, false, true) => {
-                let last = id.last_name().unwrap_or("").to_string();
-                id.set(F::FullName, &last);
+                scratch.clear();
+                scratch.push_str(id.last_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (true, false, false) => {
-                let full = id.full_name().unwrap_or("").to_string();
-                let (first, last) = normalize::split_full_name(&full);
+                scratch.clear();
+                scratch.push_str(id.full_name().unwrap_or(""));
+                let (first, last) = normalize::split_full_name_ref(scratch);
                 if let Some(first) = first {
-                    id.set(F::FirstName, &first);
+                    id.set(F::FirstName, first);
                 }
                 if let Some(last) = last {
-                    id.set(F::LastName, &last);
+                    id.set(F::LastName, last);
                 }
             }
             _ => {}
@@ -195,8 +203,9 @@ impl Mapping {
                 .map(|(_, d)| d)
                 .filter(|d| !normalize::is_free_mail(d))
             {
-                let domain = domain.to_string();
-                id.set(F::CompanyDomain, &domain);
+                scratch.clear();
+                scratch.push_str(domain);
+                id.set(F::CompanyDomain, scratch);
             }
         }
         if let Some(raw) = get(self.linkedin_url) {
@@ -220,6 +229,7 @@ pub struct CsvSource {
     lookahead: Option<csv::ByteRecord>,
     bom_len: u64,
     done: bool,
+    scratch: String,
 }
 
 /// Sniff the delimiter from the header line: the most frequent of `,` `;` TAB outside quotes.
@@ -352,6 +362,7 @@ impl CsvSource {
             lookahead: None,
             bom_len,
             done: false,
+            scratch: String::new(),
         })
     }
 
@@ -473,7 +484,7 @@ impl CsvSource {
                 return;
             }
         };
-        let identity = self.mapping.identity(&rec);
+        let identity = self.mapping.identity(&rec, &mut self.scratch);
         if let Some(reason) = self.rejection(&identity) {
             batch.rejects.push(Reject {
                 id,
