@@ -230,7 +230,14 @@ pub struct CsvSource {
     bom_len: u64,
     done: bool,
     scratch: String,
+    /// Buffers of rows given back by [`CsvSource::recycle`].
+    spare_rows: Vec<csv::ByteRecord>,
+    spare_batches: Vec<Vec<Record>>,
 }
+
+/// At most this many recycled rows and batch vectors wait for reuse.
+const SPARE_ROWS: usize = 16_384;
+const SPARE_BATCHES: usize = 4;
 
 /// Sniff the delimiter from the header line: the most frequent of `,` `;` TAB outside quotes.
 fn sniff(header_line: &[u8]) -> Option<u8> {
@@ -363,6 +370,8 @@ impl CsvSource {
             bom_len,
             done: false,
             scratch: String::new(),
+            spare_rows: Vec::new(),
+            spare_batches: Vec::new(),
         })
     }
 
@@ -381,8 +390,10 @@ impl CsvSource {
 
     /// Read up to `max` rows. `Ok(None)` at the end of the input.
     pub fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, SourceError> {
+        let mut records = self.spare_batches.pop().unwrap_or_default();
+        records.reserve(max);
         let mut batch = Batch {
-            records: Vec::with_capacity(max),
+            records,
             ..Batch::default()
         };
         while batch.rows_in < max as u64 {
@@ -410,8 +421,22 @@ impl CsvSource {
         Ok((batch.rows_in > 0).then_some(batch))
     }
 
+    /// Give back rows the sinks are done with: their buffers are reused for
+    /// the next rows (no allocation, and memory the cache has seen).
+    pub fn recycle(&mut self, mut records: Vec<Record>) {
+        let room = SPARE_ROWS.saturating_sub(self.spare_rows.len());
+        self.spare_rows
+            .extend(records.drain(..).take(room).map(|r| r.original.into_byte_record()));
+        if self.spare_batches.len() < SPARE_BATCHES {
+            self.spare_batches.push(records);
+        }
+    }
+
     fn read_raw(&mut self) -> Result<Option<csv::ByteRecord>, SourceError> {
-        let mut raw = csv::ByteRecord::with_capacity(256, self.header.len());
+        let mut raw = self
+            .spare_rows
+            .pop()
+            .unwrap_or_else(|| csv::ByteRecord::with_capacity(256, self.header.len()));
         match self.reader.read_byte_record(&mut raw) {
             Ok(true) => {
                 let start = raw.position().map_or(0, |p| p.byte());

@@ -178,63 +178,70 @@ impl Dedupe {
 
     /// Filter one batch in place (`keep = "first"`), or hold its rows (other modes).
     pub fn process(&mut self, batch: &mut Batch) {
-        let records = std::mem::take(&mut batch.records);
-        let mut out = Vec::with_capacity(records.len());
-        for rec in records {
-            let Some(hash) = self.key(&rec) else {
-                if self.spec.keep == Keep::First {
-                    out.push(rec);
-                } else {
-                    self.held.push(rec);
-                }
-                continue;
-            };
+        let mut records = std::mem::take(&mut batch.records);
+        if self.spec.keep == Keep::First {
+            // In place: the batch keeps its vector (no new one per batch).
+            records.retain(|rec| self.keep_first(rec, &mut batch.duplicates));
+        } else {
+            for rec in records.drain(..) {
+                self.hold(rec);
+            }
+        }
+        batch.records = records;
+    }
+
+    /// `keep = "first"`: true when the row is the first of its key.
+    fn keep_first(&mut self, rec: &Record, duplicates: &mut Vec<Duplicate>) -> bool {
+        let Some(hash) = self.key(rec) else {
+            return true;
+        };
+        match self.seen[hash.shard()].entry(hash) {
+            Entry::Occupied(kept) => {
+                let kept = *kept.get();
+                duplicates.push(Duplicate {
+                    id: rec.id,
+                    line: rec.line,
+                    kept_id: kept.id,
+                    kept_line: kept.line,
+                    key: self.key_text(rec),
+                });
+                false
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(Kept {
+                    id: rec.id,
+                    line: rec.line,
+                    score: 0,
+                });
+                true
+            }
+        }
+    }
+
+    /// `keep = "last"` / `"most_complete"`: remember the row and whether it beats the kept one.
+    fn hold(&mut self, rec: Record) {
+        if let Some(hash) = self.key(&rec) {
             let score = if self.spec.keep == Keep::MostComplete {
                 completeness(&rec)
             } else {
                 0
             };
-            match self.spec.keep {
-                Keep::First => match self.seen[hash.shard()].entry(hash) {
-                    Entry::Occupied(kept) => {
-                        let kept = *kept.get();
-                        batch.duplicates.push(Duplicate {
-                            id: rec.id,
-                            line: rec.line,
-                            kept_id: kept.id,
-                            kept_line: kept.line,
-                            key: self.key_text(&rec),
-                        })
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert(Kept {
-                            id: rec.id,
-                            line: rec.line,
-                            score,
-                        });
-                        out.push(rec);
-                    }
-                },
-                Keep::Last | Keep::MostComplete => {
-                    let replace = match self.kept(hash) {
-                        None => true,
-                        Some(kept) => self.spec.keep == Keep::Last || score > kept.score,
-                    };
-                    if replace {
-                        self.seen[hash.shard()].insert(
-                            hash,
-                            Kept {
-                                id: rec.id,
-                                line: rec.line,
-                                score,
-                            },
-                        );
-                    }
-                    self.held.push(rec);
-                }
+            let replace = match self.kept(hash) {
+                None => true,
+                Some(kept) => self.spec.keep == Keep::Last || score > kept.score,
+            };
+            if replace {
+                self.seen[hash.shard()].insert(
+                    hash,
+                    Kept {
+                        id: rec.id,
+                        line: rec.line,
+                        score,
+                    },
+                );
             }
         }
-        batch.records = out;
+        self.held.push(rec);
     }
 
     /// For `last` / `most_complete`: the survivors in input order and the dropped rows, once the input has ended.
