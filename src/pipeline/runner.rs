@@ -166,9 +166,11 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
 
     let cap = p.run.channel_batches;
     let (source_tx, mut rx) = mpsc::channel::<Batch>(cap);
+    // Written rows go back to the source, which reuses their buffers.
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
     let source_task = {
         let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
-        tokio::task::spawn_blocking(move || read_source(source, source_tx, batch_rows, progress, shutdown))
+        tokio::task::spawn_blocking(move || read_source(source, source_tx, recycle_rx, batch_rows, progress, shutdown))
     };
 
     let mut stage_tasks = Vec::new();
@@ -199,7 +201,15 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let rejects_path = p.rejects_path.clone();
     let collector = {
         let (progress, dup_paths) = (progress.clone(), duplicates_paths.clone());
-        tokio::spawn(collect(rx, sinks, columns, rejects_path, dup_paths, progress))
+        tokio::spawn(collect(
+            rx,
+            sinks,
+            columns,
+            rejects_path,
+            dup_paths,
+            progress,
+            recycle_tx,
+        ))
     };
 
     let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
@@ -334,11 +344,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 fn read_source(
     mut source: CsvSource,
     tx: mpsc::Sender<Batch>,
+    recycled: std::sync::mpsc::Receiver<Vec<Record>>,
     batch_rows: usize,
     progress: Arc<Progress>,
     shutdown: CancellationToken,
 ) -> Result<(), SourceError> {
     while !shutdown.is_cancelled() {
+        while let Ok(records) = recycled.try_recv() {
+            source.recycle(records);
+        }
         let Some(batch) = source.next_batch(batch_rows)? else {
             break;
         };
@@ -553,17 +567,23 @@ async fn collect(
     rejects_path: PathBuf,
     duplicates_paths: Vec<PathBuf>,
     progress: Arc<Progress>,
+    recycle: std::sync::mpsc::SyncSender<Vec<Record>>,
 ) -> Result<Open, RunError> {
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
     for spec in &sink_specs {
         let mut sink = Sink::create(spec, &columns)?;
         let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
+        let recycle = recycle.clone();
         let thread = std::thread::Builder::new()
             .name("leadpipe-sink".into())
             .spawn(move || {
                 while let Some(batch) = srx.blocking_recv() {
                     sink.write(&batch.records)?;
+                    // The last sink done with a batch hands its rows back (or drops them if the source has enough).
+                    if let Some(batch) = Arc::into_inner(batch) {
+                        let _ = recycle.try_send(batch.records);
+                    }
                 }
                 Ok(sink)
             })

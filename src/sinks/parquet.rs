@@ -11,8 +11,9 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::Deserialize;
 
 use super::SinkError;
@@ -45,6 +46,8 @@ pub struct ParquetSink {
     writer: ArrowWriter<std::io::BufWriter<std::fs::File>>,
     schema: SchemaRef,
     columns: Vec<Column>,
+    /// Bytes each column's values took in the previous batch: the next batch's buffer size.
+    bytes_hint: Vec<usize>,
     path: PathBuf,
 }
 
@@ -62,11 +65,20 @@ impl ParquetSink {
                 .collect::<Vec<_>>(),
         ));
         let level = ZstdLevel::try_new(spec.zstd_level).map_err(|e| SinkError::Config(format!("zstd_level: {e}")))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(spec.row_group_rows.max(1)))
-            .set_created_by(format!("leadpipe {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("leadpipe {}", env!("CARGO_PKG_VERSION")));
+        // The integer columns (row id, line) ascend with every row: a
+        // dictionary would hash each value only to be abandoned, while delta
+        // encoding stores them in a few bits per row.
+        for c in columns.iter().filter(|c| c.data_type == DataType::UInt64) {
+            let path = ColumnPath::from(c.name.as_str());
+            props = props
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+        let props = props.build();
         let writer =
             ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|e| SinkError::Parquet {
                 path: spec.path.clone(),
@@ -77,6 +89,7 @@ impl ParquetSink {
             writer,
             schema,
             columns: columns.to_vec(),
+            bytes_hint: vec![0; columns.len()],
             path: spec.path.clone(),
         })
     }
@@ -85,7 +98,12 @@ impl ParquetSink {
         if records.is_empty() {
             return Ok(());
         }
-        let arrays: Vec<ArrayRef> = self.columns.iter().map(|c| column_array(c, records)).collect();
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .zip(self.bytes_hint.iter_mut())
+            .map(|(c, hint)| column_array(c, records, hint))
+            .collect();
         let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| SinkError::Parquet {
             path: self.path.clone(),
             message: e.to_string(),
@@ -108,7 +126,7 @@ impl ParquetSink {
     }
 }
 
-fn column_array(column: &Column, records: &[Record]) -> ArrayRef {
+fn column_array(column: &Column, records: &[Record], bytes_hint: &mut usize) -> ArrayRef {
     match &column.data_type {
         DataType::Int64 => {
             let mut b = Int64Builder::with_capacity(records.len());
@@ -162,14 +180,17 @@ fn column_array(column: &Column, records: &[Record]) -> ArrayRef {
             Arc::new(b.finish())
         }
         _ => {
-            let mut b = StringBuilder::with_capacity(records.len(), records.len() * 16);
+            // Sized from the previous batch (plus slack), so the buffer rarely grows and copies.
+            let mut b = StringBuilder::with_capacity(records.len(), *bytes_hint + *bytes_hint / 8);
             for rec in records {
                 match column.cell(rec) {
                     Cell::Str(v) => b.append_option(v),
                     _ => b.append_null(),
                 }
             }
-            Arc::new(b.finish())
+            let array = b.finish();
+            *bytes_hint = array.value_data().len();
+            Arc::new(array)
         }
     }
 }

@@ -130,7 +130,8 @@ impl Mapping {
         })
     }
 
-    fn identity(&self, rec: &csv::StringRecord) -> Identity {
+    /// The normalised identity of one row; `scratch` is a reused buffer.
+    fn identity(&self, rec: &csv::StringRecord, scratch: &mut String) -> Identity {
         use IdentityField as F;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
         let mut id = Identity::with_capacity(rec.as_slice().len() + 48);
@@ -159,26 +160,33 @@ impl Mapping {
             id.first_name().is_some(),
             id.last_name().is_some(),
         ) {
+            // Built in a reused buffer: the identity's own buffer cannot lend a field while it grows.
             (false, true, true) => {
-                let full = format!("{} {}", id.first_name().unwrap_or(""), id.last_name().unwrap_or(""));
-                id.set(F::FullName, &full);
+                scratch.clear();
+                scratch.push_str(id.first_name().unwrap_or(""));
+                scratch.push(' ');
+                scratch.push_str(id.last_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (false, true, false) => {
-                let first = id.first_name().unwrap_or("").to_string();
-                id.set(F::FullName, &first);
+                scratch.clear();
+                scratch.push_str(id.first_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (false, false, true) => {
-                let last = id.last_name().unwrap_or("").to_string();
-                id.set(F::FullName, &last);
+                scratch.clear();
+                scratch.push_str(id.last_name().unwrap_or(""));
+                id.set(F::FullName, scratch);
             }
             (true, false, false) => {
-                let full = id.full_name().unwrap_or("").to_string();
-                let (first, last) = normalize::split_full_name(&full);
+                scratch.clear();
+                scratch.push_str(id.full_name().unwrap_or(""));
+                let (first, last) = normalize::split_full_name_ref(scratch);
                 if let Some(first) = first {
-                    id.set(F::FirstName, &first);
+                    id.set(F::FirstName, first);
                 }
                 if let Some(last) = last {
-                    id.set(F::LastName, &last);
+                    id.set(F::LastName, last);
                 }
             }
             _ => {}
@@ -195,8 +203,9 @@ impl Mapping {
                 .map(|(_, d)| d)
                 .filter(|d| !normalize::is_free_mail(d))
             {
-                let domain = domain.to_string();
-                id.set(F::CompanyDomain, &domain);
+                scratch.clear();
+                scratch.push_str(domain);
+                id.set(F::CompanyDomain, scratch);
             }
         }
         if let Some(raw) = get(self.linkedin_url) {
@@ -220,7 +229,15 @@ pub struct CsvSource {
     lookahead: Option<csv::ByteRecord>,
     bom_len: u64,
     done: bool,
+    scratch: String,
+    /// Buffers of rows given back by [`CsvSource::recycle`].
+    spare_rows: Vec<csv::ByteRecord>,
+    spare_batches: Vec<Vec<Record>>,
 }
+
+/// At most this many recycled rows and batch vectors wait for reuse.
+const SPARE_ROWS: usize = 16_384;
+const SPARE_BATCHES: usize = 4;
 
 /// Sniff the delimiter from the header line: the most frequent of `,` `;` TAB outside quotes.
 fn sniff(header_line: &[u8]) -> Option<u8> {
@@ -352,6 +369,9 @@ impl CsvSource {
             lookahead: None,
             bom_len,
             done: false,
+            scratch: String::new(),
+            spare_rows: Vec::new(),
+            spare_batches: Vec::new(),
         })
     }
 
@@ -370,8 +390,10 @@ impl CsvSource {
 
     /// Read up to `max` rows. `Ok(None)` at the end of the input.
     pub fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, SourceError> {
+        let mut records = self.spare_batches.pop().unwrap_or_default();
+        records.reserve(max);
         let mut batch = Batch {
-            records: Vec::with_capacity(max),
+            records,
             ..Batch::default()
         };
         while batch.rows_in < max as u64 {
@@ -399,8 +421,22 @@ impl CsvSource {
         Ok((batch.rows_in > 0).then_some(batch))
     }
 
+    /// Give back rows the sinks are done with: their buffers are reused for
+    /// the next rows (no allocation, and memory the cache has seen).
+    pub fn recycle(&mut self, mut records: Vec<Record>) {
+        let room = SPARE_ROWS.saturating_sub(self.spare_rows.len());
+        self.spare_rows
+            .extend(records.drain(..).take(room).map(|r| r.original.into_byte_record()));
+        if self.spare_batches.len() < SPARE_BATCHES {
+            self.spare_batches.push(records);
+        }
+    }
+
     fn read_raw(&mut self) -> Result<Option<csv::ByteRecord>, SourceError> {
-        let mut raw = csv::ByteRecord::with_capacity(256, self.header.len());
+        let mut raw = self
+            .spare_rows
+            .pop()
+            .unwrap_or_else(|| csv::ByteRecord::with_capacity(256, self.header.len()));
         match self.reader.read_byte_record(&mut raw) {
             Ok(true) => {
                 let start = raw.position().map_or(0, |p| p.byte());
@@ -473,7 +509,7 @@ impl CsvSource {
                 return;
             }
         };
-        let identity = self.mapping.identity(&rec);
+        let identity = self.mapping.identity(&rec, &mut self.scratch);
         if let Some(reason) = self.rejection(&identity) {
             batch.rejects.push(Reject {
                 id,
