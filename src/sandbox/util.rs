@@ -43,6 +43,14 @@ pub(crate) fn strip_bearer(value: &str) -> Option<&str> {
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
 }
 
+/// The map of a JSON object (empty for any other value).
+pub(crate) fn into_object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// Why a JSON body could not be read; each vendor words it in its own envelope.
 pub(crate) enum BodyError {
     TooLarge,
