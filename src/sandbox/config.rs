@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::SandboxError;
+use super::{SandboxError, Vendor};
 
 /// The whole sandbox: seed, bind address, universe size and one block per vendor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,36 @@ impl SandboxConfig {
         merge_patch(&mut value, patch);
         let text = value.to_string();
         Self::from_json_str(&text)
+    }
+
+    /// The vendor's fault settings.
+    pub(crate) fn faults(&self, v: Vendor) -> &Faults {
+        match v {
+            Vendor::RocketReach => &self.rocketreach.faults,
+            Vendor::ReachStream => &self.reachstream.faults,
+            Vendor::LeadRocks => &self.leadrocks.faults,
+            Vendor::Graph8 => &self.graph8.faults,
+        }
+    }
+
+    /// The vendor's accepted API keys.
+    pub(crate) fn api_keys(&self, v: Vendor) -> &[String] {
+        match v {
+            Vendor::RocketReach => &self.rocketreach.api_keys,
+            Vendor::ReachStream => &self.reachstream.api_keys,
+            Vendor::LeadRocks => &self.leadrocks.api_keys,
+            Vendor::Graph8 => &self.graph8.api_keys,
+        }
+    }
+
+    /// The vendor's configured port (0 = ephemeral).
+    pub(crate) fn port(&self, v: Vendor) -> u16 {
+        match v {
+            Vendor::RocketReach => self.rocketreach.port,
+            Vendor::ReachStream => self.reachstream.port,
+            Vendor::LeadRocks => self.leadrocks.port,
+            Vendor::Graph8 => self.graph8.port,
+        }
     }
 
     /// A config with every rate limit, quota and fault switched off and

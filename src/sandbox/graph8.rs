@@ -16,14 +16,17 @@
 //! Seeded data: list 1 "Prospects" (type contacts, `prospects_size` universe
 //! people in universe order) and list 2 "Do not contact" (type suppressions,
 //! the universe people flagged `suppressed`, at most `suppressions_size`).
+//!
+//! Contacts, companies and lists are deleted softly (see [`Record`]); errors
+//! are `{"detail": "…"}` or, for validation, pydantic-v1 lists (422).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Request, State as AxState};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -32,7 +35,10 @@ use serde_json::{Map, Value, json};
 use super::config::Graph8Config;
 use super::limits::{KeyState, Keyring, Limiter, retry_after_secs};
 use super::universe::Universe;
-use super::util::{Params, b64url, b64url_decode, normalize_domain, normalize_linkedin};
+use super::util::{
+    BodyError, Params, Reply, b64url, b64url_decode, header_str, into_object, lock, normalize_domain,
+    normalize_linkedin, read_lock, strip_bearer, write_lock,
+};
 use super::{Core, Vendor};
 
 const CONTACT_FIELDS: &[&str] = &[
@@ -95,11 +101,35 @@ struct Contact {
     updated_at: String,
 }
 
+impl Contact {
+    fn new(fields: Map<String, Value>, company_id: Option<u64>, at: &str) -> Self {
+        Self {
+            fields,
+            company_id,
+            custom: Map::new(),
+            deleted: false,
+            created_at: at.into(),
+            updated_at: at.into(),
+        }
+    }
+}
+
 struct Company {
     fields: Map<String, Value>,
     deleted: bool,
     created_at: String,
     updated_at: String,
+}
+
+impl Company {
+    fn new(fields: Map<String, Value>, at: &str) -> Self {
+        Self {
+            fields,
+            deleted: false,
+            created_at: at.into(),
+            updated_at: at.into(),
+        }
+    }
 }
 
 struct List {
@@ -109,6 +139,94 @@ struct List {
     deleted: bool,
     created_at: String,
     updated_at: String,
+}
+
+impl List {
+    fn new(title: &str, kind: &str, members: Vec<u64>, at: &str) -> Self {
+        Self {
+            title: title.into(),
+            kind: kind.into(),
+            members,
+            deleted: false,
+            created_at: at.into(),
+            updated_at: at.into(),
+        }
+    }
+}
+
+/// Contacts, companies and lists are deleted softly: a deleted record keeps
+/// its id (ids are never reused) but answers as missing everywhere.
+trait Record {
+    /// The 404 detail when the record is missing or deleted.
+    const NOT_FOUND: &'static str;
+    fn deleted(&self) -> bool;
+    fn mark_deleted(&mut self);
+}
+
+impl Record for Contact {
+    const NOT_FOUND: &'static str = "Contact not found";
+    fn deleted(&self) -> bool {
+        self.deleted
+    }
+    fn mark_deleted(&mut self) {
+        self.deleted = true;
+    }
+}
+
+impl Record for Company {
+    const NOT_FOUND: &'static str = "Company not found";
+    fn deleted(&self) -> bool {
+        self.deleted
+    }
+    fn mark_deleted(&mut self) {
+        self.deleted = true;
+    }
+}
+
+impl Record for List {
+    const NOT_FOUND: &'static str = "List not found";
+    fn deleted(&self) -> bool {
+        self.deleted
+    }
+    fn mark_deleted(&mut self) {
+        self.deleted = true;
+    }
+}
+
+fn live<T: Record>(records: &BTreeMap<u64, T>, id: u64) -> Option<&T> {
+    records.get(&id).filter(|r| !r.deleted())
+}
+
+/// The live record, or its 404.
+fn found<T: Record>(records: &BTreeMap<u64, T>, id: u64) -> Result<&T, Response> {
+    live(records, id).ok_or_else(|| error(StatusCode::NOT_FOUND, T::NOT_FOUND))
+}
+
+fn found_mut<T: Record>(records: &mut BTreeMap<u64, T>, id: u64) -> Result<&mut T, Response> {
+    records
+        .get_mut(&id)
+        .filter(|r| !r.deleted())
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, T::NOT_FOUND))
+}
+
+/// Ids of the live records that `keep` accepts, in id order.
+fn live_ids<T: Record>(records: &BTreeMap<u64, T>, keep: impl Fn(&T) -> bool) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|(_, r)| !r.deleted() && keep(r))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// The first live record (in id order) that `keep` accepts.
+fn find_live<T: Record>(records: &BTreeMap<u64, T>, keep: impl Fn(&T) -> bool) -> Option<u64> {
+    records.iter().find(|(_, r)| !r.deleted() && keep(r)).map(|(id, _)| *id)
+}
+
+/// `DELETE …/{id}`: `{"deleted":true}`, or 404 when missing or already deleted.
+fn soft_delete<T: Record>(records: &mut BTreeMap<u64, T>, id: u64) -> Reply {
+    found_mut(records, id)?.mark_deleted();
+    ok(json!({"deleted": true}))
 }
 
 #[derive(Clone)]
@@ -122,6 +240,17 @@ struct Column {
 }
 
 impl Column {
+    fn global(id: u64, title: &str, name: &str, data_type: &str) -> Self {
+        Self {
+            id,
+            title: title.into(),
+            name: name.into(),
+            data_type: data_type.into(),
+            is_global: true,
+            list_id: None,
+        }
+    }
+
     fn json(&self) -> Value {
         json!({"id": self.id, "title": self.title, "name": self.name, "data_type": self.data_type, "is_global": self.is_global})
     }
@@ -161,11 +290,15 @@ impl State {
             |k| KeyState::new(k, super::config::Credits::Unlimited, Vec::new()),
             carry,
         );
-        *self.org_limiter.write().unwrap_or_else(|e| e.into_inner()) = Limiter::new(&cfg.rate_limit, 1.0).map(Arc::new);
+        *write_lock(&self.org_limiter) = Limiter::new(&cfg.rate_limit, 1.0).map(Arc::new);
     }
 
     pub(crate) fn reset(&self, u: &Universe, cfg: &Graph8Config) {
-        *self.store.lock().unwrap_or_else(|e| e.into_inner()) = seed_store(u, cfg);
+        *self.store() = seed_store(u, cfg);
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
     }
 }
 
@@ -174,12 +307,11 @@ fn now_iso() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let t = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    // RFC 3339 is what the API uses; derive it from the civil date.
-    rfc3339(secs).unwrap_or(t)
+    rfc3339(secs)
 }
 
-fn rfc3339(secs: u64) -> Option<String> {
+/// RFC 3339 (what the API uses) from seconds since the epoch.
+fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil-from-days (Howard Hinnant).
@@ -193,18 +325,20 @@ fn rfc3339(secs: u64) -> Option<String> {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    Some(format!(
+    format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
         (rem / 60) % 60,
         rem % 60
-    ))
+    )
 }
+
+// ---------- seeded data ----------
 
 fn seed_company(st: &mut Store, u: &Universe, cidx: u32) -> u64 {
     let c = &u.companies[cidx as usize];
-    st.companies.entry(c.id).or_insert_with(|| Company {
-        fields: json!({
+    st.companies.entry(c.id).or_insert_with(|| {
+        let fields = into_object(json!({
             "name": c.name, "description": format!("{} is a {} company.", c.name, c.industry.to_lowercase()),
             "domain": c.domain, "website": c.website, "industry": c.industry,
             "employee_count": c.employee_count.to_string(), "revenue": c.revenue_usd.to_string(),
@@ -213,13 +347,8 @@ fn seed_company(st: &mut Store, u: &Universe, cidx: u32) -> u64 {
             "logo_url": format!("https://logo.graph8.test/{}.png", c.domain), "phone": c.phone,
             "address": c.street, "zip": c.zipcode, "industry_group": c.industry,
             "facebook_url": null, "twitter_url": null, "crunchbase_url": null,
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default(),
-        deleted: false,
-        created_at: SEED_TIME.into(),
-        updated_at: SEED_TIME.into(),
+        }));
+        Company::new(fields, SEED_TIME)
     });
     c.id
 }
@@ -232,27 +361,16 @@ fn seed_contact(st: &mut Store, u: &Universe, pidx: u32, by_person: &mut HashMap
     let company_id = seed_company(st, u, p.company);
     st.next_contact += 1;
     let id = st.next_contact;
-    st.contacts.insert(
-        id,
-        Contact {
-            fields: json!({
-                "first_name": p.first_name, "last_name": p.last_name, "work_email": p.work_email,
-                "personal_emails": p.personal_email.iter().collect::<Vec<_>>(),
-                "direct_phone": p.phone.as_ref().map(|x| x.number.clone()), "mobile_phone": p.mobile.as_ref().map(|x| x.number.clone()),
-                "job_title": p.title, "job_department": p.department, "seniority_level": p.title_level,
-                "linkedin_url": p.linkedin_url, "city": p.city, "state": p.state, "country": p.country,
-                "twitter_url": p.twitter_url, "facebook_url": null, "about": null,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-            company_id: Some(company_id),
-            custom: Map::new(),
-            deleted: false,
-            created_at: SEED_TIME.into(),
-            updated_at: SEED_TIME.into(),
-        },
-    );
+    let fields = into_object(json!({
+        "first_name": p.first_name, "last_name": p.last_name, "work_email": p.work_email,
+        "personal_emails": p.personal_email.iter().collect::<Vec<_>>(),
+        "direct_phone": p.phone.as_ref().map(|x| x.number.clone()), "mobile_phone": p.mobile.as_ref().map(|x| x.number.clone()),
+        "job_title": p.title, "job_department": p.department, "seniority_level": p.title_level,
+        "linkedin_url": p.linkedin_url, "city": p.city, "state": p.state, "country": p.country,
+        "twitter_url": p.twitter_url, "facebook_url": null, "about": null,
+    }));
+    st.contacts
+        .insert(id, Contact::new(fields, Some(company_id), SEED_TIME));
     by_person.insert(pidx, id);
     id
 }
@@ -277,76 +395,46 @@ fn seed_store(u: &Universe, cfg: &Graph8Config) -> Store {
         .into_iter()
         .map(|i| seed_contact(&mut st, u, i, &mut by_person))
         .collect();
-    st.lists.insert(
-        1,
-        List {
-            title: "Prospects".into(),
-            kind: "contacts".into(),
-            members: prospects,
-            deleted: false,
-            created_at: SEED_TIME.into(),
-            updated_at: SEED_TIME.into(),
-        },
-    );
-    st.lists.insert(
-        2,
-        List {
-            title: "Do not contact".into(),
-            kind: "suppressions".into(),
-            members: suppressions,
-            deleted: false,
-            created_at: SEED_TIME.into(),
-            updated_at: SEED_TIME.into(),
-        },
-    );
+    st.lists
+        .insert(1, List::new("Prospects", "contacts", prospects, SEED_TIME));
+    st.lists
+        .insert(2, List::new("Do not contact", "suppressions", suppressions, SEED_TIME));
     st.next_list = 10;
     st.contact_columns = vec![
-        Column {
-            id: 1,
-            title: "Lead Score".into(),
-            name: "lead_score".into(),
-            data_type: "number".into(),
-            is_global: true,
-            list_id: None,
-        },
-        Column {
-            id: 2,
-            title: "Email Verdict".into(),
-            name: "email_verdict".into(),
-            data_type: "text".into(),
-            is_global: true,
-            list_id: None,
-        },
+        Column::global(1, "Lead Score", "lead_score", "number"),
+        Column::global(2, "Email Verdict", "email_verdict", "text"),
     ];
-    st.company_columns = vec![Column {
-        id: 3,
-        title: "Tier".into(),
-        name: "tier".into(),
-        data_type: "text".into(),
-        is_global: true,
-        list_id: None,
-    }];
+    st.company_columns = vec![Column::global(3, "Tier", "tier", "text")];
     st.next_column = 10;
     st
 }
 
-// ---------- errors ----------
+// ---------- answers and errors ----------
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"detail": message}))).into_response()
 }
 
-fn detail(status: StatusCode, message: &str) -> Response {
-    error(status, message)
-}
-
-/// A pydantic-v1 validation error (422).
-fn invalid(loc: Vec<Value>, msg: &str, kind: &str) -> Response {
+/// A pydantic-v1 validation error (422); `loc` is e.g. `["body","list_id"]`.
+fn invalid(loc: Value, msg: &str, kind: &str) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         axum::Json(json!({"detail": [{"loc": loc, "msg": msg, "type": kind}]})),
     )
         .into_response()
+}
+
+fn not_an_integer(loc: Value) -> Response {
+    invalid(loc, "value is not a valid integer", "type_error.integer")
+}
+
+/// 422 for a missing body field.
+fn missing(field: &str) -> Response {
+    invalid(json!(["body", field]), "field required", "value_error.missing")
+}
+
+fn not_a_dict() -> Response {
+    invalid(json!(["body"]), "value is not a valid dict", "type_error.dict")
 }
 
 fn bad_cursor() -> Response {
@@ -357,12 +445,14 @@ fn bad_cursor() -> Response {
         .into_response()
 }
 
-fn ok(data: Value) -> Response {
-    axum::Json(json!({"data": data})).into_response()
+/// 200 `{"data": …}`.
+fn ok(data: Value) -> Reply {
+    Ok(axum::Json(json!({"data": data})).into_response())
 }
 
-fn created(data: Value) -> Response {
-    (StatusCode::CREATED, axum::Json(json!({"data": data}))).into_response()
+/// 201 `{"data": …}`.
+fn created(data: Value) -> Reply {
+    Ok((StatusCode::CREATED, axum::Json(json!({"data": data}))).into_response())
 }
 
 // ---------- routing, auth, limits ----------
@@ -393,8 +483,8 @@ pub(crate) fn routes(core: &Arc<Core>) -> Router<Arc<Core>> {
             "/api/v1/lists/{id}/contacts",
             get(list_members).post(add_members).delete(remove_members),
         )
-        .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
-        .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(axum::middleware::from_fn_with_state(core.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
 }
@@ -409,110 +499,144 @@ fn looks_like_jwt(t: &str) -> bool {
     t.starts_with("eyJ") && t.matches('.').count() == 2
 }
 
-async fn guard(AxState(core): AxState<Arc<Core>>, req: Request, next: Next) -> Response {
-    if req.extensions().get::<MatchedPath>().is_none() {
-        return next.run(req).await;
-    }
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or("");
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+/// `Authorization: Bearer <key>` naming a configured key, and `X-Org-Id`
+/// (when sent) naming the configured org.
+fn authenticate(cfg: &Graph8Config, headers: &HeaderMap) -> Result<(), Response> {
+    let auth = header_str(headers, header::AUTHORIZATION);
+    let token = strip_bearer(auth).map(str::trim).unwrap_or("");
     if token.is_empty() {
-        return detail(
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "Missing Authorization header. Use: Authorization: Bearer <api_key>",
-        );
+        ));
     }
     if looks_like_jwt(token) {
-        return detail(StatusCode::UNAUTHORIZED, "JWT token provided instead of API key");
+        return Err(error(StatusCode::UNAUTHORIZED, "JWT token provided instead of API key"));
     }
-    let cfg = core.config();
-    let known = cfg.graph8.api_keys.iter().any(|k| key_core(k) == key_core(token));
-    if !known {
-        return detail(StatusCode::UNAUTHORIZED, "API key not associated with an organization");
+    if !cfg.api_keys.iter().any(|k| key_core(k) == key_core(token)) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "API key not associated with an organization",
+        ));
     }
-    if let Some(org) = req.headers().get("x-org-id").and_then(|v| v.to_str().ok())
-        && !org.trim().eq_ignore_ascii_case(&cfg.graph8.org_id)
+    if let Some(org) = headers.get("x-org-id").and_then(|v| v.to_str().ok())
+        && !org.trim().eq_ignore_ascii_case(&cfg.org_id)
     {
-        return detail(
+        return Err(error(
             StatusCode::FORBIDDEN,
             "X-Org-Id does not match the organization of this API key",
-        );
+        ));
     }
-    let limiter = core.g8.org_limiter.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let Some(limiter) = limiter else {
-        return next.run(req).await;
+    Ok(())
+}
+
+/// `X-RateLimit-*`: the per-second and per-minute limits, what is left in the
+/// longest window and when it resets (epoch seconds).
+fn set_rate_headers(resp: &mut Response, cfg: &Graph8Config, epoch: u64, remaining: u32, reset_in_s: u64) {
+    let per = |ms: u64| cfg.rate_limit.iter().find(|w| w.per_ms == ms).map(|w| w.limit);
+    let sec = per(1_000).or(cfg.rate_limit.first().map(|w| w.limit));
+    let min = per(60_000).or(cfg.rate_limit.last().map(|w| w.limit));
+    let h = resp.headers_mut();
+    if let Some(s) = sec {
+        h.insert("x-ratelimit-limit-second", HeaderValue::from(s));
+    }
+    if let Some(m) = min {
+        h.insert("x-ratelimit-limit-minute", HeaderValue::from(m));
+    }
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(epoch + reset_in_s));
+}
+
+/// Auth, then the org-wide limiter with its headers on every answer past auth.
+async fn guard(AxState(core): AxState<Arc<Core>>, req: Request, next: Next) -> Reply {
+    if req.extensions().get::<MatchedPath>().is_none() {
+        return Ok(next.run(req).await);
+    }
+    let cfg = core.config();
+    authenticate(&cfg.graph8, req.headers())?;
+    let Some(limiter) = read_lock(&core.g8.org_limiter).clone() else {
+        return Ok(next.run(req).await);
     };
-    let per = |ms: u64| cfg.graph8.rate_limit.iter().find(|w| w.per_ms == ms).map(|w| w.limit);
-    let sec = per(1_000).or(cfg.graph8.rate_limit.first().map(|w| w.limit));
-    let min = per(60_000).or(cfg.graph8.rate_limit.last().map(|w| w.limit));
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let set_headers = |resp: &mut Response, remaining: u32, reset_in_s: u64| {
-        let h = resp.headers_mut();
-        if let Some(s) = sec {
-            h.insert("x-ratelimit-limit-second", HeaderValue::from(s));
-        }
-        if let Some(m) = min {
-            h.insert("x-ratelimit-limit-minute", HeaderValue::from(m));
-        }
-        h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-        h.insert("x-ratelimit-reset", HeaderValue::from(epoch + reset_in_s));
-    };
     match limiter.check() {
         Ok(a) => {
             let mut resp = next.run(req).await;
-            set_headers(&mut resp, a.remaining, a.reset_in.as_secs_f64().ceil() as u64);
-            resp
+            let reset_in_s = a.reset_in.as_secs_f64().ceil() as u64;
+            set_rate_headers(&mut resp, &cfg.graph8, epoch, a.remaining, reset_in_s);
+            Ok(resp)
         }
         Err(t) => {
             core.throttled(Vendor::Graph8);
             let secs = retry_after_secs(t.retry_after);
-            let mut resp = detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please slow down.");
+            let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please slow down.");
             let last = limiter.peek().last().copied();
             let remaining = last.map(|(l, _, used)| l.saturating_sub(used)).unwrap_or(0);
-            set_headers(&mut resp, remaining, secs);
+            set_rate_headers(&mut resp, &cfg.graph8, epoch, remaining, secs);
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            resp
+            Err(resp)
         }
     }
 }
 
-// ---------- helpers ----------
+// ---------- request parsing ----------
 
+/// The JSON body; `Null` when empty.
 async fn json_body(req: Request) -> Result<Value, Response> {
-    let bytes = axum::body::to_bytes(req.into_body(), 2 * 1024 * 1024)
-        .await
-        .map_err(|_| detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        invalid(
-            vec![json!("body"), json!(e.column())],
+    match super::util::json_body(req, 2 * 1024 * 1024).await {
+        Ok(v) => Ok(v.unwrap_or(Value::Null)),
+        Err(BodyError::TooLarge) => Err(error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")),
+        Err(BodyError::Invalid(e)) => Err(invalid(
+            json!(["body", e.column()]),
             &format!("Expecting value: {e}"),
             "value_error.jsondecode",
-        )
-    })
+        )),
+    }
+}
+
+/// A body that must be a JSON object.
+async fn json_object(req: Request) -> Result<Map<String, Value>, Response> {
+    match json_body(req).await? {
+        Value::Object(m) => Ok(m),
+        _ => Err(not_a_dict()),
+    }
+}
+
+/// A PATCH body: a JSON object, or nothing (no fields).
+async fn json_patch(req: Request) -> Result<Map<String, Value>, Response> {
+    match json_body(req).await? {
+        Value::Null => Ok(Map::new()),
+        Value::Object(m) => Ok(m),
+        _ => Err(not_a_dict()),
+    }
 }
 
 fn path_id(raw: &str, name: &str) -> Result<u64, Response> {
-    raw.parse().map_err(|_| {
-        invalid(
-            vec![json!("path"), json!(name)],
-            "value is not a valid integer",
-            "type_error.integer",
-        )
-    })
+    raw.parse().map_err(|_| not_an_integer(json!(["path", name])))
+}
+
+/// `list_id` in a body: an integer or a string holding one, or absent/null.
+fn list_id_field(obj: &Map<String, Value>) -> Result<Option<u64>, Response> {
+    let id = match obj.get("list_id") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    id.map(Some).ok_or_else(|| not_an_integer(json!(["body", "list_id"])))
+}
+
+/// The `list_id` the assert endpoints require (400 when absent).
+fn required_list_id(obj: &Map<String, Value>) -> Result<u64, Response> {
+    list_id_field(obj)?.ok_or_else(|| error(StatusCode::BAD_REQUEST, "list_id is required"))
+}
+
+fn required_title(obj: &Map<String, Value>) -> Result<&str, Response> {
+    str_field(obj, "title")
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| missing("title"))
 }
 
 struct Page {
@@ -520,30 +644,28 @@ struct Page {
     limit: usize,
 }
 
+/// `limit` (1..=200) with `cursor`, `offset` or `page` (from 1), in that order of precedence.
 fn page_params(p: &Params, default_limit: usize) -> Result<Page, Response> {
     let int = |k: &str| -> Result<Option<i64>, Response> {
         match p.get_nonblank(k) {
             None => Ok(None),
-            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                invalid(
-                    vec![json!("query"), json!(k)],
-                    "value is not a valid integer",
-                    "type_error.integer",
-                )
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| not_an_integer(json!(["query", k]))),
         }
     };
     let limit = int("limit")?.unwrap_or(default_limit as i64);
     if limit < 1 {
         return Err(invalid(
-            vec![json!("query"), json!("limit")],
+            json!(["query", "limit"]),
             "ensure this value is greater than or equal to 1",
             "value_error.number.not_ge",
         ));
     }
     if limit > 200 {
         return Err(invalid(
-            vec![json!("query"), json!("limit")],
+            json!(["query", "limit"]),
             "ensure this value is less than or equal to 200",
             "value_error.number.not_le",
         ));
@@ -557,7 +679,7 @@ fn page_params(p: &Params, default_limit: usize) -> Result<Page, Response> {
         let page = int("page")?.unwrap_or(1);
         if page < 1 {
             return Err(invalid(
-                vec![json!("query"), json!("page")],
+                json!(["query", "page"]),
                 "ensure this value is greater than or equal to 1",
                 "value_error.number.not_ge",
             ));
@@ -570,14 +692,17 @@ fn page_params(p: &Params, default_limit: usize) -> Result<Page, Response> {
     })
 }
 
-fn paginated(items: Vec<Value>, total: usize, pg: &Page) -> Response {
+/// One page of `all`, each shown by `item`, with the pagination block.
+fn paginated<T>(all: &[T], pg: &Page, item: impl Fn(&T) -> Value) -> Reply {
+    let total = all.len();
+    let items: Vec<Value> = all.iter().skip(pg.offset).take(pg.limit).map(item).collect();
     let has_next = pg.offset + items.len() < total;
     let next = has_next.then(|| b64url(&format!("o:{}", pg.offset + pg.limit)));
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "data": items,
         "pagination": {"page": pg.offset / pg.limit + 1, "limit": pg.limit, "total": total, "has_next": has_next, "next_cursor": next},
     }))
-    .into_response()
+    .into_response())
 }
 
 fn valid_email(e: &str) -> bool {
@@ -597,30 +722,55 @@ fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
+fn param_bool(p: &Params, k: &str) -> bool {
+    p.get_nonblank(k)
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+fn contains_ci(have: Option<&str>, want: &str) -> bool {
+    have.is_some_and(|h| h.to_lowercase().contains(&want.to_lowercase()))
+}
+
+fn eq_ci(have: Option<&str>, want: &str) -> bool {
+    have.is_some_and(|h| h.trim().eq_ignore_ascii_case(want.trim()))
+}
+
+/// A list filter: true when the query leaves out `param`, or when `have`
+/// matches its value.
+fn query_matches(p: &Params, param: &str, have: Option<&str>, matches: fn(Option<&str>, &str) -> bool) -> bool {
+    p.get_nonblank(param).is_none_or(|want| matches(have, want))
+}
+
+// ---------- shown records ----------
+
+/// Copies `names` from `from` (null when absent).
+fn copy_fields(into: &mut Map<String, Value>, from: &Map<String, Value>, names: &[&str]) {
+    for f in names {
+        into.insert((*f).into(), from.get(*f).cloned().unwrap_or(Value::Null));
+    }
+}
+
+fn with_owner(mut m: Map<String, Value>, custom_fields: Value) -> Value {
+    m.insert("owner_id".into(), json!(1));
+    m.insert("owner_name".into(), json!("Sandbox Owner"));
+    m.insert("custom_fields".into(), custom_fields);
+    Value::Object(m)
+}
+
 fn contact_item(st: &Store, id: u64, c: &Contact, custom: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
-    for f in CONTACT_LIST_FIELDS {
-        m.insert((*f).into(), c.fields.get(*f).cloned().unwrap_or(Value::Null));
-    }
-    m.insert(
-        "company_id".into(),
-        json!(
-            c.company_id
-                .filter(|cid| st.companies.get(cid).is_some_and(|x| !x.deleted))
-        ),
-    );
-    m.insert("owner_id".into(), json!(1));
-    m.insert("owner_name".into(), json!("Sandbox Owner"));
-    m.insert(
-        "custom_fields".into(),
+    copy_fields(&mut m, &c.fields, CONTACT_LIST_FIELDS);
+    let company_id = c.company_id.filter(|cid| live(&st.companies, *cid).is_some());
+    m.insert("company_id".into(), json!(company_id));
+    with_owner(
+        m,
         if custom {
             Value::Object(c.custom.clone())
         } else {
             Value::Null
         },
-    );
-    Value::Object(m)
+    )
 }
 
 fn company_brief(id: u64, c: &Company) -> Value {
@@ -635,129 +785,76 @@ fn company_brief(id: u64, c: &Company) -> Value {
 fn company_item(id: u64, c: &Company, custom: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
-    for f in COMPANY_LIST_FIELDS {
-        m.insert((*f).into(), c.fields.get(*f).cloned().unwrap_or(Value::Null));
-    }
-    m.insert("owner_id".into(), json!(1));
-    m.insert("owner_name".into(), json!("Sandbox Owner"));
-    m.insert("custom_fields".into(), if custom { json!({}) } else { Value::Null });
-    Value::Object(m)
-}
-
-fn param_bool(p: &Params, k: &str) -> bool {
-    p.get_nonblank(k)
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-}
-
-fn contains_ci(have: Option<&str>, want: &str) -> bool {
-    have.is_some_and(|h| h.to_lowercase().contains(&want.to_lowercase()))
-}
-
-fn eq_ci(have: Option<&str>, want: &str) -> bool {
-    have.is_some_and(|h| h.trim().eq_ignore_ascii_case(want.trim()))
+    copy_fields(&mut m, &c.fields, COMPANY_LIST_FIELDS);
+    with_owner(m, if custom { json!({}) } else { Value::Null })
 }
 
 // ---------- contacts ----------
 
-async fn list_contacts(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn list_contacts(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let p = Params::parse(req.uri().query());
-    let pg = match page_params(&p, 50) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let pg = page_params(&p, 50)?;
     let list_id = match p.get_nonblank("list_id").map(|v| v.parse::<u64>()) {
         Some(Ok(v)) => Some(v),
-        Some(Err(_)) => {
-            return invalid(
-                vec![json!("query"), json!("list_id")],
-                "value is not a valid integer",
-                "type_error.integer",
-            );
-        }
+        Some(Err(_)) => return Err(not_an_integer(json!(["query", "list_id"]))),
         None => None,
     };
     let company_id = p.get_nonblank("company_id").and_then(|v| v.parse::<u64>().ok());
     let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let ids: Box<dyn Iterator<Item = u64>> = match list_id {
-        Some(l) => match st.lists.get(&l).filter(|l| !l.deleted) {
-            Some(list) => Box::new(list.members.clone().into_iter()),
-            None => return detail(StatusCode::NOT_FOUND, "List not found"),
-        },
-        None => Box::new(st.contacts.keys().copied().collect::<Vec<_>>().into_iter()),
+    let st = core.g8.store();
+    let ids: Vec<u64> = match list_id {
+        Some(l) => found(&st.lists, l)?.members.clone(),
+        None => st.contacts.keys().copied().collect(),
     };
     let filtered: Vec<u64> = ids
+        .into_iter()
         .filter(|id| {
-            let Some(c) = st.contacts.get(id).filter(|c| !c.deleted) else {
+            let Some(c) = live(&st.contacts, *id) else {
                 return false;
             };
-            let f = &c.fields;
+            let field = |k: &str| str_field(&c.fields, k);
             let company = c.company_id.and_then(|cid| st.companies.get(&cid));
-            let cf = |k: &str| company.and_then(|x| str_field(&x.fields, k));
-            p.get_nonblank("email")
-                .is_none_or(|e| eq_ci(str_field(f, "work_email"), e))
-                && p.get_nonblank("name").is_none_or(|n| {
-                    contains_ci(str_field(f, "first_name"), n) || contains_ci(str_field(f, "last_name"), n)
-                })
-                && p.get_nonblank("job_title")
-                    .is_none_or(|v| contains_ci(str_field(f, "job_title"), v))
-                && p.get_nonblank("seniority_level")
-                    .is_none_or(|v| eq_ci(str_field(f, "seniority_level"), v))
-                && p.get_nonblank("company_name")
-                    .is_none_or(|v| contains_ci(cf("name"), v))
+            let company_field = |k: &str| company.and_then(|x| str_field(&x.fields, k));
+            query_matches(&p, "email", field("work_email"), eq_ci)
+                && p.get_nonblank("name")
+                    .is_none_or(|n| contains_ci(field("first_name"), n) || contains_ci(field("last_name"), n))
+                && query_matches(&p, "job_title", field("job_title"), contains_ci)
+                && query_matches(&p, "seniority_level", field("seniority_level"), eq_ci)
+                && query_matches(&p, "company_name", company_field("name"), contains_ci)
                 && company_id.is_none_or(|v| c.company_id == Some(v))
-                && p.get_nonblank("country")
-                    .is_none_or(|v| eq_ci(str_field(f, "country"), v))
-                && p.get_nonblank("state").is_none_or(|v| eq_ci(str_field(f, "state"), v))
-                && p.get_nonblank("city")
-                    .is_none_or(|v| contains_ci(str_field(f, "city"), v))
-                && p.get_nonblank("job_department")
-                    .is_none_or(|v| contains_ci(str_field(f, "job_department"), v))
-                && p.get_nonblank("industry")
-                    .is_none_or(|v| contains_ci(cf("industry"), v))
+                && query_matches(&p, "country", field("country"), eq_ci)
+                && query_matches(&p, "state", field("state"), eq_ci)
+                && query_matches(&p, "city", field("city"), contains_ci)
+                && query_matches(&p, "job_department", field("job_department"), contains_ci)
+                && query_matches(&p, "industry", company_field("industry"), contains_ci)
         })
         .collect();
-    let total = filtered.len();
-    let items = filtered
-        .iter()
-        .skip(pg.offset)
-        .take(pg.limit)
-        .map(|id| contact_item(&st, *id, &st.contacts[id], custom))
-        .collect();
-    paginated(items, total, &pg)
+    paginated(&filtered, &pg, |id| contact_item(&st, *id, &st.contacts[id], custom))
 }
 
-async fn get_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Response {
-    let id = match path_id(&raw, "contact_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(c) = st.contacts.get(&id).filter(|c| !c.deleted) else {
-        return detail(StatusCode::NOT_FOUND, "Contact not found");
-    };
+async fn get_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
+    let id = path_id(&raw, "contact_id")?;
+    let st = core.g8.store();
+    let c = found(&st.contacts, id)?;
     let mut v = contact_item(&st, id, c, true);
     let m = v.as_object_mut().expect("object");
     let first = str_field(&c.fields, "first_name").unwrap_or("");
     let last = str_field(&c.fields, "last_name").unwrap_or("");
     m.insert("full_name".into(), json!(format!("{first} {last}").trim()));
-    for k in ["personal_emails", "twitter_url", "facebook_url", "about"] {
-        m.insert(k.into(), c.fields.get(k).cloned().unwrap_or(Value::Null));
-    }
-    m.insert(
-        "confidence_score".into(),
-        json!(if str_field(&c.fields, "work_email").is_some() {
-            0.9
-        } else {
-            0.4
-        }),
+    copy_fields(
+        m,
+        &c.fields,
+        &["personal_emails", "twitter_url", "facebook_url", "about"],
     );
-    let company = c.company_id.and_then(|cid| {
-        st.companies
-            .get(&cid)
-            .filter(|x| !x.deleted)
-            .map(|x| company_brief(cid, x))
-    });
+    let confidence = if str_field(&c.fields, "work_email").is_some() {
+        0.9
+    } else {
+        0.4
+    };
+    m.insert("confidence_score".into(), json!(confidence));
+    let company = c
+        .company_id
+        .and_then(|cid| live(&st.companies, cid).map(|x| company_brief(cid, x)));
     m.insert("company".into(), company.unwrap_or(Value::Null));
     m.insert("meta_data".into(), json!({}));
     m.insert("created_at".into(), json!(c.created_at));
@@ -765,80 +862,47 @@ async fn get_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>)
     ok(v)
 }
 
-/// Validated contact fields from a body object; `Err` holds (loc field, msg, type).
-fn contact_fields(obj: &Map<String, Value>) -> Result<Map<String, Value>, (String, String, String)> {
+/// A contact field that failed validation, located under `body`.
+struct FieldError {
+    field: &'static str,
+    msg: &'static str,
+    kind: &'static str,
+}
+
+impl FieldError {
+    fn response(self) -> Response {
+        invalid(json!(["body", self.field]), self.msg, self.kind)
+    }
+}
+
+/// Validated contact fields from a body object.
+fn contact_fields(obj: &Map<String, Value>) -> Result<Map<String, Value>, FieldError> {
     let mut out = Map::new();
     for f in CONTACT_FIELDS.iter().chain(["company_domain"].iter()) {
         let Some(v) = obj.get(*f) else { continue };
-        match (*f, v) {
-            (_, Value::Null) => {
-                out.insert((*f).into(), Value::Null);
-            }
+        let fail = |msg, kind| Err(FieldError { field: f, msg, kind });
+        let value = match (*f, v) {
+            (_, Value::Null) => Value::Null,
             ("personal_emails", Value::Array(a)) => {
                 if a.iter().any(|x| !x.is_string()) {
-                    return Err(((*f).into(), "str type expected".into(), "type_error.str".into()));
+                    return fail("str type expected", "type_error.str");
                 }
-                out.insert((*f).into(), v.clone());
+                v.clone()
             }
-            ("personal_emails", _) => {
-                return Err((
-                    (*f).into(),
-                    "value is not a valid list".into(),
-                    "type_error.list".into(),
-                ));
-            }
+            ("personal_emails", _) => return fail("value is not a valid list", "type_error.list"),
             ("work_email", Value::String(s)) => {
                 if !valid_email(s.trim()) {
-                    return Err((
-                        (*f).into(),
-                        "value is not a valid email address".into(),
-                        "value_error.email".into(),
-                    ));
+                    return fail("value is not a valid email address", "value_error.email");
                 }
-                out.insert((*f).into(), json!(s.trim()));
+                json!(s.trim())
             }
-            (_, Value::String(s)) => {
-                out.insert((*f).into(), json!(s));
-            }
-            (_, Value::Number(n)) => {
-                out.insert((*f).into(), json!(n.to_string()));
-            }
-            _ => {
-                return Err(((*f).into(), "str type expected".into(), "type_error.str".into()));
-            }
-        }
+            (_, Value::String(s)) => json!(s),
+            (_, Value::Number(n)) => json!(n.to_string()),
+            _ => return fail("str type expected", "type_error.str"),
+        };
+        out.insert((*f).into(), value);
     }
     Ok(out)
-}
-
-fn list_id_field(obj: &Map<String, Value>) -> Result<Option<u64>, Response> {
-    match obj.get("list_id") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-            invalid(
-                vec![json!("body"), json!("list_id")],
-                "value is not a valid integer",
-                "type_error.integer",
-            )
-        }),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
-            invalid(
-                vec![json!("body"), json!("list_id")],
-                "value is not a valid integer",
-                "type_error.integer",
-            )
-        }),
-        Some(_) => Err(invalid(
-            vec![json!("body"), json!("list_id")],
-            "value is not a valid integer",
-            "type_error.integer",
-        )),
-    }
-}
-
-fn body_object(v: &Value) -> Result<&Map<String, Value>, Response> {
-    v.as_object()
-        .ok_or_else(|| invalid(vec![json!("body")], "value is not a valid dict", "type_error.dict"))
 }
 
 /// Company by domain, created when missing.
@@ -847,42 +911,36 @@ fn company_for_domain(st: &mut Store, domain: &str) -> Option<u64> {
     if d.is_empty() {
         return None;
     }
-    if let Some((id, _)) = st
-        .companies
-        .iter()
-        .find(|(_, c)| !c.deleted && str_field(&c.fields, "domain") == Some(d.as_str()))
-    {
-        return Some(*id);
+    if let Some(id) = find_live(&st.companies, |c| str_field(&c.fields, "domain") == Some(d.as_str())) {
+        return Some(id);
     }
-    st.next_company += 1;
-    let id = st.next_company;
-    let now = now_iso();
     let mut fields = Map::new();
     fields.insert("name".into(), json!(d.split('.').next().unwrap_or(&d)));
     fields.insert("domain".into(), json!(d));
     fields.insert("website".into(), json!(format!("https://{d}")));
-    st.companies.insert(
-        id,
-        Company {
-            fields,
-            deleted: false,
-            created_at: now.clone(),
-            updated_at: now,
-        },
-    );
-    Some(id)
+    Some(insert_company(st, fields))
+}
+
+fn insert_company(st: &mut Store, fields: Map<String, Value>) -> u64 {
+    st.next_company += 1;
+    let id = st.next_company;
+    st.companies.insert(id, Company::new(fields, &now_iso()));
+    id
+}
+
+/// Takes `company_domain` out of the fields and finds (or creates) its company.
+fn company_of_fields(st: &mut Store, fields: &mut Map<String, Value>) -> Option<u64> {
+    fields
+        .remove("company_domain")
+        .and_then(|d| d.as_str().map(str::to_string))
+        .and_then(|d| company_for_domain(st, &d))
 }
 
 fn apply_contact(st: &mut Store, id: u64, mut fields: Map<String, Value>) {
-    let company = fields
-        .remove("company_domain")
-        .and_then(|d| d.as_str().map(str::to_string))
-        .and_then(|d| company_for_domain(st, &d));
+    let company = company_of_fields(st, &mut fields);
     let now = now_iso();
     if let Some(c) = st.contacts.get_mut(&id) {
-        for (k, v) in fields {
-            c.fields.insert(k, v);
-        }
+        c.fields.extend(fields);
         if company.is_some() {
             c.company_id = company;
         }
@@ -891,24 +949,10 @@ fn apply_contact(st: &mut Store, id: u64, mut fields: Map<String, Value>) {
 }
 
 fn insert_contact(st: &mut Store, mut fields: Map<String, Value>) -> u64 {
-    let company = fields
-        .remove("company_domain")
-        .and_then(|d| d.as_str().map(str::to_string))
-        .and_then(|d| company_for_domain(st, &d));
+    let company = company_of_fields(st, &mut fields);
     st.next_contact += 1;
     let id = st.next_contact;
-    let now = now_iso();
-    st.contacts.insert(
-        id,
-        Contact {
-            fields,
-            company_id: company,
-            custom: Map::new(),
-            deleted: false,
-            created_at: now.clone(),
-            updated_at: now,
-        },
-    );
+    st.contacts.insert(id, Contact::new(fields, company, &now_iso()));
     id
 }
 
@@ -922,93 +966,39 @@ fn add_member(st: &mut Store, list: u64, id: u64) -> bool {
     }
 }
 
-fn live_list(st: &Store, id: u64) -> bool {
-    st.lists.get(&id).is_some_and(|l| !l.deleted)
-}
-
-async fn create_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
+async fn create_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let obj = json_object(req).await?;
+    let Some(list_id) = list_id_field(&obj)? else {
+        return Err(if core.config().graph8.missing_list_id_status == 422 {
+            missing("list_id")
+        } else {
+            error(StatusCode::BAD_REQUEST, "list_id is required when creating contacts")
+        });
     };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let list_id = match list_id_field(obj) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return if core.config().graph8.missing_list_id_status == 422 {
-                invalid(
-                    vec![json!("body"), json!("list_id")],
-                    "field required",
-                    "value_error.missing",
-                )
-            } else {
-                detail(StatusCode::BAD_REQUEST, "list_id is required when creating contacts")
-            };
-        }
-        Err(r) => return r,
-    };
-    let fields = match contact_fields(obj) {
-        Ok(f) => f,
-        Err((f, m, t)) => return invalid(vec![json!("body"), json!(f)], &m, &t),
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !live_list(&st, list_id) {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    }
+    let fields = contact_fields(&obj).map_err(FieldError::response)?;
+    let mut st = core.g8.store();
+    found(&st.lists, list_id)?;
     let id = insert_contact(&mut st, fields);
     add_member(&mut st, list_id, id);
     created(json!({"status": "ok", "count": 1, "validation_errors": []}))
 }
 
-async fn patch_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "contact_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let empty = Map::new();
-    let obj = if body.is_null() {
-        &empty
-    } else {
-        match body_object(&body) {
-            Ok(o) => o,
-            Err(r) => return r,
-        }
-    };
-    let fields = match contact_fields(obj) {
-        Ok(f) => f,
-        Err((f, m, t)) => return invalid(vec![json!("body"), json!(f)], &m, &t),
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if st.contacts.get(&id).is_none_or(|c| c.deleted) {
-        return detail(StatusCode::NOT_FOUND, "Contact not found");
-    }
+async fn patch_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "contact_id")?;
+    let obj = json_patch(req).await?;
+    let fields = contact_fields(&obj).map_err(FieldError::response)?;
+    let mut st = core.g8.store();
+    found(&st.contacts, id)?;
     if fields.is_empty() {
-        return detail(StatusCode::BAD_REQUEST, "No fields to update");
+        return Err(error(StatusCode::BAD_REQUEST, "No fields to update"));
     }
     apply_contact(&mut st, id, fields);
     ok(json!({"updated": 1}))
 }
 
-async fn delete_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Response {
-    let id = match path_id(&raw, "contact_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    match st.contacts.get_mut(&id).filter(|c| !c.deleted) {
-        Some(c) => {
-            c.deleted = true;
-            ok(json!({"deleted": true}))
-        }
-        None => detail(StatusCode::NOT_FOUND, "Contact not found"),
-    }
+async fn delete_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
+    let id = path_id(&raw, "contact_id")?;
+    soft_delete(&mut core.g8.store().contacts, id)
 }
 
 /// Upsert: match on work_email first, then linkedin_url.
@@ -1016,33 +1006,26 @@ fn upsert_contact(st: &mut Store, list_id: u64, fields: Map<String, Value>) -> &
     let email = str_field(&fields, "work_email").map(|e| e.to_ascii_lowercase());
     let li = str_field(&fields, "linkedin_url").map(normalize_linkedin);
     let by_email = email.as_ref().and_then(|e| {
-        st.contacts
-            .iter()
-            .find(|(_, c)| !c.deleted && str_field(&c.fields, "work_email").is_some_and(|x| x.eq_ignore_ascii_case(e)))
-            .map(|(id, _)| *id)
+        find_live(&st.contacts, |c| {
+            str_field(&c.fields, "work_email").is_some_and(|x| x.eq_ignore_ascii_case(e))
+        })
     });
     let found = by_email.or_else(|| {
         li.as_ref().and_then(|l| {
-            st.contacts
-                .iter()
-                .find(|(_, c)| {
-                    !c.deleted && str_field(&c.fields, "linkedin_url").is_some_and(|x| normalize_linkedin(x) == *l)
-                })
-                .map(|(id, _)| *id)
+            find_live(&st.contacts, |c| {
+                str_field(&c.fields, "linkedin_url").is_some_and(|x| normalize_linkedin(x) == *l)
+            })
         })
     });
-    match found {
+    let (id, action) = match found {
         Some(id) => {
             apply_contact(st, id, fields);
-            add_member(st, list_id, id);
-            "updated"
+            (id, "updated")
         }
-        None => {
-            let id = insert_contact(st, fields);
-            add_member(st, list_id, id);
-            "created"
-        }
-    }
+        None => (insert_contact(st, fields), "created"),
+    };
+    add_member(st, list_id, id);
+    action
 }
 
 fn has_identity(f: &Map<String, Value>) -> bool {
@@ -1050,74 +1033,41 @@ fn has_identity(f: &Map<String, Value>) -> bool {
         || str_field(f, "linkedin_url").is_some_and(|s| !s.is_empty())
 }
 
-async fn assert_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let list_id = match list_id_field(obj) {
-        Ok(Some(l)) => l,
-        Ok(None) => return detail(StatusCode::BAD_REQUEST, "list_id is required"),
-        Err(r) => return r,
-    };
-    let fields = match contact_fields(obj) {
-        Ok(f) => f,
-        Err((f, m, t)) => return invalid(vec![json!("body"), json!(f)], &m, &t),
-    };
+async fn assert_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let obj = json_object(req).await?;
+    let list_id = required_list_id(&obj)?;
+    let fields = contact_fields(&obj).map_err(FieldError::response)?;
     if !has_identity(&fields) {
-        return detail(StatusCode::BAD_REQUEST, "work_email or linkedin_url is required");
+        return Err(error(StatusCode::BAD_REQUEST, "work_email or linkedin_url is required"));
     }
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !live_list(&st, list_id) {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    }
+    let mut st = core.g8.store();
+    found(&st.lists, list_id)?;
     let action = upsert_contact(&mut st, list_id, fields);
     ok(json!({"action": action, "count": 1}))
 }
 
-async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let list_id = match list_id_field(obj) {
-        Ok(Some(l)) => l,
-        Ok(None) => return detail(StatusCode::BAD_REQUEST, "list_id is required"),
-        Err(r) => return r,
-    };
+async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let obj = json_object(req).await?;
+    let list_id = required_list_id(&obj)?;
     let Some(contacts) = obj.get("contacts").and_then(Value::as_array) else {
-        return invalid(
-            vec![json!("body"), json!("contacts")],
-            "field required",
-            "value_error.missing",
-        );
+        return Err(missing("contacts"));
     };
     if contacts.is_empty() {
-        return invalid(
-            vec![json!("body"), json!("contacts")],
+        return Err(invalid(
+            json!(["body", "contacts"]),
             "ensure this value has at least 1 items",
             "value_error.list.min_items",
-        );
+        ));
     }
     if contacts.len() > 100 {
-        return invalid(
-            vec![json!("body"), json!("contacts")],
+        return Err(invalid(
+            json!(["body", "contacts"]),
             "ensure this value has at most 100 items",
             "value_error.list.max_items",
-        );
+        ));
     }
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !live_list(&st, list_id) {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    }
+    let mut st = core.g8.store();
+    found(&st.lists, list_id)?;
     let (mut created_n, mut updated_n, mut errors) = (0, 0, Vec::new());
     for (i, c) in contacts.iter().enumerate() {
         let Some(o) = c.as_object() else {
@@ -1126,8 +1076,8 @@ async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Respon
         };
         let fields = match contact_fields(o) {
             Ok(f) => f,
-            Err((f, m, t)) => {
-                errors.push(json!({"index": i, "loc": ["body", "contacts", i, f], "msg": m, "type": t, "work_email": o.get("work_email")}));
+            Err(e) => {
+                errors.push(json!({"index": i, "loc": ["body", "contacts", i, e.field], "msg": e.msg, "type": e.kind, "work_email": o.get("work_email")}));
                 continue;
             }
         };
@@ -1143,6 +1093,8 @@ async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Respon
     ok(json!({"total": contacts.len(), "created": created_n, "updated": updated_n, "errors": errors}))
 }
 
+// ---------- custom columns ----------
+
 fn columns_for(cols: &[Column], list: Option<u64>) -> Vec<Value> {
     cols.iter()
         .filter(|c| c.is_global || list.is_none() || c.list_id == list)
@@ -1150,19 +1102,21 @@ fn columns_for(cols: &[Column], list: Option<u64>) -> Vec<Value> {
         .collect()
 }
 
-async fn contact_columns(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let p = Params::parse(req.uri().query());
-    let list = p.get_nonblank("list_id").and_then(|v| v.parse().ok());
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    ok(Value::Array(columns_for(&st.contact_columns, list)))
+fn list_id_param(req: &Request) -> Option<u64> {
+    Params::parse(req.uri().query())
+        .get_nonblank("list_id")
+        .and_then(|v| v.parse().ok())
+}
+
+async fn contact_columns(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let list = list_id_param(&req);
+    ok(Value::Array(columns_for(&core.g8.store().contact_columns, list)))
 }
 
 /// `companies/columns` answers a bare array, as documented.
 async fn company_columns(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let p = Params::parse(req.uri().query());
-    let list = p.get_nonblank("list_id").and_then(|v| v.parse().ok());
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    axum::Json(Value::Array(columns_for(&st.company_columns, list))).into_response()
+    let list = list_id_param(&req);
+    axum::Json(Value::Array(columns_for(&core.g8.store().company_columns, list))).into_response()
 }
 
 fn slug(s: &str) -> String {
@@ -1176,46 +1130,25 @@ fn slug(s: &str) -> String {
     out
 }
 
-async fn create_column(core: Arc<Core>, req: Request, companies: bool) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let Some(title) = str_field(obj, "title").filter(|t| !t.trim().is_empty()) else {
-        return invalid(
-            vec![json!("body"), json!("title")],
-            "field required",
-            "value_error.missing",
-        );
-    };
-    let list_id = match list_id_field(obj) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let data_type = str_field(obj, "data_type").unwrap_or("text").to_string();
+/// Company columns also require `list_id`, `name` and `data_type`.
+async fn create_column(core: Arc<Core>, req: Request, companies: bool) -> Reply {
+    let obj = json_object(req).await?;
+    let title = required_title(&obj)?;
+    let list_id = list_id_field(&obj)?;
+    let data_type = str_field(&obj, "data_type").unwrap_or("text").to_string();
     if companies {
-        for req_field in ["list_id", "name", "data_type"] {
-            if obj.get(req_field).is_none_or(Value::is_null) {
-                return invalid(
-                    vec![json!("body"), json!(req_field)],
-                    "field required",
-                    "value_error.missing",
-                );
+        for field in ["list_id", "name", "data_type"] {
+            if obj.get(field).is_none_or(Value::is_null) {
+                return Err(missing(field));
             }
         }
     }
-    let name = str_field(obj, "name")
+    let name = str_field(&obj, "name")
         .map(str::to_string)
         .unwrap_or_else(|| slug(title));
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(l) = list_id
-        && !live_list(&st, l)
-    {
-        return detail(StatusCode::NOT_FOUND, "List not found");
+    let mut st = core.g8.store();
+    if let Some(l) = list_id {
+        found(&st.lists, l)?;
     }
     st.next_column += 1;
     let col = Column {
@@ -1235,11 +1168,11 @@ async fn create_column(core: Arc<Core>, req: Request, companies: bool) -> Respon
     created(v)
 }
 
-async fn create_contact_column(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn create_contact_column(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     create_column(core, req, false).await
 }
 
-async fn create_company_column(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn create_company_column(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     create_column(core, req, true).await
 }
 
@@ -1253,99 +1186,65 @@ fn num_of(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-async fn list_companies(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let p = Params::parse(req.uri().query());
-    let pg = match page_params(&p, 50) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+/// `<field>_min` / `<field>_max` query filters: (field, is_min, bound).
+fn range_filters(p: &Params) -> Result<Vec<(&'static str, bool, f64)>, Response> {
     let mut ranges = Vec::new();
-    for (field, key) in [
-        ("employee_count", "employee_count"),
-        ("revenue", "revenue"),
-        ("founded_year", "founded_year"),
-        ("linkedin_followers", "linkedin_followers"),
-    ] {
+    for field in ["employee_count", "revenue", "founded_year", "linkedin_followers"] {
         for (suffix, is_min) in [("_min", true), ("_max", false)] {
-            let k = format!("{key}{suffix}");
+            let k = format!("{field}{suffix}");
             if let Some(v) = p.get_nonblank(&k) {
-                match v.parse::<f64>() {
-                    Ok(n) => ranges.push((field, is_min, n)),
-                    Err(_) => {
-                        return invalid(
-                            vec![json!("query"), json!(k)],
-                            "value is not a valid integer",
-                            "type_error.integer",
-                        );
-                    }
-                }
+                let n = v.parse::<f64>().map_err(|_| not_an_integer(json!(["query", k])))?;
+                ranges.push((field, is_min, n));
             }
         }
     }
-    let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let hits: Vec<(u64, &Company)> = st
-        .companies
-        .iter()
-        .filter(|(_, c)| !c.deleted)
-        .filter(|(_, c)| {
-            let f = &c.fields;
-            p.get_nonblank("domain")
-                .is_none_or(|d| str_field(f, "domain") == Some(normalize_domain(d).as_str()))
-                && p.get_nonblank("industry")
-                    .is_none_or(|v| contains_ci(str_field(f, "industry"), v))
-                && p.get_nonblank("name")
-                    .is_none_or(|v| contains_ci(str_field(f, "name"), v))
-                && p.get_nonblank("description")
-                    .is_none_or(|v| contains_ci(str_field(f, "description"), v))
-                && p.get_nonblank("country")
-                    .is_none_or(|v| eq_ci(str_field(f, "country"), v))
-                && p.get_nonblank("state").is_none_or(|v| eq_ci(str_field(f, "state"), v))
-                && p.get_nonblank("city")
-                    .is_none_or(|v| contains_ci(str_field(f, "city"), v))
-                && ranges.iter().all(|(field, is_min, n)| {
-                    num_of(f.get(*field)).is_some_and(|x| if *is_min { x >= *n } else { x <= *n })
-                })
-        })
-        .map(|(id, c)| (*id, c))
-        .collect();
-    let total = hits.len();
-    let items = hits
-        .iter()
-        .skip(pg.offset)
-        .take(pg.limit)
-        .map(|(id, c)| company_item(*id, c, custom))
-        .collect();
-    paginated(items, total, &pg)
+    Ok(ranges)
 }
 
-async fn get_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Response {
-    let id = match path_id(&raw, "company_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(c) = st.companies.get(&id).filter(|c| !c.deleted) else {
-        return detail(StatusCode::NOT_FOUND, "Company not found");
-    };
+async fn list_companies(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let p = Params::parse(req.uri().query());
+    let pg = page_params(&p, 50)?;
+    let ranges = range_filters(&p)?;
+    let custom = param_bool(&p, "include_custom_fields");
+    let st = core.g8.store();
+    let hits = live_ids(&st.companies, |c| {
+        let f = &c.fields;
+        let field = |k: &str| str_field(f, k);
+        p.get_nonblank("domain")
+            .is_none_or(|d| field("domain") == Some(normalize_domain(d).as_str()))
+            && query_matches(&p, "industry", field("industry"), contains_ci)
+            && query_matches(&p, "name", field("name"), contains_ci)
+            && query_matches(&p, "description", field("description"), contains_ci)
+            && query_matches(&p, "country", field("country"), eq_ci)
+            && query_matches(&p, "state", field("state"), eq_ci)
+            && query_matches(&p, "city", field("city"), contains_ci)
+            && ranges.iter().all(|(field, is_min, n)| {
+                num_of(f.get(*field)).is_some_and(|x| if *is_min { x >= *n } else { x <= *n })
+            })
+    });
+    paginated(&hits, &pg, |id| company_item(*id, &st.companies[id], custom))
+}
+
+async fn get_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
+    let id = path_id(&raw, "company_id")?;
+    let st = core.g8.store();
+    let c = found(&st.companies, id)?;
     let mut v = company_item(id, c, true);
     let m = v.as_object_mut().expect("object");
-    for k in [
-        "phone",
-        "address",
-        "zip",
-        "industry_group",
-        "facebook_url",
-        "twitter_url",
-        "crunchbase_url",
-    ] {
-        m.insert(k.into(), c.fields.get(k).cloned().unwrap_or(Value::Null));
-    }
-    let count = st
-        .contacts
-        .values()
-        .filter(|x| !x.deleted && x.company_id == Some(id))
-        .count();
+    copy_fields(
+        m,
+        &c.fields,
+        &[
+            "phone",
+            "address",
+            "zip",
+            "industry_group",
+            "facebook_url",
+            "twitter_url",
+            "crunchbase_url",
+        ],
+    );
+    let count = live_ids(&st.contacts, |x| x.company_id == Some(id)).len();
     m.insert("meta_data".into(), json!({}));
     m.insert("contact_count".into(), json!(count));
     m.insert("created_at".into(), json!(c.created_at));
@@ -1353,34 +1252,14 @@ async fn get_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>)
     ok(v)
 }
 
-async fn company_contacts(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "company_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn company_contacts(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "company_id")?;
     let p = Params::parse(req.uri().query());
-    let pg = match page_params(&p, 100) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if st.companies.get(&id).is_none_or(|c| c.deleted) {
-        return detail(StatusCode::NOT_FOUND, "Company not found");
-    }
-    let ids: Vec<u64> = st
-        .contacts
-        .iter()
-        .filter(|(_, c)| !c.deleted && c.company_id == Some(id))
-        .map(|(i, _)| *i)
-        .collect();
-    let total = ids.len();
-    let items = ids
-        .iter()
-        .skip(pg.offset)
-        .take(pg.limit)
-        .map(|i| contact_item(&st, *i, &st.contacts[i], false))
-        .collect();
-    paginated(items, total, &pg)
+    let pg = page_params(&p, 100)?;
+    let st = core.g8.store();
+    found(&st.companies, id)?;
+    let ids = live_ids(&st.contacts, |c| c.company_id == Some(id));
+    paginated(&ids, &pg, |i| contact_item(&st, *i, &st.contacts[i], false))
 }
 
 const COMPANY_PATCH_FIELDS: &[&str] = &[
@@ -1398,100 +1277,62 @@ const COMPANY_PATCH_FIELDS: &[&str] = &[
     "linkedin_url",
 ];
 
-async fn patch_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "company_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let empty = Map::new();
-    let obj = if body.is_null() {
-        &empty
-    } else {
-        match body_object(&body) {
-            Ok(o) => o,
-            Err(r) => return r,
-        }
-    };
+/// 422 unless `employee_count` (when present) is a non-negative integer or null.
+fn check_employee_count(obj: &Map<String, Value>) -> Result<(), Response> {
+    match obj.get("employee_count") {
+        Some(ec) if !(ec.is_u64() || ec.is_null()) => Err(not_an_integer(json!(["body", "employee_count"]))),
+        _ => Ok(()),
+    }
+}
+
+/// Stored as a string, like the seeded companies.
+fn employee_count_value(v: &Value) -> Value {
+    v.as_u64().map(|n| json!(n.to_string())).unwrap_or(Value::Null)
+}
+
+async fn patch_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "company_id")?;
+    let obj = json_patch(req).await?;
+    check_employee_count(&obj)?;
     let mut fields = Map::new();
     for f in COMPANY_PATCH_FIELDS {
         let Some(v) = obj.get(*f) else { continue };
-        if *f == "employee_count" && !(v.is_u64() || v.is_null()) {
-            return invalid(
-                vec![json!("body"), json!(f)],
-                "value is not a valid integer",
-                "type_error.integer",
-            );
-        }
         let v = if *f == "employee_count" {
-            v.as_u64().map(|n| json!(n.to_string())).unwrap_or(Value::Null)
+            employee_count_value(v)
         } else {
             v.clone()
         };
         fields.insert((*f).into(), v);
     }
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(c) = st.companies.get_mut(&id).filter(|c| !c.deleted) else {
-        return detail(StatusCode::NOT_FOUND, "Company not found");
-    };
+    let mut st = core.g8.store();
+    let c = found_mut(&mut st.companies, id)?;
     if fields.is_empty() {
-        return detail(StatusCode::BAD_REQUEST, "No fields to update");
+        return Err(error(StatusCode::BAD_REQUEST, "No fields to update"));
     }
-    for (k, v) in fields {
-        c.fields.insert(k, v);
-    }
+    c.fields.extend(fields);
     c.updated_at = now_iso();
     ok(json!({"updated": 1}))
 }
 
-async fn delete_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Response {
-    let id = match path_id(&raw, "company_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    match st.companies.get_mut(&id).filter(|c| !c.deleted) {
-        Some(c) => {
-            c.deleted = true;
-            ok(json!({"deleted": true}))
-        }
-        None => detail(StatusCode::NOT_FOUND, "Company not found"),
-    }
+async fn delete_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
+    let id = path_id(&raw, "company_id")?;
+    soft_delete(&mut core.g8.store().companies, id)
 }
 
-async fn assert_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let list_id = match list_id_field(obj) {
-        Ok(Some(l)) => l,
-        Ok(None) => return detail(StatusCode::BAD_REQUEST, "list_id is required"),
-        Err(r) => return r,
-    };
-    let domain = str_field(obj, "domain").map(normalize_domain).filter(|d| !d.is_empty());
-    let li = str_field(obj, "linkedin_url")
+/// Upsert: match on domain first, then linkedin_url.
+async fn assert_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let obj = json_object(req).await?;
+    let list_id = required_list_id(&obj)?;
+    let domain = str_field(&obj, "domain")
+        .map(normalize_domain)
+        .filter(|d| !d.is_empty());
+    let li = str_field(&obj, "linkedin_url")
         .map(normalize_linkedin)
         .filter(|l| !l.is_empty());
     if domain.is_none() && li.is_none() {
-        return detail(StatusCode::BAD_REQUEST, "domain or linkedin_url is required");
+        return Err(error(StatusCode::BAD_REQUEST, "domain or linkedin_url is required"));
     }
-    if let Some(ec) = obj.get("employee_count")
-        && !(ec.is_u64() || ec.is_null())
-    {
-        return invalid(
-            vec![json!("body"), json!("employee_count")],
-            "value is not a valid integer",
-            "type_error.integer",
-        );
-    }
+    check_employee_count(&obj)?;
     let mut fields = Map::new();
     for f in [
         "name",
@@ -1516,52 +1357,26 @@ async fn assert_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Resp
     if let Some(r) = obj.get("annual_revenue").filter(|v| !v.is_null()) {
         fields.insert("revenue".into(), json!(num_of(Some(r)).map(|x| (x as u64).to_string())));
     }
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !live_list(&st, list_id) {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    }
-    let found = st
-        .companies
-        .iter()
-        .find(|(_, c)| {
-            !c.deleted
-                && domain
-                    .as_deref()
-                    .is_some_and(|d| str_field(&c.fields, "domain") == Some(d))
-        })
-        .or_else(|| {
-            st.companies.iter().find(|(_, c)| {
-                !c.deleted
-                    && li.as_ref().is_some_and(|l| {
-                        str_field(&c.fields, "linkedin_url").map(normalize_linkedin).as_ref() == Some(l)
-                    })
+    let mut st = core.g8.store();
+    found(&st.lists, list_id)?;
+    let by_domain = domain
+        .as_deref()
+        .and_then(|d| find_live(&st.companies, |c| str_field(&c.fields, "domain") == Some(d)));
+    let found = by_domain.or_else(|| {
+        li.as_ref().and_then(|l| {
+            find_live(&st.companies, |c| {
+                str_field(&c.fields, "linkedin_url").map(normalize_linkedin).as_ref() == Some(l)
             })
         })
-        .map(|(id, _)| *id);
-    let now = now_iso();
+    });
     let (id, action) = match found {
         Some(id) => {
-            let c = st.companies.get_mut(&id).expect("found");
-            for (k, v) in fields {
-                c.fields.insert(k, v);
-            }
-            c.updated_at = now;
+            let c = st.companies.get_mut(&id).expect("found above");
+            c.fields.extend(fields);
+            c.updated_at = now_iso();
             (id, "updated")
         }
-        None => {
-            st.next_company += 1;
-            let id = st.next_company;
-            st.companies.insert(
-                id,
-                Company {
-                    fields,
-                    deleted: false,
-                    created_at: now.clone(),
-                    updated_at: now,
-                },
-            );
-            (id, "created")
-        }
+        None => (insert_company(&mut st, fields), "created"),
     };
     add_member(&mut st, list_id, id);
     ok(json!({"action": action, "count": 1}))
@@ -1577,191 +1392,95 @@ fn list_json(id: u64, l: &List) -> Value {
     })
 }
 
-async fn list_lists(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn list_lists(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let p = Params::parse(req.uri().query());
-    let pg = match page_params(&p, 50) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let live: Vec<(u64, &List)> = st
-        .lists
-        .iter()
-        .filter(|(_, l)| !l.deleted)
-        .map(|(i, l)| (*i, l))
-        .collect();
-    let total = live.len();
-    let items = live
-        .iter()
-        .skip(pg.offset)
-        .take(pg.limit)
-        .map(|(i, l)| list_json(*i, l))
-        .collect();
-    paginated(items, total, &pg)
+    let pg = page_params(&p, 50)?;
+    let st = core.g8.store();
+    let ids = live_ids(&st.lists, |_| true);
+    paginated(&ids, &pg, |i| list_json(*i, &st.lists[i]))
 }
 
-async fn create_list(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let obj = match body_object(&body) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let Some(title) = str_field(obj, "title").filter(|t| !t.trim().is_empty()) else {
-        return invalid(
-            vec![json!("body"), json!("title")],
-            "field required",
-            "value_error.missing",
-        );
-    };
-    let kind = str_field(obj, "type").unwrap_or("contacts");
+async fn create_list(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let obj = json_object(req).await?;
+    let title = required_title(&obj)?;
+    let kind = str_field(&obj, "type").unwrap_or("contacts");
     if !LIST_TYPES.contains(&kind) {
-        return detail(StatusCode::BAD_REQUEST, "Invalid list type");
+        return Err(error(StatusCode::BAD_REQUEST, "Invalid list type"));
     }
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
+    let mut st = core.g8.store();
     st.next_list += 1;
     let id = st.next_list;
-    let now = now_iso();
-    st.lists.insert(
-        id,
-        List {
-            title: title.to_string(),
-            kind: kind.to_string(),
-            members: Vec::new(),
-            deleted: false,
-            created_at: now.clone(),
-            updated_at: now,
-        },
-    );
+    st.lists.insert(id, List::new(title, kind, Vec::new(), &now_iso()));
     created(json!({"id": id, "title": title, "type": kind, "status": "completed", "total": 0}))
 }
 
-async fn delete_list(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Response {
-    let id = match path_id(&raw, "list_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    match st.lists.get_mut(&id).filter(|l| !l.deleted) {
-        Some(l) => {
-            l.deleted = true;
-            ok(json!({"deleted": true}))
-        }
-        None => detail(StatusCode::NOT_FOUND, "List not found"),
-    }
+async fn delete_list(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
+    let id = path_id(&raw, "list_id")?;
+    soft_delete(&mut core.g8.store().lists, id)
 }
 
-async fn list_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "list_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+/// A list's live members: companies for a `companies` list, contacts otherwise.
+async fn list_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "list_id")?;
     let p = Params::parse(req.uri().query());
-    let pg = match page_params(&p, 50) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let pg = page_params(&p, 50)?;
     let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(l) = st.lists.get(&id).filter(|l| !l.deleted) else {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    };
-    let live: Vec<u64> = if l.kind == "companies" {
-        l.members
-            .iter()
-            .copied()
-            .filter(|m| st.companies.get(m).is_some_and(|c| !c.deleted))
-            .collect()
-    } else {
-        l.members
-            .iter()
-            .copied()
-            .filter(|m| st.contacts.get(m).is_some_and(|c| !c.deleted))
-            .collect()
-    };
-    let total = live.len();
-    let items = live
+    let st = core.g8.store();
+    let l = found(&st.lists, id)?;
+    let companies = l.kind == "companies";
+    let members: Vec<u64> = l
+        .members
         .iter()
-        .skip(pg.offset)
-        .take(pg.limit)
-        .map(|m| {
-            if l.kind == "companies" {
-                company_item(*m, &st.companies[m], custom)
+        .copied()
+        .filter(|m| {
+            if companies {
+                live(&st.companies, *m).is_some()
             } else {
-                contact_item(&st, *m, &st.contacts[m], custom)
+                live(&st.contacts, *m).is_some()
             }
         })
         .collect();
-    paginated(items, total, &pg)
+    paginated(&members, &pg, |m| {
+        if companies {
+            company_item(*m, &st.companies[m], custom)
+        } else {
+            contact_item(&st, *m, &st.contacts[m], custom)
+        }
+    })
 }
 
 fn contact_ids(body: &Value) -> Result<Vec<u64>, Response> {
     let Some(a) = body.get("contact_ids").and_then(Value::as_array) else {
-        return Err(invalid(
-            vec![json!("body"), json!("contact_ids")],
-            "field required",
-            "value_error.missing",
-        ));
+        return Err(missing("contact_ids"));
     };
     a.iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_u64().ok_or_else(|| {
-                invalid(
-                    vec![json!("body"), json!("contact_ids"), json!(i)],
-                    "value is not a valid integer",
-                    "type_error.integer",
-                )
-            })
+            v.as_u64()
+                .ok_or_else(|| not_an_integer(json!(["body", "contact_ids", i])))
         })
         .collect()
 }
 
-async fn add_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "list_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let ids = match contact_ids(&body) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    if !live_list(&st, id) {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    }
+async fn add_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "list_id")?;
+    let ids = contact_ids(&json_body(req).await?)?;
+    let mut st = core.g8.store();
+    found(&st.lists, id)?;
     let mut added = 0;
     for c in ids {
-        if st.contacts.get(&c).is_some_and(|x| !x.deleted) && add_member(&mut st, id, c) {
+        if live(&st.contacts, c).is_some() && add_member(&mut st, id, c) {
             added += 1;
         }
     }
     created(json!({"added": added}))
 }
 
-async fn remove_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Response {
-    let id = match path_id(&raw, "list_id") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let ids = match contact_ids(&body) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut st = core.g8.store.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(l) = st.lists.get_mut(&id).filter(|l| !l.deleted) else {
-        return detail(StatusCode::NOT_FOUND, "List not found");
-    };
+async fn remove_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
+    let id = path_id(&raw, "list_id")?;
+    let ids = contact_ids(&json_body(req).await?)?;
+    let mut st = core.g8.store();
+    let l = found_mut(&mut st.lists, id)?;
     let before = l.members.len();
     l.members.retain(|m| !ids.contains(m));
     ok(json!({"removed": before - l.members.len()}))

@@ -26,10 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::config::LeadRocksConfig;
-use super::limits::{KeyState, Keyring, Limiter};
-use super::universe::Verdict;
-use super::util::{Params, hash3, normalize_email};
+use super::config::{LeadRocksBulk, LeadRocksConfig};
+use super::limits::{KeyState, Keyring, Limiter, key_of};
+use super::universe::{Universe, Verdict};
+use super::util::{BodyError, Params, Reply, hash3, header_str, lock, normalize_email, strip_bearer};
 use super::{Core, Vendor};
 
 struct BulkList {
@@ -89,7 +89,7 @@ impl State {
 
     pub(crate) fn reset(&self) {
         self.seq.store(0, Ordering::Relaxed);
-        self.lists.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        lock(&self.lists).clear();
     }
 }
 
@@ -187,17 +187,8 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
     if req.extensions().get::<MatchedPath>().is_none() {
         return next.run(req).await;
     }
-    let raw = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim();
-    let token = raw
-        .strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .unwrap_or(raw)
-        .trim();
+    let raw = header_str(req.headers(), header::AUTHORIZATION);
+    let token = strip_bearer(raw).unwrap_or(raw).trim();
     let Some(ks) = (!token.is_empty()).then(|| core.lr.keys.get(token)).flatten() else {
         return lr_error(&core, 100, None);
     };
@@ -207,13 +198,6 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
     }
     req.extensions_mut().insert(ks);
     next.run(req).await
-}
-
-fn key_of(req: &Request) -> Arc<KeyState> {
-    req.extensions()
-        .get::<Arc<KeyState>>()
-        .cloned()
-        .expect("guard inserts the key")
 }
 
 fn yes(b: bool) -> &'static str {
@@ -237,18 +221,16 @@ async fn getcredits(req: Request) -> Response {
     success(json!({"credits": credits}))
 }
 
-async fn verify_instant(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn verify_instant(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let key = key_of(&req);
     if key.admit_only("instant").is_err() {
         core.throttled(Vendor::LeadRocks);
-        return lr_error(&core, 110, None);
+        return Err(lr_error(&core, 110, None));
     }
-    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 64 * 1024).await else {
-        return lr_error(&core, 101, Some("body too large"));
-    };
-    let body: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(_) => return lr_error(&core, 101, None),
+    let body = match super::util::json_body(req, 64 * 1024).await {
+        Ok(Some(v)) => v,
+        Err(BodyError::TooLarge) => return Err(lr_error(&core, 101, Some("body too large"))),
+        Ok(None) | Err(BodyError::Invalid(_)) => return Err(lr_error(&core, 101, None)),
     };
     let Some(email) = body
         .get("email")
@@ -256,125 +238,137 @@ async fn verify_instant(AxState(core): AxState<Arc<Core>>, req: Request) -> Resp
         .map(str::trim)
         .filter(|e| !e.is_empty())
     else {
-        return lr_error(&core, 101, Some("field \"email\" is required"));
+        return Err(lr_error(&core, 101, Some("field \"email\" is required")));
     };
     if !key.try_charge(1) {
-        return lr_error(&core, 103, None);
+        return Err(lr_error(&core, 103, None));
     }
     core.stats
         .paid(format!("leadrocks:verify:email={}", normalize_email(email)));
     let v = core.universe().verdict(email);
-    success(verdict_json(email, &v))
+    Ok(success(verdict_json(email, &v)))
+}
+
+/// The multipart form of a bulk upload.
+struct Upload {
+    file_name: Option<String>,
+    data: Vec<u8>,
+    email_column: Option<String>,
 }
 
 /// Reads the multipart form, mapping every failure to the vendor's codes.
-async fn read_upload(core: &Core, req: Request) -> Result<(Option<String>, Vec<u8>, Option<String>), Response> {
+async fn read_upload(core: &Core, req: Request) -> Result<Upload, Response> {
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|_| lr_error(core, 105, Some("expected multipart/form-data with a file field")))?;
+    let read_error = |status: StatusCode| {
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            104
+        } else {
+            105
+        };
+        lr_error(core, code, None)
+    };
     let mut file = None;
-    let mut column = None;
-    loop {
-        match mp.next_field().await {
-            Ok(Some(f)) => {
-                let name = f.name().unwrap_or("").to_string();
-                let fname = f.file_name().map(str::to_string);
-                let data = f.bytes().await.map_err(|e| {
-                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        lr_error(core, 104, None)
-                    } else {
-                        lr_error(core, 105, None)
-                    }
-                })?;
-                match name.as_str() {
-                    "file" => file = Some((fname, data.to_vec())),
-                    "email_column" => {
-                        column = Some(String::from_utf8_lossy(&data).trim().to_string()).filter(|c| !c.is_empty())
-                    }
-                    _ => {}
-                }
+    let mut email_column = None;
+    while let Some(f) = mp.next_field().await.map_err(|e| read_error(e.status()))? {
+        let name = f.name().unwrap_or("").to_string();
+        let fname = f.file_name().map(str::to_string);
+        let data = f.bytes().await.map_err(|e| read_error(e.status()))?;
+        match name.as_str() {
+            "file" => file = Some((fname, data.to_vec())),
+            "email_column" => {
+                email_column = Some(String::from_utf8_lossy(&data).trim().to_string()).filter(|c| !c.is_empty())
             }
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(lr_error(core, 104, None));
-            }
-            Err(_) => return Err(lr_error(core, 105, None)),
+            _ => {}
         }
     }
-    let Some((fname, data)) = file else {
+    let Some((file_name, data)) = file else {
         return Err(lr_error(core, 105, Some("no file field")));
     };
-    Ok((fname, data, column))
+    Ok(Upload {
+        file_name,
+        data,
+        email_column,
+    })
 }
 
-async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let key = key_of(&req);
-    let (fname, data, column) = match read_upload(&core, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let cfg = core.config();
-    let bulk = &cfg.leadrocks.bulk;
-    if data.len() as u64 > bulk.max_bytes {
-        return lr_error(&core, 104, None);
+/// The rows to verify: the CSV header, its non-blank rows and the email column.
+struct Rows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    email_col: usize,
+}
+
+/// Checks an uploaded file against the bulk limits; `Err` is the error code
+/// (104 too big, 105 not a CSV, 106 no email column, 107 no rows).
+fn parse_rows(upload: &Upload, bulk: &LeadRocksBulk) -> Result<Rows, u16> {
+    if upload.data.len() as u64 > bulk.max_bytes {
+        return Err(104);
     }
-    if let Some(f) = &fname
+    if let Some(f) = &upload.file_name
         && !f.to_ascii_lowercase().ends_with(".csv")
     {
-        return lr_error(&core, 105, None);
+        return Err(105);
     }
-    let Ok(text) = std::str::from_utf8(&data) else {
-        return lr_error(&core, 105, None);
-    };
+    let text = std::str::from_utf8(&upload.data).map_err(|_| 105u16)?;
     if text.contains('\0') {
-        return lr_error(&core, 105, None);
+        return Err(105);
     }
-    let lines = text.lines().count();
-    if lines > bulk.max_lines as usize {
-        return lr_error(&core, 104, None);
+    if text.lines().count() > bulk.max_lines as usize {
+        return Err(104);
     }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let header: Vec<String> = match rdr.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
-        Err(_) => return lr_error(&core, 105, None),
-    };
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|_| 105u16)?
+        .iter()
+        .map(|s| s.trim().to_string())
+        .collect();
     if header.iter().all(String::is_empty) {
-        return lr_error(&core, 107, None);
+        return Err(107);
     }
-    let want = column.as_deref().unwrap_or("email");
-    let Some(email_col) = header.iter().position(|h| h.eq_ignore_ascii_case(want)) else {
-        return lr_error(&core, 106, None);
-    };
+    let want = upload.email_column.as_deref().unwrap_or("email");
+    let email_col = header.iter().position(|h| h.eq_ignore_ascii_case(want)).ok_or(106u16)?;
     let mut rows = Vec::new();
     for r in rdr.records() {
-        match r {
-            Ok(r) => {
-                if r.iter().all(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                rows.push(r.iter().map(str::to_string).collect::<Vec<_>>());
-            }
-            Err(_) => return lr_error(&core, 105, None),
+        let r = r.map_err(|_| 105u16)?;
+        if !r.iter().all(|f| f.trim().is_empty()) {
+            rows.push(r.iter().map(str::to_string).collect::<Vec<_>>());
         }
     }
     if rows.is_empty() {
-        return lr_error(&core, 107, None);
+        return Err(107);
     }
-    {
-        let lists = core.lr.lists.lock().unwrap_or_else(|e| e.into_inner());
-        let active = lists
-            .values()
-            .filter(|l| l.key == key.key && l.progress() != "completed")
-            .count();
-        if bulk.max_running > 0 && active >= bulk.max_running as usize {
-            return lr_error(&core, 109, None);
-        }
+    Ok(Rows {
+        header,
+        rows,
+        email_col,
+    })
+}
+
+async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let key = key_of(&req);
+    let upload = read_upload(&core, req).await?;
+    let cfg = core.config();
+    let bulk = &cfg.leadrocks.bulk;
+    let Rows {
+        header,
+        rows,
+        email_col,
+    } = parse_rows(&upload, bulk).map_err(|code| lr_error(&core, code, None))?;
+    let active = lock(&core.lr.lists)
+        .values()
+        .filter(|l| l.key == key.key && l.progress() != "completed")
+        .count();
+    if bulk.max_running > 0 && active >= bulk.max_running as usize {
+        return Err(lr_error(&core, 109, None));
     }
     if !key.try_charge(rows.len() as u64) {
-        return lr_error(&core, 103, None);
+        return Err(lr_error(&core, 103, None));
     }
     for r in &rows {
         if let Some(e) = r.get(email_col).map(|e| normalize_email(e)).filter(|e| !e.is_empty()) {
@@ -383,7 +377,7 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
     }
     let n = core.lr.seq.fetch_add(1, Ordering::Relaxed);
     let list_id = 1_000_000_000_000_000 + hash3(core.seed(), "leadrocks-list", n) % 8_999_999_999_999_999;
-    core.lr.lists.lock().unwrap_or_else(|e| e.into_inner()).insert(
+    lock(&core.lr.lists).insert(
         list_id,
         BulkList {
             key: key.key.clone(),
@@ -395,65 +389,68 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
             email_col,
         },
     );
-    success(json!({"list_id": list_id}))
+    Ok(success(json!({"list_id": list_id})))
 }
 
-fn list_id_of(req: &Request) -> Option<u64> {
-    Params::parse(req.uri().query())
+/// The caller's list named by `list_id`, or 108.
+fn with_list<R>(
+    core: &Core,
+    req: &Request,
+    f: impl FnOnce(u64, &BulkList) -> Result<R, Response>,
+) -> Result<R, Response> {
+    let key = key_of(req);
+    let id = Params::parse(req.uri().query())
         .get_nonblank("list_id")
         .and_then(|s| s.parse().ok())
+        .ok_or_else(|| lr_error(core, 108, None))?;
+    let lists = lock(&core.lr.lists);
+    let list = lists
+        .get(&id)
+        .filter(|l| l.key == key.key)
+        .ok_or_else(|| lr_error(core, 108, None))?;
+    f(id, list)
 }
 
-async fn progress(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let key = key_of(&req);
-    let Some(id) = list_id_of(&req) else {
-        return lr_error(&core, 108, None);
-    };
-    let lists = core.lr.lists.lock().unwrap_or_else(|e| e.into_inner());
-    match lists.get(&id).filter(|l| l.key == key.key) {
-        Some(l) => success(json!({"list_id": id, "progress_status": l.progress()})),
-        None => lr_error(&core, 108, None),
+async fn progress(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    with_list(&core, &req, |id, l| {
+        Ok(success(json!({"list_id": id, "progress_status": l.progress()})))
+    })
+}
+
+/// The uploaded CSV with the verdict columns appended.
+fn result_csv(u: &Universe, l: &BulkList) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut head = l.header.clone();
+    head.extend(["status", "safe_to_send", "disposable", "free_account", "role_account"].map(String::from));
+    let _ = w.write_record(&head);
+    for r in &l.rows {
+        let email = r.get(l.email_col).map(String::as_str).unwrap_or("");
+        let v = u.verdict(email);
+        let mut row: Vec<String> = (0..l.header.len())
+            .map(|i| r.get(i).cloned().unwrap_or_default())
+            .collect();
+        row.extend(
+            [
+                v.status.as_str(),
+                yes(v.safe_to_send),
+                yes(v.disposable),
+                yes(v.free_account),
+                yes(v.role_account),
+            ]
+            .map(String::from),
+        );
+        let _ = w.write_record(&row);
     }
+    w.into_inner().unwrap_or_default()
 }
 
-async fn download(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let key = key_of(&req);
-    let Some(id) = list_id_of(&req) else {
-        return lr_error(&core, 108, None);
-    };
-    let csv_bytes = {
-        let lists = core.lr.lists.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(l) = lists.get(&id).filter(|l| l.key == key.key) else {
-            return lr_error(&core, 108, None);
-        };
+async fn download(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let csv_bytes = with_list(&core, &req, |_, l| {
         if l.progress() != "completed" {
-            return lr_error(&core, 108, Some("verification is not completed yet"));
+            return Err(lr_error(&core, 108, Some("verification is not completed yet")));
         }
-        let u = core.universe();
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let mut head = l.header.clone();
-        head.extend(["status", "safe_to_send", "disposable", "free_account", "role_account"].map(String::from));
-        let _ = w.write_record(&head);
-        for r in &l.rows {
-            let email = r.get(l.email_col).map(String::as_str).unwrap_or("");
-            let v = u.verdict(email);
-            let mut row: Vec<String> = (0..l.header.len())
-                .map(|i| r.get(i).cloned().unwrap_or_default())
-                .collect();
-            row.extend(
-                [
-                    v.status.as_str(),
-                    yes(v.safe_to_send),
-                    yes(v.disposable),
-                    yes(v.free_account),
-                    yes(v.role_account),
-                ]
-                .map(String::from),
-            );
-            let _ = w.write_record(&row);
-        }
-        w.into_inner().unwrap_or_default()
-    };
+        Ok(result_csv(core.universe(), l))
+    })?;
     let mut resp = Response::new(Body::from(csv_bytes));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -463,5 +460,5 @@ async fn download(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"result.csv\""),
     );
-    resp
+    Ok(resp)
 }

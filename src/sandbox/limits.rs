@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::extract::Request;
+
 use super::config::{Credits, RateWindow};
+use super::util::{lock, read_lock, write_lock};
 
 /// Several fixed windows checked and counted together (all or none).
 pub(crate) struct Limiter {
@@ -50,7 +53,7 @@ impl Limiter {
 
     pub(crate) fn check(&self) -> Result<Admitted, Throttled> {
         let now = Instant::now();
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = lock(&self.state);
         let mut wait = Duration::ZERO;
         for (i, (limit, period)) in self.windows.iter().enumerate() {
             let (start, count) = &mut st[i];
@@ -81,7 +84,7 @@ impl Limiter {
 
     /// Reports the state of the longest window without counting a request.
     pub(crate) fn peek(&self) -> Vec<(u32, Duration, u32)> {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = lock(&self.state);
         let now = Instant::now();
         self.windows
             .iter()
@@ -160,20 +163,20 @@ impl KeyState {
 
     /// Checks `"*"` and then `action` limiters. With none configured this is free.
     pub(crate) fn admit(&self, action: &str) -> Result<Option<Admitted>, Throttled> {
-        let mut last = None;
-        for (a, l) in &self.limiters {
-            if *a == "*" || *a == action {
-                last = Some(l.check()?);
-            }
-        }
-        Ok(last)
+        self.check_limiters(|a| a == "*" || a == action)
     }
 
     /// Checks only the limiters named `action` (not `"*"`).
     pub(crate) fn admit_only(&self, action: &str) -> Result<Option<Admitted>, Throttled> {
+        self.check_limiters(|a| a == action)
+    }
+
+    /// Counts a request in every limiter that `applies`, in order, stopping at
+    /// the first that refuses; answers the admission of the last one checked.
+    fn check_limiters(&self, applies: impl Fn(&str) -> bool) -> Result<Option<Admitted>, Throttled> {
         let mut last = None;
         for (a, l) in &self.limiters {
-            if *a == action {
+            if applies(a) {
                 last = Some(l.check()?);
             }
         }
@@ -203,17 +206,11 @@ impl Keyring {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Arc<KeyState>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        read_lock(&self.map).get(key).cloned()
     }
 
     pub(crate) fn all(&self) -> Vec<Arc<KeyState>> {
-        let mut v: Vec<_> = self
-            .map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = read_lock(&self.map).values().cloned().collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
     }
@@ -221,7 +218,7 @@ impl Keyring {
     /// Rebuilds the table; with `carry`, balances (when the configured amount is
     /// unchanged) and charge counters survive.
     pub(crate) fn rebuild(&self, keys: &[String], mk: impl Fn(&str) -> KeyState, carry: bool) {
-        let old = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let old = read_lock(&self.map).clone();
         let mut map = HashMap::with_capacity(keys.len());
         for k in keys {
             let ks = mk(k);
@@ -230,12 +227,12 @@ impl Keyring {
             }
             map.insert(k.clone(), Arc::new(ks));
         }
-        *self.map.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        *write_lock(&self.map) = Arc::new(map);
     }
 
     /// Replaces one key by another, keeping its state (key rotation).
     pub(crate) fn rotate(&self, old_key: &str, new_key: &str, mk: impl Fn(&str) -> KeyState) -> bool {
-        let mut g = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = write_lock(&self.map);
         let Some(old) = g.get(old_key).cloned() else {
             return false;
         };
@@ -248,6 +245,14 @@ impl Keyring {
         *g = Arc::new(map);
         true
     }
+}
+
+/// The key a vendor's guard admitted and put into the request.
+pub(crate) fn key_of(req: &Request) -> Arc<KeyState> {
+    req.extensions()
+        .get::<Arc<KeyState>>()
+        .cloned()
+        .expect("guard inserts the key")
 }
 
 /// Retry-After in whole seconds, rounded up, at least 1.

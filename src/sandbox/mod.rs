@@ -13,6 +13,10 @@
 //! - `webhook`: outgoing deliveries with a retry schedule.
 //! - `rocketreach`, `reachstream`, `leadrocks`, `graph8`: one router each.
 //! - `admin`: `/__sandbox/{stats,reset,config}` on every vendor's port.
+//! - `util`: seeded hashing, query parsing, identity normalisation, and what
+//!   every vendor's handlers share: poison-tolerant locks, header and JSON body
+//!   reading, and `util::Reply`, the `Result<Response, Response>` handlers
+//!   return so request checks compose with `?`.
 //!
 //! # Use
 //! ```no_run
@@ -56,6 +60,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use util::{lock, read_lock, write_lock};
 
 pub use config::{
     Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig, Lifecycle, Plan, RateWindow,
@@ -243,7 +248,7 @@ impl Core {
     }
 
     pub(crate) fn config(&self) -> Arc<SandboxConfig> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read_lock(&self.config).clone()
     }
 
     pub(crate) fn universe(&self) -> &Universe {
@@ -255,7 +260,7 @@ impl Core {
     }
 
     pub(crate) fn cancel_token(&self) -> CancellationToken {
-        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.cancel).clone()
     }
 
     /// The vendor's faults when any request fault is on (cheap check first).
@@ -263,31 +268,35 @@ impl Core {
         if !self.faults_on[v.idx()].load(Ordering::Relaxed) {
             return None;
         }
-        let c = self.config();
-        Some(match v {
-            Vendor::RocketReach => c.rocketreach.faults.clone(),
-            Vendor::ReachStream => c.reachstream.faults.clone(),
-            Vendor::LeadRocks => c.leadrocks.faults.clone(),
-            Vendor::Graph8 => c.graph8.faults.clone(),
-        })
+        Some(self.config().faults(v).clone())
+    }
+
+    fn keyring(&self, v: Vendor) -> &limits::Keyring {
+        match v {
+            Vendor::RocketReach => &self.rr.keys,
+            Vendor::ReachStream => &self.rs.keys,
+            Vendor::LeadRocks => &self.lr.keys,
+            Vendor::Graph8 => &self.g8.keys,
+        }
     }
 
     /// Interned route template, for cheap counter keys.
     pub(crate) fn route_name(&self, path: &str) -> Arc<str> {
-        if let Some(r) = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(path) {
+        if let Some(r) = read_lock(&self.routes).get(path) {
             return r.clone();
         }
-        let mut w = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        w.entry(path.to_string()).or_insert_with(|| Arc::from(path)).clone()
+        write_lock(&self.routes)
+            .entry(path.to_string())
+            .or_insert_with(|| Arc::from(path))
+            .clone()
     }
 
     /// Rebuilds keys and derived flags from the current config.
     fn apply(&self, carry: bool) {
         let c = self.config();
-        self.faults_on[0].store(c.rocketreach.faults.any_request_fault(), Ordering::Relaxed);
-        self.faults_on[1].store(c.reachstream.faults.any_request_fault(), Ordering::Relaxed);
-        self.faults_on[2].store(c.leadrocks.faults.any_request_fault(), Ordering::Relaxed);
-        self.faults_on[3].store(c.graph8.faults.any_request_fault(), Ordering::Relaxed);
+        for v in Vendor::ALL {
+            self.faults_on[v.idx()].store(c.faults(v).any_request_fault(), Ordering::Relaxed);
+        }
         self.rr.rebuild_keys(&c.rocketreach, carry);
         self.rs.rebuild_keys(&c.reachstream, carry);
         self.lr.rebuild_keys(&c.leadrocks, carry);
@@ -302,16 +311,13 @@ impl Core {
                 "seed and universe cannot change at runtime; restart the sandbox".into(),
             ));
         }
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        *write_lock(&self.config) = Arc::new(new);
         self.apply(true);
         Ok(())
     }
 
     fn reset(&self) {
-        let old = std::mem::replace(
-            &mut *self.cancel.lock().unwrap_or_else(|e| e.into_inner()),
-            CancellationToken::new(),
-        );
+        let old = std::mem::replace(&mut *lock(&self.cancel), CancellationToken::new());
         old.cancel();
         let c = self.config();
         self.stats.clear();
@@ -340,12 +346,7 @@ impl Core {
             s.paid_requests.insert(k, n);
         }
         for v in Vendor::ALL {
-            let keys = match v {
-                Vendor::RocketReach => self.rr.keys.all(),
-                Vendor::ReachStream => self.rs.keys.all(),
-                Vendor::LeadRocks => self.lr.keys.all(),
-                Vendor::Graph8 => self.g8.keys.all(),
-            };
+            let keys = self.keyring(v).all();
             let charged = s.credits_charged.entry(v.as_str().into()).or_default();
             for k in &keys {
                 charged.insert(k.key.clone(), k.charged.load(Ordering::Relaxed));
@@ -389,27 +390,21 @@ impl Core {
 }
 
 fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
-    let keys = [
-        ("rocketreach", &c.rocketreach.api_keys),
-        ("reachstream", &c.reachstream.api_keys),
-        ("leadrocks", &c.leadrocks.api_keys),
-        ("graph8", &c.graph8.api_keys),
-    ];
-    for (v, k) in keys {
-        if k.is_empty() || k.iter().any(|k| k.trim().is_empty()) {
-            return Err(SandboxError::Config {
-                origin: "<config>".into(),
-                message: format!("{v}.api_keys: at least one non-empty key is required"),
-            });
+    let invalid = |message: String| SandboxError::Config {
+        origin: "<config>".into(),
+        message,
+    };
+    for v in Vendor::ALL {
+        let keys = c.api_keys(v);
+        if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(invalid(format!(
+                "{}.api_keys: at least one non-empty key is required",
+                v.as_str()
+            )));
         }
     }
-    let rates = [
-        ("rocketreach", &c.rocketreach.faults),
-        ("reachstream", &c.reachstream.faults),
-        ("leadrocks", &c.leadrocks.faults),
-        ("graph8", &c.graph8.faults),
-    ];
-    for (v, f) in rates {
+    for v in Vendor::ALL {
+        let f = c.faults(v);
         for (name, r) in [
             ("error_rate", f.error_rate),
             ("slow_rate", f.slow_rate),
@@ -418,24 +413,15 @@ fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
             ("webhook_duplicate_rate", f.webhook_duplicate_rate),
         ] {
             if !(0.0..=1.0).contains(&r) {
-                return Err(SandboxError::Config {
-                    origin: "<config>".into(),
-                    message: format!("{v}.faults.{name}: must be within 0..=1"),
-                });
+                return Err(invalid(format!("{}.faults.{name}: must be within 0..=1", v.as_str())));
             }
         }
     }
     if c.universe.people == 0 || c.universe.companies == 0 {
-        return Err(SandboxError::Config {
-            origin: "<config>".into(),
-            message: "universe: people and companies must be > 0".into(),
-        });
+        return Err(invalid("universe: people and companies must be > 0".into()));
     }
     if c.rocketreach.plan_time_scale.is_nan() || c.rocketreach.plan_time_scale <= 0.0 {
-        return Err(SandboxError::Config {
-            origin: "<config>".into(),
-            message: "rocketreach.plan_time_scale: must be > 0".into(),
-        });
+        return Err(invalid("rocketreach.plan_time_scale: must be > 0".into()));
     }
     Ok(())
 }
@@ -532,25 +518,14 @@ impl Sandbox {
         let mut servers = Vec::new();
         let mut addrs = Vec::new();
         for v in Vendor::ALL {
-            let port = match v {
-                Vendor::RocketReach => config.rocketreach.port,
-                Vendor::ReachStream => config.reachstream.port,
-                Vendor::LeadRocks => config.leadrocks.port,
-                Vendor::Graph8 => config.graph8.port,
-            };
-            let addr = SocketAddr::new(config.bind, port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| SandboxError::Bind {
-                    vendor: v.as_str(),
-                    addr,
-                    source,
-                })?;
-            let local = listener.local_addr().map_err(|source| SandboxError::Bind {
+            let addr = SocketAddr::new(config.bind, config.port(v));
+            let bind_error = |source| SandboxError::Bind {
                 vendor: v.as_str(),
                 addr,
                 source,
-            })?;
+            };
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
             addrs.push(local);
             let router = sims.router(v);
             let token = shutdown.clone();
@@ -562,25 +537,20 @@ impl Sandbox {
             }));
         }
         let addrs: [SocketAddr; 4] = addrs.try_into().expect("four vendors");
-        let url = |v: Vendor| format!("http://{}{}", addrs[v.idx()], v.base_path());
+        let endpoint = |v: Vendor| Endpoint {
+            base_url: format!("http://{}{}", addrs[v.idx()], v.base_path()),
+            api_key: config.api_keys(v)[0].clone(),
+        };
+        let reachstream = endpoint(Vendor::ReachStream);
         let endpoints = Endpoints {
-            rocketreach: Endpoint {
-                base_url: url(Vendor::RocketReach),
-                api_key: config.rocketreach.api_keys[0].clone(),
-            },
+            rocketreach: endpoint(Vendor::RocketReach),
             reachstream: ReachStreamEndpoint {
-                base_url: url(Vendor::ReachStream),
-                api_key: config.reachstream.api_keys[0].clone(),
+                base_url: reachstream.base_url,
+                api_key: reachstream.api_key,
                 webhook_secret: config.reachstream.webhook.secret.clone(),
             },
-            leadrocks: Endpoint {
-                base_url: url(Vendor::LeadRocks),
-                api_key: config.leadrocks.api_keys[0].clone(),
-            },
-            graph8: Endpoint {
-                base_url: url(Vendor::Graph8),
-                api_key: config.graph8.api_keys[0].clone(),
-            },
+            leadrocks: endpoint(Vendor::LeadRocks),
+            graph8: endpoint(Vendor::Graph8),
         };
         Ok(Sandbox {
             sims,

@@ -30,9 +30,9 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::config::ReachStreamConfig;
-use super::limits::{KeyState, Keyring, Limiter};
+use super::limits::{KeyState, Keyring, Limiter, key_of};
 use super::universe::{Company, EmailStatus, Person, Universe};
-use super::util::Params;
+use super::util::{BodyError, Params, Reply, header_str, lock};
 use super::webhook::{self, Delivery};
 use super::{Core, Vendor};
 
@@ -75,7 +75,7 @@ impl State {
 
     pub(crate) fn reset(&self) {
         self.seq.store(0, Ordering::Relaxed);
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        lock(&self.jobs).clear();
     }
 }
 
@@ -108,20 +108,16 @@ pub(crate) fn routes(core: &Arc<Core>) -> Router<Arc<Core>> {
 }
 
 /// `X-API-Key` auth and the 10 rps token window; the SDK's predefined-data
-/// routes are public.
+/// routes (and unmatched paths, answered by the fallback) are public.
 async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
-        return next.run(req).await;
-    };
-    if path.starts_with("/v1/predefined/") {
+    let public = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_none_or(|m| m.as_str().starts_with("/v1/predefined/"));
+    if public {
         return next.run(req).await;
     }
-    let key = req
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or("");
+    let key = header_str(req.headers(), "x-api-key");
     let Some(ks) = (!key.is_empty()).then(|| core.rs.keys.get(key)).flatten() else {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
@@ -131,13 +127,6 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
     }
     req.extensions_mut().insert(ks);
     next.run(req).await
-}
-
-fn key_of(req: &Request) -> Arc<KeyState> {
-    req.extensions()
-        .get::<Arc<KeyState>>()
-        .cloned()
-        .expect("guard inserts the key")
 }
 
 /// The preset fixture lists, keyed by query parameter.
@@ -238,11 +227,17 @@ impl Filter {
         let Some(obj) = v.as_object() else {
             return Err(error(StatusCode::BAD_REQUEST, "Invalid parameter filter"));
         };
+        let bad = |msg: String| Err(error(StatusCode::BAD_REQUEST, &msg));
         let mut out = Vec::new();
         for (k, val) in obj {
             if !FILTER_KEYS.contains(&k.as_str()) {
-                return Err(error(StatusCode::BAD_REQUEST, &format!("Invalid filter key {k}")));
+                return bad(format!("Invalid filter key {k}"));
             }
+            let not_an_object = || {
+                bad(format!(
+                    "Invalid filter value for {k}: expected an object like {{\"0\":\"value\"}}"
+                ))
+            };
             let scalar = |x: &Value| match x {
                 Value::String(s) => Some(s.trim().to_lowercase()),
                 Value::Number(n) => Some(n.to_string()),
@@ -253,10 +248,7 @@ impl Filter {
                     let mut entries: Vec<(usize, &Value)> = Vec::with_capacity(m.len());
                     for (idx, x) in m {
                         let Ok(i) = idx.parse::<usize>() else {
-                            return Err(error(
-                                StatusCode::BAD_REQUEST,
-                                &format!("Invalid filter value for {k}: keys must be \"0\",\"1\",…"),
-                            ));
+                            return bad(format!("Invalid filter value for {k}: keys must be \"0\",\"1\",…"));
                         };
                         entries.push((i, x));
                     }
@@ -265,28 +257,16 @@ impl Filter {
                     for (_, x) in entries {
                         match scalar(x) {
                             Some(s) => vals.push(s),
-                            None => {
-                                return Err(error(StatusCode::BAD_REQUEST, &format!("Invalid filter value for {k}")));
-                            }
+                            None => return bad(format!("Invalid filter value for {k}")),
                         }
                     }
                     vals
                 }
                 Value::Array(a) if !reject_arrays => a.iter().filter_map(scalar).collect(),
-                Value::Array(_) => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("Invalid filter value for {k}: expected an object like {{\"0\":\"value\"}}"),
-                    ));
-                }
+                Value::Array(_) => return not_an_object(),
                 other => match scalar(other) {
                     Some(s) if !reject_arrays => vec![s],
-                    _ => {
-                        return Err(error(
-                            StatusCode::BAD_REQUEST,
-                            &format!("Invalid filter value for {k}: expected an object like {{\"0\":\"value\"}}"),
-                        ));
-                    }
+                    _ => return not_an_object(),
                 },
             };
             let vals: Vec<String> = vals.into_iter().filter(|s| !s.is_empty()).collect();
@@ -381,29 +361,22 @@ fn record(u: &Universe, p: &Person, masked: bool) -> Value {
     })
 }
 
+/// The JSON body; `{}` when empty.
 async fn json_body(req: Request) -> Result<Value, Response> {
-    let bytes = axum::body::to_bytes(req.into_body(), 1024 * 1024)
-        .await
-        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+    match super::util::json_body(req, 1024 * 1024).await {
+        Ok(v) => Ok(v.unwrap_or_else(|| json!({}))),
+        Err(BodyError::TooLarge) => Err(error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")),
+        Err(BodyError::Invalid(e)) => Err(error(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}"))),
     }
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}")))
 }
 
-async fn count(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+async fn count(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let body = json_body(req).await?;
     let Some(f) = body.get("filter").filter(|f| !f.is_null()) else {
-        return error(StatusCode::BAD_REQUEST, "Missing parameter filter");
+        return Err(error(StatusCode::BAD_REQUEST, "Missing parameter filter"));
     };
     let cfg = core.config();
-    let filter = match Filter::parse(f, cfg.reachstream.reject_array_filters) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let filter = Filter::parse(f, cfg.reachstream.reject_array_filters)?;
     let u = core.universe();
     let hits: Vec<&Person> = u.people.iter().filter(|p| filter.matches(u, p)).collect();
     let records: Vec<Value> = hits
@@ -411,11 +384,11 @@ async fn count(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
         .take(cfg.reachstream.preview_size as usize)
         .map(|p| record(u, p, true))
         .collect();
-    envelope(
+    Ok(envelope(
         StatusCode::OK,
         "success",
         json!({"counts": hits.len(), "records": records}),
-    )
+    ))
 }
 
 fn fetch_count(v: Option<&Value>) -> Option<u64> {
@@ -425,6 +398,37 @@ fn fetch_count(v: Option<&Value>) -> Option<u64> {
         _ => None,
     }
     .filter(|n| *n > 0)
+}
+
+/// `fetchCount` (> 0) and `filter` of a fetch, both required.
+fn fetch_request(body: &Value, reject_arrays: bool) -> Result<(u64, Filter), Response> {
+    let (Some(n), Some(f)) = (
+        fetch_count(body.get("fetchCount")),
+        body.get("filter").filter(|f| !f.is_null()),
+    ) else {
+        return Err(error(StatusCode::BAD_REQUEST, "Required fetchCount and filter"));
+    };
+    Ok((n, Filter::parse(f, reject_arrays)?))
+}
+
+/// 402 when the key cannot pay for `n` records.
+fn check_balance(key: &KeyState, n: u64) -> Result<(), Response> {
+    if !key.unlimited() && n > key.balance().max(0) as u64 {
+        return Err(envelope(
+            StatusCode::PAYMENT_REQUIRED,
+            "Insufficient credit balance",
+            json!({"available_credit": key.balance(), "requested_fetch_count": n}),
+        ));
+    }
+    Ok(())
+}
+
+/// A new `unique_processing_id`, with the fetch counted as a paid request.
+fn start_processing(core: &Core, n: u64, filter: &Filter) -> u64 {
+    let id = FIRST_PROCESSING_ID + core.rs.seq.fetch_add(1, Ordering::Relaxed);
+    core.stats
+        .paid(format!("reachstream:fetch:{}:count={n}", filter.canonical()));
+    id
 }
 
 /// Records with valid emails only, at most `n`.
@@ -437,7 +441,7 @@ fn select(u: &Universe, filter: &Filter, n: u64) -> Vec<u32> {
         .collect()
 }
 
-async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let key = key_of(&req);
     let cfg = core.config();
     let rs = &cfg.reachstream;
@@ -446,39 +450,19 @@ async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
         .get("webhook_secret_key")
         .or_else(|| req.headers().get("webhook-secret-key"))
         .map(|v| v.as_bytes().to_vec());
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (Some(n), Some(f)) = (
-        fetch_count(body.get("fetchCount")),
-        body.get("filter").filter(|f| !f.is_null()),
-    ) else {
-        return error(StatusCode::BAD_REQUEST, "Required fetchCount and filter");
-    };
-    let filter = match Filter::parse(f, rs.reject_array_filters) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let body = json_body(req).await?;
+    let (n, filter) = fetch_request(&body, rs.reject_array_filters)?;
     let Some(secret) = secret else {
-        return error(StatusCode::BAD_REQUEST, "Required webhook_secret_key header");
+        return Err(error(StatusCode::BAD_REQUEST, "Required webhook_secret_key header"));
     };
     if !bool::from(secret.as_slice().ct_eq(rs.webhook.secret.as_bytes())) {
-        return error(StatusCode::UNAUTHORIZED, "Invalid webhook secret key");
+        return Err(error(StatusCode::UNAUTHORIZED, "Invalid webhook secret key"));
     }
     let Some(url) = rs.webhook.url.clone().filter(|_| rs.webhook.active) else {
-        return error(StatusCode::BAD_REQUEST, "Webhook feature is inactive");
+        return Err(error(StatusCode::BAD_REQUEST, "Webhook feature is inactive"));
     };
-    if !key.unlimited() && n > key.balance().max(0) as u64 {
-        return envelope(
-            StatusCode::PAYMENT_REQUIRED,
-            "Insufficient credit balance",
-            json!({"available_credit": key.balance(), "requested_fetch_count": n}),
-        );
-    }
-    let id = FIRST_PROCESSING_ID + core.rs.seq.fetch_add(1, Ordering::Relaxed);
-    core.stats
-        .paid(format!("reachstream:fetch:{}:count={n}", filter.canonical()));
+    check_balance(&key, n)?;
+    let id = start_processing(&core, n, &filter);
     let u = core.universe();
     let picked = select(u, &filter, n);
     let batch = if rs.webhook.batch_size == 0 {
@@ -524,46 +508,26 @@ async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
             },
         );
     }
-    envelope(
+    Ok(envelope(
         StatusCode::OK,
         "Records processing initiated",
         json!({"unique_processing_id": id}),
-    )
+    ))
 }
 
 /// Unverified polling variant: submit without a webhook…
-async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let cfg = core.config();
     if !cfg.reachstream.batch_process_api {
-        return error(StatusCode::NOT_FOUND, "Page Not Found");
+        return Err(error(StatusCode::NOT_FOUND, "Page Not Found"));
     }
     let key = key_of(&req);
-    let body = match json_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (Some(n), Some(f)) = (
-        fetch_count(body.get("fetchCount")),
-        body.get("filter").filter(|f| !f.is_null()),
-    ) else {
-        return error(StatusCode::BAD_REQUEST, "Required fetchCount and filter");
-    };
-    let filter = match Filter::parse(f, cfg.reachstream.reject_array_filters) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if !key.unlimited() && n > key.balance().max(0) as u64 {
-        return envelope(
-            StatusCode::PAYMENT_REQUIRED,
-            "Insufficient credit balance",
-            json!({"available_credit": key.balance(), "requested_fetch_count": n}),
-        );
-    }
-    let id = FIRST_PROCESSING_ID + core.rs.seq.fetch_add(1, Ordering::Relaxed);
-    core.stats
-        .paid(format!("reachstream:fetch:{}:count={n}", filter.canonical()));
+    let body = json_body(req).await?;
+    let (n, filter) = fetch_request(&body, cfg.reachstream.reject_array_filters)?;
+    check_balance(&key, n)?;
+    let id = start_processing(&core, n, &filter);
     let records = select(core.universe(), &filter, n);
-    core.rs.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(
+    lock(&core.rs.jobs).insert(
         id,
         BatchJob {
             key,
@@ -572,17 +536,17 @@ async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Respon
             charged: false,
         },
     );
-    envelope(
+    Ok(envelope(
         StatusCode::OK,
         "Records processing initiated",
         json!({"unique_processing_id": id, "batch_process_id": id}),
-    )
+    ))
 }
 
 /// …then poll: `PROCESSING` for 300 ms, then `READY` with the records.
-async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !core.config().reachstream.batch_process_api {
-        return error(StatusCode::NOT_FOUND, "Page Not Found");
+        return Err(error(StatusCode::NOT_FOUND, "Page Not Found"));
     }
     let params = Params::parse(req.uri().query());
     let Some(id) = params
@@ -590,19 +554,19 @@ async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Response
         .or(params.get_nonblank("unique_processing_id"))
         .and_then(|s| s.parse::<u64>().ok())
     else {
-        return error(StatusCode::BAD_REQUEST, "Required batch_process_id");
+        return Err(error(StatusCode::BAD_REQUEST, "Required batch_process_id"));
     };
     let u = core.universe();
-    let mut jobs = core.rs.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut jobs = lock(&core.rs.jobs);
     let Some(job) = jobs.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "Not Found");
+        return Err(error(StatusCode::NOT_FOUND, "Not Found"));
     };
     if job.created.elapsed() < Duration::from_millis(300) {
-        return envelope(
+        return Ok(envelope(
             StatusCode::OK,
             "success",
             json!({"batch_process_id": id, "status": "PROCESSING"}),
-        );
+        ));
     }
     if !job.charged {
         job.charged = true;
@@ -614,9 +578,9 @@ async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Response
         .map(|&i| record(u, &u.people[i as usize], false))
         .collect();
     let total = records.len();
-    envelope(
+    Ok(envelope(
         StatusCode::OK,
         "success",
         json!({"batch_process_id": id, "status": "READY", "total_records": total, "records": records}),
-    )
+    ))
 }

@@ -26,13 +26,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::config::{ErrorShape, Lifecycle, RocketReachConfig};
-use super::limits::{KeyState, Keyring, Limiter, retry_after_secs};
+use super::limits::{KeyState, Keyring, Limiter, key_of, retry_after_secs};
 use super::universe::{Company, EmailStatus, Person, RrOutcome, Universe};
 use super::util::{
-    Params, hash3, normalize_email, normalize_employer, normalize_linkedin, normalize_name, phone_digits, uuid_from,
+    Params, Reply, hash3, header_str, into_object, lock, normalize_domain, normalize_email, normalize_employer,
+    normalize_linkedin, normalize_name, phone_digits, uuid_from, write_lock,
 };
 use super::webhook::{self, Delivery};
 use super::{Core, Vendor};
@@ -44,9 +45,20 @@ struct Lookup {
     done_at: Option<Instant>,
 }
 
+impl Lookup {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            polls: 0,
+            done_at: None,
+        }
+    }
+}
+
 pub(crate) struct State {
     pub(crate) keys: Keyring,
     lookups: Mutex<HashMap<u64, Lookup>>,
+    /// (key, person id) already charged, when re-lookups are free.
     bought: Mutex<HashSet<(String, u64)>>,
     seq: AtomicU64,
     complete: OnceLock<Vec<OnceLock<Bytes>>>,
@@ -77,14 +89,28 @@ impl State {
     }
 
     pub(crate) fn reset(&self) {
-        self.lookups.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.bought.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        lock(&self.lookups).clear();
+        lock(&self.bought).clear();
         self.seq.store(0, Ordering::Relaxed);
     }
 
     fn request_id(&self, seed: u64) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         uuid_from(hash3(seed, "rr-request", n), hash3(seed, "rr-request-2", n))
+    }
+
+    /// Runs `f` on the person's async lookup, started now if not seen before
+    /// (polling re-attaches to a lookup not seen since a restart).
+    fn with_lookup<R>(&self, person_id: u64, f: impl FnOnce(&mut Lookup) -> R) -> R {
+        f(lock(&self.lookups).entry(person_id).or_insert_with(Lookup::new))
+    }
+
+    fn already_bought(&self, key: &str, person_id: u64) -> bool {
+        lock(&self.bought).contains(&(key.to_string(), person_id))
+    }
+
+    fn mark_bought(&self, key: &str, person_id: u64) {
+        lock(&self.bought).insert((key.to_string(), person_id));
     }
 
     /// The complete profile of `p`, serialised once.
@@ -94,18 +120,16 @@ impl State {
             .get_or_init(|| (0..u.people.len()).map(|_| OnceLock::new()).collect());
         cache[p.idx as usize]
             .get_or_init(|| {
-                let v = profile(
-                    u,
-                    p,
-                    "complete",
-                    true,
-                    Some(&json!({"id": 1, "name": "API Lookups"})),
-                    None,
-                );
+                let v = profile(u, p, "complete", true, &api_lookups(), None);
                 Bytes::from(serde_json::to_vec(&v).expect("profile serialises"))
             })
             .clone()
     }
+}
+
+/// The profile list single lookups are filed under.
+fn api_lookups() -> Value {
+    json!({"id": 1, "name": "API Lookups"})
 }
 
 const PLAN_WINDOWS_MS: [u64; 4] = [60_000, 3_600_000, 86_400_000, 30 * 86_400_000];
@@ -183,6 +207,11 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(err_body(ErrorShape::Both, status, message, None))).into_response()
 }
 
+/// An error with an `error_code`, in the configured shape.
+fn shaped_error(shape: ErrorShape, status: StatusCode, detail: &str, code: &str) -> Response {
+    json_resp(status, &err_body(shape, status, detail, Some(code)))
+}
+
 fn json_resp(status: StatusCode, v: &Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
@@ -200,6 +229,11 @@ fn field_error(field: &str, msg: &str) -> Response {
     json_resp(StatusCode::BAD_REQUEST, &json!({ field: [msg] }))
 }
 
+/// 400 with a DRF `{"detail": …}`.
+fn bad_request(detail: &str) -> Response {
+    json_resp(StatusCode::BAD_REQUEST, &json!({ "detail": detail }))
+}
+
 fn action_of(path: &str) -> &'static str {
     match path {
         "/api/v2/person/lookup" | "/api/v2/profile-company/lookup" | "/v1/api/lookupProfile" => "lookup",
@@ -210,78 +244,65 @@ fn action_of(path: &str) -> &'static str {
     }
 }
 
-/// Auth (`Api-Key` header or deprecated `api_key` query), global and plan
-/// limits, and the `RR-Request-ID` header on every answer.
+/// Every answer carries `RR-Request-ID`, refusals included.
 async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) -> Response {
     let rid = core.rr.request_id(core.seed());
-    let mut resp = guard_inner(&core, &mut req).await;
-    if resp.is_none() {
-        resp = Some(next.run(req).await);
-    }
-    let mut resp = resp.expect("set");
+    let mut resp = match admit(&core, &mut req) {
+        Ok(()) => next.run(req).await,
+        Err(refused) => refused,
+    };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("rr-request-id", v);
     }
     resp
 }
 
-async fn guard_inner(core: &Arc<Core>, req: &mut Request) -> Option<Response> {
-    let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string())?;
-    let cfg = core.config();
-    let shape = cfg.rocketreach.error_shape;
-    let header_key = req
-        .headers()
-        .get("api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let query_key = if header_key.is_none() {
-        Params::parse(req.uri().query())
-            .get_nonblank("api_key")
-            .map(str::to_string)
-    } else {
-        None
+/// Auth (`Api-Key` header or deprecated `api_key` query), then the global and
+/// plan limits; the admitted key goes into the request for the handler. On
+/// the lookup hot path this allocates nothing and reads no config.
+fn admit(core: &Core, req: &mut Request) -> Result<(), Response> {
+    let Some(action) = req.extensions().get::<MatchedPath>().map(|m| action_of(m.as_str())) else {
+        return Ok(());
     };
-    let Some(key) = header_key.map(str::to_string).or(query_key) else {
-        return Some(json_resp(
+    let refuse = |status: StatusCode, detail: &str, code: &str| {
+        shaped_error(core.config().rocketreach.error_shape, status, detail, code)
+    };
+    let query;
+    let key = match Some(header_str(req.headers(), "api-key")).filter(|k| !k.is_empty()) {
+        Some(k) => Some(k),
+        None => {
+            query = Params::parse(req.uri().query());
+            query.get_nonblank("api_key")
+        }
+    };
+    let Some(key) = key else {
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
-            &err_body(
-                shape,
-                StatusCode::UNAUTHORIZED,
-                "Anonymous requests are not allowed. Please use the test API key.",
-                Some("authentication_failed"),
-            ),
+            "Anonymous requests are not allowed. Please use the test API key.",
+            "authentication_failed",
         ));
     };
-    let Some(ks) = core.rr.keys.get(&key) else {
-        return Some(json_resp(
+    let Some(ks) = core.rr.keys.get(key) else {
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
-            &err_body(
-                shape,
-                StatusCode::UNAUTHORIZED,
-                "Invalid API key",
-                Some("authentication_failed"),
-            ),
+            "Invalid API key",
+            "authentication_failed",
         ));
     };
     ks.calls.fetch_add(1, Ordering::Relaxed);
-    if let Err(t) = ks.admit(action_of(&path)) {
+    if let Err(t) = ks.admit(action) {
         core.throttled(Vendor::RocketReach);
         let secs = retry_after_secs(t.retry_after);
-        let mut r = json_resp(
+        let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            &err_body(
-                shape,
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("Request was throttled. Expected available in {secs} seconds."),
-                Some("throttled"),
-            ),
+            &format!("Request was throttled. Expected available in {secs} seconds."),
+            "throttled",
         );
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Some(r);
+        return Err(r);
     }
     req.extensions_mut().insert(ks);
-    None
+    Ok(())
 }
 
 async fn not_found() -> Response {
@@ -300,13 +321,6 @@ async fn universal() -> Response {
         StatusCode::FORBIDDEN,
         &json!({"detail": "Universal credits are not enabled for this account.", "error_code": "permission_denied"}),
     )
-}
-
-fn key_of(req: &Request) -> Arc<KeyState> {
-    req.extensions()
-        .get::<Arc<KeyState>>()
-        .cloned()
-        .expect("guard inserts the key")
 }
 
 /// Which identity a lookup names, by the contract's parameters.
@@ -391,9 +405,8 @@ fn ident_from(get: &dyn Fn(&str) -> Option<String>) -> Result<Ident, Response> {
             .map(Ident::Npi)
             .map_err(|_| field_error("npi_number", "A valid integer is required."));
     }
-    Err(json_resp(
-        StatusCode::BAD_REQUEST,
-        &json!({"detail": "Must specify at least one of: id, name and current_employer, email, linkedin_url, phone, npi_number."}),
+    Err(bad_request(
+        "Must specify at least one of: id, name and current_employer, email, linkedin_url, phone, npi_number.",
     ))
 }
 
@@ -406,45 +419,58 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 fn credits_exhausted(shape: ErrorShape) -> Response {
-    json_resp(
+    shaped_error(
+        shape,
         StatusCode::FORBIDDEN,
-        &err_body(
-            shape,
-            StatusCode::FORBIDDEN,
-            "You have exhausted your lookup credits. Please upgrade your plan or purchase more credits.",
-            Some("credits_exhausted"),
-        ),
+        "You have exhausted your lookup credits. Please upgrade your plan or purchase more credits.",
+        "credits_exhausted",
     )
 }
 
-async fn person_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+fn profile_not_found(shape: ErrorShape) -> Response {
+    shaped_error(
+        shape,
+        StatusCode::NOT_FOUND,
+        "Could not find a profile matching this request.",
+        "not_found",
+    )
+}
+
+async fn person_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     lookup_common(core, req, false).await
 }
 
-async fn profile_company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn profile_company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     lookup_common(core, req, true).await
 }
 
-async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Response {
+/// `webhook_id`-style optional integer parameter.
+fn optional_u64(params: &Params, name: &str) -> Result<Option<u64>, Response> {
+    match params.get_nonblank(name).map(|w| w.parse::<u64>()) {
+        Some(Ok(w)) => Ok(Some(w)),
+        Some(Err(_)) => Err(field_error(name, "A valid integer is required.")),
+        None => Ok(None),
+    }
+}
+
+/// The hot path: a complete lookup with default parameters answers the
+/// profile serialised once per person.
+async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Reply {
     let key = key_of(&req);
     let params = Params::parse(req.uri().query());
     let get = |k: &str| params.get_nonblank(k).map(str::to_string);
-    let ident = match ident_from(&get) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+    let ident = ident_from(&get)?;
     let lookup_type = params.get_nonblank("lookup_type").unwrap_or("standard");
     if !LOOKUP_TYPES.contains(&lookup_type) {
-        return field_error("lookup_type", &format!("\"{lookup_type}\" is not a valid choice."));
+        return Err(field_error(
+            "lookup_type",
+            &format!("\"{lookup_type}\" is not a valid choice."),
+        ));
     }
-    let webhook_id = match params.get_nonblank("webhook_id").map(|w| w.parse::<u64>()) {
-        Some(Ok(w)) => Some(w),
-        Some(Err(_)) => return field_error("webhook_id", "A valid integer is required."),
-        None => None,
-    };
+    let webhook_id = optional_u64(&params, "webhook_id")?;
     let return_cached = match params.get_nonblank("return_cached_emails").map(parse_bool) {
         Some(Some(b)) => b,
-        Some(None) => return field_error("return_cached_emails", "Must be a valid boolean."),
+        Some(None) => return Err(field_error("return_cached_emails", "Must be a valid boolean.")),
         None => true,
     };
     let metadata = params
@@ -452,68 +478,44 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Res
         .map(|m| serde_json::from_str::<Value>(m).unwrap_or_else(|_| json!(m)));
     let cfg = core.config();
     let rr = &cfg.rocketreach;
-    let hook = match resolve_webhook(rr, webhook_id) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+    let hook = resolve_webhook(rr, webhook_id)?;
     let u = core.universe();
     let Some(p) = ident.resolve(u) else {
-        return json_resp(
-            StatusCode::NOT_FOUND,
-            &err_body(
-                rr.error_shape,
-                StatusCode::NOT_FOUND,
-                "Could not find a profile matching this request.",
-                Some("not_found"),
-            ),
-        );
+        return Err(profile_not_found(rr.error_shape));
     };
     // Charge on data found (a lookup that will fail finds nothing).
-    if p.rr != RrOutcome::Failed {
-        let already = !rr.charge_relookup
-            && core
-                .rr
-                .bought
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&(key.key.clone(), p.id));
-        if !already {
-            if !key.try_charge(1) {
-                return credits_exhausted(rr.error_shape);
-            }
-            let kind = if with_company { "profile-company" } else { "lookup" };
-            let suffix = if lookup_type == "standard" {
-                String::new()
-            } else {
-                format!("[{lookup_type}]")
-            };
-            core.stats
-                .paid(format!("rocketreach:{kind}{suffix}:{}", ident.canonical()));
-            if !rr.charge_relookup {
-                core.rr
-                    .bought
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert((key.key.clone(), p.id));
-            }
+    if p.rr != RrOutcome::Failed && (rr.charge_relookup || !core.rr.already_bought(&key.key, p.id)) {
+        if !key.try_charge(1) {
+            return Err(credits_exhausted(rr.error_shape));
+        }
+        let kind = if with_company { "profile-company" } else { "lookup" };
+        let suffix = if lookup_type == "standard" {
+            String::new()
+        } else {
+            format!("[{lookup_type}]")
+        };
+        core.stats
+            .paid(format!("rocketreach:{kind}{suffix}:{}", ident.canonical()));
+        if !rr.charge_relookup {
+            core.rr.mark_bought(&key.key, p.id);
         }
     }
     let status = match p.rr {
         RrOutcome::Instant => "complete",
-        _ => {
-            let mut l = core.rr.lookups.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = l.entry(p.id).or_insert_with(|| Lookup {
-                started: Instant::now(),
-                polls: 0,
-                done_at: None,
-            });
+        _ => core.rr.with_lookup(p.id, |l| {
             if let Some(h) = &hook
-                && entry.done_at.is_none()
+                && l.done_at.is_none()
             {
-                entry.done_at = Some(Instant::now() + Duration::from_millis(h.delay_ms));
+                l.done_at = Some(Instant::now() + Duration::from_millis(h.delay_ms));
             }
-            status_of(entry, &rr.lifecycle, p.rr)
+            status_of(l, &rr.lifecycle, p.rr)
+        }),
+    };
+    let with_company_json = |mut body: Value| {
+        if with_company {
+            body["company"] = company_json(u.company_of(p));
         }
+        body
     };
     if let Some(h) = hook
         && (p.rr != RrOutcome::Instant || h.on_sync)
@@ -523,39 +525,19 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Res
         } else {
             "complete"
         };
-        let mut body = profile(
-            u,
-            p,
-            terminal,
-            true,
-            Some(&json!({"id": 1, "name": "API Lookups"})),
-            metadata.as_ref(),
-        );
-        if with_company {
-            body["company"] = company_json(u.company_of(p));
-        }
+        let body = with_company_json(profile(u, p, terminal, true, &api_lookups(), metadata.as_ref()));
         let delay = if p.rr == RrOutcome::Instant { 0 } else { h.delay_ms };
         send_webhook(&core, &h, body_bytes(&body), delay);
     }
     let plain = status == "complete" && return_cached && metadata.is_none() && !with_company;
     if plain {
-        return bytes_resp(StatusCode::OK, core.rr.complete_bytes(u, p));
+        return Ok(bytes_resp(StatusCode::OK, core.rr.complete_bytes(u, p)));
     }
-    let mut body = profile(
-        u,
-        p,
-        status,
-        return_cached,
-        Some(&json!({"id": 1, "name": "API Lookups"})),
-        metadata.as_ref(),
-    );
+    let mut body = profile(u, p, status, return_cached, &api_lookups(), metadata.as_ref());
     if let Some(m) = body.as_object_mut() {
         m.insert("return_cached_emails".into(), json!(return_cached));
     }
-    if with_company {
-        body["company"] = company_json(u.company_of(p));
-    }
-    json_resp(StatusCode::OK, &body)
+    Ok(json_resp(StatusCode::OK, &with_company_json(body)))
 }
 
 fn body_bytes(v: &Value) -> Bytes {
@@ -647,6 +629,27 @@ fn validation_date(u: &Universe, p: &Person) -> String {
     format!("2026-{:02}-{:02}T12:00:00Z", 1 + h % 4, 1 + (h >> 8) % 28)
 }
 
+/// What a search summary and a profile both start with.
+fn person_head(p: &Person, c: &Company, status: &str) -> Map<String, Value> {
+    into_object(json!({
+        "id": p.id,
+        "status": status,
+        "name": p.name,
+        "profile_pic": null,
+        "linkedin_url": p.linkedin_url,
+        "location": format!("{}, {}, {}", p.city, p.state, p.country),
+        "city": p.city,
+        "region": p.state,
+        "country": p.country,
+        "country_code": p.country_code,
+        "current_title": p.title,
+        "current_employer": c.name,
+        "current_employer_id": c.id,
+        "current_employer_domain": c.domain,
+        "current_employer_website": c.website,
+    }))
+}
+
 /// A profile at a given status. Contact data is only complete at `complete`;
 /// `progress` carries the emails when cached emails are returned.
 fn profile(
@@ -654,7 +657,7 @@ fn profile(
     p: &Person,
     status: &str,
     cached_emails: bool,
-    profile_list: Option<&Value>,
+    profile_list: &Value,
     metadata: Option<&Value>,
 ) -> Value {
     let c = u.company_of(p);
@@ -695,24 +698,10 @@ fn profile(
     } else {
         recommended_personal.clone().or(recommended_professional.clone())
     };
-    json!({
-        "id": p.id,
-        "status": status,
-        "name": p.name,
-        "profile_pic": null,
-        "linkedin_url": p.linkedin_url,
+    let mut m = person_head(p, c, status);
+    m.extend(into_object(json!({
         "linkedin_url_active": p.linkedin_url.is_some(),
         "links": links,
-        "location": format!("{}, {}, {}", p.city, p.state, p.country),
-        "city": p.city,
-        "region": p.state,
-        "country": p.country,
-        "country_code": p.country_code,
-        "current_title": p.title,
-        "current_employer": c.name,
-        "current_employer_id": c.id,
-        "current_employer_domain": c.domain,
-        "current_employer_website": c.website,
         "current_employer_linkedin_url": c.linkedin_url,
         "current_employer_industry": c.industry,
         "job_history": [{
@@ -734,7 +723,8 @@ fn profile(
         "phones": phones,
         "profile_list": profile_list,
         "metadata": metadata,
-    })
+    })));
+    Value::Object(m)
 }
 
 fn company_json(c: &Company) -> Value {
@@ -767,27 +757,34 @@ fn company_json(c: &Company) -> Value {
     })
 }
 
-async fn check_status(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let params = Params::parse(req.uri().query());
+/// `ids=1&ids=2`, `ids[]=1` and `ids=1,2` alike.
+fn check_status_ids(params: &Params, max: usize) -> Result<Vec<u64>, Response> {
     let mut ids = Vec::new();
     for raw in params.all("ids").chain(params.all("ids[]")) {
         for part in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match part.parse::<u64>() {
-                Ok(id) => ids.push(id),
-                Err(_) => {
-                    return field_error("ids", &format!("\"{part}\" is not a valid integer."));
-                }
-            }
+            let id = part
+                .parse::<u64>()
+                .map_err(|_| field_error("ids", &format!("\"{part}\" is not a valid integer.")))?;
+            ids.push(id);
         }
     }
     if ids.is_empty() {
-        return field_error("ids", "This field is required.");
+        return Err(field_error("ids", "This field is required."));
     }
-    let cfg = core.config();
-    let max = cfg.rocketreach.check_status_max_ids as usize;
     if ids.len() > max {
-        return field_error("ids", &format!("Ensure this field has no more than {max} elements."));
+        return Err(field_error(
+            "ids",
+            &format!("Ensure this field has no more than {max} elements."),
+        ));
     }
+    Ok(ids)
+}
+
+/// Each poll advances the person's lookup; complete profiles are the cached bytes.
+async fn check_status(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let params = Params::parse(req.uri().query());
+    let cfg = core.config();
+    let ids = check_status_ids(&params, cfg.rocketreach.check_status_max_ids as usize)?;
     let u = core.universe();
     let mut out: Vec<u8> = Vec::with_capacity(ids.len() * 1024);
     out.push(b'[');
@@ -800,67 +797,29 @@ async fn check_status(AxState(core): AxState<Arc<Core>>, req: Request) -> Respon
             None => out.extend(serde_json::to_vec(&json!({"id": id, "status": "not queued"})).expect("json")),
             Some(p) if p.rr == RrOutcome::Instant => out.extend_from_slice(&core.rr.complete_bytes(u, p)),
             Some(p) => {
-                // Polling re-attaches to a lookup not seen since a restart.
-                let status = {
-                    let mut l = core.rr.lookups.lock().unwrap_or_else(|e| e.into_inner());
-                    let entry = l.entry(p.id).or_insert_with(|| Lookup {
-                        started: Instant::now(),
-                        polls: 0,
-                        done_at: None,
-                    });
-                    entry.polls = entry.polls.saturating_add(1);
-                    status_of(entry, &cfg.rocketreach.lifecycle, p.rr)
-                };
+                let status = core.rr.with_lookup(p.id, |l| {
+                    l.polls = l.polls.saturating_add(1);
+                    status_of(l, &cfg.rocketreach.lifecycle, p.rr)
+                });
                 if status == "complete" {
                     out.extend_from_slice(&core.rr.complete_bytes(u, p));
                 } else {
-                    let v = profile(u, p, status, true, Some(&json!({"id": 1, "name": "API Lookups"})), None);
+                    let v = profile(u, p, status, true, &api_lookups(), None);
                     out.extend(serde_json::to_vec(&v).expect("json"));
                 }
             }
         }
     }
     out.push(b']');
-    bytes_resp(StatusCode::OK, Bytes::from(out))
+    Ok(bytes_resp(StatusCode::OK, Bytes::from(out)))
 }
 
 /// Body of a POST as JSON, whatever its encoding: JSON, form or multipart
 /// (form fields holding JSON are decoded).
 async fn body_as_json(req: Request) -> Result<Value, Response> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ct = header_str(req.headers(), header::CONTENT_TYPE).to_ascii_lowercase();
     if ct.starts_with("multipart/form-data") {
-        let mut mp = axum::extract::Multipart::from_request(req, &()).await.map_err(|e| {
-            json_resp(
-                StatusCode::BAD_REQUEST,
-                &json!({"detail": format!("Multipart form parse error - {}", e.body_text())}),
-            )
-        })?;
-        let mut m = serde_json::Map::new();
-        loop {
-            match mp.next_field().await {
-                Ok(Some(f)) => {
-                    let name = f.name().unwrap_or("").to_string();
-                    let text = f
-                        .text()
-                        .await
-                        .map_err(|e| json_resp(StatusCode::BAD_REQUEST, &json!({"detail": e.body_text()})))?;
-                    m.insert(name, serde_json::from_str(&text).unwrap_or(Value::String(text)));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(json_resp(
-                        StatusCode::BAD_REQUEST,
-                        &json!({"detail": format!("Multipart form parse error - {}", e.body_text())}),
-                    ));
-                }
-            }
-        }
-        return Ok(Value::Object(m));
+        return multipart_as_json(req).await;
     }
     let bytes = axum::body::to_bytes(req.into_body(), 4 * 1024 * 1024)
         .await
@@ -881,12 +840,21 @@ async fn body_as_json(req: Request) -> Result<Value, Response> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        json_resp(
-            StatusCode::BAD_REQUEST,
-            &json!({"detail": format!("JSON parse error - {e}")}),
-        )
-    })
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(&format!("JSON parse error - {e}")))
+}
+
+async fn multipart_as_json(req: Request) -> Result<Value, Response> {
+    let parse_error = |text: String| bad_request(&format!("Multipart form parse error - {text}"));
+    let mut mp = axum::extract::Multipart::from_request(req, &())
+        .await
+        .map_err(|e| parse_error(e.body_text()))?;
+    let mut m = serde_json::Map::new();
+    while let Some(f) = mp.next_field().await.map_err(|e| parse_error(e.body_text()))? {
+        let name = f.name().unwrap_or("").to_string();
+        let text = f.text().await.map_err(|e| bad_request(&e.body_text()))?;
+        m.insert(name, serde_json::from_str(&text).unwrap_or(Value::String(text)));
+    }
+    Ok(Value::Object(m))
 }
 
 fn value_str(v: &Value) -> Option<String> {
@@ -898,51 +866,41 @@ fn value_str(v: &Value) -> Option<String> {
     }
 }
 
-async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let key = key_of(&req);
-    let body = match body_as_json(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let body = body_as_json(req).await?;
     let cfg = core.config();
     let rr = &cfg.rocketreach;
     let Some(queries) = body.get("queries").and_then(Value::as_array) else {
-        return field_error("queries", "This field is required.");
+        return Err(field_error("queries", "This field is required."));
     };
     if queries.len() > rr.bulk_max_queries as usize {
-        return field_error(
+        return Err(field_error(
             "queries",
             &format!("Ensure this field has no more than {} elements.", rr.bulk_max_queries),
-        );
+        ));
     }
     if queries.len() < rr.bulk_min_queries as usize {
-        return field_error(
+        return Err(field_error(
             "queries",
             &format!("Ensure this field has at least {} elements.", rr.bulk_min_queries),
-        );
+        ));
     }
     let webhook_id = match body
         .get("webhook_id")
         .map(|v| value_str(v).and_then(|s| s.parse::<u64>().ok()))
     {
         Some(Some(w)) => Some(w),
-        Some(None) => return field_error("webhook_id", "A valid integer is required."),
+        Some(None) => return Err(field_error("webhook_id", "A valid integer is required.")),
         None => None,
     };
-    let hook = match resolve_webhook(rr, webhook_id) {
-        Ok(Some(h)) => h,
-        Ok(None) => {
-            return json_resp(
-                StatusCode::BAD_REQUEST,
-                &err_body(
-                    rr.error_shape,
-                    StatusCode::BAD_REQUEST,
-                    "Bulk lookups deliver results by webhook only: pass webhook_id or enable a webhook.",
-                    Some("webhook_required"),
-                ),
-            );
-        }
-        Err(r) => return r,
+    let Some(hook) = resolve_webhook(rr, webhook_id)? else {
+        return Err(shaped_error(
+            rr.error_shape,
+            StatusCode::BAD_REQUEST,
+            "Bulk lookups deliver results by webhook only: pass webhook_id or enable a webhook.",
+            "webhook_required",
+        ));
     };
     let list_name = body
         .get("profile_list")
@@ -953,23 +911,23 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
     let mut resolved = Vec::with_capacity(queries.len());
     for (i, q) in queries.iter().enumerate() {
         let Some(obj) = q.as_object() else {
-            return field_error("queries", &format!("Item {i}: expected an object."));
+            return Err(field_error("queries", &format!("Item {i}: expected an object.")));
         };
         let get = |k: &str| obj.get(k).and_then(value_str);
-        let ident = match ident_from(&get) {
-            Ok(id) => id,
-            Err(_) => {
-                return field_error(
-                    "queries",
-                    &format!(
-                        "Item {i}: must specify one of id, name and current_employer, email, linkedin_url, phone, npi_number."
-                    ),
-                );
-            }
+        let Ok(ident) = ident_from(&get) else {
+            return Err(field_error(
+                "queries",
+                &format!(
+                    "Item {i}: must specify one of id, name and current_employer, email, linkedin_url, phone, npi_number."
+                ),
+            ));
         };
         let lt = get("lookup_type").unwrap_or_else(|| "standard".into());
         if !LOOKUP_TYPES.contains(&lt.as_str()) {
-            return field_error("queries", &format!("Item {i}: \"{lt}\" is not a valid lookup_type."));
+            return Err(field_error(
+                "queries",
+                &format!("Item {i}: \"{lt}\" is not a valid lookup_type."),
+            ));
         }
         resolved.push((ident, obj.get("metadata").cloned()));
     }
@@ -978,7 +936,7 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
         .filter(|(i, _)| i.resolve(u).is_some_and(|p| p.rr != RrOutcome::Failed))
         .count() as u64;
     if !key.try_charge(found) {
-        return credits_exhausted(rr.error_shape);
+        return Err(credits_exhausted(rr.error_shape));
     }
     let mut results = Vec::with_capacity(resolved.len());
     for (ident, meta) in &resolved {
@@ -988,16 +946,16 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
                 if status == "complete" {
                     core.stats.paid(format!("rocketreach:bulk:{}", ident.canonical()));
                 }
-                results.push(profile(u, p, status, true, Some(&profile_list), meta.as_ref()));
+                results.push(profile(u, p, status, true, &profile_list, meta.as_ref()));
             }
             None => results.push(json!({"id": null, "status": "failed", "detail": "Could not find a profile matching this request.", "query": ident.canonical(), "profile_list": profile_list, "metadata": meta})),
         }
     }
     send_webhook(&core, &hook, body_bytes(&Value::Array(results)), hook.delay_ms);
-    json_resp(
+    Ok(json_resp(
         StatusCode::OK,
         &json!({"status": "accepted", "message": "Bulk lookup accepted; results will be delivered to your webhook.", "count": resolved.len(), "profile_list": profile_list, "webhook_id": hook.id}),
-    )
+    ))
 }
 
 async fn account(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
@@ -1066,17 +1024,15 @@ fn duration_name(ms: u64) -> &'static str {
     }
 }
 
-async fn account_key(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
+/// Rotates the key of this request: the new key keeps its balance and counters.
+async fn account_key(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let key = key_of(&req);
-    let body = match body_as_json(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let body = body_as_json(req).await?;
     let Some(given) = body.get("api_key").and_then(value_str) else {
-        return field_error("api_key", "This field is required.");
+        return Err(field_error("api_key", "This field is required."));
     };
     if given != key.key {
-        return field_error("api_key", "Does not match the key of this request.");
+        return Err(field_error("api_key", "Does not match the key of this request."));
     }
     let n = core.rr.seq.fetch_add(1, Ordering::Relaxed);
     let new_key = format!(
@@ -1086,7 +1042,7 @@ async fn account_key(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
     );
     let cfg = core.config();
     if !core.rr.keys.rotate(&given, &new_key, |k| make_key(k, &cfg.rocketreach)) {
-        return field_error("api_key", "Unknown key.");
+        return Err(field_error("api_key", "Unknown key."));
     }
     let mut c = (*cfg).clone();
     for k in c.rocketreach.api_keys.iter_mut() {
@@ -1094,8 +1050,8 @@ async fn account_key(AxState(core): AxState<Arc<Core>>, req: Request) -> Respons
             *k = new_key.clone();
         }
     }
-    *core.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
-    json_resp(StatusCode::OK, &json!({"api_key": new_key}))
+    *write_lock(&core.config) = Arc::new(c);
+    Ok(json_resp(StatusCode::OK, &json!({"api_key": new_key})))
 }
 
 /// Facet values as lowercase strings (a string or a list of strings).
@@ -1230,23 +1186,9 @@ fn summary(u: &Universe, p: &Person) -> Value {
         .flatten()
         .map(|ph| json!({"number": format!("{}XXXX", &ph.number[..ph.number.len() - 4]), "is_premium": ph.kind == "mobile"}))
         .collect();
-    json!({
-        "id": p.id,
-        "status": "complete",
-        "name": p.name,
-        "profile_pic": null,
-        "linkedin_url": p.linkedin_url,
+    let mut m = person_head(p, c, "complete");
+    m.extend(into_object(json!({
         "links": p.linkedin_url.as_ref().map(|l| json!({"linkedin": l})).unwrap_or(json!({})),
-        "location": format!("{}, {}, {}", p.city, p.state, p.country),
-        "city": p.city,
-        "region": p.state,
-        "country": p.country,
-        "country_code": p.country_code,
-        "current_title": p.title,
-        "current_employer": c.name,
-        "current_employer_id": c.id,
-        "current_employer_domain": c.domain,
-        "current_employer_website": c.website,
         "teaser": {
             "emails": [c.domain],
             "professional_emails": [c.domain],
@@ -1255,63 +1197,57 @@ fn summary(u: &Universe, p: &Person) -> Value {
             "preview": [mask_email(&p.work_email)],
             "is_premium_phone_available": p.mobile.is_some(),
         },
-    })
+    })));
+    Value::Object(m)
 }
 
-async fn search_common(core: &Arc<Core>, body: Value) -> Result<(Vec<Value>, usize, usize, usize), Response> {
-    let sr = search_params(&body)?;
+/// `{"start","next","total"}`: `next` is the start of the next page, or null.
+fn pagination(start: usize, page_size: usize, total: usize) -> Value {
+    let next = if start - 1 + page_size < total {
+        json!(start + page_size)
+    } else {
+        Value::Null
+    };
+    json!({"start": start, "next": next, "total": total})
+}
+
+/// One page of people matching a search body: (summaries, pagination block).
+fn person_search(core: &Core, body: &Value) -> Result<(Vec<Value>, Value), Response> {
+    let sr = search_params(body)?;
     let u = core.universe();
     let hits = run_search(u, &sr.query)?;
-    let total = hits.len();
     let page: Vec<Value> = hits
         .iter()
         .skip(sr.start - 1)
         .take(sr.page_size)
         .map(|p| summary(u, p))
         .collect();
-    Ok((page, sr.start, sr.page_size, total))
+    Ok((page, pagination(sr.start, sr.page_size, hits.len())))
 }
 
 /// OAS shape: 201 + array of summaries.
-async fn person_search_oas(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match body_as_json(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match search_common(&core, body).await {
-        Ok((page, ..)) => json_resp(StatusCode::CREATED, &Value::Array(page)),
-        Err(r) => r,
-    }
+async fn person_search_oas(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let body = body_as_json(req).await?;
+    let (page, _) = person_search(&core, &body)?;
+    Ok(json_resp(StatusCode::CREATED, &Value::Array(page)))
 }
 
 /// SDK shape: `{"profiles":[...],"pagination":{"start","next","total"}}`.
-async fn person_search_sdk(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match body_as_json(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    sdk_search_answer(&core, body).await
+async fn person_search_sdk(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let body = body_as_json(req).await?;
+    sdk_search_answer(&core, &body)
 }
 
-async fn sdk_search_answer(core: &Arc<Core>, body: Value) -> Response {
-    match search_common(core, body).await {
-        Ok((page, start, size, total)) => {
-            let next = if start - 1 + size < total {
-                json!(start + size)
-            } else {
-                Value::Null
-            };
-            json_resp(
-                StatusCode::CREATED,
-                &json!({"profiles": page, "pagination": {"start": start, "next": next, "total": total}}),
-            )
-        }
-        Err(r) => r,
-    }
+fn sdk_search_answer(core: &Core, body: &Value) -> Reply {
+    let (page, pagination) = person_search(core, body)?;
+    Ok(json_resp(
+        StatusCode::CREATED,
+        &json!({"profiles": page, "pagination": pagination}),
+    ))
 }
 
 /// Legacy v1 search: facets as query parameters.
-async fn person_search_v1(AxState(core): AxState<Arc<Core>>, RawQuery(q): RawQuery) -> Response {
+async fn person_search_v1(AxState(core): AxState<Arc<Core>>, RawQuery(q): RawQuery) -> Reply {
     let params = Params::parse(q.as_deref());
     let mut query = serde_json::Map::new();
     let mut body = serde_json::Map::new();
@@ -1330,24 +1266,19 @@ async fn person_search_v1(AxState(core): AxState<Arc<Core>>, RawQuery(q): RawQue
         }
     }
     body.insert("query".into(), Value::Object(query));
-    sdk_search_answer(&core, Value::Object(body)).await
+    sdk_search_answer(&core, &Value::Object(body))
 }
 
-async fn company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let key = key_of(&req);
-    let params = Params::parse(req.uri().query());
-    let u = core.universe();
-    let cfg = core.config();
-    let (canon, hit) = if let Some(id) = params.get_nonblank("id") {
-        match id.parse::<u64>() {
-            Ok(n) => (format!("id={n}"), u.company_by_id(n)),
-            Err(_) => return field_error("id", "A valid integer is required."),
-        }
+/// By the first of `id`, `domain`, `linkedin_url`, `ticker`, `name`: the paid
+/// request's canonical form and the company, if any.
+fn company_query<'u>(u: &'u Universe, params: &Params) -> Result<(String, Option<&'u Company>), Response> {
+    Ok(if let Some(id) = params.get_nonblank("id") {
+        let n = id
+            .parse::<u64>()
+            .map_err(|_| field_error("id", "A valid integer is required."))?;
+        (format!("id={n}"), u.company_by_id(n))
     } else if let Some(d) = params.get_nonblank("domain") {
-        (
-            format!("domain={}", super::util::normalize_domain(d)),
-            u.company_by_domain(d),
-        )
+        (format!("domain={}", normalize_domain(d)), u.company_by_domain(d))
     } else if let Some(l) = params.get_nonblank("linkedin_url") {
         (
             format!("linkedin_url={}", normalize_linkedin(l)),
@@ -1358,38 +1289,48 @@ async fn company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Resp
     } else if let Some(n) = params.get_nonblank("name") {
         (format!("name={}", normalize_employer(n)), u.company_by_name(n))
     } else {
-        return json_resp(
-            StatusCode::BAD_REQUEST,
-            &json!({"detail": "Must specify one of: domain, id, name, linkedin_url, ticker."}),
-        );
-    };
-    let Some(c) = hit else {
-        return json_resp(
-            StatusCode::NOT_FOUND,
-            &err_body(
-                cfg.rocketreach.error_shape,
-                StatusCode::NOT_FOUND,
-                "Company not found.",
-                Some("not_found"),
-            ),
-        );
-    };
-    if !key.try_charge(1) {
-        return credits_exhausted(cfg.rocketreach.error_shape);
-    }
-    core.stats.paid(format!("rocketreach:company:{canon}"));
-    json_resp(StatusCode::OK, &company_json(c))
+        return Err(bad_request(
+            "Must specify one of: domain, id, name, linkedin_url, ticker.",
+        ));
+    })
 }
 
-async fn search_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
-    let body = match body_as_json(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
+async fn company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let key = key_of(&req);
+    let params = Params::parse(req.uri().query());
+    let u = core.universe();
+    let cfg = core.config();
+    let shape = cfg.rocketreach.error_shape;
+    let (canon, hit) = company_query(u, &params)?;
+    let Some(c) = hit else {
+        return Err(shaped_error(
+            shape,
+            StatusCode::NOT_FOUND,
+            "Company not found.",
+            "not_found",
+        ));
     };
-    let sr = match search_params(&body) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    if !key.try_charge(1) {
+        return Err(credits_exhausted(shape));
+    }
+    core.stats.paid(format!("rocketreach:company:{canon}"));
+    Ok(json_resp(StatusCode::OK, &company_json(c)))
+}
+
+fn company_facet(c: &Company, facet: &str) -> Vec<String> {
+    match facet {
+        "name" => vec![c.name.to_lowercase()],
+        "domain" => vec![c.domain.clone()],
+        "industry" => vec![c.industry.to_lowercase()],
+        "ticker" => c.ticker.iter().map(|t| t.to_lowercase()).collect(),
+        "location" | "geo" => vec![c.city.to_lowercase(), c.state.to_lowercase(), c.country.to_lowercase()],
+        _ => vec![c.name.to_lowercase(), c.domain.clone(), c.industry.to_lowercase()],
+    }
+}
+
+async fn search_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
+    let body = body_as_json(req).await?;
+    let sr = search_params(&body)?;
     let u = core.universe();
     let mut filters = Vec::new();
     for (k, v) in &sr.query {
@@ -1401,38 +1342,22 @@ async fn search_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Resp
             "name" | "domain" | "industry" | "location" | "geo" | "keyword" | "ticker" => {
                 filters.push((k.clone(), vals))
             }
-            other => return field_error("query", &format!("Unknown facet \"{other}\".")),
+            other => return Err(field_error("query", &format!("Unknown facet \"{other}\"."))),
         }
     }
-    let field = |c: &Company, f: &str| -> Vec<String> {
-        match f {
-            "name" => vec![c.name.to_lowercase()],
-            "domain" => vec![c.domain.clone()],
-            "industry" => vec![c.industry.to_lowercase()],
-            "ticker" => c.ticker.iter().map(|t| t.to_lowercase()).collect(),
-            "location" | "geo" => vec![c.city.to_lowercase(), c.state.to_lowercase(), c.country.to_lowercase()],
-            _ => vec![c.name.to_lowercase(), c.domain.clone(), c.industry.to_lowercase()],
-        }
-    };
     let hits: Vec<&Company> = u
         .companies
         .iter()
-        .filter(|c| filters.iter().all(|(f, w)| matches(&field(c, f), w)))
+        .filter(|c| filters.iter().all(|(f, w)| matches(&company_facet(c, f), w)))
         .collect();
-    let total = hits.len();
     let page: Vec<Value> = hits
         .iter()
         .skip(sr.start - 1)
         .take(sr.page_size)
         .map(|c| json!({"id": c.id, "name": c.name, "domain": c.domain, "industry": c.industry, "num_employees": c.employee_count, "city": c.city, "region": c.state, "country_code": c.country_code, "ticker_symbol": c.ticker}))
         .collect();
-    let next = if sr.start - 1 + sr.page_size < total {
-        json!(sr.start + sr.page_size)
-    } else {
-        Value::Null
-    };
-    json_resp(
+    Ok(json_resp(
         StatusCode::OK,
-        &json!({"companies": page, "pagination": {"start": sr.start, "next": next, "total": total}}),
-    )
+        &json!({"companies": page, "pagination": pagination(sr.start, sr.page_size, hits.len())}),
+    ))
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::Vendor;
+use super::util::lock;
 
 const SHARDS: usize = 16;
 
@@ -30,20 +31,20 @@ impl<K: Hash + Eq + Clone> Sharded<K> {
     }
     pub(crate) fn add(&self, k: K, n: u64) {
         let i = (self.hasher.hash_one(&k) as usize) % SHARDS;
-        let mut g = self.shards[i].lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = lock(&self.shards[i]);
         *g.entry(k).or_insert(0) += n;
     }
     pub(crate) fn snapshot(&self) -> Vec<(K, u64)> {
         let mut out = Vec::new();
         for s in &self.shards {
-            let g = s.lock().unwrap_or_else(|e| e.into_inner());
+            let g = lock(s);
             out.extend(g.iter().map(|(k, v)| (k.clone(), *v)));
         }
         out
     }
     pub(crate) fn clear(&self) {
         for s in &self.shards {
-            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            lock(s).clear();
         }
     }
 }

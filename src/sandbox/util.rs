@@ -1,7 +1,73 @@
 //! Small shared helpers: deterministic hashing, raw query parsing (repeated
-//! keys kept), normalisation of the identities used as lookup keys.
+//! keys kept), normalisation of the identities used as lookup keys, and the
+//! plumbing every vendor's handlers share (poison-tolerant locks, header and
+//! body reading, the `Reply` type).
 
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use base64::Engine as _;
+use serde_json::Value;
+
+/// What a handler answers: `Err` is a ready vendor-shaped error, so request
+/// checks written as `fn …() -> Result<T, Response>` compose with `?`.
+pub(crate) type Reply = Result<Response, Response>;
+
+/// A panic while a lock was held leaves plain data behind (counters, maps):
+/// the simulators keep serving with it rather than failing every request.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A header's value, trimmed; `""` when absent or not visible ASCII.
+pub(crate) fn header_str(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+/// The token after `Bearer ` (either case of the `b`), if the value has that prefix.
+pub(crate) fn strip_bearer(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+}
+
+/// The map of a JSON object (empty for any other value).
+pub(crate) fn into_object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Why a JSON body could not be read; each vendor words it in its own envelope.
+pub(crate) enum BodyError {
+    TooLarge,
+    Invalid(serde_json::Error),
+}
+
+/// A request body of at most `limit` bytes parsed as JSON; `None` when the
+/// body is empty or whitespace.
+pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Option<Value>, BodyError> {
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| BodyError::TooLarge)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(BodyError::Invalid)
+}
 
 /// Stable 64-bit hash of (seed, tag, value): the only source of "randomness"
 /// for universe entities, so a value never depends on request order.
