@@ -9,7 +9,7 @@
 #           async, failed, not found) with rate_limits = ["10/s"]. Prints the
 #           achieved rate (report: vendors.rocketreach.achieved_rate), lookups,
 #           status polls and 429s (sandbox stats), and checks 97% / ≤10% / 0.
-# overhead: the sandbox with every limit and latency off (--unlimited); wrk
+# overhead: the sandbox with every limit, quota and latency off; wrk
 #           measures lookups/s on GET /person/lookup?email=… at CONNECTIONS
 #           connections, then leadpipe looks up ROWS found people with
 #           concurrency = CONNECTIONS and a huge rate limit. Prints both rates
@@ -126,7 +126,16 @@ overhead)
   ROWS="${2:-20000}"
   CONNS="${3:-64}"
   command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 2; }
-  start_sandbox --unlimited
+  # --unlimited, with a universe large enough for ROWS distinct found people.
+  cat >"$WORK/sandbox.toml" <<TOML
+[universe]
+people = $((ROWS * 2 + 1000))
+[rocketreach]
+credits = "unlimited"
+plan = "none"
+rate_limit = []
+TOML
+  start_sandbox --config "$WORK/sandbox.toml"
   people_csv "$ROWS" instant
   PREFIX="/${BASE#http://*/}"
   tail -n +2 "$WORK/in.csv" | cut -d, -f3 >"$WORK/emails.txt"
@@ -151,7 +160,8 @@ LUA
   echo "wrk: $WRK_RATE lookups/s at $CONNS connections (same emails, same sandbox)"
   pipeline "rate_limits = [\"1000000/s\"]
 concurrency = $CONNS" 'window = 8192'
-  RR_KEY="$KEY" "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
+  # LEADPIPE_WRAP runs leadpipe under a profiler, e.g. "perf record -g -o /tmp/perf.data".
+  RR_KEY="$KEY" ${LEADPIPE_WRAP:-} "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
   python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" <<'PY'
 import json, sys
 report, wrk, conns = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3]
