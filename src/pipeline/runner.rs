@@ -27,13 +27,10 @@ use crate::source::SourceError;
 use crate::source::csv::{CsvSource, fingerprint};
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::dedupe::Dedupe;
-use crate::stages::rocketreach::{self as rr_stage, LookupStage};
-use crate::stages::{StageCounts, StageSpec};
-use crate::state::writer::{Writer, WriterHandle};
+use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
+use crate::state::writer::Writer;
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
 use crate::vendors::http::{CallError, Vendor, VendorHttp, VendorSettings};
-use crate::vendors::paid::{CachePolicy, PaidCalls};
-use crate::vendors::rocketreach::{LookupSettings, RocketReach, pending_lookups};
 
 /// How a run was asked for.
 #[derive(Debug, Clone, Default)]
@@ -177,14 +174,18 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     for (i, stage) in p.stages.iter().enumerate() {
         let name = stage_name(&p.stages, i);
         let (tx, next_rx) = mpsc::channel::<Batch>(cap);
-        let task = match stage {
-            StageSpec::Dedupe(spec) => tokio::spawn(run_dedupe(Dedupe::new(spec.clone()), rx, tx)),
-            StageSpec::RocketreachLookup(spec) => {
-                let http = vendors[&Vendor::RocketReach].clone();
-                let stage = lookup_stage(&p, &store, spec, http, writer.handle(), run_id, &name, opts.refresh)?;
-                let (window, batch_rows) = (spec.window, p.run.batch_rows);
-                tokio::spawn(run_record_stage(Arc::new(stage), rx, tx, window, batch_rows))
-            }
+        let ctx = StageContext {
+            pipeline: &p,
+            store: &store,
+            writer: writer.handle(),
+            run_id,
+            name: name.clone(),
+            refresh: opts.refresh,
+            vendors: &vendors,
+        };
+        let task = match stage.start(&ctx)? {
+            Running::Dedupe(dedupe) => tokio::spawn(run_dedupe(dedupe, rx, tx)),
+            Running::Rows(stage) => tokio::spawn(run_row_stage(stage, rx, tx, p.run.batch_rows)),
         };
         stage_tasks.push((name, task));
         rx = next_rx;
@@ -408,68 +409,25 @@ fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunE
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn lookup_stage(
-    p: &ValidPipeline,
-    store: &Store,
-    spec: &crate::stages::rocketreach::RocketReachSpec,
-    http: VendorHttp,
-    writer: WriterHandle,
-    run_id: i64,
-    name: &str,
-    refresh: bool,
-) -> Result<LookupStage, RunError> {
-    let vendor_spec = p.vendors.rocketreach.clone().unwrap_or_default();
-    let policy = CachePolicy {
-        found_ttl: vendor_spec
-            .cache_ttl
-            .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
-        not_found_ttl: vendor_spec
-            .not_found_ttl
-            .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
-        refresh,
-    };
-    let paid = PaidCalls::new(&p.state_path, run_id, http, writer.clone(), policy)?;
-    let pending = pending_lookups(store.conn(), run_id).map_err(StateError::from)?;
-    let stored = rr_stage::stored(store.conn(), run_id, name).map_err(StateError::from)?;
-    let mut extra = Vec::new();
-    if let Some(t) = &spec.lookup_type {
-        extra.push(("lookup_type", t.clone()));
-    }
-    let settings = LookupSettings {
-        poll_interval: spec.poll_interval.0,
-        deadline: spec.deadline.0,
-        extra,
-    };
-    let client = RocketReach::new(paid, writer.clone(), run_id, pending, settings);
-    Ok(LookupStage {
-        spec: spec.clone(),
-        client,
-        writer,
-        run_id,
-        name: name.to_string(),
-        stored,
-    })
-}
-
-/// What flows through a record stage: rows, and what their batch carried beside them.
+/// What flows into a row stage: rows, and what their batch carried beside them.
 enum Item {
     Row(Record),
     Side(Batch),
 }
 
-/// Drive a per-row stage: up to `window` rows in flight, emitted in input
-/// order, re-batched as they become ready so the next stage starts at once.
-async fn run_record_stage(
-    stage: Arc<LookupStage>,
+/// Drive a row stage: up to its window of rows in flight, each on the
+/// runtime's worker threads, emitted in input order and re-batched as they
+/// become ready so the next stage starts at once.
+async fn run_row_stage(
+    stage: Arc<dyn RowStage>,
     rx: mpsc::Receiver<Batch>,
     tx: mpsc::Sender<Batch>,
-    window: usize,
     batch_rows: usize,
 ) -> StageCounts {
     use futures::StreamExt;
     let started = Instant::now();
     let mut counts = StageCounts::default();
+    let window = stage.window().max(1);
     let input =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).flat_map(|mut batch| {
             let rows = std::mem::take(&mut batch.records);
@@ -482,34 +440,41 @@ async fn run_record_stage(
             let stage = stage.clone();
             async move {
                 match item {
-                    Item::Row(rec) => Item::Row(stage.enrich(rec).await),
-                    side => side,
+                    Item::Row(rec) => match tokio::spawn(stage.enrich(rec)).await {
+                        Ok(row) => Done::Row(row),
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    },
+                    Item::Side(batch) => Done::Side(batch),
                 }
             }
         })
-        .buffered(window.max(1))
+        .buffered(window)
         .ready_chunks(batch_rows.max(1));
     let mut ready = std::pin::pin!(ready);
     while let Some(items) = ready.next().await {
         let mut out = Batch::default();
         for item in items {
             match item {
-                Item::Row(rec) => {
+                Done::Row(StageRow::Keep { rec, status, cached }) => {
                     counts.rows_in += 1;
                     counts.rows_out += 1;
-                    if let Some(person) = &rec.person {
-                        use crate::pipeline::record::Status;
-                        match person.outcome.status {
-                            Status::Found => counts.rows_found += 1,
-                            Status::NotFound => counts.rows_not_found += 1,
-                            Status::Skipped => counts.rows_skipped += 1,
-                            Status::Failed => counts.rows_failed += 1,
-                        }
-                        counts.rows_cached += u64::from(person.outcome.cached);
+                    use crate::pipeline::record::Status;
+                    match status {
+                        Some(Status::Found) => counts.rows_found += 1,
+                        Some(Status::NotFound) => counts.rows_not_found += 1,
+                        Some(Status::Skipped) => counts.rows_skipped += 1,
+                        Some(Status::Failed) => counts.rows_failed += 1,
+                        None => {}
                     }
+                    counts.rows_cached += u64::from(cached);
                     out.records.push(rec);
                 }
-                Item::Side(mut side) => {
+                Done::Row(StageRow::Drop(reject)) => {
+                    counts.rows_in += 1;
+                    counts.rows_dropped += 1;
+                    out.rejects.push(reject);
+                }
+                Done::Side(mut side) => {
                     out.rejects.append(&mut side.rejects);
                     out.duplicates.append(&mut side.duplicates);
                     out.rows_in += side.rows_in;
@@ -522,6 +487,12 @@ async fn run_record_stage(
     }
     counts.duration_s = started.elapsed().as_secs_f64();
     counts
+}
+
+/// A row stage's finished item.
+enum Done {
+    Row(StageRow),
+    Side(Batch),
 }
 
 /// The open output files of a run, committed only when the run completed.

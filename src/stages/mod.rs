@@ -5,7 +5,17 @@
 pub mod dedupe;
 pub mod rocketreach;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use serde::Deserialize;
+
+use crate::pipeline::record::{Record, Reject, Status};
+use crate::spec::ValidPipeline;
+use crate::state::writer::WriterHandle;
+use crate::state::{StateError, Store};
+use crate::vendors::http::{Vendor, VendorHttp};
 
 /// `[[stages]]` entries, tagged by `kind`.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,8 +26,6 @@ pub enum StageSpec {
 }
 
 impl StageSpec {
-    /// The stage's name in reports and the state store: its kind, and its
-    /// position when a kind appears more than once.
     /// The exact key and message of a problem in a table of this `kind` (see `spec::refine`).
     pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
         match kind {
@@ -34,6 +42,14 @@ impl StageSpec {
         }
     }
 
+    /// Build the running stage for one run.
+    pub fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError> {
+        Ok(match self {
+            StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
+            StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
+        })
+    }
+
     /// The vendor a stage pays, if any.
     pub fn vendor(&self) -> Option<crate::vendors::http::Vendor> {
         match self {
@@ -41,6 +57,61 @@ impl StageSpec {
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
         }
     }
+}
+
+/// What a stage is given when a run starts it.
+pub struct StageContext<'a> {
+    pub pipeline: &'a ValidPipeline,
+    /// The run's state store (read what an earlier attempt of this run stored).
+    pub store: &'a Store,
+    /// Where the stage writes its results and jobs.
+    pub writer: WriterHandle,
+    pub run_id: i64,
+    /// The stage's name in reports and the state store (see `pipeline::runner::stage_name`).
+    pub name: String,
+    /// `--refresh`: ask vendors again even for cached answers.
+    pub refresh: bool,
+    /// One HTTP client per vendor the pipeline calls, shared by all its stages.
+    pub vendors: &'a BTreeMap<Vendor, VendorHttp>,
+}
+
+impl StageContext<'_> {
+    /// The shared client of `vendor` (the runner builds one for every vendor a stage names).
+    pub fn http(&self, vendor: Vendor) -> VendorHttp {
+        self.vendors
+            .get(&vendor)
+            .cloned()
+            .unwrap_or_else(|| panic!("no HTTP client was built for {vendor}"))
+    }
+}
+
+/// A started stage, as the runner drives it.
+pub enum Running {
+    /// Works on whole batches (and may hold rows until the input ends).
+    Dedupe(dedupe::Dedupe),
+    /// Works row by row; the runner keeps [`RowStage::window`] rows in flight
+    /// on the runtime's threads and emits them in input order.
+    Rows(Arc<dyn RowStage>),
+}
+
+/// A stage that handles each row on its own, usually waiting on a vendor.
+pub trait RowStage: Send + Sync + 'static {
+    /// Handle one row: enrich it and pass it on, or drop it with a reason.
+    fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow>;
+    /// Rows in flight at once in this stage (bounds memory; vendors bound requests).
+    fn window(&self) -> usize;
+}
+
+/// What a row stage made of one row.
+pub enum StageRow {
+    /// The row goes on; `status` is what the stage did for it (for the counts).
+    Keep {
+        rec: Record,
+        status: Option<Status>,
+        cached: bool,
+    },
+    /// The row leaves the pipeline here (e.g. suppressed); it goes to the rejects file.
+    Drop(Reject),
 }
 
 /// Per-stage counts for the run report.
@@ -60,6 +131,9 @@ pub struct StageCounts {
     pub rows_not_found: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub rows_cached: u64,
+    /// Rows this stage dropped to the rejects file (e.g. suppressed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_dropped: u64,
     pub duration_s: f64,
 }
 

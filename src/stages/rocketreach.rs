@@ -12,11 +12,17 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{RowStage, StageContext, StageRow};
 use crate::pipeline::record::{IdentityField, Outcome, Person, PersonFields, Record, Status};
 use crate::spec::Span;
+use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
-use crate::vendors::http::CallError;
-use crate::vendors::rocketreach::{Profile, RocketReach, lookup_key};
+use crate::vendors::http::{CallError, Vendor};
+use crate::vendors::paid::{CachePolicy, PaidCalls};
+use crate::vendors::rocketreach::{LookupSettings, Profile, RocketReach, lookup_key, pending_lookups};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,8 +76,63 @@ pub struct LookupStage {
     pub stored: Stored,
 }
 
+impl RowStage for LookupStage {
+    fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow> {
+        async move {
+            let rec = self.lookup(rec).await;
+            let (status, cached) = rec
+                .person
+                .as_ref()
+                .map_or((None, false), |p| (Some(p.outcome.status), p.outcome.cached));
+            StageRow::Keep { rec, status, cached }
+        }
+        .boxed()
+    }
+
+    fn window(&self) -> usize {
+        self.spec.window
+    }
+}
+
 impl LookupStage {
-    pub async fn enrich(&self, mut rec: Record) -> Record {
+    /// The stage for one run: the vendor's shared client behind the cache and
+    /// ledger, with what an earlier attempt of the run stored or left pending.
+    pub fn start(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> Result<LookupStage, StateError> {
+        let vendor_spec = ctx.pipeline.vendors.rocketreach.clone().unwrap_or_default();
+        let policy = CachePolicy {
+            found_ttl: vendor_spec
+                .cache_ttl
+                .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
+            not_found_ttl: vendor_spec
+                .not_found_ttl
+                .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
+            refresh: ctx.refresh,
+        };
+        let http = ctx.http(Vendor::RocketReach);
+        let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let pending = pending_lookups(ctx.store.conn(), ctx.run_id)?;
+        let stored = stored(ctx.store.conn(), ctx.run_id, &ctx.name)?;
+        let mut extra = Vec::new();
+        if let Some(t) = &spec.lookup_type {
+            extra.push(("lookup_type", t.clone()));
+        }
+        let settings = LookupSettings {
+            poll_interval: spec.poll_interval.0,
+            deadline: spec.deadline.0,
+            extra,
+        };
+        let client = RocketReach::new(paid, ctx.writer.clone(), ctx.run_id, pending, settings);
+        Ok(LookupStage {
+            spec: spec.clone(),
+            client,
+            writer: ctx.writer.clone(),
+            run_id: ctx.run_id,
+            name: ctx.name.clone(),
+            stored,
+        })
+    }
+
+    pub async fn lookup(&self, mut rec: Record) -> Record {
         if let Some(person) = self.stored.get(&rec.id) {
             self.merge(&mut rec, person.clone());
             return rec;
