@@ -60,11 +60,14 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hyper_util::client::legacy::connect::HttpInfo;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode, Url, multipart, redirect};
 use serde::Serialize;
@@ -120,6 +123,19 @@ struct Inner {
     stopped: OnceLock<CallError>,
     stop: CancellationToken,
     throttle: Mutex<Throttle>,
+    /// Local addresses of the connections answers came on (see [`Inner::opened_connection`]).
+    connections: Mutex<HashSet<SocketAddr>>,
+}
+
+impl Inner {
+    /// True when `resp` is the first answer on its connection: the request
+    /// waited for that connection to open, so it may have reached the vendor
+    /// well after its rate slot was taken (see `limits.rs`).
+    fn opened_connection(&self, resp: &reqwest::Response) -> bool {
+        resp.extensions()
+            .get::<HttpInfo>()
+            .is_some_and(|info| self.connections.lock().expect("connections lock").insert(info.local_addr()))
+    }
 }
 
 /// The current run of 429s, vendor-wide.
@@ -189,6 +205,7 @@ impl VendorHttp {
                 stopped: OnceLock::new(),
                 stop: CancellationToken::new(),
                 throttle: Mutex::new(Throttle::default()),
+                connections: Mutex::new(HashSet::new()),
                 settings,
             }),
         })
@@ -475,6 +492,7 @@ impl VendorHttp {
         inner.stats.request_sent(started);
         let result = async {
             let resp = request.send().await?;
+            inner.gate.answered(started, Instant::now(), inner.opened_connection(&resp));
             let (status, headers) = (resp.status(), resp.headers().clone());
             let body = resp.bytes().await?;
             Ok(Response { status, headers, body })

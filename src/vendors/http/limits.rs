@@ -27,6 +27,21 @@
 //! A window keeps the start times of its last `N` requests (≤ 16 bytes each:
 //! 3.2 MB for the largest preset, 200,000/month).
 //!
+//! # Send time and arrival time
+//! A slot is taken when a request leaves, but the vendor counts it when it
+//! arrives, and the two drift apart: a request that waits for a new
+//! connection (connect, TLS) arrives late while later requests on warm
+//! connections arrive at once, and on a busy machine any request can sit a
+//! few milliseconds in a run queue. Such a late request and one sent a window
+//! after it can land in the same vendor window. So when an answer begins to
+//! arrive, its slot is *settled* ([`RateGate::answered`]): moved from the send
+//! time to the latest moment the vendor can have received it, estimated as the
+//! answer time minus the fastest round trip seen so far. On a warm connection
+//! the move is capped at a twentieth of the shortest window (50 ms on a
+//! one-second window), so a vendor whose processing time varies a lot costs
+//! at most that much rate; the first request on a new connection moves in
+//! full (before any round trip is known, to its answer time).
+//!
 //! The pause (set on a 429) holds every request of the vendor until it has
 //! passed; a request takes its slots only after the pause, right before it is
 //! sent, so a paused vendor does not burn window slots.
@@ -78,6 +93,16 @@ impl Window {
     fn take(&mut self, now: Instant) {
         self.starts.push_back(now);
     }
+
+    /// Move one slot taken at `start` to `later`, keeping the starts in order.
+    fn settle(&mut self, start: Instant, later: Instant) {
+        let i = self.starts.partition_point(|&t| t < start);
+        if self.starts.get(i) == Some(&start) && later > start {
+            self.starts.remove(i);
+            let j = self.starts.partition_point(|&t| t <= later);
+            self.starts.insert(j, later);
+        }
+    }
 }
 
 /// Rate windows plus the vendor-wide pause.
@@ -85,15 +110,25 @@ pub struct RateGate {
     /// Waiters queue on this lock in FIFO order (tokio's mutex is fair), so
     /// the next request to go is always the one that has waited longest and
     /// waiters do not stampede when a slot frees.
-    windows: tokio::sync::Mutex<Vec<Window>>,
+    turn: tokio::sync::Mutex<()>,
+    /// Held only for short, non-async moments, so answers can settle slots
+    /// while a waiter sleeps.
+    windows: Mutex<Vec<Window>>,
     paused_until: Mutex<Option<Instant>>,
+    /// The fastest round trip seen on a warm connection.
+    fastest: Mutex<Option<Duration>>,
+    /// The most a warm request's slot moves when settled.
+    max_settle: Duration,
 }
 
 impl RateGate {
     pub fn new(rates: &[Rate]) -> RateGate {
         RateGate {
-            windows: tokio::sync::Mutex::new(rates.iter().copied().map(Window::new).collect()),
+            turn: tokio::sync::Mutex::new(()),
+            windows: Mutex::new(rates.iter().copied().map(Window::new).collect()),
             paused_until: Mutex::new(None),
+            fastest: Mutex::new(None),
+            max_settle: rates.iter().map(|r| r.per / 20).min().unwrap_or_default(),
         }
     }
 
@@ -101,21 +136,53 @@ impl RateGate {
     /// the slots and returns the start time. Cancel-safe: dropping the future
     /// before it resolves takes nothing.
     pub async fn acquire(&self) -> Instant {
-        let mut windows = self.windows.lock().await;
+        let _turn = self.turn.lock().await;
         loop {
             let now = Instant::now();
-            let ready = windows
-                .iter_mut()
-                .map(|w| w.ready_at(now))
-                .chain(self.paused_until())
-                .max()
-                .unwrap_or(now);
-            if ready <= now {
-                windows.iter_mut().for_each(|w| w.take(now));
-                return now;
-            }
-            // The pause may grow while we sleep: loop and look again.
+            let ready = {
+                let mut windows = self.windows.lock().expect("windows lock");
+                let ready = windows
+                    .iter_mut()
+                    .map(|w| w.ready_at(now))
+                    .chain(self.paused_until())
+                    .max()
+                    .unwrap_or(now);
+                if ready <= now {
+                    windows.iter_mut().for_each(|w| w.take(now));
+                    return now;
+                }
+                ready
+            };
+            // The pause may grow, and slots may be settled, while we sleep: loop and look again.
             sleep_until(ready).await;
+        }
+    }
+
+    /// The answer to the request sent at `start` began to arrive at
+    /// `answered`; `new_connection` when the request opened its connection.
+    /// Settles the request's slots at its estimated arrival (see the module docs).
+    pub fn answered(&self, start: Instant, answered: Instant, new_connection: bool) {
+        if self.max_settle.is_zero() {
+            return;
+        }
+        let round_trip = answered - start;
+        let fastest = {
+            let mut fastest = self.fastest.lock().expect("fastest lock");
+            if !new_connection && fastest.is_none_or(|f| round_trip < f) {
+                *fastest = Some(round_trip);
+            }
+            *fastest
+        };
+        let late = round_trip.saturating_sub(fastest.unwrap_or_default());
+        let late = if new_connection { late } else { late.min(self.max_settle) };
+        self.settle(start, start + late);
+    }
+
+    /// Count the request whose slots were taken at `start` from `arrived_by` in every window.
+    pub fn settle(&self, start: Instant, arrived_by: Instant) {
+        if arrived_by > start {
+            let mut windows = self.windows.lock().expect("windows lock");
+            windows.iter_mut().for_each(|w| w.settle(start, arrived_by));
         }
     }
 
@@ -238,6 +305,41 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(500)).await;
         g.pause_until(Instant::now() + Duration::from_secs(3));
         assert_eq!(waiter.await.unwrap() - t0, Duration::from_millis(3_500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_slot_counts_from_its_arrival() {
+        let g = gate(&["2/s"]);
+        let span = Duration::from_secs(1) + slack(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let first = g.acquire().await;
+        let second = g.acquire().await;
+        // The first request opened a connection: its answer began at 300 ms.
+        g.answered(first, t0 + Duration::from_millis(300), true);
+        // The second slot frees first now, the first one 300 ms later.
+        assert_eq!(g.acquire().await - t0, span);
+        assert_eq!(g.acquire().await - t0, span + Duration::from_millis(300));
+        // Settling a slot that already left the window changes nothing.
+        g.answered(second, t0 + Duration::from_secs(9), true);
+        assert_eq!(g.acquire().await - t0, span * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_on_a_warm_connection_moves_its_slot_a_little() {
+        let g = gate(&["1/s"]);
+        let span = Duration::from_secs(1) + slack(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // The fastest round trip is 200 ms; the next answer is 30 ms later than that.
+        g.answered(g.acquire().await, t0 + ms(200), false);
+        let second = g.acquire().await;
+        assert_eq!(second - t0, span);
+        g.answered(second, second + ms(230), false);
+        assert_eq!(g.acquire().await - second, span + ms(30));
+        // A very slow answer moves its slot by at most 50 ms (a twentieth of the window).
+        let fourth = g.acquire().await;
+        g.answered(fourth, fourth + ms(900), false);
+        assert_eq!(g.acquire().await - fourth, span + ms(50));
     }
 
     #[tokio::test(start_paused = true)]
