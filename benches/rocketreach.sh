@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && cargo build --release --quiet --bin leadpipe --example sandbox_serve)
+(cd "$ROOT" && cargo build --release --quiet --locked --bin leadpipe --example sandbox_serve)
 LEADPIPE="$CARGO_TARGET_DIR/release/leadpipe"
 
 start_sandbox() { # args for sandbox_serve

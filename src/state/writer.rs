@@ -4,7 +4,15 @@
 //! Callers send [`Op`]s without waiting; [`WriterHandle::flush`] waits until
 //! everything sent before it is committed (used wherever durability must
 //! precede an acknowledgement, e.g. before answering a webhook).
+//!
+//! A batch commits every 200 ms or 5,000 writes. Within a batch, a ledger
+//! intent whose outcome arrives before the commit is written once, with its
+//! outcome: both would become durable in the same commit anyway. The writer's
+//! connection has a page cache large enough for the hot pages of a long run
+//! and checkpoints the WAL every 32 MiB rather than every 4 MiB, so busy runs
+//! spend their time on rows, not on re-reading and re-copying pages.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -91,6 +99,8 @@ const COMMIT_OPS: usize = 5_000;
 impl Writer {
     pub fn spawn(path: &Path) -> Result<Writer, StateError> {
         let conn = connect(path)?;
+        conn.pragma_update(None, "cache_size", -65_536)?; // KiB: 64 MiB
+        conn.pragma_update(None, "wal_autocheckpoint", 8_192)?; // pages: 32 MiB
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("leadpipe-state".into())
@@ -141,10 +151,36 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
         let tx = conn.transaction()?;
         let started = Instant::now();
         let mut waiters = Vec::new();
+        let mut intents = HashMap::new();
         let mut n = 0;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
+                Msg::Op(Op::LedgerIntent {
+                    id,
+                    run_id,
+                    provider,
+                    endpoint,
+                    request_key,
+                }) => {
+                    intents.insert(id, (run_id, provider, endpoint, request_key, now()));
+                    n += 1;
+                }
+                Msg::Op(Op::LedgerOutcome {
+                    id,
+                    state,
+                    http_status,
+                    credits,
+                    error,
+                }) if intents.contains_key(&id) => {
+                    let (run_id, provider, endpoint, request_key, started) = intents.remove(&id).expect("checked");
+                    tx.prepare_cached(
+                        "INSERT INTO ledger (id, run_id, provider, endpoint, request_key, state, http_status, credits, started_at, finished_at, error)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?
+                    .execute(params![id, run_id, provider, endpoint, request_key, state, http_status, credits, started, now(), error])?;
+                    n += 1;
+                }
                 Msg::Op(op) => {
                     apply(&tx, op)?;
                     n += 1;
@@ -159,6 +195,9 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
             } else {
                 rx.try_recv().ok()
             };
+        }
+        for (id, (run_id, provider, endpoint, request_key, started)) in intents {
+            write_intent(&tx, id, run_id, provider, endpoint, &request_key, started)?;
         }
         let result = tx.commit().map_err(|e| e.to_string());
         for w in waiters {
@@ -193,12 +232,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
             provider,
             endpoint,
             request_key,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO ledger (id, run_id, provider, endpoint, request_key, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
-            )?
-            .execute(params![id, run_id, provider, endpoint, request_key, t])?;
-        }
+        } => write_intent(tx, id, run_id, provider, endpoint, &request_key, t)?,
         Op::LedgerOutcome {
             id,
             state,
@@ -256,6 +290,22 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
     Ok(())
 }
 
+fn write_intent(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    run_id: i64,
+    provider: &str,
+    endpoint: &str,
+    request_key: &str,
+    at: f64,
+) -> Result<(), StateError> {
+    tx.prepare_cached(
+        "INSERT INTO ledger (id, run_id, provider, endpoint, request_key, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
+    )?
+    .execute(params![id, run_id, provider, endpoint, request_key, at])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +333,47 @@ mod tests {
             .query_row("SELECT count(*) FROM cache", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 100);
+        drop(h);
+        writer.close().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_ledger_intent_is_written_before_its_outcome_arrives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let writer = Writer::spawn(&path).unwrap();
+        let h = writer.handle();
+        let intent = |id| Op::LedgerIntent {
+            id,
+            run_id: 1,
+            provider: "rocketreach",
+            endpoint: "person_lookup",
+            request_key: format!("k{id}"),
+        };
+        let outcome = |id| Op::LedgerOutcome {
+            id,
+            state: "done",
+            http_status: Some(200),
+            credits: 1.0,
+            error: None,
+        };
+        let states = || -> Vec<(i64, String)> {
+            let mut stmt = store.conn().prepare("SELECT id, state FROM ledger ORDER BY id").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        // One call answered within the batch, one still on the wire at the commit.
+        h.send(intent(1));
+        h.send(intent(2));
+        h.send(outcome(1));
+        h.flush().await.unwrap();
+        assert_eq!(states(), [(1, "done".to_string()), (2, "intent".to_string())]);
+        h.send(outcome(2));
+        h.flush().await.unwrap();
+        assert_eq!(states(), [(1, "done".to_string()), (2, "done".to_string())]);
         drop(h);
         writer.close().unwrap();
     }

@@ -7,10 +7,14 @@
 //! which is written to the ledger as an intent before and an outcome after.
 //! Definitive answers (found / not found) are cached; failures are not.
 //!
+//! The hashes of the cache's unexpired keys for the vendor are read once when
+//! the run starts (8 bytes a key), so a request the cache cannot answer, the
+//! common case on a new list, costs no query.
+//!
 //! This module owns no HTTP and no vendor format: callers canonicalise the
 //! request key and turn the vendor's reply into an [`Answer`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -54,11 +58,13 @@ pub struct PaidCalls {
     http: VendorHttp,
     writer: WriterHandle,
     cache: Mutex<Connection>,
+    /// Hashes of the keys the cache held for this vendor when the run started
+    /// (empty with `--refresh`: nothing is read from the cache).
+    cached_keys: HashSet<u64>,
     answers: Mutex<HashMap<String, Pending>>,
     next_ledger_id: AtomicI64,
     found_ttl: Duration,
     not_found_ttl: Duration,
-    refresh: bool,
 }
 
 /// Cache lifetimes and whether to bypass the cache.
@@ -79,8 +85,19 @@ impl PaidCalls {
     ) -> Result<PaidCalls, StateError> {
         let conn = connect(state)?;
         let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM ledger", [], |r| r.get(0))?;
+        let provider = http.vendor().name();
+        let cached_keys = if policy.refresh {
+            HashSet::new()
+        } else {
+            let mut stmt = conn.prepare("SELECT request_key FROM cache WHERE provider = ?1 AND expires_at > ?2")?;
+            let keys = stmt.query_map(params![provider, now()], |r| {
+                Ok(xxhash_rust::xxh3::xxh3_64(r.get_ref(0)?.as_bytes()?))
+            })?;
+            keys.collect::<Result<HashSet<u64>, _>>()?
+        };
         Ok(PaidCalls {
-            provider: http.vendor().name(),
+            provider,
+            cached_keys,
             run_id,
             http,
             writer,
@@ -89,7 +106,6 @@ impl PaidCalls {
             next_ledger_id: AtomicI64::new(max + 1),
             found_ttl: policy.found_ttl,
             not_found_ttl: policy.not_found_ttl,
-            refresh: policy.refresh,
         })
     }
 
@@ -139,7 +155,7 @@ impl PaidCalls {
     }
 
     fn cached(&self, key: &str) -> Option<Answer> {
-        if self.refresh {
+        if !self.cached_keys.contains(&xxhash_rust::xxh3::xxh3_64(key.as_bytes())) {
             return None;
         }
         let conn = self.cache.lock().expect("cache lock");
