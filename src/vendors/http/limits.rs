@@ -50,6 +50,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
@@ -105,12 +106,23 @@ impl Window {
     }
 }
 
+/// Counts a request as queued for as long as it lives (cancel-safe).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Rate windows plus the vendor-wide pause.
 pub struct RateGate {
     /// Waiters queue on this lock in FIFO order (tokio's mutex is fair), so
     /// the next request to go is always the one that has waited longest and
     /// waiters do not stampede when a slot frees.
     turn: tokio::sync::Mutex<()>,
+    /// Requests queued on `turn`; while there are any, nobody skips the queue.
+    waiting: AtomicUsize,
     /// Held only for short, non-async moments, so answers can settle slots
     /// while a waiter sleeps.
     windows: Mutex<Vec<Window>>,
@@ -125,6 +137,7 @@ impl RateGate {
     pub fn new(rates: &[Rate]) -> RateGate {
         RateGate {
             turn: tokio::sync::Mutex::new(()),
+            waiting: AtomicUsize::new(0),
             windows: Mutex::new(rates.iter().copied().map(Window::new).collect()),
             paused_until: Mutex::new(None),
             fastest: Mutex::new(None),
@@ -136,25 +149,40 @@ impl RateGate {
     /// the slots and returns the start time. Cancel-safe: dropping the future
     /// before it resolves takes nothing.
     pub async fn acquire(&self) -> Instant {
+        // With nobody queued and room in every window, go at once: queueing on
+        // the fair lock would hand the turn from task to task, one wake-up each.
+        if self.waiting.load(Ordering::Acquire) == 0
+            && let Ok(now) = self.try_take()
+        {
+            return now;
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _queued = Queued(&self.waiting);
         let _turn = self.turn.lock().await;
         loop {
-            let now = Instant::now();
-            let ready = {
-                let mut windows = self.windows.lock().expect("windows lock");
-                let ready = windows
-                    .iter_mut()
-                    .map(|w| w.ready_at(now))
-                    .chain(self.paused_until())
-                    .max()
-                    .unwrap_or(now);
-                if ready <= now {
-                    windows.iter_mut().for_each(|w| w.take(now));
-                    return now;
-                }
-                ready
-            };
-            // The pause may grow, and slots may be settled, while we sleep: loop and look again.
-            sleep_until(ready).await;
+            match self.try_take() {
+                Ok(now) => return now,
+                // The pause may grow, and slots may be settled, while we sleep: loop and look again.
+                Err(ready) => sleep_until(ready).await,
+            }
+        }
+    }
+
+    /// Takes a slot in every window now, or says when that may be possible.
+    fn try_take(&self) -> Result<Instant, Instant> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().expect("windows lock");
+        let ready = windows
+            .iter_mut()
+            .map(|w| w.ready_at(now))
+            .chain(self.paused_until())
+            .max()
+            .unwrap_or(now);
+        if ready <= now {
+            windows.iter_mut().for_each(|w| w.take(now));
+            Ok(now)
+        } else {
+            Err(ready)
         }
     }
 
@@ -175,7 +203,10 @@ impl RateGate {
         };
         let late = round_trip.saturating_sub(fastest.unwrap_or_default());
         let late = if new_connection { late } else { late.min(self.max_settle) };
-        self.settle(start, start + late);
+        // Below a millisecond, the windows' slack covers it.
+        if late >= Duration::from_millis(1) {
+            self.settle(start, start + late);
+        }
     }
 
     /// Count the request whose slots were taken at `start` from `arrived_by` in every window.
