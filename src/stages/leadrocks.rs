@@ -18,6 +18,7 @@
 //! send it checks `getcredits` against the emails it holds.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +69,10 @@ pub struct LeadRocksSpec {
     /// The batcher sends what it holds when no new email came for this long.
     #[serde(default = "default_linger")]
     pub linger: Span,
+    /// The batcher sends what it holds at the latest this long after its first
+    /// email, even while emails keep coming.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Span,
     /// First bulk progress poll; grows by half per poll up to `max_poll_interval`.
     #[serde(default = "default_poll")]
     pub poll_interval: Span,
@@ -94,7 +99,10 @@ fn default_threshold() -> usize {
     1_000
 }
 fn default_linger() -> Span {
-    Span(Duration::from_millis(200))
+    Span(Duration::from_secs(1))
+}
+fn default_max_wait() -> Span {
+    Span(Duration::from_secs(30))
 }
 fn default_poll() -> Span {
     Span(Duration::from_secs(5))
@@ -259,6 +267,11 @@ impl VerifyStage {
             return rec;
         }
         let Some(email) = rec.identity.email().map(canonical) else {
+            if let Some(problem) = rec.identity.email_problem {
+                // The source's email failed the syntax check: not deliverable, and free to say so.
+                let v = local_verdict(EmailStatus::NotValid, problem.to_string(), (None, None));
+                return self.keep(rec, v, true);
+            }
             let v = Verification {
                 fields: VerificationFields::default(),
                 outcome: outcome(Status::Skipped, Some("no email to verify".into()), false, 0.0),
@@ -313,17 +326,7 @@ impl VerifyStage {
 
     /// A verdict that costs nothing: bad syntax, local flags, inferred catch-all.
     fn free_verdict(&self, email: &str) -> Option<Verification> {
-        let local = |status: EmailStatus, reason: String, flags: (Option<bool>, Option<bool>)| Verification {
-            fields: VerificationFields {
-                status: Some(status.as_str().into()),
-                safe_to_send: Some(false),
-                disposable: flags.0,
-                free_account: None,
-                role_account: flags.1,
-                method: Some("local".into()),
-            },
-            outcome: outcome(Status::Found, Some(reason), false, 0.0),
-        };
+        let local = local_verdict;
         if let Err(why) = crate::pipeline::normalize::check_email(email) {
             return Some(local(EmailStatus::NotValid, why.to_string(), (None, None)));
         }
@@ -407,6 +410,21 @@ impl VerifyStage {
     }
 }
 
+/// A verdict reached without the vendor (`disposable`, `role_account` as known locally).
+fn local_verdict(status: EmailStatus, reason: String, flags: (Option<bool>, Option<bool>)) -> Verification {
+    Verification {
+        fields: VerificationFields {
+            status: Some(status.as_str().into()),
+            safe_to_send: Some(false),
+            disposable: flags.0,
+            free_account: None,
+            role_account: flags.1,
+            method: Some("local".into()),
+        },
+        outcome: outcome(Status::Found, Some(reason), false, 0.0),
+    }
+}
+
 fn fetched(v: &Verdict, method: &str, credits: f64) -> Fetched {
     let body = serde_json::to_string(&Cached {
         verdict: v.clone(),
@@ -446,10 +464,12 @@ fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -
 async fn batch_loop(client: Arc<LeadRocks>, spec: LeadRocksSpec, mut rx: mpsc::UnboundedReceiver<(String, Reply)>) {
     let per_file = spec.bulk_max_lines.saturating_sub(1).max(1);
     let linger = spec.linger.0;
-    let max_wait = linger * 10;
+    let max_wait = spec.max_wait.0.max(linger);
     let mut checked = false;
     let mut pending: Vec<(String, Reply)> = Vec::new();
     let mut open = true;
+    // Bulk files sent and not yet answered.
+    let lists = Arc::new(AtomicUsize::new(0));
     while open || !pending.is_empty() {
         if pending.is_empty() {
             match rx.recv().await {
@@ -459,15 +479,24 @@ async fn batch_loop(client: Arc<LeadRocks>, spec: LeadRocksSpec, mut rx: mpsc::U
         }
         let first = tokio::time::Instant::now();
         // The first send waits for the window to fill, so the credit check counts what it can.
-        while open && (pending.len() < per_file || !checked) {
-            let left = max_wait.saturating_sub(first.elapsed());
-            if left.is_zero() {
+        // While bulk lists run, their rows bring new emails as they complete: gather
+        // those for the next file rather than trickle them out one by one.
+        // Instant mode sends at once (after the credit check): batching buys it nothing.
+        let enough = if spec.mode == Mode::Instant && checked {
+            1
+        } else {
+            per_file
+        };
+        while open && (pending.len() < enough || !checked) {
+            let idle = lists.load(Ordering::Relaxed) == 0;
+            if idle && first.elapsed() >= max_wait {
                 break;
             }
-            match tokio::time::timeout(linger.min(left), rx.recv()).await {
+            match tokio::time::timeout(linger, rx.recv()).await {
                 Ok(Some(item)) => pending.push(item),
                 Ok(None) => open = false,
-                Err(_) => break,
+                Err(_) if lists.load(Ordering::Relaxed) == 0 => break,
+                Err(_) => {}
             }
         }
         let batch = std::mem::take(&mut pending);
@@ -487,8 +516,14 @@ async fn batch_loop(client: Arc<LeadRocks>, spec: LeadRocksSpec, mut rx: mpsc::U
             Mode::Bulk => true,
             Mode::Auto => batch.len() >= spec.auto_threshold,
         };
+        tracing::debug!(
+            emails = batch.len(),
+            bulk,
+            waited_ms = first.elapsed().as_millis() as u64,
+            "sending emails for verification"
+        );
         if bulk {
-            send_bulk(&client, batch);
+            send_bulk(&client, batch, &lists);
         } else {
             for (email, reply) in batch {
                 let c = client.clone();
@@ -540,15 +575,19 @@ fn fail(batch: Vec<(String, Reply)>, e: &CallError) {
 
 /// Split into files and run each as a bulk list; each file's rows get their
 /// verdicts as soon as its list is downloaded.
-fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>) {
+fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>, lists: &Arc<AtomicUsize>) {
     let emails: Vec<String> = batch.iter().map(|(e, _)| e.clone()).collect();
     let mut replies: HashMap<String, Reply> = batch.into_iter().collect();
     let bulk = client.bulk();
     for (file_emails, bytes) in split_csv(&emails, bulk.max_lines, bulk.max_bytes) {
         let mine: Vec<(String, Reply)> = file_emails.iter().filter_map(|e| replies.remove_entry(e)).collect();
         let c = client.clone();
+        lists.fetch_add(1, Ordering::Relaxed);
+        let lists = lists.clone();
         tokio::spawn(async move {
-            match c.bulk_file(&file_emails, bytes).await {
+            let result = c.bulk_file(&file_emails, bytes).await;
+            lists.fetch_sub(1, Ordering::Relaxed);
+            match result {
                 Ok(verdicts) => {
                     for (email, reply) in mine {
                         let r = verdicts
