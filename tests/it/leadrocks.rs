@@ -187,7 +187,8 @@ async fn auto_mode_verifies_30000_rows_in_bulk_lists_paying_each_distinct_email_
     assert_eq!(lists.len() as u64, uploads);
     for (state, n) in &lists {
         assert_eq!(state, "done");
-        assert!(*n + 1 <= 10_000, "a list of {n} emails is more than 10,000 lines");
+        let lines = n + 1; // the header
+        assert!(lines <= 10_000, "a list of {n} emails is {lines} lines");
     }
     let in_bulk: usize = lists.iter().map(|(_, n)| n).sum();
     // The first send holds the whole first window (20,000 rows): bulk. Later sends
@@ -412,4 +413,47 @@ async fn a_second_run_verifies_nothing_and_writes_the_same_verdicts() {
         (bad["email_status"].as_str(), bad["leadrocks_method"].as_str()),
         ("not_valid", "local")
     );
+}
+
+/// Error 109 (the vendor's cap on running lists, one per token here): a list
+/// uploaded by someone else on the same token is running when the stage
+/// uploads; the upload is refused, waited out and sent again; nothing fails
+/// and nothing is paid twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bulk_cap_109_is_waited_out() {
+    let sb = sandbox(|c| {
+        c.leadrocks.bulk.max_running = 1;
+        c.leadrocks.bulk.running_ms = 1_500;
+    })
+    .await;
+    let other = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"email\nsomeone.else@example.org\n".to_vec())
+            .file_name("other.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    let reply = reqwest::Client::new()
+        .post(format!("{}/verify-bulk", sb.endpoints().leadrocks.base_url))
+        .header("Authorization", KEY)
+        .multipart(other)
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success());
+
+    let w = Work::new();
+    w.write("in.csv", emails_csv(2_000, 2_000, plain));
+    w.write("p.toml", pipeline(&sb, "mode = \"bulk\"\nbulk_max_lines = 1001"));
+    check(&run(&w).await, 0);
+    let stats = sb.stats();
+    assert!(
+        stats.calls_with_status(Vendor::LeadRocks, UPLOAD, 403) >= 1,
+        "109 was answered: {:?}",
+        stats.calls
+    );
+    assert_eq!(stats.calls_with_status(Vendor::LeadRocks, UPLOAD, 200), 1 + 2);
+    assert_eq!(stats.credits_charged(Vendor::LeadRocks), 1 + 2_000);
+    assert_eq!(stats.paid_twice(), Vec::<(&str, u64)>::new());
+    assert_all_verified(&output(&w));
 }
