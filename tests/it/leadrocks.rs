@@ -457,3 +457,66 @@ async fn the_bulk_cap_109_is_waited_out() {
     assert_eq!(stats.paid_twice(), Vec::<(&str, u64)>::new());
     assert_all_verified(&output(&w));
 }
+
+/// The free verdicts, each switched on by its key: a domain found catch-all
+/// marks its other addresses catch-all unpaid (`inferred`), role and
+/// disposable addresses get a local verdict, and none of them is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_all_inference_and_local_flags_pay_nothing() {
+    let sb = sandbox(|_| {}).await;
+    let domain = sb
+        .universe()
+        .companies
+        .iter()
+        .find(|c| c.catch_all)
+        .expect("a catch-all company")
+        .domain
+        .clone();
+    let mut rows: Vec<String> = (0..10).map(|i| format!("nobody{i}.here@{domain}")).collect();
+    rows.push("sales@company1.com".into());
+    rows.push("someone@mailinator.com".into());
+    let w = Work::new();
+    w.write("in.csv", emails_csv(rows.len(), rows.len(), |i| rows[i].clone()));
+    // One row at a time, so the first verdict is known before the next row asks.
+    w.write(
+        "p.toml",
+        pipeline(
+            &sb,
+            "mode = \"instant\"\ninfer_catch_all = true\nskip_role = true\nskip_disposable = true\nwindow = 1\nlinger = \"10ms\"",
+        ),
+    );
+    check(&run(&w).await, 0);
+    let stats = sb.stats();
+    assert_eq!(
+        stats.calls_to(Vendor::LeadRocks, INSTANT),
+        1,
+        "only the first catch-all address"
+    );
+    assert_eq!(stats.credits_charged(Vendor::LeadRocks), 1);
+    let out = output(&w);
+    assert_eq!(out[0]["email_status"], "catch_all");
+    assert_eq!(out[0]["leadrocks_method"], "instant");
+    for r in &out[1..10] {
+        assert_eq!(
+            (
+                r["email_status"].as_str(),
+                r["leadrocks_method"].as_str(),
+                r["leadrocks_credits"].as_str()
+            ),
+            ("catch_all", "inferred", "0"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        (
+            out[10]["leadrocks_method"].as_str(),
+            out[10]["role_account"].as_str(),
+            out[10]["safe_to_send"].as_str()
+        ),
+        ("local", "true", "false")
+    );
+    assert_eq!(
+        (out[11]["leadrocks_method"].as_str(), out[11]["disposable"].as_str()),
+        ("local", "true")
+    );
+}
