@@ -520,3 +520,35 @@ async fn catch_all_inference_and_local_flags_pay_nothing() {
         ("local", "true")
     );
 }
+
+/// Catch-all and unknown verdicts are kept a shorter time (`not_found_ttl`)
+/// than valid and not-valid ones (`cache_ttl`): once the short TTL has
+/// passed, the next run buys exactly those again.
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_all_and_unknown_verdicts_expire_first() {
+    let sb = sandbox(|_| {}).await;
+    let w = Work::new();
+    w.write("in.csv", emails_csv(300, 300, plain));
+    let p = pipeline(&sb, "mode = \"instant\"\nlinger = \"50ms\"").replace(
+        "max_backoff = \"50ms\"",
+        "max_backoff = \"50ms\"\nnot_found_ttl = \"1s\"",
+    );
+    w.write("p.toml", p);
+    check(&run(&w).await, 0);
+    let first = output(&w);
+    let short = first
+        .iter()
+        .filter(|r| ["catch_all", "unknown"].contains(&r["email_status"].as_str()))
+        .count() as u64;
+    assert!(short > 0 && short < 300, "the input has both kinds: {short}");
+    assert_eq!(sb.stats().credits_charged(Vendor::LeadRocks), 300);
+
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    check(&run(&w).await, 0);
+    assert_eq!(
+        sb.stats().credits_charged(Vendor::LeadRocks),
+        300 + short,
+        "only the catch-all and unknown verdicts were bought again"
+    );
+    assert_eq!(verdicts(&first), verdicts(&output(&w)));
+}
