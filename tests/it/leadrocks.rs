@@ -552,3 +552,30 @@ async fn catch_all_and_unknown_verdicts_expire_first() {
     );
     assert_eq!(verdicts(&first), verdicts(&output(&w)));
 }
+
+/// Bad stage keys are refused before any call, naming file, line and key.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_stage_keys_are_refused_before_any_call() {
+    let sb = sandbox(|_| {}).await;
+    let w = Work::new();
+    w.write("in.csv", emails_csv(10, 10, plain));
+    for (bad, expected) in [
+        (
+            "mode = \"fast\"",
+            "stages[0].mode: unknown variant `fast`, expected one of `instant`, `bulk`, `auto`",
+        ),
+        (
+            "bulk_max_lines = 20000",
+            "stages[0].bulk_max_lines: must be between 2 and 10000 (header included)",
+        ),
+        ("bulk_max_bytes = 20000000", "stages[0].bulk_max_bytes: must be between"),
+        ("linger = \"0s\"", "stages[0].linger: must be longer than zero"),
+    ] {
+        w.write("p.toml", pipeline(&sb, bad));
+        let out = run(&w).await;
+        check(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("p.toml:") && err.contains(expected), "{bad}: {err}");
+    }
+    assert!(sb.stats().calls.is_empty(), "no call reached the vendor");
+}
