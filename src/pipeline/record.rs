@@ -157,6 +157,8 @@ pub struct Record {
     pub identity: Identity,
     /// What a person lookup found (RocketReach), when the pipeline has one.
     pub person: Option<Box<Person>>,
+    /// The email verdict (LeadRocks), when the pipeline has a verification stage.
+    pub verification: Option<Box<Verification>>,
 }
 
 impl Record {
@@ -167,12 +169,17 @@ impl Record {
             original,
             identity,
             person: None,
+            verification: None,
         }
     }
 
     /// True when a paid stage could not produce its answer for this row.
     pub fn failed(&self) -> bool {
         self.person.as_ref().is_some_and(|p| p.outcome.status == Status::Failed)
+            || self
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.outcome.status == Status::Failed)
     }
 }
 
@@ -236,6 +243,26 @@ pub struct PersonFields {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     pub fields: PersonFields,
+    pub outcome: Outcome,
+}
+
+/// An email verdict: the verified address's status and flags, typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerificationFields {
+    /// `valid`, `not_valid`, `catch_all` or `unknown`.
+    pub status: Option<String>,
+    pub safe_to_send: Option<bool>,
+    pub disposable: Option<bool>,
+    pub free_account: Option<bool>,
+    pub role_account: Option<bool>,
+    /// How the verdict was reached: `instant`, `bulk` (paid, or cached from
+    /// one), `inferred` (a known catch-all domain) or `local` (syntax or local flags).
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub fields: VerificationFields,
     pub outcome: Outcome,
 }
 

@@ -142,6 +142,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let total_bytes = std::fs::metadata(source.path()).map_or(0, |m| m.len());
     let groups = crate::sinks::schema::Groups {
         person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
+        verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
     };
     let columns = output_columns(source.header(), groups);
     let writer = Writer::spawn(&p.state_path)?;

@@ -119,10 +119,54 @@ fn person_columns() -> Vec<Derived> {
     ]
 }
 
+/// Columns of the email verification (LeadRocks): the verdict, typed, then provenance.
+fn verdict_columns() -> Vec<Derived> {
+    use DataType::{Boolean, Float64, Utf8};
+    fn v(r: &Record) -> Option<&crate::pipeline::record::Verification> {
+        r.verification.as_deref()
+    }
+    fn f(r: &Record) -> Option<&crate::pipeline::record::VerificationFields> {
+        v(r).map(|v| &v.fields)
+    }
+    let time = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+    vec![
+        ("email_status", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.status.as_deref()))
+        }),
+        ("safe_to_send", Boolean, |r| {
+            Cell::Bool(f(r).and_then(|f| f.safe_to_send))
+        }),
+        ("disposable", Boolean, |r| Cell::Bool(f(r).and_then(|f| f.disposable))),
+        ("free_account", Boolean, |r| {
+            Cell::Bool(f(r).and_then(|f| f.free_account))
+        }),
+        ("role_account", Boolean, |r| {
+            Cell::Bool(f(r).and_then(|f| f.role_account))
+        }),
+        ("leadrocks_method", Utf8, |r| {
+            Cell::Str(f(r).and_then(|f| f.method.as_deref()))
+        }),
+        ("leadrocks_status", Utf8, |r| {
+            Cell::Str(v(r).map(|v| v.outcome.status.as_str()))
+        }),
+        ("leadrocks_reason", Utf8, |r| {
+            Cell::Str(v(r).and_then(|v| v.outcome.reason.as_deref()))
+        }),
+        ("leadrocks_at", time, |r| Cell::Time(v(r).map(|v| v.outcome.at))),
+        ("leadrocks_cached", Boolean, |r| {
+            Cell::Bool(v(r).map(|v| v.outcome.cached))
+        }),
+        ("leadrocks_credits", Float64, |r| {
+            Cell::F64(v(r).map(|v| v.outcome.credits))
+        }),
+    ]
+}
+
 /// Which column groups a pipeline's output carries, by the stages it has.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Groups {
     pub person: bool,
+    pub verdict: bool,
 }
 
 /// The columns of a run's output, from the source header.
@@ -130,6 +174,9 @@ pub fn output_columns(header: &[String], groups: Groups) -> Vec<Column> {
     let mut ours = leadpipe_columns();
     if groups.person {
         ours.extend(person_columns());
+    }
+    if groups.verdict {
+        ours.extend(verdict_columns());
     }
     let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len() + ours.len());

@@ -158,6 +158,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(format!("stages[{i}].poll_interval"), "must be longer than zero".into());
                 }
             }
+            StageSpec::LeadrocksVerify(l) => {
+                for (key, message) in l.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+            }
         }
         if let Some(vendor) = stage.vendor() {
             let name = vendor.name();

@@ -3,6 +3,7 @@
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
+pub mod leadrocks;
 pub mod rocketreach;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::vendors::http::{Vendor, VendorHttp};
 pub enum StageSpec {
     Dedupe(dedupe::DedupeSpec),
     RocketreachLookup(rocketreach::RocketReachSpec),
+    LeadrocksVerify(leadrocks::LeadRocksSpec),
 }
 
 impl StageSpec {
@@ -31,6 +33,7 @@ impl StageSpec {
         match kind {
             "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
             "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
+            "leadrocks_verify" => crate::spec::diagnose_as::<leadrocks::LeadRocksSpec>(value),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => "dedupe",
             StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
+            StageSpec::LeadrocksVerify(_) => "leadrocks_verify",
         }
     }
 
@@ -47,6 +51,7 @@ impl StageSpec {
         Ok(match self {
             StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
+            StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
         })
     }
 
@@ -55,6 +60,7 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
+            StageSpec::LeadrocksVerify(_) => Some(crate::vendors::http::Vendor::LeadRocks),
         }
     }
 }

@@ -229,6 +229,12 @@ impl VendorHttp {
         self.inner.stopped.get().cloned()
     }
 
+    /// Stops the vendor for the rest of the run with `e` (e.g. a credit check
+    /// that shows the stage cannot finish); returns the error that stopped it.
+    pub fn stop_with(&self, e: CallError) -> CallError {
+        self.stop(e)
+    }
+
     /// Counts an answer served from the cache instead of a call.
     pub fn cache_hit(&self) {
         self.inner.stats.cache_hit();

@@ -4,5 +4,6 @@
 //! contracts, rate windows, concurrency, retries, failure classes, counters.
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
 pub mod http;
+pub mod leadrocks;
 pub mod paid;
 pub mod rocketreach;

@@ -51,6 +51,11 @@ pub struct Fetched {
 
 type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, CallError>>>;
 
+/// Ledger ids, shared by every vendor's [`PaidCalls`] of the process: each
+/// starts above the ledger's highest id, and two vendors of one run write to
+/// the same table.
+static NEXT_LEDGER_ID: AtomicI64 = AtomicI64::new(1);
+
 /// One vendor's paid requests for one run.
 pub struct PaidCalls {
     provider: &'static str,
@@ -62,7 +67,6 @@ pub struct PaidCalls {
     /// (empty with `--refresh`: nothing is read from the cache).
     cached_keys: HashSet<u64>,
     answers: Mutex<HashMap<String, Pending>>,
-    next_ledger_id: AtomicI64,
     found_ttl: Duration,
     not_found_ttl: Duration,
 }
@@ -85,6 +89,7 @@ impl PaidCalls {
     ) -> Result<PaidCalls, StateError> {
         let conn = connect(state)?;
         let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM ledger", [], |r| r.get(0))?;
+        NEXT_LEDGER_ID.fetch_max(max + 1, Ordering::Relaxed);
         let provider = http.vendor().name();
         let cached_keys = if policy.refresh {
             HashSet::new()
@@ -103,7 +108,6 @@ impl PaidCalls {
             writer,
             cache: Mutex::new(conn),
             answers: Mutex::new(HashMap::new()),
-            next_ledger_id: AtomicI64::new(max + 1),
             found_ttl: policy.found_ttl,
             not_found_ttl: policy.not_found_ttl,
         })
@@ -182,7 +186,7 @@ impl PaidCalls {
         key: String,
         call: impl Future<Output = Result<Fetched, CallError>> + Send + 'static,
     ) -> impl Future<Output = Result<Arc<Answer>, CallError>> + Send + 'static {
-        let id = self.next_ledger_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_LEDGER_ID.fetch_add(1, Ordering::Relaxed);
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
         writer.send(Op::LedgerIntent {
