@@ -157,6 +157,8 @@ pub struct Record {
     pub identity: Identity,
     /// What a person lookup found (RocketReach), when the pipeline has one.
     pub person: Option<Box<Person>>,
+    /// What ReachStream gave (firmographics, contacts), when the pipeline has that stage.
+    pub reachstream: Option<Box<crate::stages::reachstream::Enrichment>>,
 }
 
 impl Record {
@@ -167,12 +169,17 @@ impl Record {
             original,
             identity,
             person: None,
+            reachstream: None,
         }
     }
 
     /// True when a paid stage could not produce its answer for this row.
     pub fn failed(&self) -> bool {
         self.person.as_ref().is_some_and(|p| p.outcome.status == Status::Failed)
+            || self
+                .reachstream
+                .as_ref()
+                .is_some_and(|e| e.outcome.status == Status::Failed)
     }
 }
 

@@ -23,6 +23,7 @@ pub struct ValidPipeline {
     pub run: RunSpec,
     pub rejects_path: PathBuf,
     pub report_path: PathBuf,
+    pub webhook: Option<crate::webhook::WebhookSpec>,
 }
 
 impl ValidPipeline {
@@ -147,6 +148,20 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(
                         format!("stages[{i}].key"),
                         "needs at least one field, e.g. key = [\"email\"]".into(),
+                    );
+                }
+            }
+            StageSpec::ReachstreamEnrich(r) => {
+                for (key, message) in r.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+                let secret = spec.vendors.reachstream.as_ref().and_then(|v| v.webhook_secret.as_ref());
+                if stage.needs_webhook() && secret.is_none() && !checks.sandbox {
+                    err(
+                        format!("stages[{i}].mode"),
+                        "contacts mode needs [vendors.reachstream] webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\" \
+                         (the webhook_secret_key set up in ReachStream's UI)"
+                            .into(),
                     );
                 }
             }
@@ -275,6 +290,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         run: spec.run,
         rejects_path,
         report_path,
+        webhook: spec.webhook,
     })
 }
 

@@ -3,6 +3,7 @@
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
+pub mod reachstream;
 pub mod rocketreach;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::vendors::http::{Vendor, VendorHttp};
 pub enum StageSpec {
     Dedupe(dedupe::DedupeSpec),
     RocketreachLookup(rocketreach::RocketReachSpec),
+    ReachstreamEnrich(reachstream::ReachStreamSpec),
 }
 
 impl StageSpec {
@@ -31,6 +33,7 @@ impl StageSpec {
         match kind {
             "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
             "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
+            "reachstream_enrich" => crate::spec::diagnose_as::<reachstream::ReachStreamSpec>(value),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => "dedupe",
             StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
+            StageSpec::ReachstreamEnrich(_) => "reachstream_enrich",
         }
     }
 
@@ -47,6 +51,7 @@ impl StageSpec {
         Ok(match self {
             StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
+            StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
         })
     }
 
@@ -55,7 +60,13 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
+            StageSpec::ReachstreamEnrich(_) => Some(crate::vendors::http::Vendor::ReachStream),
         }
+    }
+
+    /// True when the stage's results arrive at the run's webhook receiver.
+    pub fn needs_webhook(&self) -> bool {
+        matches!(self, StageSpec::ReachstreamEnrich(s) if s.mode == reachstream::Mode::Contacts)
     }
 }
 
@@ -73,6 +84,8 @@ pub struct StageContext<'a> {
     pub refresh: bool,
     /// One HTTP client per vendor the pipeline calls, shared by all its stages.
     pub vendors: &'a BTreeMap<Vendor, VendorHttp>,
+    /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
+    pub webhook: Option<crate::webhook::Receiver>,
 }
 
 impl StageContext<'_> {

@@ -212,6 +212,12 @@ impl VendorHttp {
         self.inner.stopped.get().cloned()
     }
 
+    /// Stops the vendor from outside a call (e.g. a credit check before a
+    /// stage starts); returns the error that stopped it (the first one wins).
+    pub fn halt(&self, e: CallError) -> CallError {
+        self.stop(e)
+    }
+
     /// Counts an answer served from the cache instead of a call.
     pub fn cache_hit(&self) {
         self.inner.stats.cache_hit();

@@ -5,4 +5,5 @@
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
 pub mod http;
 pub mod paid;
+pub mod reachstream;
 pub mod rocketreach;
