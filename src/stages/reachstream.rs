@@ -17,6 +17,9 @@
 //!   delivered contact that is the same person (same email, else same first
 //!   and last name), with that contact's title and phone.
 //!
+//! `only_if_missing` limits the stage to rows missing one of the fields
+//! named (the others are `skipped`, for free).
+//!
 //! Credits (contacts mode): before the first fetch, the credit API is asked
 //! for the balance and compared with what the stage will request: the
 //! distinct companies of the input file (read once at start), less those
@@ -52,6 +55,9 @@ pub enum Mode {
 pub struct ReachStreamSpec {
     /// `company` (firmographics, free) or `contacts` (async fetch, paid per delivered record).
     pub mode: Mode,
+    /// Enrich only rows missing one of these fields (e.g. `["email"]`); default: every row.
+    #[serde(default)]
+    pub only_if_missing: Vec<IdentityField>,
     /// Contacts mode: static filter criteria added to each company's filter,
     /// e.g. `{ job_title_level = ["C-Suite"] }` (filter keys of the contract).
     #[serde(default)]
@@ -110,6 +116,11 @@ pub const FILTER_KEYS: &[&str] = &[
 ];
 
 impl ReachStreamSpec {
+    /// The row already has every field `only_if_missing` asks for.
+    pub fn has_all(&self, id: &Identity) -> bool {
+        !self.only_if_missing.is_empty() && self.only_if_missing.iter().all(|f| f.get(id).is_some())
+    }
+
     /// Problems a run would hit, as (key, message), before any call.
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
@@ -434,16 +445,18 @@ impl EnrichStage {
             self.merge(&mut rec, saved.enrichment.clone());
             return rec;
         }
+        let skip = |reason: &str| Enrichment {
+            fields: RsFields::default(),
+            outcome: outcome(Status::Skipped, Some(reason.into()), false, 0.0),
+        };
+        if self.spec.has_all(&rec.identity) {
+            let e = skip("the row already has the fields asked for");
+            self.store(&rec, &e);
+            self.merge(&mut rec, e);
+            return rec;
+        }
         let Some(company) = company_filter(&rec.identity) else {
-            let e = Enrichment {
-                fields: RsFields::default(),
-                outcome: outcome(
-                    Status::Skipped,
-                    Some("no company website or name to ask with".into()),
-                    false,
-                    0.0,
-                ),
-            };
+            let e = skip("no company website or name to ask with");
             self.store(&rec, &e);
             self.merge(&mut rec, e);
             return rec;
@@ -570,7 +583,7 @@ fn companies_to_buy(
     };
     let mut keys = HashSet::new();
     while let Ok(Some(batch)) = csv.next_batch(4096) {
-        for rec in &batch.records {
+        for rec in batch.records.iter().filter(|r| !spec.has_all(&r.identity)) {
             if let Some(company) = company_filter(&rec.identity) {
                 let filter = spec
                     .criteria

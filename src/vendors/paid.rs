@@ -45,6 +45,10 @@ pub struct Fetched {
     pub http_status: Option<u16>,
 }
 
+/// Ledger ids, shared by every vendor's `PaidCalls` in the process (each
+/// run's vendors write to the same ledger table).
+static NEXT_LEDGER_ID: AtomicI64 = AtomicI64::new(1);
+
 type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, CallError>>>;
 
 /// One vendor's paid requests for one run.
@@ -55,7 +59,6 @@ pub struct PaidCalls {
     writer: WriterHandle,
     cache: Mutex<Connection>,
     answers: Mutex<HashMap<String, Pending>>,
-    next_ledger_id: AtomicI64,
     found_ttl: Duration,
     not_found_ttl: Duration,
     refresh: bool,
@@ -79,6 +82,7 @@ impl PaidCalls {
     ) -> Result<PaidCalls, StateError> {
         let conn = connect(state)?;
         let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM ledger", [], |r| r.get(0))?;
+        NEXT_LEDGER_ID.fetch_max(max + 1, Ordering::Relaxed);
         Ok(PaidCalls {
             provider: http.vendor().name(),
             run_id,
@@ -86,7 +90,6 @@ impl PaidCalls {
             writer,
             cache: Mutex::new(conn),
             answers: Mutex::new(HashMap::new()),
-            next_ledger_id: AtomicI64::new(max + 1),
             found_ttl: policy.found_ttl,
             not_found_ttl: policy.not_found_ttl,
             refresh: policy.refresh,
@@ -166,7 +169,7 @@ impl PaidCalls {
         key: String,
         call: impl Future<Output = Result<Fetched, CallError>> + Send + 'static,
     ) -> impl Future<Output = Result<Arc<Answer>, CallError>> + Send + 'static {
-        let id = self.next_ledger_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_LEDGER_ID.fetch_add(1, Ordering::Relaxed);
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
         writer.send(Op::LedgerIntent {
