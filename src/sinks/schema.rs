@@ -122,8 +122,8 @@ fn person_columns() -> Vec<Derived> {
 /// Columns of the ReachStream stage: firmographics, then (contacts mode) the
 /// delivered contacts, then provenance.
 fn reachstream_columns(contacts: bool) -> Vec<Derived> {
-    use DataType::{Boolean, Float64, Utf8};
     use crate::stages::reachstream::{Enrichment, Firmographics, RsFields};
+    use DataType::{Boolean, Float64, Utf8};
     fn e(r: &Record) -> Option<&Enrichment> {
         r.reachstream.as_deref()
     }
@@ -139,20 +139,30 @@ fn reachstream_columns(contacts: bool) -> Vec<Derived> {
         ("company_employee_size", Utf8, |r| {
             Cell::Str(c(r).and_then(|c| c.employee_size.as_deref()))
         }),
-        ("company_revenue", Utf8, |r| Cell::Str(c(r).and_then(|c| c.revenue.as_deref()))),
+        ("company_revenue", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.revenue.as_deref()))
+        }),
         ("company_industry", Utf8, |r| {
             Cell::Str(c(r).and_then(|c| c.industry.as_deref()))
         }),
-        ("company_sic", Utf8, |r| Cell::Str(c(r).and_then(|c| c.sic_code.as_deref()))),
+        ("company_sic", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.sic_code.as_deref()))
+        }),
         ("company_tech_keywords", list.clone(), |r| {
             Cell::List(c(r).map_or(&[], |c| &c.tech_keywords))
         }),
-        ("company_address", Utf8, |r| Cell::Str(c(r).and_then(|c| c.address.as_deref()))),
-        ("company_website", Utf8, |r| Cell::Str(c(r).and_then(|c| c.website.as_deref()))),
+        ("company_address", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.address.as_deref()))
+        }),
+        ("company_website", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.website.as_deref()))
+        }),
     ];
     if contacts {
         cols.extend::<Vec<Derived>>(vec![
-            ("reachstream_contacts", list, |r| Cell::List(f(r).map_or(&[], |f| &f.contacts))),
+            ("reachstream_contacts", list, |r| {
+                Cell::List(f(r).map_or(&[], |f| &f.contacts))
+            }),
             ("reachstream_contact_title", Utf8, |r| {
                 Cell::Str(f(r).and_then(|f| f.contact_title.as_deref()))
             }),
@@ -169,8 +179,12 @@ fn reachstream_columns(contacts: bool) -> Vec<Derived> {
             Cell::Str(e(r).and_then(|e| e.outcome.reason.as_deref()))
         }),
         ("reachstream_at", time, |r| Cell::Time(e(r).map(|e| e.outcome.at))),
-        ("reachstream_cached", Boolean, |r| Cell::Bool(e(r).map(|e| e.outcome.cached))),
-        ("reachstream_credits", Float64, |r| Cell::F64(e(r).map(|e| e.outcome.credits))),
+        ("reachstream_cached", Boolean, |r| {
+            Cell::Bool(e(r).map(|e| e.outcome.cached))
+        }),
+        ("reachstream_credits", Float64, |r| {
+            Cell::F64(e(r).map(|e| e.outcome.credits))
+        }),
     ]);
     cols
 }

@@ -155,7 +155,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 for (key, message) in r.check() {
                     err(format!("stages[{i}].{key}"), message);
                 }
-                let secret = spec.vendors.reachstream.as_ref().and_then(|v| v.webhook_secret.as_ref());
+                let secret = spec
+                    .vendors
+                    .reachstream
+                    .as_ref()
+                    .and_then(|v| v.webhook_secret.as_ref());
                 if stage.needs_webhook() && secret.is_none() && !checks.sandbox {
                     err(
                         format!("stages[{i}].mode"),

@@ -143,7 +143,10 @@ impl ReachStreamSpec {
                 out.push(("criteria", format!("{k}: give at least one value")));
             }
             if matches!(k.as_str(), "company_website" | "company_name") {
-                out.push(("criteria", format!("{k} comes from each row; it cannot be a static criterion")));
+                out.push((
+                    "criteria",
+                    format!("{k} comes from each row; it cannot be a static criterion"),
+                ));
             }
         }
         if self.mode == Mode::Company && !self.criteria.is_empty() {
@@ -273,15 +276,21 @@ fn same_company<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsReco
 /// The delivered contact who is the row's person: same email, else same first and last name.
 fn same_person<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsRecord> {
     let by_email = id.email().and_then(|e| {
-        records
-            .iter()
-            .find(|r| r.contact_email_1.as_deref().is_some_and(|x| x.trim().eq_ignore_ascii_case(e)))
+        records.iter().find(|r| {
+            r.contact_email_1
+                .as_deref()
+                .is_some_and(|x| x.trim().eq_ignore_ascii_case(e))
+        })
     });
     by_email.or_else(|| {
         let (first, last) = (id.first_name()?, id.last_name()?);
         records.iter().find(|r| {
-            r.contact_first_name.as_deref().is_some_and(|f| f.trim().eq_ignore_ascii_case(first))
-                && r.contact_last_name.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case(last))
+            r.contact_first_name
+                .as_deref()
+                .is_some_and(|f| f.trim().eq_ignore_ascii_case(first))
+                && r.contact_last_name
+                    .as_deref()
+                    .is_some_and(|l| l.trim().eq_ignore_ascii_case(last))
         })
     })
 }
@@ -413,7 +422,11 @@ impl EnrichStage {
                 tracing::info!(balance, need, "ReachStream credits cover the stage");
             }
             Ok(balance) if self.spec.allow_partial => {
-                tracing::warn!(balance, need, "ReachStream credits do not cover the stage; going as far as they do (allow_partial)");
+                tracing::warn!(
+                    balance,
+                    need,
+                    "ReachStream credits do not cover the stage; going as far as they do (allow_partial)"
+                );
             }
             Ok(balance) => {
                 http.halt(CallError::OutOfCredits {
@@ -593,9 +606,10 @@ fn companies_to_buy(
             }
         }
     }
-    let mut cached = ctx.store.conn().prepare(
-        "SELECT 1 FROM cache WHERE provider = 'reachstream' AND request_key = ?1 AND expires_at > ?2",
-    )?;
+    let mut cached = ctx
+        .store
+        .conn()
+        .prepare("SELECT 1 FROM cache WHERE provider = 'reachstream' AND request_key = ?1 AND expires_at > ?2")?;
     let now = crate::state::now();
     let mut n = 0;
     for k in &keys {

@@ -126,7 +126,10 @@ pub struct RsRecord {
 pub fn records(data: &Value) -> Vec<RsRecord> {
     let list = match data {
         Value::Array(a) => a.as_slice(),
-        Value::Object(o) => o.get("records").and_then(Value::as_array).map_or(&[][..], Vec::as_slice),
+        Value::Object(o) => o
+            .get("records")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
         _ => &[],
     };
     list.iter()
@@ -399,7 +402,11 @@ pub fn pending_fetches(
         "SELECT request_key, job_id, deadline FROM pending_jobs WHERE provider = 'reachstream' AND kind = 'fetch' AND state = 'pending' AND run_id = ?1",
     )?;
     let rows = stmt.query_map([run_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<f64>>(2)?,
+        ))
     })?;
     let mut out = HashMap::new();
     for row in rows {

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod local_plane;
+mod reachstream;
 mod resume;
 mod rocketreach;
 mod sandbox;
