@@ -74,9 +74,6 @@ pub struct ReachStreamSpec {
     /// Contacts mode: fill the row's missing email and LinkedIn URL from the matching delivered contact.
     #[serde(default = "yes")]
     pub fill_missing: bool,
-    /// Check `criteria` values against the preset-values endpoint at `validate` time (`--check-presets`).
-    #[serde(default)]
-    pub check_presets: bool,
     /// Rows in flight in this stage (rows waiting for a webhook hold a place).
     #[serde(default = "default_window")]
     pub window: usize,
