@@ -582,3 +582,142 @@ async fn a_kill_while_waiting_for_webhooks_is_collected_from_the_redelivery() {
     assert!(got.iter().all(|r| r["reachstream_status"] == "found"), "{got:?}");
     assert_eq!(got, want, "the resumed run writes what an uninterrupted run writes");
 }
+
+// ---------------------------------------------------------------- credits
+
+/// One row per company of `known`, without emails (contacts mode input).
+fn one_row_per_company(sb: &Sandbox, known: &[Company]) -> String {
+    let mut csv = String::from("first_name,last_name,email,company,website\n");
+    for c in known {
+        let p = &people_of(sb, c)[0];
+        csv.push_str(&format!(
+            "{},{},,\"{}\",{}\n",
+            p.first_name, p.last_name, c.name, c.domain
+        ));
+    }
+    csv
+}
+
+/// Acceptance 4, first half: a balance short of what the stage will request
+/// is refused before anything is bought, with the balance and the need.
+#[tokio::test(flavor = "multi_thread")]
+async fn insufficient_credits_are_refused_before_any_fetch() {
+    let sb = sandbox(|c| c.reachstream.credits = Credits::Amount(10)).await;
+    let known = companies(&sb, 4, 5);
+    let w = Work::new();
+    w.write("in.csv", one_row_per_company(&sb, &known));
+    let port = free_port();
+    deliver_to(&sb, &format!("http://127.0.0.1:{port}/reachstream"));
+    w.write("p.toml", pipeline(&sb, port, "mode = \"contacts\"\nfetch_count = 5"));
+    let out = run(&w).await;
+    check(&out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the balance is 10 credits") && err.contains("needs up to 20 (4 companies × fetch_count 5)"),
+        "{err}"
+    );
+    assert!(err.contains("allow_partial"), "{err}");
+    let stats = sb.stats();
+    assert_eq!(stats.calls_to(Vendor::ReachStream, FETCH), 0, "nothing bought");
+    assert_eq!(stats.credits_charged(Vendor::ReachStream), 0);
+    assert!(!w.path("out/rs.csv").exists(), "no output from a refused run");
+}
+
+/// Acceptance 4, second half: with `allow_partial`, a 402 mid-run stops the
+/// vendor (exit 4); once credits are added, the next run finishes the job
+/// without fetching any delivered company again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_402_mid_run_exits_4_and_the_next_run_finishes_without_repeating_work() {
+    // 5 records per company: two companies fit in 12 credits, the third gets a 402.
+    let sb = sandbox(|c| c.reachstream.credits = Credits::Amount(12)).await;
+    let known = companies(&sb, 4, 5);
+    let w = Work::new();
+    w.write("in.csv", one_row_per_company(&sb, &known));
+    let port = free_port();
+    deliver_to(&sb, &format!("http://127.0.0.1:{port}/reachstream"));
+    w.write(
+        "p.toml",
+        pipeline(
+            &sb,
+            port,
+            "mode = \"contacts\"\nfetch_count = 5\nallow_partial = true\nwindow = 1",
+        ),
+    );
+    let out = run(&w).await;
+    check(&out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains("out of credits") && err.contains("run the same command again"),
+        "{err}"
+    );
+    let stats = sb.stats();
+    assert_eq!(stats.calls_with_status(Vendor::ReachStream, FETCH, 200), 2);
+    assert_eq!(stats.calls_with_status(Vendor::ReachStream, FETCH, 402), 1);
+    assert_eq!(stats.credits_charged(Vendor::ReachStream), 10);
+
+    sb.update(|c| c.reachstream.credits = Credits::Amount(1_000)).unwrap();
+    let out = run(&w).await;
+    check(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(
+        stats.calls_with_status(Vendor::ReachStream, FETCH, 200),
+        4,
+        "only the two companies not delivered yet were fetched"
+    );
+    assert!(stats.paid_twice().is_empty(), "{:?}", stats.paid_twice());
+    let rows = output(&w);
+    assert_eq!(rows.len(), 4);
+    for (row, c) in rows.iter().zip(&known) {
+        assert_eq!(contact_emails(row).len(), 5, "{row:?}");
+        assert!(contact_emails(row).iter().all(|e| e.ends_with(&c.domain)));
+    }
+    assert_eq!(w.report("out/report.json")["resumed"], true);
+}
+
+/// Bad stage keys are refused before any call, with file, line and key.
+#[test]
+fn bad_stage_keys_are_refused_with_their_line() {
+    let w = Work::new();
+    w.write("in.csv", "email\na@b.com\n");
+    w.write(
+        "p.toml",
+        r#"[source]
+kind = "csv"
+path = "in.csv"
+
+[[stages]]
+kind = "reachstream_enrich"
+mode = "contacts"
+criteria = { job_titel = ["CEO"] }
+
+[[sinks]]
+kind = "csv"
+path = "out/x.csv"
+
+[state]
+path = "state/x.db"
+"#,
+    );
+    let out = w.run(&["validate", "p.toml", "--sandbox"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("p.toml:8: stages[0].criteria: unknown filter key \"job_titel\""),
+        "{err}"
+    );
+    w.write(
+        "p.toml",
+        std::fs::read_to_string(w.path("p.toml"))
+            .unwrap()
+            .replace("criteria = { job_titel = [\"CEO\"] }", "mode2 = 1"),
+    );
+    let out = w.run(&["validate", "p.toml", "--sandbox"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("p.toml:8: stages[0].mode2: unknown field"),
+        "{}",
+        stderr(&out)
+    );
+    let out = w.run(&["validate", "p.toml"]);
+    assert_eq!(code(&out), 2);
+}
