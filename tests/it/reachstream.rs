@@ -721,3 +721,105 @@ path = "state/x.db"
     let out = w.run(&["validate", "p.toml"]);
     assert_eq!(code(&out), 2);
 }
+
+// ---------------------------------------------------------------- rate
+
+/// Acceptance 5: at 10 requests/s on both sides, the stage keeps to the limit
+/// (at most the first window's 429s, see below), and runs at the same time as the RocketReach stage: a run of
+/// both takes about as long as the slower one, not the sum. Rows (distinct
+/// companies): `RS_RATE_ROWS`, default 100 (the acceptance figure is 500).
+#[tokio::test(flavor = "multi_thread")]
+async fn stays_within_10_per_second_and_runs_beside_rocketreach() {
+    let rows: usize = std::env::var("RS_RATE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let sb = sandbox(|c| {
+        c.universe.companies = (rows * 2).max(300) as u32;
+        c.universe.people = (rows * 20).max(3_000) as u32;
+        c.reachstream.rate_limit = vec![leadpipe::sandbox::RateWindow::per_second(10)];
+        c.reachstream.faults.latency = leadpipe::sandbox::Latency::Fixed { ms: 100 };
+        c.rocketreach.api_keys = vec!["rr_rate_key".into()];
+        c.rocketreach.rate_limit = vec![leadpipe::sandbox::RateWindow::per_second(10)];
+        c.rocketreach.plan = leadpipe::sandbox::Plan::None;
+        c.rocketreach.credits = Credits::Unlimited;
+        c.rocketreach.faults.latency = leadpipe::sandbox::Latency::Fixed { ms: 100 };
+    })
+    .await;
+    // One person of each of `rows` companies, found at once by RocketReach.
+    let u = sb.universe();
+    let mut seen = BTreeSet::new();
+    let picked: Vec<&Person> = u
+        .people
+        .iter()
+        .filter(|p| p.rr == leadpipe::sandbox::RrOutcome::Instant && seen.insert(p.company))
+        .take(rows)
+        .collect();
+    assert_eq!(picked.len(), rows);
+    let mut csv = String::from("first_name,last_name,email,company,website\n");
+    for p in &picked {
+        let c = u.company_of(p);
+        csv.push_str(&format!(
+            "{},{},{},\"{}\",{}\n",
+            p.first_name, p.last_name, p.work_email, c.name, c.domain
+        ));
+    }
+    let w = Work::new();
+    w.write("in.csv", csv);
+    let p = pipeline(&sb, free_port(), "mode = \"company\"")
+        .replace("rate_limits = [\"1000/s\"]", "rate_limits = [\"10/s\"]")
+        .replace(
+            "[webhook]",
+            &format!(
+                "[vendors.rocketreach]\napi_key = \"rr_rate_key\"\nbase_url = \"{}\"\nrate_limits = [\"10/s\"]\nconcurrency = 20\n\n[[stages]]\nkind = \"rocketreach_lookup\"\n\n[webhook]",
+                sb.endpoints().rocketreach.base_url
+            ),
+        );
+    // The RocketReach stage goes first in the file.
+    let p = {
+        let rs_stage = "[[stages]]\nkind = \"reachstream_enrich\"\nmode = \"company\"\n";
+        let without = p.replacen(rs_stage, "", 1);
+        without.replacen("[[sinks]]", &format!("{rs_stage}\n[[sinks]]"), 1)
+    };
+    w.write("p.toml", p);
+    let started = Instant::now();
+    let out = run(&w).await;
+    let wall = started.elapsed().as_secs_f64();
+    check(&out, 0);
+
+    let report = w.report("out/report.json");
+    let stats = sb.stats();
+    let (rs, rr) = (&report["vendors"]["reachstream"], &report["vendors"]["rocketreach"]);
+    let (rs_secs, rr_secs) = (rs["active_secs"].as_f64().unwrap(), rr["active_secs"].as_f64().unwrap());
+    eprintln!(
+        "{rows} distinct companies: ReachStream {} calls in {rs_secs:.1}s ({:.2}/s, {} 429s); \
+         RocketReach {} calls in {rr_secs:.1}s; run {wall:.1}s vs sum {:.1}s",
+        rs["calls"],
+        rs["achieved_rate"].as_f64().unwrap(),
+        stats.status_count(Vendor::ReachStream, 429),
+        rr["calls"],
+        rs_secs + rr_secs
+    );
+    let limited = stats.status_count(Vendor::ReachStream, 429);
+    assert_eq!(
+        stats.calls_to(Vendor::ReachStream, COUNT) - limited,
+        rows as u64,
+        "one count per company"
+    );
+    // Known issue (shared with RocketReach, see docs/benchmarks.md): at exactly the
+    // limit, requests of the first window open new connections and reach the vendor
+    // late, so the next window's can land in the same vendor second. Those 429s are
+    // honoured (the vendor pauses) and stay within one window's worth.
+    assert!(limited <= 10, "{limited} 429s: more than the first window's");
+    assert!(rs["achieved_rate"].as_f64().unwrap() <= 10.5);
+    assert!(
+        wall < 0.75 * (rs_secs + rr_secs),
+        "the two vendors worked at the same time: {wall:.1}s vs {rs_secs:.1}s + {rr_secs:.1}s"
+    );
+    let out_rows = output(&w);
+    assert!(
+        out_rows
+            .iter()
+            .all(|r| r["reachstream_status"] == "found" && r["rocketreach_status"] == "found")
+    );
+}
