@@ -3,7 +3,7 @@
 //!
 //! Started by the runner when a stage needs it ([`crate::stages::StageSpec::needs_webhook`]),
 //! on the `[webhook] listen` address, and stopped when the stages are done.
-//! One route per vendor: `POST /reachstream`.
+//! One route per vendor: `POST /reachstream`, `POST /rocketreach`.
 //!
 //! A delivery is, in this order: authenticated (the `webhook_secret_key`
 //! header compared in constant time with the configured secret; 401 and
@@ -13,6 +13,11 @@
 //! A crash before the 200 loses nothing: the vendor retries. A repeated
 //! delivery of the same processing id is acknowledged and ignored (the first
 //! payload wins; ReachStream delivers one POST per processing id).
+//!
+//! RocketReach deliveries are checked against `X-RocketReach-Signature`
+//! (base64 HMAC-SHA256 of the raw body, constant-time) when a secret is
+//! configured, and stored per profile: under the bulk query's
+//! `metadata.leadpipe_key`, else under `id:<profile id>`.
 //!
 //! Stages wait for a processing id with [`Receiver::wait`]; a payload that
 //! arrived before the wait began (in this run, or in an earlier attempt of
@@ -79,6 +84,9 @@ fn default_max_body() -> usize {
 pub struct Secrets {
     /// ReachStream's `webhook_secret_key`; without one every delivery gets 401.
     pub reachstream: Option<Secret>,
+    /// RocketReach's signature secret: when set, `X-RocketReach-Signature`
+    /// (base64 HMAC-SHA256 of the raw body) must match.
+    pub rocketreach: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +128,14 @@ fn slot(provider: &str, id: &str) -> String {
     format!("{provider}:{id}")
 }
 
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Receiver {
     /// Bind and serve until [`Receiver::stop`].
     pub async fn start(spec: &WebhookSpec, state: &Path, secrets: Secrets) -> Result<Receiver, WebhookError> {
@@ -150,6 +166,7 @@ impl Receiver {
         });
         let app = Router::new()
             .route("/reachstream", post(reachstream))
+            .route("/rocketreach", post(rocketreach))
             .layer(DefaultBodyLimit::max(spec.max_body_bytes))
             .with_state(inner.clone());
         let stop = inner.stop.clone();
@@ -174,6 +191,11 @@ impl Receiver {
     /// The URL ReachStream must post to.
     pub fn reachstream_url(&self) -> String {
         format!("{}/reachstream", self.inner.public_url)
+    }
+
+    /// The URL RocketReach must post to.
+    pub fn rocketreach_url(&self) -> String {
+        format!("{}/rocketreach", self.inner.public_url)
     }
 
     /// The payload delivered for `id`, waiting for it at most `within`
@@ -291,13 +313,80 @@ async fn reachstream(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
     }
 }
 
-/// `--sandbox`: point the sandbox's ReachStream webhook at this run's
-/// receiver, through the sandbox's admin route on the vendor's origin.
-pub async fn point_sandbox(reachstream_base: &str, receiver: &Receiver) -> Result<(), String> {
-    let url = reqwest::Url::parse(reachstream_base).map_err(|e| e.to_string())?;
+/// base64(HMAC-SHA256(secret, body)).
+fn signature(secret: &Secret, body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// RocketReach: a profile, or (bulk) a list of them. Each is stored under
+/// `metadata.leadpipe_key` (bulk queries) or `id:<profile id>` (single lookups).
+async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if let Some(secret) = inner.secrets.rocketreach.as_ref().filter(|s| !s.is_empty()) {
+        let expected = signature(secret, &body);
+        let given = headers
+            .get("x-rocketreach-signature")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(expected.as_bytes().ct_eq(given)) {
+            tracing::warn!("refused a RocketReach delivery with a missing or wrong signature");
+            return StatusCode::UNAUTHORIZED;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let items = match value {
+        serde_json::Value::Array(a) => a,
+        v @ serde_json::Value::Object(_) => vec![v],
+        _ => return StatusCode::BAD_REQUEST,
+    };
+    let keyed: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|p| {
+            let key = match (p["metadata"]["leadpipe_key"].as_str(), p["id"].as_i64()) {
+                (Some(k), _) => k.to_string(),
+                (None, Some(id)) => format!("id:{id}"),
+                _ => return None,
+            };
+            Some((key, p.to_string()))
+        })
+        .collect();
+    let stored = tokio::task::spawn_blocking(move || {
+        keyed
+            .iter()
+            .try_for_each(|(key, payload)| inner.deliver("rocketreach", key, payload))
+    })
+    .await;
+    match stored {
+        Ok(Ok(())) => StatusCode::OK,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store a RocketReach delivery; answering 500 so it is retried");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `--sandbox`: point the sandbox's webhooks (ReachStream, RocketReach) at
+/// this run's receiver, through the sandbox's admin route (served on every
+/// simulated vendor's origin).
+pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&Secret>) -> Result<(), String> {
+    let url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
     let admin = url.join("/__sandbox/config").map_err(|e| e.to_string())?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let patch = serde_json::json!({"reachstream": {"webhook": {"url": receiver.reachstream_url(), "active": true}}});
+    let patch = serde_json::json!({
+        "reachstream": {"webhook": {"url": receiver.reachstream_url(), "active": true}},
+        "rocketreach": {"webhook": {"url": receiver.rocketreach_url(), "active": true}},
+    });
+    let mut patch = patch;
+    if let Some(secret) = rr_secret {
+        // The sandbox signs with the secret the pipeline verifies.
+        patch["rocketreach"]["webhook"]["secret"] = serde_json::Value::String(secret.expose().to_string());
+    }
     let resp = reqwest::Client::new()
         .post(admin)
         .json(&patch)

@@ -423,15 +423,17 @@ async fn start_webhook(p: &ValidPipeline, sandbox: bool) -> Result<Option<crate:
         return Ok(None);
     }
     let rs = p.vendors.reachstream.clone().unwrap_or_default();
+    let rr = p.vendors.rocketreach.clone().unwrap_or_default();
     let secrets = crate::webhook::Secrets {
         reachstream: rs.webhook_secret.clone(),
+        rocketreach: rr.webhook_secret.clone(),
     };
     let spec = p.webhook.clone().unwrap_or_default();
     let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets)
         .await
         .map_err(|e| RunError::Vendor(e.to_string()))?;
-    if sandbox && let Some(base) = rs.base_url.as_deref() {
-        crate::webhook::point_sandbox(base, &receiver)
+    if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {
+        crate::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref())
             .await
             .map_err(|e| RunError::Vendor(format!("cannot point the sandbox's webhook at the run: {e}")))?;
     }

@@ -66,7 +66,11 @@ impl StageSpec {
 
     /// True when the stage's results arrive at the run's webhook receiver.
     pub fn needs_webhook(&self) -> bool {
-        matches!(self, StageSpec::ReachstreamEnrich(s) if s.mode == reachstream::Mode::Contacts)
+        match self {
+            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
+            StageSpec::RocketreachLookup(s) => s.needs_webhook(),
+            StageSpec::Dedupe(_) => false,
+        }
     }
 }
 

@@ -7,3 +7,4 @@ pub mod http;
 pub mod paid;
 pub mod reachstream;
 pub mod rocketreach;
+pub mod rocketreach_bulk;

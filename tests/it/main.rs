@@ -8,4 +8,5 @@ mod local_plane;
 mod reachstream;
 mod resume;
 mod rocketreach;
+mod rocketreach_bulk;
 mod sandbox;
