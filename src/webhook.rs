@@ -114,6 +114,8 @@ struct Inner {
     addr: SocketAddr,
     public_url: String,
     stop: CancellationToken,
+    /// The run's shutdown (Ctrl-C): waiters give up so the run can exit resumable.
+    shutdown: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -138,7 +140,12 @@ impl std::fmt::Debug for Receiver {
 
 impl Receiver {
     /// Bind and serve until [`Receiver::stop`].
-    pub async fn start(spec: &WebhookSpec, state: &Path, secrets: Secrets) -> Result<Receiver, WebhookError> {
+    pub async fn start(
+        spec: &WebhookSpec,
+        state: &Path,
+        secrets: Secrets,
+        shutdown: CancellationToken,
+    ) -> Result<Receiver, WebhookError> {
         let listener = tokio::net::TcpListener::bind(spec.listen)
             .await
             .map_err(|source| WebhookError::Bind {
@@ -162,6 +169,7 @@ impl Receiver {
             addr,
             public_url,
             stop: CancellationToken::new(),
+            shutdown,
             task: Mutex::new(None),
         });
         let app = Router::new()
@@ -199,7 +207,8 @@ impl Receiver {
     }
 
     /// The payload delivered for `id`, waiting for it at most `within`
-    /// (`None` if it has not come by then).
+    /// (`None` if it has not come by then, or the run is shutting down: what
+    /// was submitted stays pending for the next run).
     pub async fn wait(&self, provider: &str, id: &str, within: Duration) -> Option<Arc<str>> {
         let key = slot(provider, id);
         let rx = {
@@ -216,7 +225,10 @@ impl Receiver {
             slots.waiting.entry(key).or_default().push(tx);
             rx
         };
-        tokio::time::timeout(within, rx).await.ok()?.ok()
+        tokio::select! {
+            got = tokio::time::timeout(within, rx) => got.ok()?.ok(),
+            _ = self.inner.shutdown.cancelled() => None,
+        }
     }
 
     /// Stop listening; waits briefly for deliveries being stored to finish.

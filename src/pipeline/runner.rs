@@ -148,7 +148,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let columns = output_columns(source.header(), groups);
     let writer = Writer::spawn(&p.state_path)?;
     let vendors = build_vendors(&p)?;
-    let webhook = start_webhook(&p, opts.sandbox).await?;
+    let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
     let progress = Arc::new(Progress::default());
     let reporter_done = CancellationToken::new();
@@ -418,7 +418,11 @@ fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunE
 
 /// The run's webhook receiver, when a stage needs one; on `--sandbox`, the
 /// sandbox's ReachStream webhook is pointed at it.
-async fn start_webhook(p: &ValidPipeline, sandbox: bool) -> Result<Option<crate::webhook::Receiver>, RunError> {
+async fn start_webhook(
+    p: &ValidPipeline,
+    sandbox: bool,
+    shutdown: CancellationToken,
+) -> Result<Option<crate::webhook::Receiver>, RunError> {
     if !p.stages.iter().any(StageSpec::needs_webhook) {
         return Ok(None);
     }
@@ -429,7 +433,7 @@ async fn start_webhook(p: &ValidPipeline, sandbox: bool) -> Result<Option<crate:
         rocketreach: rr.webhook_secret.clone(),
     };
     let spec = p.webhook.clone().unwrap_or_default();
-    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets)
+    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown)
         .await
         .map_err(|e| RunError::Vendor(e.to_string()))?;
     if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {

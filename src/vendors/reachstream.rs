@@ -269,7 +269,15 @@ impl ReachStream {
                         tracing::info!(processing_id = %id, "waiting for the redelivery of a fetch submitted before the restart");
                         (id, until.unwrap_or(now + deadline.as_secs_f64()))
                     }
-                    _ => {
+                    expired => {
+                        if let Some((old, _)) = expired {
+                            // Past its deadline: ReachStream has stopped retrying it.
+                            writer.send(Op::PendingState {
+                                provider: "reachstream",
+                                job_id: old,
+                                state: "failed",
+                            });
+                        }
                         let Some(secret) = secret else {
                             return Err(Self::failure(
                                 "vendors.reachstream.webhook_secret is not set".into(),

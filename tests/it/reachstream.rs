@@ -651,9 +651,12 @@ async fn a_402_mid_run_exits_4_and_the_next_run_finishes_without_repeating_work(
         "{err}"
     );
     let stats = sb.stats();
-    assert_eq!(stats.calls_with_status(Vendor::ReachStream, FETCH, 200), 2);
+    // The vendor charges after its delivery is acknowledged, which races with the
+    // next submit: two or three companies get in before the 402.
+    let first = stats.calls_with_status(Vendor::ReachStream, FETCH, 200);
+    assert!((2..=3).contains(&first), "{first} fetches before the 402");
     assert_eq!(stats.calls_with_status(Vendor::ReachStream, FETCH, 402), 1);
-    assert_eq!(stats.credits_charged(Vendor::ReachStream), 10);
+    assert_eq!(stats.credits_charged(Vendor::ReachStream), 12.min(5 * first));
 
     sb.update(|c| c.reachstream.credits = Credits::Amount(1_000)).unwrap();
     let out = run(&w).await;
@@ -662,7 +665,7 @@ async fn a_402_mid_run_exits_4_and_the_next_run_finishes_without_repeating_work(
     assert_eq!(
         stats.calls_with_status(Vendor::ReachStream, FETCH, 200),
         4,
-        "only the two companies not delivered yet were fetched"
+        "only the companies not delivered yet were fetched"
     );
     assert!(stats.paid_twice().is_empty(), "{:?}", stats.paid_twice());
     let rows = output(&w);
@@ -822,4 +825,55 @@ async fn stays_within_10_per_second_and_runs_beside_rocketreach() {
             .iter()
             .all(|r| r["reachstream_status"] == "found" && r["rocketreach_status"] == "found")
     );
+}
+
+/// Ctrl-C while rows wait for their webhooks: the run exits resumable at once
+/// (not at the fetch deadline), and the next run collects the deliveries
+/// without submitting again.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_waiting_exits_3_and_the_next_run_collects() {
+    let sb = sandbox(|c| {
+        c.reachstream.faults.webhook_late_ms = 3_000;
+        c.reachstream.webhook.retry_schedule_ms = vec![0, 300, 300, 300, 300, 300, 300, 300, 300, 300];
+    })
+    .await;
+    let known = companies(&sb, 3, 3);
+    let w = Work::new();
+    w.write("in.csv", one_row_per_company(&sb, &known));
+    let port = free_port();
+    deliver_to(&sb, &format!("http://127.0.0.1:{port}/reachstream"));
+    w.write("p.toml", pipeline(&sb, port, "mode = \"contacts\"\nfetch_count = 3"));
+    let mut cmd = w.command(&["run", "p.toml", "--quiet"]);
+    cmd.env("RS_KEY", KEY).env("RS_SECRET", SECRET);
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sb.stats().calls_to(Vendor::ReachStream, FETCH) < known.len() as u64 {
+        assert!(Instant::now() < deadline, "fetches did not go out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let interrupted = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(2),
+        "exited without waiting for the webhooks"
+    );
+
+    let out = run(&w).await;
+    check(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(
+        stats.calls_to(Vendor::ReachStream, FETCH),
+        known.len() as u64,
+        "no second submit"
+    );
+    assert!(output(&w).iter().all(|r| r["reachstream_status"] == "found"));
 }
