@@ -192,6 +192,19 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+    // A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+    let fixed = spec
+        .webhook
+        .as_ref()
+        .is_some_and(|w| w.listen.port() != 0 || w.public_url.is_some());
+    if spec.stages.iter().any(StageSpec::needs_webhook) && !fixed && !checks.sandbox {
+        err(
+            "webhook.listen".into(),
+            "a stage receives results by webhook: give the receiver a fixed port (e.g. listen = \"0.0.0.0:8787\") \
+             and set the vendor's webhook URL to it"
+                .into(),
+        );
+    }
     for (name, vendor) in spec.vendors.iter() {
         let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
         let key_missing = vendor.api_key.as_ref().is_none_or(|k| k.is_empty());
