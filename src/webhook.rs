@@ -416,6 +416,63 @@ pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&S
 mod tests {
     use super::*;
 
+    /// Secret, size limit, storage before the 200, idempotence, and a waiter woken.
+    #[tokio::test]
+    async fn deliveries_are_checked_limited_stored_then_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.db");
+        let store = crate::state::Store::open(&state).unwrap();
+        let spec = WebhookSpec {
+            max_body_bytes: 2_000,
+            ..WebhookSpec::default()
+        };
+        let secrets = Secrets {
+            reachstream: Some(Secret::new("s3cret")),
+            rocketreach: None,
+        };
+        let rx = Receiver::start(&spec, &state, secrets, CancellationToken::new())
+            .await
+            .unwrap();
+        let url = rx.reachstream_url();
+        let waiter = {
+            let rx = rx.clone();
+            tokio::spawn(async move { rx.wait("reachstream", "1300", Duration::from_secs(10)).await })
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let post = |secret: &'static str, body: String| {
+            let url = url.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("webhook_secret_key", secret)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        let first = r#"{"unique_processing_id":1300,"event":"data_notification","data":[{"id":1}]}"#;
+        assert_eq!(post("wrong", first.into()).await, 401);
+        assert_eq!(post("s3cret", format!("{first}{}", " ".repeat(3_000))).await, 413);
+        assert_eq!(post("s3cret", "{}".into()).await, 400);
+        let count = || -> i64 {
+            store
+                .conn()
+                .query_row("SELECT count(*) FROM webhook_deliveries", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 0, "nothing stored from refused deliveries");
+        assert_eq!(post("s3cret", first.into()).await, 200);
+        assert_eq!(count(), 1, "stored before the 200");
+        let again = r#"{"unique_processing_id":"1300","data":[{"id":2}]}"#;
+        assert_eq!(post("s3cret", again.into()).await, 200);
+        assert_eq!(count(), 1, "a repeated delivery changes nothing");
+        assert_eq!(waiter.await.unwrap().as_deref(), Some(first));
+        rx.stop().await;
+    }
+
     #[test]
     fn secrets_compare_whole_values() {
         let s = Secret::new("abc");

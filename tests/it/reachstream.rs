@@ -737,6 +737,8 @@ async fn stays_within_10_per_second_and_runs_beside_rocketreach() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    // The client's ReachStream window (`RS_RATE`, default the contract's 10/s).
+    let rate = std::env::var("RS_RATE").unwrap_or_else(|_| "10/s".into());
     let sb = sandbox(|c| {
         c.universe.companies = (rows * 2).max(300) as u32;
         c.universe.people = (rows * 20).max(3_000) as u32;
@@ -770,7 +772,7 @@ async fn stays_within_10_per_second_and_runs_beside_rocketreach() {
     let w = Work::new();
     w.write("in.csv", csv);
     let p = pipeline(&sb, free_port(), "mode = \"company\"")
-        .replace("rate_limits = [\"1000/s\"]", "rate_limits = [\"10/s\"]")
+        .replace("rate_limits = [\"1000/s\"]", &format!("rate_limits = [\"{rate}\"]"))
         .replace(
             "[webhook]",
             &format!(
