@@ -17,6 +17,7 @@
 //!   concurrency, retries, `Retry-After` pauses, failure classes, counters).
 //! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
+//! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
 //! - [`secret`]: API keys in a type that never prints them.
 //! - [`exit`]: the documented exit codes.
 //! - [`cli`]: the command line definitions (`main.rs` acts on them).
@@ -34,3 +35,4 @@ pub mod spec;
 pub mod stages;
 pub mod state;
 pub mod vendors;
+pub mod webhook;

@@ -159,6 +159,8 @@ pub struct Record {
     pub person: Option<Box<Person>>,
     /// The email verdict (LeadRocks), when the pipeline has a verification stage.
     pub verification: Option<Box<Verification>>,
+    /// What ReachStream gave (firmographics, contacts), when the pipeline has that stage.
+    pub reachstream: Option<Box<crate::stages::reachstream::Enrichment>>,
 }
 
 impl Record {
@@ -170,6 +172,7 @@ impl Record {
             identity,
             person: None,
             verification: None,
+            reachstream: None,
         }
     }
 
@@ -180,6 +183,10 @@ impl Record {
                 .verification
                 .as_ref()
                 .is_some_and(|v| v.outcome.status == Status::Failed)
+            || self
+                .reachstream
+                .as_ref()
+                .is_some_and(|e| e.outcome.status == Status::Failed)
     }
 }
 

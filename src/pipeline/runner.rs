@@ -143,10 +143,13 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let groups = crate::sinks::schema::Groups {
         person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
         verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
+        reachstream: p.stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
+        reachstream_contacts: p.stages.iter().any(StageSpec::needs_webhook),
     };
     let columns = output_columns(source.header(), groups);
     let writer = Writer::spawn(&p.state_path)?;
     let vendors = build_vendors(&p)?;
+    let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
     let progress = Arc::new(Progress::default());
     let reporter_done = CancellationToken::new();
@@ -183,6 +186,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             name: name.clone(),
             refresh: opts.refresh,
             vendors: &vendors,
+            webhook: webhook.clone(),
         };
         let task = match stage.start(&ctx)? {
             Running::Dedupe(dedupe) => tokio::spawn(run_dedupe(dedupe, rx, tx)),
@@ -221,6 +225,9 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         stages.insert(name, counts);
     }
     let collected = collector.await.map_err(|e| RunError::Internal(e.to_string()))?;
+    if let Some(receiver) = webhook {
+        receiver.stop().await;
+    }
     reporter_done.cancel();
     let _ = reporter.await;
     writer.close()?;
@@ -408,6 +415,34 @@ fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunE
         out.insert(vendor, http);
     }
     Ok(out)
+}
+
+/// The run's webhook receiver, when a stage needs one; on `--sandbox`, the
+/// sandbox's ReachStream webhook is pointed at it.
+async fn start_webhook(
+    p: &ValidPipeline,
+    sandbox: bool,
+    shutdown: CancellationToken,
+) -> Result<Option<crate::webhook::Receiver>, RunError> {
+    if !p.stages.iter().any(StageSpec::needs_webhook) {
+        return Ok(None);
+    }
+    let rs = p.vendors.reachstream.clone().unwrap_or_default();
+    let rr = p.vendors.rocketreach.clone().unwrap_or_default();
+    let secrets = crate::webhook::Secrets {
+        reachstream: rs.webhook_secret.clone(),
+        rocketreach: rr.webhook_secret.clone(),
+    };
+    let spec = p.webhook.clone().unwrap_or_default();
+    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown)
+        .await
+        .map_err(|e| RunError::Vendor(e.to_string()))?;
+    if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {
+        crate::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref())
+            .await
+            .map_err(|e| RunError::Vendor(format!("cannot point the sandbox's webhook at the run: {e}")))?;
+    }
+    Ok(Some(receiver))
 }
 
 /// What flows into a row stage: rows, and what their batch carried beside them.

@@ -162,11 +162,85 @@ fn verdict_columns() -> Vec<Derived> {
     ]
 }
 
+/// Columns of the ReachStream stage: firmographics, then (contacts mode) the
+/// delivered contacts, then provenance.
+fn reachstream_columns(contacts: bool) -> Vec<Derived> {
+    use crate::stages::reachstream::{Enrichment, Firmographics, RsFields};
+    use DataType::{Boolean, Float64, Utf8};
+    fn e(r: &Record) -> Option<&Enrichment> {
+        r.reachstream.as_deref()
+    }
+    fn f(r: &Record) -> Option<&RsFields> {
+        e(r).map(|e| &e.fields)
+    }
+    fn c(r: &Record) -> Option<&Firmographics> {
+        f(r).and_then(|f| f.firmographics.as_ref())
+    }
+    let list = DataType::List(std::sync::Arc::new(arrow_schema::Field::new("item", Utf8, true)));
+    let time = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+    let mut cols: Vec<Derived> = vec![
+        ("company_employee_size", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.employee_size.as_deref()))
+        }),
+        ("company_revenue", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.revenue.as_deref()))
+        }),
+        ("company_industry", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.industry.as_deref()))
+        }),
+        ("company_sic", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.sic_code.as_deref()))
+        }),
+        ("company_tech_keywords", list.clone(), |r| {
+            Cell::List(c(r).map_or(&[], |c| &c.tech_keywords))
+        }),
+        ("company_address", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.address.as_deref()))
+        }),
+        ("company_website", Utf8, |r| {
+            Cell::Str(c(r).and_then(|c| c.website.as_deref()))
+        }),
+    ];
+    if contacts {
+        cols.extend::<Vec<Derived>>(vec![
+            ("reachstream_contacts", list, |r| {
+                Cell::List(f(r).map_or(&[], |f| &f.contacts))
+            }),
+            ("reachstream_contact_title", Utf8, |r| {
+                Cell::Str(f(r).and_then(|f| f.contact_title.as_deref()))
+            }),
+            ("reachstream_contact_phone", Utf8, |r| {
+                Cell::Str(f(r).and_then(|f| f.contact_phone.as_deref()))
+            }),
+        ]);
+    }
+    cols.extend::<Vec<Derived>>(vec![
+        ("reachstream_status", Utf8, |r| {
+            Cell::Str(e(r).map(|e| e.outcome.status.as_str()))
+        }),
+        ("reachstream_reason", Utf8, |r| {
+            Cell::Str(e(r).and_then(|e| e.outcome.reason.as_deref()))
+        }),
+        ("reachstream_at", time, |r| Cell::Time(e(r).map(|e| e.outcome.at))),
+        ("reachstream_cached", Boolean, |r| {
+            Cell::Bool(e(r).map(|e| e.outcome.cached))
+        }),
+        ("reachstream_credits", Float64, |r| {
+            Cell::F64(e(r).map(|e| e.outcome.credits))
+        }),
+    ]);
+    cols
+}
+
 /// Which column groups a pipeline's output carries, by the stages it has.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Groups {
     pub person: bool,
     pub verdict: bool,
+    /// A `reachstream_enrich` stage: firmographics and provenance.
+    pub reachstream: bool,
+    /// A `reachstream_enrich` stage in contacts mode: the contacts columns too.
+    pub reachstream_contacts: bool,
 }
 
 /// The columns of a run's output, from the source header.
@@ -177,6 +251,9 @@ pub fn output_columns(header: &[String], groups: Groups) -> Vec<Column> {
     }
     if groups.verdict {
         ours.extend(verdict_columns());
+    }
+    if groups.reachstream {
+        ours.extend(reachstream_columns(groups.reachstream_contacts));
     }
     let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len() + ours.len());

@@ -39,6 +39,9 @@ pub struct PipelineSpec {
     pub vendors: VendorsSpec,
     #[serde(default)]
     pub run: RunSpec,
+    /// `[webhook]`: the run's receiver of async vendor results.
+    #[serde(default)]
+    pub webhook: Option<crate::webhook::WebhookSpec>,
 }
 
 /// Where rows come from.

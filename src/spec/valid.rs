@@ -23,6 +23,7 @@ pub struct ValidPipeline {
     pub run: RunSpec,
     pub rejects_path: PathBuf,
     pub report_path: PathBuf,
+    pub webhook: Option<crate::webhook::WebhookSpec>,
 }
 
 impl ValidPipeline {
@@ -150,6 +151,24 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     );
                 }
             }
+            StageSpec::ReachstreamEnrich(r) => {
+                for (key, message) in r.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+                let secret = spec
+                    .vendors
+                    .reachstream
+                    .as_ref()
+                    .and_then(|v| v.webhook_secret.as_ref());
+                if stage.needs_webhook() && secret.is_none() && !checks.sandbox {
+                    err(
+                        format!("stages[{i}].mode"),
+                        "contacts mode needs [vendors.reachstream] webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\" \
+                         (the webhook_secret_key set up in ReachStream's UI)"
+                            .into(),
+                    );
+                }
+            }
             StageSpec::RocketreachLookup(r) => {
                 if r.window == 0 {
                     err(format!("stages[{i}].window"), "must be at least 1".into());
@@ -177,6 +196,19 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 );
             }
         }
+    }
+    // A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+    let fixed = spec
+        .webhook
+        .as_ref()
+        .is_some_and(|w| w.listen.port() != 0 || w.public_url.is_some());
+    if spec.stages.iter().any(StageSpec::needs_webhook) && !fixed && !checks.sandbox {
+        err(
+            "webhook.listen".into(),
+            "a stage receives results by webhook: give the receiver a fixed port (e.g. listen = \"0.0.0.0:8787\") \
+             and set the vendor's webhook URL to it"
+                .into(),
+        );
     }
     for (name, vendor) in spec.vendors.iter() {
         let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
@@ -280,6 +312,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         run: spec.run,
         rejects_path,
         report_path,
+        webhook: spec.webhook,
     })
 }
 

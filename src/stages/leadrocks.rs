@@ -559,7 +559,7 @@ async fn check_credits(client: &LeadRocks, spec: &LeadRocksSpec, needed: usize) 
                 ", or set allow_partial = true to verify as many as they pay for"
             }
         );
-        return Err(client.http().stop_with(CallError::OutOfCredits {
+        return Err(client.http().halt(CallError::OutOfCredits {
             vendor: Vendor::LeadRocks,
             message,
         }));

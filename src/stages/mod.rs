@@ -4,6 +4,7 @@
 
 pub mod dedupe;
 pub mod leadrocks;
+pub mod reachstream;
 pub mod rocketreach;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub enum StageSpec {
     Dedupe(dedupe::DedupeSpec),
     RocketreachLookup(rocketreach::RocketReachSpec),
     LeadrocksVerify(leadrocks::LeadRocksSpec),
+    ReachstreamEnrich(reachstream::ReachStreamSpec),
 }
 
 impl StageSpec {
@@ -34,6 +36,7 @@ impl StageSpec {
             "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
             "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
             "leadrocks_verify" => crate::spec::diagnose_as::<leadrocks::LeadRocksSpec>(value),
+            "reachstream_enrich" => crate::spec::diagnose_as::<reachstream::ReachStreamSpec>(value),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl StageSpec {
             StageSpec::Dedupe(_) => "dedupe",
             StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
             StageSpec::LeadrocksVerify(_) => "leadrocks_verify",
+            StageSpec::ReachstreamEnrich(_) => "reachstream_enrich",
         }
     }
 
@@ -52,6 +56,7 @@ impl StageSpec {
             StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
             StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
+            StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
         })
     }
 
@@ -61,6 +66,16 @@ impl StageSpec {
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
             StageSpec::LeadrocksVerify(_) => Some(crate::vendors::http::Vendor::LeadRocks),
+            StageSpec::ReachstreamEnrich(_) => Some(crate::vendors::http::Vendor::ReachStream),
+        }
+    }
+
+    /// True when the stage's results arrive at the run's webhook receiver.
+    pub fn needs_webhook(&self) -> bool {
+        match self {
+            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
+            StageSpec::RocketreachLookup(s) => s.needs_webhook(),
+            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) => false,
         }
     }
 }
@@ -79,6 +94,8 @@ pub struct StageContext<'a> {
     pub refresh: bool,
     /// One HTTP client per vendor the pipeline calls, shared by all its stages.
     pub vendors: &'a BTreeMap<Vendor, VendorHttp>,
+    /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
+    pub webhook: Option<crate::webhook::Receiver>,
 }
 
 impl StageContext<'_> {

@@ -48,6 +48,51 @@ pub struct RocketReachSpec {
     /// Rows in flight in this stage (bounds memory; the vendor's own concurrency bounds requests).
     #[serde(default = "default_window")]
     pub window: usize,
+    /// How non-final single lookups are collected: `poll` (`checkStatus`) or
+    /// `webhook` (delivered to the run's `[webhook]` receiver).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// `off`: one `GET /person/lookup` per person. `on`: `POST /bulkLookup`,
+    /// up to 100 people per request, results by webhook. `auto`: bulk when the
+    /// input has at least `bulk_min_rows` rows to look up.
+    #[serde(default)]
+    pub bulk: BulkMode,
+    #[serde(default = "default_bulk_min_rows")]
+    pub bulk_min_rows: usize,
+    /// How long a bulk request waits for more people after the first.
+    #[serde(default = "default_bulk_linger")]
+    pub bulk_linger: Span,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    #[default]
+    Poll,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkMode {
+    #[default]
+    Off,
+    On,
+    Auto,
+}
+
+fn default_bulk_min_rows() -> usize {
+    200
+}
+fn default_bulk_linger() -> Span {
+    Span(std::time::Duration::from_millis(500))
+}
+
+impl RocketReachSpec {
+    /// True when results come to the run's webhook receiver (webhook delivery or bulk).
+    pub fn needs_webhook(&self) -> bool {
+        self.delivery == Delivery::Webhook || self.bulk != BulkMode::Off
+    }
 }
 
 fn yes() -> bool {
@@ -74,6 +119,8 @@ pub struct LookupStage {
     pub run_id: i64,
     pub name: String,
     pub stored: Stored,
+    /// Bulk mode: lookups go through `POST /bulkLookup`.
+    pub bulk: Option<Arc<crate::vendors::rocketreach_bulk::Bulk>>,
 }
 
 impl RowStage for LookupStage {
@@ -120,8 +167,39 @@ impl LookupStage {
             poll_interval: spec.poll_interval.0,
             deadline: spec.deadline.0,
             extra,
+            webhook: ctx.webhook.clone().filter(|_| spec.delivery == Delivery::Webhook),
         };
         let client = RocketReach::new(paid, ctx.writer.clone(), ctx.run_id, pending, settings);
+        let bulk = match (&ctx.webhook, bulk_chosen(spec, ctx)) {
+            (Some(receiver), true) => {
+                let paid = PaidCalls::new(
+                    &ctx.pipeline.state_path,
+                    ctx.run_id,
+                    ctx.http(Vendor::RocketReach),
+                    ctx.writer.clone(),
+                    policy,
+                )?;
+                let plan = vendor_spec
+                    .plan
+                    .as_deref()
+                    .unwrap_or(crate::vendors::http::ROCKETREACH_DEFAULT_PLAN);
+                let settings = crate::vendors::rocketreach_bulk::BulkSettings {
+                    linger: spec.bulk_linger.0,
+                    deadline: spec.deadline.0,
+                    quotas: crate::vendors::rocketreach_bulk::plan_quotas(plan),
+                };
+                let pending = crate::vendors::rocketreach_bulk::pending_bulk(ctx.store.conn(), ctx.run_id)?;
+                Some(crate::vendors::rocketreach_bulk::Bulk::new(
+                    paid,
+                    ctx.writer.clone(),
+                    ctx.run_id,
+                    receiver.clone(),
+                    pending,
+                    settings,
+                ))
+            }
+            _ => None,
+        };
         Ok(LookupStage {
             spec: spec.clone(),
             client,
@@ -129,6 +207,7 @@ impl LookupStage {
             run_id: ctx.run_id,
             name: ctx.name.clone(),
             stored,
+            bulk,
         })
     }
 
@@ -155,7 +234,11 @@ impl LookupStage {
             self.merge(&mut rec, person);
             return rec;
         };
-        let person = match self.client.lookup(&key).await {
+        let answer = match &self.bulk {
+            Some(bulk) => bulk.lookup(&key).await,
+            None => self.client.lookup(&key).await,
+        };
+        let person = match answer {
             Ok(answer) => {
                 let profile: Option<Profile> = serde_json::from_str(&answer.body).ok().flatten();
                 match profile {
@@ -221,6 +304,37 @@ impl LookupStage {
             fields: serde_json::to_string(person).ok(),
             reason: person.outcome.reason.clone(),
         });
+    }
+}
+
+/// Bulk mode on, or `auto` with at least `bulk_min_rows` rows of the input to look up
+/// (rows that `only_if_missing` skips or that have no key are not counted).
+fn bulk_chosen(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> bool {
+    match spec.bulk {
+        BulkMode::Off => false,
+        BulkMode::On => true,
+        BulkMode::Auto => {
+            let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source;
+            let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
+                return false;
+            };
+            let mut n = 0;
+            while let Ok(Some(batch)) = csv.next_batch(4096) {
+                n += batch
+                    .records
+                    .iter()
+                    .filter(|r| {
+                        let has_all = !spec.only_if_missing.is_empty()
+                            && spec.only_if_missing.iter().all(|f| f.get(&r.identity).is_some());
+                        !has_all && lookup_key(&r.identity).is_some()
+                    })
+                    .count();
+                if n >= spec.bulk_min_rows {
+                    return true;
+                }
+            }
+            false
+        }
     }
 }
 

@@ -229,9 +229,9 @@ impl VendorHttp {
         self.inner.stopped.get().cloned()
     }
 
-    /// Stops the vendor for the rest of the run with `e` (e.g. a credit check
-    /// that shows the stage cannot finish); returns the error that stopped it.
-    pub fn stop_with(&self, e: CallError) -> CallError {
+    /// Stops the vendor from outside a call (e.g. a credit check before a
+    /// stage starts); returns the error that stopped it (the first one wins).
+    pub fn halt(&self, e: CallError) -> CallError {
         self.stop(e)
     }
 

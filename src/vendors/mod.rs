@@ -6,4 +6,6 @@
 pub mod http;
 pub mod leadrocks;
 pub mod paid;
+pub mod reachstream;
 pub mod rocketreach;
+pub mod rocketreach_bulk;

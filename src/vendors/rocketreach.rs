@@ -198,6 +198,9 @@ pub struct LookupSettings {
     pub deadline: Duration,
     /// Extra query parameters sent with every lookup (e.g. `lookup_type`).
     pub extra: Vec<(&'static str, String)>,
+    /// `delivery = "webhook"`: non-final profiles are awaited at the run's
+    /// receiver (under `id:<profile id>`) instead of polled.
+    pub webhook: Option<crate::webhook::Receiver>,
 }
 
 /// The RocketReach client of one run.
@@ -246,6 +249,7 @@ impl RocketReach {
         let lookups = self.lookups.clone();
         let writer = self.writer.clone();
         let (run_id, deadline) = (self.run_id, self.settings.deadline);
+        let webhook = self.settings.webhook.clone();
         let canonical = key.canonical.clone();
         let mut params = key.params.clone();
         params.extend(self.settings.extra.iter().cloned());
@@ -304,7 +308,10 @@ impl RocketReach {
                         payload: None,
                         deadline: Some(crate::state::now() + deadline.as_secs_f64()),
                     });
-                    let done = poller.wait(id, deadline).await?;
+                    let done = match webhook {
+                        Some(receiver) => wait_for_delivery(&receiver, id, deadline).await?,
+                        None => poller.wait(id, deadline).await?,
+                    };
                     writer.send(Op::PendingState {
                         provider: "rocketreach",
                         job_id: id.to_string(),
@@ -324,6 +331,30 @@ impl RocketReach {
             })
             .await
     }
+}
+
+/// A profile delivered by webhook (`delivery = "webhook"`), or a reason at `deadline`.
+async fn wait_for_delivery(
+    receiver: &crate::webhook::Receiver,
+    id: i64,
+    deadline: Duration,
+) -> Result<Profile, CallError> {
+    let fail = |reason: String| CallError::Record {
+        vendor: Vendor::RocketReach,
+        status: None,
+        reason,
+        transient: true,
+    };
+    let payload = receiver
+        .wait("rocketreach", &format!("id:{id}"), deadline)
+        .await
+        .ok_or_else(|| {
+            fail(format!(
+                "profile {id} was not delivered within {}",
+                humantime::format_duration(deadline)
+            ))
+        })?;
+    serde_json::from_str(&payload).map_err(|e| fail(format!("unreadable delivery of profile {id}: {e}")))
 }
 
 type Waiter = (i64, oneshot::Sender<Result<Profile, CallError>>);

@@ -6,6 +6,8 @@ mod support;
 mod bad_input;
 mod leadrocks;
 mod local_plane;
+mod reachstream;
 mod resume;
 mod rocketreach;
+mod rocketreach_bulk;
 mod sandbox;

@@ -1,0 +1,635 @@
+//! `kind = "reachstream_enrich"`: company firmographics and contacts from
+//! ReachStream, one request per distinct company however many rows share it.
+//!
+//! The company of a row is its `company_domain` (from the website column, or
+//! a work email's domain), else its company name; the filter is
+//! `company_website` or `company_name` accordingly.
+//!
+//! - `mode = "company"`: the count API (free) is asked once per company; the
+//!   first preview record of that company (same website, else same name)
+//!   gives the firmographics.
+//! - `mode = "contacts"`: one async data fetch per company, with the
+//!   company filter plus the static `criteria` and `fetch_count`; the
+//!   records arrive at the run's webhook receiver. One row in, one row out:
+//!   the row gets the firmographics, the delivered contacts as a list column
+//!   (`reachstream_contacts`, one JSON object per contact), and — with
+//!   `fill_missing` — the missing email / LinkedIn URL of the row from the
+//!   delivered contact that is the same person (same email, else same first
+//!   and last name), with that contact's title and phone.
+//!
+//! `only_if_missing` limits the stage to rows missing one of the fields
+//! named (the others are `skipped`, for free).
+//!
+//! Credits (contacts mode): before the first fetch, the credit API is asked
+//! for the balance and compared with what the stage will request: the
+//! distinct companies of the input file (read once at start), less those
+//! whose contacts are cached or already submitted, times `fetch_count`. Short
+//! of that, the vendor is stopped with the balance and the need (exit 4)
+//! unless `allow_partial = true`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::{RowStage, StageContext, StageRow};
+use crate::pipeline::record::{Identity, IdentityField, Outcome, Record, Status};
+use crate::spec::Span;
+use crate::state::StateError;
+use crate::state::writer::{Op, WriterHandle};
+use crate::vendors::http::{CallError, Vendor};
+use crate::vendors::paid::{CachePolicy, PaidCalls};
+use crate::vendors::reachstream::{FetchSettings, Filter, ReachStream, RsRecord, pending_fetches};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Company,
+    Contacts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReachStreamSpec {
+    /// `company` (firmographics, free) or `contacts` (async fetch, paid per delivered record).
+    pub mode: Mode,
+    /// Enrich only rows missing one of these fields (e.g. `["email"]`); default: every row.
+    #[serde(default)]
+    pub only_if_missing: Vec<IdentityField>,
+    /// Contacts mode: static filter criteria added to each company's filter,
+    /// e.g. `{ job_title_level = ["C-Suite"] }` (filter keys of the contract).
+    #[serde(default)]
+    pub criteria: BTreeMap<String, Vec<String>>,
+    /// Contacts mode: records asked for per company (`fetchCount`).
+    #[serde(default = "default_fetch_count")]
+    pub fetch_count: u32,
+    /// Contacts mode: how long a fetch waits for its webhook (the vendor retries for about an hour).
+    #[serde(default = "default_deadline")]
+    pub deadline: Span,
+    /// Contacts mode: start even when the balance does not cover every company.
+    #[serde(default)]
+    pub allow_partial: bool,
+    /// Contacts mode: fill the row's missing email and LinkedIn URL from the matching delivered contact.
+    #[serde(default = "yes")]
+    pub fill_missing: bool,
+    /// Rows in flight in this stage (rows waiting for a webhook hold a place).
+    #[serde(default = "default_window")]
+    pub window: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_fetch_count() -> u32 {
+    5
+}
+fn default_deadline() -> Span {
+    Span(std::time::Duration::from_secs(90 * 60))
+}
+fn default_window() -> usize {
+    2048
+}
+
+/// Filter keys the contract knows.
+pub const FILTER_KEYS: &[&str] = &[
+    "job_title",
+    "job_title_level",
+    "job_dept_name",
+    "job_function_name",
+    "company_industry_categories_list",
+    "sic_code",
+    "company_employee_size",
+    "company_annual_revenue_amount",
+    "company_address_country",
+    "company_address_zipcode",
+    "company_address_state",
+    "company_address_city",
+    "company_name",
+    "company_website",
+    "company_type",
+    "tech_keywords",
+];
+
+impl ReachStreamSpec {
+    /// The row already has every field `only_if_missing` asks for.
+    pub fn has_all(&self, id: &Identity) -> bool {
+        !self.only_if_missing.is_empty() && self.only_if_missing.iter().all(|f| f.get(id).is_some())
+    }
+
+    /// Problems a run would hit, as (key, message), before any call.
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.window == 0 {
+            out.push(("window", "must be at least 1".into()));
+        }
+        if self.mode == Mode::Contacts && self.fetch_count == 0 {
+            out.push(("fetch_count", "must be at least 1".into()));
+        }
+        if self.deadline.0.is_zero() {
+            out.push(("deadline", "must be longer than zero".into()));
+        }
+        for (k, v) in &self.criteria {
+            if !FILTER_KEYS.contains(&k.as_str()) {
+                out.push((
+                    "criteria",
+                    format!("unknown filter key {k:?} (expected one of {})", FILTER_KEYS.join(", ")),
+                ));
+            } else if v.iter().all(|s| s.trim().is_empty()) {
+                out.push(("criteria", format!("{k}: give at least one value")));
+            }
+            if matches!(k.as_str(), "company_website" | "company_name") {
+                out.push((
+                    "criteria",
+                    format!("{k} comes from each row; it cannot be a static criterion"),
+                ));
+            }
+        }
+        if self.mode == Mode::Company && !self.criteria.is_empty() {
+            out.push(("criteria", "applies to mode = \"contacts\" only".into()));
+        }
+        out
+    }
+}
+
+/// Firmographics of a row's company.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Firmographics {
+    pub company_name: Option<String>,
+    pub website: Option<String>,
+    pub employee_size: Option<String>,
+    pub revenue: Option<String>,
+    pub industry: Option<String>,
+    pub sic_code: Option<String>,
+    pub tech_keywords: Vec<String>,
+    /// Street, city, state, zip code, country.
+    pub address: Option<String>,
+}
+
+/// What this stage gave a row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RsFields {
+    pub firmographics: Option<Firmographics>,
+    /// Contacts mode: the delivered contacts of the row's company, one JSON object each.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    /// Contacts mode: title and phone of the delivered contact that is this row's person.
+    #[serde(default)]
+    pub contact_title: Option<String>,
+    #[serde(default)]
+    pub contact_phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    pub fields: RsFields,
+    pub outcome: Outcome,
+}
+
+/// The row's company filter: website (domain) first, else name.
+pub fn company_filter(id: &Identity) -> Option<Filter> {
+    if let Some(domain) = id.company_domain() {
+        return Some(Filter::default().with("company_website", [domain.to_lowercase()]));
+    }
+    let name = id.company()?;
+    Some(Filter::default().with("company_name", [name.to_string()]))
+}
+
+fn some(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn scalar(v: &Option<serde_json::Value>) -> Option<String> {
+    match v.as_ref()? {
+        serde_json::Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn firmographics(r: &RsRecord) -> Firmographics {
+    let zip = scalar(&r.company_address_zipcode);
+    let state_zip = match (some(&r.company_address_state), zip) {
+        (Some(s), Some(z)) => Some(format!("{s} {z}")),
+        (s, z) => s.or(z),
+    };
+    let parts: Vec<String> = [
+        some(&r.company_address_street),
+        some(&r.company_address_city),
+        state_zip,
+        some(&r.company_address_country),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Firmographics {
+        company_name: some(&r.company_company_name),
+        website: r
+            .company_website
+            .as_deref()
+            .and_then(crate::pipeline::normalize::domain),
+        employee_size: some(&r.company_employee_size),
+        revenue: some(&r.company_annual_revenue_amount),
+        industry: some(&r.company_industry_categories_list),
+        sic_code: scalar(&r.sic_code),
+        tech_keywords: r
+            .company_tech_keywords_list
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        address: (!parts.is_empty()).then(|| parts.join(", ")),
+    }
+}
+
+/// The record that is the row's company: same website, else same name.
+fn same_company<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsRecord> {
+    let domain = id.company_domain();
+    let by_site = domain.and_then(|d| {
+        records.iter().find(|r| {
+            r.company_website
+                .as_deref()
+                .and_then(crate::pipeline::normalize::domain)
+                .is_some_and(|w| w.eq_ignore_ascii_case(d))
+        })
+    });
+    by_site.or_else(|| {
+        let name = id.company()?;
+        records.iter().find(|r| {
+            r.company_company_name
+                .as_deref()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+        })
+    })
+}
+
+/// The delivered contact who is the row's person: same email, else same first and last name.
+fn same_person<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsRecord> {
+    let by_email = id.email().and_then(|e| {
+        records.iter().find(|r| {
+            r.contact_email_1
+                .as_deref()
+                .is_some_and(|x| x.trim().eq_ignore_ascii_case(e))
+        })
+    });
+    by_email.or_else(|| {
+        let (first, last) = (id.first_name()?, id.last_name()?);
+        records.iter().find(|r| {
+            r.contact_first_name
+                .as_deref()
+                .is_some_and(|f| f.trim().eq_ignore_ascii_case(first))
+                && r.contact_last_name
+                    .as_deref()
+                    .is_some_and(|l| l.trim().eq_ignore_ascii_case(last))
+        })
+    })
+}
+
+fn contact_json(r: &RsRecord) -> String {
+    let name = some(&r.contact_name).or_else(|| {
+        let parts: Vec<String> = [some(&r.contact_first_name), some(&r.contact_last_name)]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
+    serde_json::json!({
+        "name": name,
+        "title": some(&r.contact_job_title_1),
+        "title_level": some(&r.contact_job_title_level_1),
+        "email": some(&r.contact_email_1).map(|e| e.to_lowercase()),
+        "phone": some(&r.contact_phone_1),
+        "linkedin_url": r.contact_social_linkedin.as_deref().and_then(crate::pipeline::normalize::linkedin_url),
+    })
+    .to_string()
+}
+
+/// What a row got in an earlier attempt of the run, with the identity fields it filled.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Saved {
+    enrichment: Enrichment,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    linkedin_url: Option<String>,
+}
+
+/// Stored outcomes of this stage in an earlier attempt of the run: record id → outcome.
+pub type Stored = HashMap<u64, Saved>;
+
+/// The running stage.
+pub struct EnrichStage {
+    spec: ReachStreamSpec,
+    client: Arc<ReachStream>,
+    writer: WriterHandle,
+    run_id: i64,
+    name: String,
+    stored: Stored,
+    /// Contacts mode: companies whose fetch the stage will pay for (see the module doc).
+    to_buy: usize,
+    preflight: tokio::sync::OnceCell<()>,
+}
+
+impl RowStage for EnrichStage {
+    fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow> {
+        async move {
+            let rec = self.enrich_row(rec).await;
+            let (status, cached) = rec
+                .reachstream
+                .as_ref()
+                .map_or((None, false), |e| (Some(e.outcome.status), e.outcome.cached));
+            StageRow::Keep { rec, status, cached }
+        }
+        .boxed()
+    }
+
+    fn window(&self) -> usize {
+        self.spec.window
+    }
+}
+
+impl EnrichStage {
+    pub fn start(spec: &ReachStreamSpec, ctx: &StageContext<'_>) -> Result<EnrichStage, StateError> {
+        let vendor_spec = ctx.pipeline.vendors.reachstream.clone().unwrap_or_default();
+        let policy = CachePolicy {
+            found_ttl: vendor_spec
+                .cache_ttl
+                .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
+            not_found_ttl: vendor_spec
+                .not_found_ttl
+                .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
+            refresh: ctx.refresh,
+        };
+        let http = ctx.http(Vendor::ReachStream);
+        let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let pending = pending_fetches(ctx.store.conn(), ctx.run_id)?;
+        let stored = stored(ctx.store.conn(), ctx.run_id, &ctx.name)?;
+        let to_buy = if spec.mode == Mode::Contacts {
+            companies_to_buy(spec, ctx, &pending)?
+        } else {
+            0
+        };
+        let client = ReachStream::new(
+            paid,
+            ctx.writer.clone(),
+            ctx.run_id,
+            pending,
+            ctx.webhook.clone(),
+            vendor_spec.webhook_secret.clone(),
+            FetchSettings {
+                deadline: spec.deadline.0,
+            },
+        );
+        Ok(EnrichStage {
+            spec: spec.clone(),
+            client,
+            writer: ctx.writer.clone(),
+            run_id: ctx.run_id,
+            name: ctx.name.clone(),
+            stored,
+            to_buy,
+            preflight: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    fn contacts_filter(&self, company: Filter) -> Filter {
+        self.spec
+            .criteria
+            .iter()
+            .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()))
+    }
+
+    /// Contacts mode, once before the first fetch: stop the vendor when the
+    /// balance cannot pay for what the stage will request.
+    async fn check_credits(&self) {
+        let need = self.to_buy as u64 * u64::from(self.spec.fetch_count);
+        if need == 0 {
+            return;
+        }
+        let http = self.client.http();
+        match self.client.credits().await {
+            Ok(balance) if balance >= need as i64 => {
+                tracing::info!(balance, need, "ReachStream credits cover the stage");
+            }
+            Ok(balance) if self.spec.allow_partial => {
+                tracing::warn!(
+                    balance,
+                    need,
+                    "ReachStream credits do not cover the stage; going as far as they do (allow_partial)"
+                );
+            }
+            Ok(balance) => {
+                http.halt(CallError::OutOfCredits {
+                    vendor: Vendor::ReachStream,
+                    message: format!(
+                        "the balance is {balance} credits and stage {} needs up to {need} ({} companies × fetch_count {}); \
+                         add credits, lower fetch_count, or set allow_partial = true; nothing was bought",
+                        self.name, self.to_buy, self.spec.fetch_count
+                    ),
+                });
+            }
+            // A stopped vendor has said why; other failures leave the check to the 402s.
+            Err(e) => tracing::warn!(error = %e, "cannot read the ReachStream credit balance"),
+        }
+    }
+
+    pub async fn enrich_row(&self, mut rec: Record) -> Record {
+        if let Some(saved) = self.stored.get(&rec.id) {
+            for (field, value) in [
+                (IdentityField::Email, &saved.email),
+                (IdentityField::LinkedinUrl, &saved.linkedin_url),
+            ] {
+                if let Some(v) = value
+                    && rec.identity.get(field).is_none()
+                {
+                    rec.identity.set(field, v);
+                }
+            }
+            self.merge(&mut rec, saved.enrichment.clone());
+            return rec;
+        }
+        let skip = |reason: &str| Enrichment {
+            fields: RsFields::default(),
+            outcome: outcome(Status::Skipped, Some(reason.into()), false, 0.0),
+        };
+        if self.spec.has_all(&rec.identity) {
+            let e = skip("the row already has the fields asked for");
+            self.store(&rec, &e);
+            self.merge(&mut rec, e);
+            return rec;
+        }
+        let Some(company) = company_filter(&rec.identity) else {
+            let e = skip("no company website or name to ask with");
+            self.store(&rec, &e);
+            self.merge(&mut rec, e);
+            return rec;
+        };
+        let answer = match self.spec.mode {
+            Mode::Company => self.client.count(&company).await,
+            Mode::Contacts => {
+                self.preflight.get_or_init(|| self.check_credits()).await;
+                let filter = self.contacts_filter(company);
+                self.client.fetch(&filter, self.spec.fetch_count).await
+            }
+        };
+        let e = match answer {
+            Ok(answer) => {
+                let data: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
+                let records = crate::vendors::reachstream::records(&data);
+                let mut fields = RsFields {
+                    firmographics: same_company(&rec.identity, &records).map(firmographics),
+                    ..RsFields::default()
+                };
+                if self.spec.mode == Mode::Contacts {
+                    fields.contacts = records.iter().map(contact_json).collect();
+                    if let Some(p) = same_person(&rec.identity, &records) {
+                        fields.contact_title = some(&p.contact_job_title_1);
+                        fields.contact_phone = some(&p.contact_phone_1);
+                        if self.spec.fill_missing {
+                            if rec.identity.email().is_none()
+                                && let Some(email) = some(&p.contact_email_1)
+                            {
+                                rec.identity.set(IdentityField::Email, &email.to_lowercase());
+                            }
+                            if rec.identity.linkedin_url().is_none()
+                                && let Some(url) = p
+                                    .contact_social_linkedin
+                                    .as_deref()
+                                    .and_then(crate::pipeline::normalize::linkedin_url)
+                            {
+                                rec.identity.set(IdentityField::LinkedinUrl, &url);
+                            }
+                        }
+                    }
+                }
+                let found = fields.firmographics.is_some() || !fields.contacts.is_empty();
+                let (status, reason) = if found {
+                    (Status::Found, None)
+                } else {
+                    (
+                        Status::NotFound,
+                        Some("ReachStream has no record of this company".to_string()),
+                    )
+                };
+                let credits = if self.spec.mode == Mode::Contacts {
+                    answer.credits
+                } else {
+                    0.0
+                };
+                Enrichment {
+                    fields,
+                    outcome: outcome(status, reason, answer.cached, credits),
+                }
+            }
+            Err(err) => {
+                let e = Enrichment {
+                    fields: RsFields::default(),
+                    outcome: outcome(Status::Failed, Some(err.to_string()), false, 0.0),
+                };
+                // A transient failure or a stopped vendor is tried again by the next
+                // attempt; a request the vendor refused for this row is final.
+                if matches!(err, CallError::Record { transient: false, .. }) {
+                    self.store(&rec, &e);
+                }
+                self.merge(&mut rec, e);
+                return rec;
+            }
+        };
+        self.store(&rec, &e);
+        self.merge(&mut rec, e);
+        rec
+    }
+
+    fn merge(&self, rec: &mut Record, e: Enrichment) {
+        rec.reachstream = Some(Box::new(e));
+    }
+
+    fn store(&self, rec: &Record, e: &Enrichment) {
+        // The row's email and LinkedIn URL are stored with the outcome, so a resumed
+        // run restores what was filled from a contact.
+        let filled = serde_json::json!({
+            "enrichment": e,
+            "email": rec.identity.email(),
+            "linkedin_url": rec.identity.linkedin_url(),
+        });
+        self.writer.send(Op::StageResult {
+            run_id: self.run_id,
+            stage: self.name.clone(),
+            record_id: rec.id,
+            outcome: e.outcome.status.as_str(),
+            fields: Some(filled.to_string()),
+            reason: e.outcome.reason.clone(),
+        });
+    }
+}
+
+fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
+    Outcome {
+        status,
+        reason,
+        at: crate::state::now(),
+        cached,
+        credits,
+    }
+}
+
+/// Contacts mode: distinct companies of the input whose fetch is neither
+/// cached (unless `--refresh`) nor already submitted by this run.
+fn companies_to_buy(
+    spec: &ReachStreamSpec,
+    ctx: &StageContext<'_>,
+    pending: &HashMap<String, (String, Option<f64>)>,
+) -> Result<usize, StateError> {
+    let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source;
+    let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
+        return Ok(0);
+    };
+    let mut keys = HashSet::new();
+    while let Ok(Some(batch)) = csv.next_batch(4096) {
+        for rec in batch.records.iter().filter(|r| !spec.has_all(&r.identity)) {
+            if let Some(company) = company_filter(&rec.identity) {
+                let filter = spec
+                    .criteria
+                    .iter()
+                    .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()));
+                keys.insert(format!("fetch:{}:count={}", filter.canonical(), spec.fetch_count));
+            }
+        }
+    }
+    let mut cached = ctx
+        .store
+        .conn()
+        .prepare("SELECT 1 FROM cache WHERE provider = 'reachstream' AND request_key = ?1 AND expires_at > ?2")?;
+    let now = crate::state::now();
+    let mut n = 0;
+    for k in &keys {
+        if pending.contains_key(k) || (!ctx.refresh && cached.exists(rusqlite::params![k, now])?) {
+            continue;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Stored outcomes of this stage in an earlier attempt of the run, with the identity fields they filled.
+pub fn stored(conn: &rusqlite::Connection, run_id: i64, stage: &str) -> rusqlite::Result<Stored> {
+    let mut stmt = conn.prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
+    let rows = stmt.query_map(rusqlite::params![run_id, stage], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, fields) = row?;
+        if let Some(saved) = fields.as_deref().and_then(|f| serde_json::from_str::<Saved>(f).ok()) {
+            out.insert(id as u64, saved);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,486 @@
+//! The run's webhook receiver: where vendors deliver async results
+//! (DESIGN.md §5).
+//!
+//! Started by the runner when a stage needs it ([`crate::stages::StageSpec::needs_webhook`]),
+//! on the `[webhook] listen` address, and stopped when the stages are done.
+//! One route per vendor: `POST /reachstream`, `POST /rocketreach`.
+//!
+//! A delivery is, in this order: authenticated (the `webhook_secret_key`
+//! header compared in constant time with the configured secret; 401 and
+//! nothing stored otherwise), size-limited (`max_body_bytes`, 413), read
+//! (400 if it names no `unique_processing_id`), **stored** in the state
+//! store's `webhook_deliveries` table, and only then acknowledged with 200.
+//! A crash before the 200 loses nothing: the vendor retries. A repeated
+//! delivery of the same processing id is acknowledged and ignored (the first
+//! payload wins; ReachStream delivers one POST per processing id).
+//!
+//! RocketReach deliveries are checked against `X-RocketReach-Signature`
+//! (base64 HMAC-SHA256 of the raw body, constant-time) when a secret is
+//! configured, and stored per profile: under the bulk query's
+//! `metadata.leadpipe_key`, else under `id:<profile id>`.
+//!
+//! Stages wait for a processing id with [`Receiver::wait`]; a payload that
+//! arrived before the wait began (in this run, or in an earlier attempt of
+//! it that was killed) is found in the store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::secret::Secret;
+use crate::state::{StateError, connect, now};
+
+/// `[webhook]`: where the run's receiver listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Address to bind, e.g. `"0.0.0.0:8787"`; port 0 picks a free port
+    /// (useful only when the vendor is told the URL at run time, as `--sandbox` does).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The URL vendors are configured to post to, when it is not
+    /// `http://<listen>` (a tunnel or reverse proxy in front of the receiver).
+    /// Routes are appended: `<public_url>/reachstream`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest accepted delivery body; larger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhookSpec {
+    fn default() -> Self {
+        WebhookSpec {
+            listen: default_listen(),
+            public_url: None,
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn default_max_body() -> usize {
+    64 * 1024 * 1024
+}
+
+/// The secrets deliveries are checked against, by vendor.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// ReachStream's `webhook_secret_key`; without one every delivery gets 401.
+    pub reachstream: Option<Secret>,
+    /// RocketReach's signature secret: when set, `X-RocketReach-Signature`
+    /// (base64 HMAC-SHA256 of the raw body) must match.
+    pub rocketreach: Option<Secret>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook receiver: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The running receiver; cheap to clone.
+#[derive(Clone)]
+pub struct Receiver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    secrets: Secrets,
+    slots: Mutex<Slots>,
+    addr: SocketAddr,
+    public_url: String,
+    stop: CancellationToken,
+    /// The run's shutdown (Ctrl-C): waiters give up so the run can exit resumable.
+    shutdown: CancellationToken,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Payloads that arrived in this run, and the waiters of those not yet arrived.
+#[derive(Default)]
+struct Slots {
+    arrived: HashMap<String, Arc<str>>,
+    waiting: HashMap<String, Vec<oneshot::Sender<Arc<str>>>>,
+}
+
+fn slot(provider: &str, id: &str) -> String {
+    format!("{provider}:{id}")
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receiver {
+    /// Bind and serve until [`Receiver::stop`].
+    pub async fn start(
+        spec: &WebhookSpec,
+        state: &Path,
+        secrets: Secrets,
+        shutdown: CancellationToken,
+    ) -> Result<Receiver, WebhookError> {
+        let listener = tokio::net::TcpListener::bind(spec.listen)
+            .await
+            .map_err(|source| WebhookError::Bind {
+                addr: spec.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| WebhookError::Bind {
+            addr: spec.listen,
+            source,
+        })?;
+        let public_url = spec
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let inner = Arc::new(Inner {
+            conn: Mutex::new(connect(state)?),
+            secrets,
+            slots: Mutex::new(Slots::default()),
+            addr,
+            public_url,
+            stop: CancellationToken::new(),
+            shutdown,
+            task: Mutex::new(None),
+        });
+        let app = Router::new()
+            .route("/reachstream", post(reachstream))
+            .route("/rocketreach", post(rocketreach))
+            .layer(DefaultBodyLimit::max(spec.max_body_bytes))
+            .with_state(inner.clone());
+        let stop = inner.stop.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "webhook receiver stopped");
+            }
+        });
+        *inner.task.lock().expect("task lock") = Some(task);
+        tracing::info!(%addr, "webhook receiver listening");
+        Ok(Receiver { inner })
+    }
+
+    /// The address it is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The URL ReachStream must post to.
+    pub fn reachstream_url(&self) -> String {
+        format!("{}/reachstream", self.inner.public_url)
+    }
+
+    /// The URL RocketReach must post to.
+    pub fn rocketreach_url(&self) -> String {
+        format!("{}/rocketreach", self.inner.public_url)
+    }
+
+    /// The payload delivered for `id`, waiting for it at most `within`
+    /// (`None` if it has not come by then, or the run is shutting down: what
+    /// was submitted stays pending for the next run).
+    pub async fn wait(&self, provider: &str, id: &str, within: Duration) -> Option<Arc<str>> {
+        let key = slot(provider, id);
+        let rx = {
+            let mut slots = self.inner.slots.lock().expect("slots lock");
+            if let Some(p) = slots.arrived.get(&key) {
+                return Some(p.clone());
+            }
+            if let Some(p) = self.inner.stored(provider, id) {
+                let p: Arc<str> = p.into();
+                slots.arrived.insert(key, p.clone());
+                return Some(p);
+            }
+            let (tx, rx) = oneshot::channel();
+            slots.waiting.entry(key).or_default().push(tx);
+            rx
+        };
+        tokio::select! {
+            got = tokio::time::timeout(within, rx) => got.ok()?.ok(),
+            _ = self.inner.shutdown.cancelled() => None,
+        }
+    }
+
+    /// Stop listening; waits briefly for deliveries being stored to finish.
+    pub async fn stop(&self) {
+        self.inner.stop.cancel();
+        let task = self.inner.task.lock().expect("task lock").take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Inner {
+    fn stored(&self, provider: &str, id: &str) -> Option<String> {
+        let conn = self.conn.lock().expect("conn lock");
+        conn.query_row(
+            "SELECT payload FROM webhook_deliveries WHERE provider = ?1 AND delivery_key = ?2",
+            params![provider, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read webhook deliveries");
+            None
+        })
+    }
+
+    /// Store durably (first payload per id wins), then wake the waiters.
+    fn deliver(&self, provider: &'static str, id: &str, payload: &str) -> Result<(), rusqlite::Error> {
+        {
+            let conn = self.conn.lock().expect("conn lock");
+            conn.execute(
+                "INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)",
+                params![provider, id, payload, now()],
+            )?;
+        }
+        let key = slot(provider, id);
+        let mut slots = self.slots.lock().expect("slots lock");
+        if slots.arrived.contains_key(&key) {
+            return Ok(());
+        }
+        let payload: Arc<str> = match self.stored(provider, id) {
+            Some(first) => first.into(),
+            None => payload.into(),
+        };
+        for tx in slots.waiting.remove(&key).unwrap_or_default() {
+            let _ = tx.send(payload.clone());
+        }
+        slots.arrived.insert(key, payload);
+        Ok(())
+    }
+}
+
+/// True when `given` equals the configured secret, compared in constant time.
+fn authentic(configured: Option<&Secret>, given: Option<&[u8]>) -> bool {
+    match (configured, given) {
+        (Some(secret), Some(given)) if !secret.is_empty() => bool::from(secret.expose().as_bytes().ct_eq(given)),
+        _ => false,
+    }
+}
+
+async fn reachstream(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let given = headers
+        .get("webhook_secret_key")
+        .or_else(|| headers.get("webhook-secret-key"))
+        .map(|v| v.as_bytes());
+    if !authentic(inner.secrets.reachstream.as_ref(), given) {
+        tracing::warn!("refused a ReachStream delivery with a missing or wrong webhook_secret_key");
+        return StatusCode::UNAUTHORIZED;
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        unique_processing_id: serde_json::Value,
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let id = match serde_json::from_str::<Head>(text).map(|h| h.unique_processing_id) {
+        Ok(serde_json::Value::Number(n)) => n.to_string(),
+        Ok(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => return StatusCode::BAD_REQUEST,
+    };
+    let (inner2, text) = (inner.clone(), text.to_string());
+    let stored = tokio::task::spawn_blocking(move || inner2.deliver("reachstream", &id, &text)).await;
+    match stored {
+        Ok(Ok(())) => StatusCode::OK,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store a ReachStream delivery; answering 500 so it is retried");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// base64(HMAC-SHA256(secret, body)).
+fn signature(secret: &Secret, body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// RocketReach: a profile, or (bulk) a list of them. Each is stored under
+/// `metadata.leadpipe_key` (bulk queries) or `id:<profile id>` (single lookups).
+async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if let Some(secret) = inner.secrets.rocketreach.as_ref().filter(|s| !s.is_empty()) {
+        let expected = signature(secret, &body);
+        let given = headers
+            .get("x-rocketreach-signature")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(expected.as_bytes().ct_eq(given)) {
+            tracing::warn!("refused a RocketReach delivery with a missing or wrong signature");
+            return StatusCode::UNAUTHORIZED;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let items = match value {
+        serde_json::Value::Array(a) => a,
+        v @ serde_json::Value::Object(_) => vec![v],
+        _ => return StatusCode::BAD_REQUEST,
+    };
+    let keyed: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|p| {
+            let key = match (p["metadata"]["leadpipe_key"].as_str(), p["id"].as_i64()) {
+                (Some(k), _) => k.to_string(),
+                (None, Some(id)) => format!("id:{id}"),
+                _ => return None,
+            };
+            Some((key, p.to_string()))
+        })
+        .collect();
+    let stored = tokio::task::spawn_blocking(move || {
+        keyed
+            .iter()
+            .try_for_each(|(key, payload)| inner.deliver("rocketreach", key, payload))
+    })
+    .await;
+    match stored {
+        Ok(Ok(())) => StatusCode::OK,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store a RocketReach delivery; answering 500 so it is retried");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `--sandbox`: point the sandbox's webhooks (ReachStream, RocketReach) at
+/// this run's receiver, through the sandbox's admin route (served on every
+/// simulated vendor's origin).
+pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&Secret>) -> Result<(), String> {
+    let url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+    let admin = url.join("/__sandbox/config").map_err(|e| e.to_string())?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let patch = serde_json::json!({
+        "reachstream": {"webhook": {"url": receiver.reachstream_url(), "active": true}},
+        "rocketreach": {"webhook": {"url": receiver.rocketreach_url(), "active": true}},
+    });
+    let mut patch = patch;
+    if let Some(secret) = rr_secret {
+        // The sandbox signs with the secret the pipeline verifies.
+        patch["rocketreach"]["webhook"]["secret"] = serde_json::Value::String(secret.expose().to_string());
+    }
+    let resp = reqwest::Client::new()
+        .post(admin)
+        .json(&patch)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the sandbox answered {}", resp.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secret, size limit, storage before the 200, idempotence, and a waiter woken.
+    #[tokio::test]
+    async fn deliveries_are_checked_limited_stored_then_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.db");
+        let store = crate::state::Store::open(&state).unwrap();
+        let spec = WebhookSpec {
+            max_body_bytes: 2_000,
+            ..WebhookSpec::default()
+        };
+        let secrets = Secrets {
+            reachstream: Some(Secret::new("s3cret")),
+            rocketreach: None,
+        };
+        let rx = Receiver::start(&spec, &state, secrets, CancellationToken::new())
+            .await
+            .unwrap();
+        let url = rx.reachstream_url();
+        let waiter = {
+            let rx = rx.clone();
+            tokio::spawn(async move { rx.wait("reachstream", "1300", Duration::from_secs(10)).await })
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let post = |secret: &'static str, body: String| {
+            let url = url.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("webhook_secret_key", secret)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        let first = r#"{"unique_processing_id":1300,"event":"data_notification","data":[{"id":1}]}"#;
+        assert_eq!(post("wrong", first.into()).await, 401);
+        assert_eq!(post("s3cret", format!("{first}{}", " ".repeat(3_000))).await, 413);
+        assert_eq!(post("s3cret", "{}".into()).await, 400);
+        let count = || -> i64 {
+            store
+                .conn()
+                .query_row("SELECT count(*) FROM webhook_deliveries", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 0, "nothing stored from refused deliveries");
+        assert_eq!(post("s3cret", first.into()).await, 200);
+        assert_eq!(count(), 1, "stored before the 200");
+        let again = r#"{"unique_processing_id":"1300","data":[{"id":2}]}"#;
+        assert_eq!(post("s3cret", again.into()).await, 200);
+        assert_eq!(count(), 1, "a repeated delivery changes nothing");
+        assert_eq!(waiter.await.unwrap().as_deref(), Some(first));
+        rx.stop().await;
+    }
+
+    #[test]
+    fn secrets_compare_whole_values() {
+        let s = Secret::new("abc");
+        assert!(authentic(Some(&s), Some(b"abc")));
+        assert!(!authentic(Some(&s), Some(b"ab")));
+        assert!(!authentic(Some(&s), Some(b"abcd")));
+        assert!(!authentic(Some(&s), None));
+        assert!(!authentic(None, Some(b"abc")));
+        assert!(!authentic(Some(&Secret::new("")), Some(b"")));
+    }
+}

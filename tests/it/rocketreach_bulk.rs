@@ -1,0 +1,234 @@
+//! RocketReach through the run's webhook receiver: bulk lookups (100 people
+//! per request, results only by webhook) and signed deliveries, end to end
+//! against the in-process sandbox.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use leadpipe::sandbox::{Credits, Person, Plan, RrOutcome, Sandbox, SandboxConfig, Vendor};
+
+use crate::support::*;
+
+const BULK: &str = "POST /api/v2/bulkLookup";
+const LOOKUP: &str = "GET /api/v2/person/lookup";
+const STATUS: &str = "GET /api/v2/person/checkStatus";
+const KEY: &str = "rr_bulk_it_key_31d0";
+const SECRET: &str = "rr_bulk_it_signing_secret_9e";
+
+async fn sandbox(port: u16) -> Sandbox {
+    let mut c = SandboxConfig::default();
+    c.universe.people = 5_000;
+    c.universe.companies = 500;
+    c.rocketreach.api_keys = vec![KEY.into()];
+    c.rocketreach.rate_limit.clear();
+    c.rocketreach.plan = Plan::None;
+    c.rocketreach.credits = Credits::Unlimited;
+    c.rocketreach.webhook.url = Some(format!("http://127.0.0.1:{port}/rocketreach"));
+    c.rocketreach.webhook.active = true;
+    c.rocketreach.webhook.secret = Some(SECRET.into());
+    c.rocketreach.webhook.retry_schedule_ms = vec![0, 300, 300, 300];
+    Sandbox::start(c).await.expect("sandbox starts")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn pipeline(sb: &Sandbox, port: u16, stage: &str) -> String {
+    format!(
+        r#"
+name = "rrbulk"
+
+[source]
+kind = "csv"
+path = "in.csv"
+
+[vendors.rocketreach]
+api_key = "{KEY}"
+webhook_secret = "{SECRET}"
+base_url = "{base}"
+plan = "custom"
+rate_limits = ["10/s"]
+
+[webhook]
+listen = "127.0.0.1:{port}"
+
+[[stages]]
+kind = "rocketreach_lookup"
+poll_interval = "100ms"
+{stage}
+
+[[sinks]]
+kind = "csv"
+path = "out/rr.csv"
+
+[state]
+path = "state/rr.db"
+"#,
+        base = sb.endpoints().rocketreach.base_url,
+    )
+}
+
+fn csv_of(people: &[Person]) -> String {
+    let mut s = String::from("first_name,last_name,email\n");
+    for p in people {
+        s.push_str(&format!("{},{},{}\n", p.first_name, p.last_name, p.work_email));
+    }
+    s
+}
+
+fn output(w: &Work) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(w.path("out/rr.csv")).expect("output CSV");
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
+        })
+        .collect()
+}
+
+async fn run(w: &Work) -> Output {
+    let cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+    let mut cmd = cmd;
+    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
+        .await
+        .unwrap()
+}
+
+/// Acceptance 6: 1,000 people in at most 10 bulk requests and nothing else
+/// paid; every result joined to its row; a forged delivery (bad signature) is
+/// refused and changes nothing. Prints the figures of poll mode on the first
+/// `RR_POLL_ROWS` (default 100) of the same people for comparison.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_mode_looks_up_1000_people_in_10_requests_through_the_webhook() {
+    let port = free_port();
+    let sb = sandbox(port).await;
+    let people: Vec<Person> = sb
+        .universe()
+        .people
+        .iter()
+        .filter(|p| matches!(p.rr, RrOutcome::Instant | RrOutcome::Async))
+        .take(1_000)
+        .cloned()
+        .collect();
+    assert_eq!(people.len(), 1_000);
+    let w = Work::new();
+    w.write("in.csv", csv_of(&people));
+    w.write("p.toml", pipeline(&sb, port, "bulk = \"auto\"\nbulk_min_rows = 200"));
+    let started = Instant::now();
+    let child = w
+        .command(&["run", "p.toml", "--report", "out/report.json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // A forged delivery for the first person, as soon as the receiver listens.
+    let victim = &people[0];
+    let forged = serde_json::json!([{"id": victim.id, "status": "complete", "name": "Eve Forger",
+        "emails": [{"email": "eve@forged.example", "type": "professional", "grade": "A"}],
+        "metadata": {"leadpipe_key": format!("email={}", victim.work_email.to_lowercase())}}]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let sent = client
+            .post(format!("http://127.0.0.1:{port}/rocketreach"))
+            .header("X-RocketReach-Signature", "c2lnbmVkIGJ5IG5vYm9keQ==")
+            .json(&forged)
+            .send()
+            .await;
+        if let Ok(resp) = sent {
+            break resp.status().as_u16();
+        }
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(refused, 401, "a delivery with a bad signature is refused");
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let bulk_wall = started.elapsed().as_secs_f64();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let stats = sb.stats();
+    let bulk_calls = stats.calls_to(Vendor::RocketReach, BULK);
+    assert!(bulk_calls <= 10, "{bulk_calls} bulk requests");
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 0);
+    assert_eq!(stats.calls_to(Vendor::RocketReach, STATUS), 0);
+    assert!(stats.paid_twice().is_empty(), "{:?}", stats.paid_twice());
+    assert!(stats.paid_requests.keys().all(|k| k.starts_with("rocketreach:bulk:")));
+    assert_eq!(stats.paid_requests.len(), 1_000);
+    let rows = output(&w);
+    assert_eq!(rows.len(), 1_000);
+    for (row, p) in rows.iter().zip(&people) {
+        assert_eq!(row["rocketreach_status"], "found", "{row:?}");
+        assert_eq!(row["rocketreach_id"], p.id.to_string(), "joined to the right row");
+        assert!(!row["emails"].contains("forged"));
+    }
+    let conn = rusqlite::Connection::open(w.path("state/rr.db")).unwrap();
+    let forged_rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE payload LIKE '%forged%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(forged_rows, 0);
+
+    // Poll mode on the same people (the first RR_POLL_ROWS), for the figures.
+    let n: usize = std::env::var("RR_POLL_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let poll_port = free_port();
+    let poll_sb = sandbox(poll_port).await;
+    poll_sb.update(|c| c.rocketreach.webhook.active = false).unwrap();
+    let pw = Work::new();
+    pw.write("in.csv", csv_of(&people[..n]));
+    pw.write("p.toml", pipeline(&poll_sb, poll_port, ""));
+    let started = Instant::now();
+    let out = run(&pw).await;
+    let poll_wall = started.elapsed().as_secs_f64();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ps = poll_sb.stats();
+    eprintln!(
+        "bulk: 1000 people, {bulk_calls} bulk requests, {bulk_wall:.1}s; poll: {n} people, {} lookups + {} status polls, {poll_wall:.1}s",
+        ps.calls_to(Vendor::RocketReach, LOOKUP),
+        ps.calls_to(Vendor::RocketReach, STATUS),
+    );
+}
+
+/// `delivery = "webhook"`: non-final single lookups are collected from signed
+/// webhook deliveries instead of `checkStatus` polls.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_delivery_replaces_status_polls() {
+    let port = free_port();
+    let sb = sandbox(port).await;
+    let people: Vec<Person> = sb
+        .universe()
+        .people
+        .iter()
+        .filter(|p| p.rr == RrOutcome::Async)
+        .take(20)
+        .cloned()
+        .collect();
+    let w = Work::new();
+    w.write("in.csv", csv_of(&people));
+    w.write("p.toml", pipeline(&sb, port, "delivery = \"webhook\""));
+    let out = run(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = sb.stats();
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 20);
+    assert_eq!(stats.calls_to(Vendor::RocketReach, STATUS), 0, "no status polls");
+    let rows = output(&w);
+    for (row, p) in rows.iter().zip(&people) {
+        assert_eq!(row["rocketreach_status"], "found", "{row:?}");
+        assert_eq!(row["rocketreach_id"], p.id.to_string());
+    }
+}
