@@ -4,6 +4,7 @@
 
 pub mod dedupe;
 pub mod rocketreach;
+pub mod suppress;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::vendors::http::{Vendor, VendorHttp};
 pub enum StageSpec {
     Dedupe(dedupe::DedupeSpec),
     RocketreachLookup(rocketreach::RocketReachSpec),
+    Suppress(suppress::SuppressSpec),
 }
 
 impl StageSpec {
@@ -31,6 +33,7 @@ impl StageSpec {
         match kind {
             "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
             "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
+            "suppress" => crate::spec::diagnose_as::<suppress::SuppressSpec>(value),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => "dedupe",
             StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
+            StageSpec::Suppress(_) => "suppress",
         }
     }
 
@@ -47,6 +51,7 @@ impl StageSpec {
         Ok(match self {
             StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
+            StageSpec::Suppress(spec) => Running::Rows(Arc::new(suppress::SuppressStage::start(spec, ctx))),
         })
     }
 
@@ -55,7 +60,13 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
+            StageSpec::Suppress(s) => s.graph8_list.map(|_| crate::vendors::http::Vendor::Graph8),
         }
+    }
+
+    /// True when the stage spends credits (graph8, the CRM, charges none).
+    pub fn paid(&self) -> bool {
+        self.vendor().is_some_and(|v| v != crate::vendors::http::Vendor::Graph8)
     }
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod graph8;
 mod local_plane;
 mod resume;
 mod rocketreach;
