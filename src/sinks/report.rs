@@ -63,9 +63,14 @@ impl RunReport {
             }
         );
         for (name, c) in &self.stages {
+            let dropped = if c.rows_dropped > 0 {
+                format!(", {} dropped to the rejects file", c.rows_dropped)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  stage {name}: {} in, {} out ({:.1}s)",
+                "  stage {name}: {} in, {} out{dropped} ({:.1}s)",
                 c.rows_in, c.rows_out, c.duration_s
             );
         }

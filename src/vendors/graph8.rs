@@ -4,14 +4,21 @@
 //!
 //! Every call goes through the shared HTTP layer ([`VendorHttp`]): its rate
 //! windows (50/s and 1,000/min by default), its 429 pause honouring
-//! `Retry-After`, its retries. graph8 calls cost no credits, so nothing here
-//! goes through the paid-call ledger.
+//! `Retry-After`, its retries. graph8 also says on every answer what is left
+//! of its minute window (`X-RateLimit-Remaining`, `X-RateLimit-Reset`): when
+//! nothing is left, the vendor is paused until the reset, so an organisation
+//! whose limit is lower than configured (or shared with other clients) draws
+//! no 429 for it. graph8 calls cost no credits, so nothing here goes through
+//! the paid-call ledger.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::Method;
+use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::http::{CallError, Reply, VendorHttp, Verdict, by_status};
+use super::http::{CallError, Reply, Response, VendorHttp, Verdict, by_status};
 
 /// Most contacts `PUT /contacts/assert/batch` takes in one call.
 pub const MAX_BATCH: usize = 100;
@@ -284,12 +291,32 @@ impl Graph8 {
         }
         let body: PageBody = self
             .http
-            .call_json("list_contacts", Method::GET, &path, |r| r.query(&query))
+            .send_decode(
+                "list_contacts",
+                Method::GET,
+                &path,
+                |r| r.query(&query),
+                |resp| {
+                    self.respect_window(&resp);
+                    resp.json::<PageBody>().map_err(|e| e.to_string())
+                },
+            )
             .await?;
         Ok(Page {
             contacts: body.data,
             pagination: body.pagination,
         })
+    }
+
+    /// Pauses the vendor until graph8's window resets when an answer says none of it is left.
+    fn respect_window(&self, resp: &Response) {
+        if let Some(wait) = window_spent(&resp.headers, SystemTime::now()) {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "graph8 rate window spent: pausing until its reset"
+            );
+            self.http.pause_for(wait);
+        }
     }
 
     /// Where the page after `page` (asked with `asked`) is.
@@ -348,6 +375,7 @@ impl Graph8 {
             .http
             .put_json("contacts_assert_batch", &path, &Body { list_id, contacts })
             .await?;
+        self.respect_window(&resp);
         let answer: Answer = resp.json().map_err(|e| CallError::Record {
             vendor: self.http.vendor(),
             status: Some(resp.status.as_u16()),
@@ -366,6 +394,18 @@ impl Graph8 {
             errors,
         })
     }
+}
+
+/// How long until graph8's window resets, when `X-RateLimit-Remaining` says
+/// it is spent (`X-RateLimit-Reset` is epoch seconds; at most a minute is believed).
+fn window_spent(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    if num("x-ratelimit-remaining")? > 0 {
+        return None;
+    }
+    let reset = UNIX_EPOCH + Duration::from_secs(num("x-ratelimit-reset")?);
+    let wait = reset.duration_since(now).ok()?;
+    (!wait.is_zero() && wait <= Duration::from_secs(60)).then_some(wait)
 }
 
 /// A batch error entry: `{"index": 3, "loc": ["body","contacts",3,"work_email"], "msg": "…"}`.
@@ -470,6 +510,25 @@ mod tests {
         let got = contact_error(&no_index, 10).unwrap();
         assert_eq!((got.index, got.field), (1, None));
         assert_eq!(contact_error(&e, 2), None);
+    }
+
+    #[test]
+    fn a_spent_window_pauses_until_its_reset() {
+        let h = |remaining: &str, reset: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-remaining", remaining.parse().unwrap());
+            h.insert("x-ratelimit-reset", reset.parse().unwrap());
+            h
+        };
+        let now = UNIX_EPOCH + Duration::from_millis(1_000_000_500);
+        assert_eq!(
+            window_spent(&h("0", "1000002"), now),
+            Some(Duration::from_millis(1_500))
+        );
+        assert_eq!(window_spent(&h("3", "1000002"), now), None);
+        assert_eq!(window_spent(&h("0", "999999"), now), None, "already reset");
+        assert_eq!(window_spent(&h("0", "1009999"), now), None, "not believed");
+        assert_eq!(window_spent(&HeaderMap::new(), now), None);
     }
 
     #[test]

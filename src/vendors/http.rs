@@ -212,6 +212,13 @@ impl VendorHttp {
         self.inner.stopped.get().cloned()
     }
 
+    /// Holds every request to this vendor for `wait`, as a 429 would: for a
+    /// vendor whose answer says its window is spent (e.g. graph8's
+    /// `X-RateLimit-Remaining: 0`), so the next request does not draw a 429.
+    pub fn pause_for(&self, wait: Duration) {
+        self.inner.gate.pause_until(Instant::now() + wait);
+    }
+
     /// Counts an answer served from the cache instead of a call.
     pub fn cache_hit(&self) {
         self.inner.stats.cache_hit();

@@ -427,13 +427,16 @@ async fn upserts_5000_contacts_within_both_windows_without_a_429() {
 }
 
 /// Item 3, lowered limit: the sandbox allows 10 per 500 ms while the
-/// pipeline believes the contract's 50/s and sends 10 batches at once. graph8 answers 429 with `Retry-After`; leadpipe pauses
-/// the vendor for it and loses nothing.
+/// pipeline believes the contract's 50/s and sends 10 batches at once.
+/// graph8 answers 429 with `Retry-After`; leadpipe pauses the vendor for it
+/// and loses nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn honours_retry_after_when_the_limit_is_lowered() {
     let sb = sandbox().await;
     let (list, _) = seed_list(&sb, 5_000).await;
-    sb.update(|c| c.graph8.rate_limit = vec![RateWindow { limit: 10, per_ms: 500 }])
+    // X-RateLimit-Remaining counts the minute window, which this run never
+    // spends: the short window's 429s are what leadpipe must honour.
+    sb.update(|c| c.graph8.rate_limit = vec![RateWindow { limit: 10, per_ms: 500 }, RateWindow::per_minute(1_000)])
         .unwrap();
     let w = Work::new();
     let sink = format!("{UPSERT_SINK}concurrency = 10\n");
