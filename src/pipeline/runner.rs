@@ -106,6 +106,7 @@ struct Tally {
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let store = Store::open(&p.state_path)?;
+    let vendors = build_vendors(&p)?;
     let input_fp = match &p.source {
         SourceSpec::Csv(csv) => {
             let input_path = csv.path.clone();
@@ -116,7 +117,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
                     source,
                 })?
         }
-        SourceSpec::Graph8List(g) => g.fingerprint(),
+        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(&vendors)).await?,
     };
     let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, opts.fresh)? {
         RunStart::New { run_id } => (run_id, false),
@@ -143,7 +144,6 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         }
     };
 
-    let vendors = build_vendors(&p)?;
     let source = match &p.source {
         SourceSpec::Csv(spec) => {
             let spec = spec.clone();

@@ -5,7 +5,8 @@
 //! ([`HEADER`]), the first being `graph8_id` (the contact id, kept for
 //! write-back and shown in every output). A record's id is its position in
 //! the list, so a resumed run sees the same ids as long as the list has not
-//! changed; the run's input fingerprint is the list id.
+//! changed; the run's input fingerprint is the list id and its size, so a
+//! list that gained or lost members is refused on resume, not mixed.
 
 use std::sync::Arc;
 
@@ -35,9 +36,24 @@ fn default_page_size() -> usize {
 }
 
 impl Graph8SourceSpec {
-    /// What identifies this input in the state store (a resumed run must read the same list).
-    pub fn fingerprint(&self) -> String {
-        format!("graph8:list={}", self.list_id)
+    /// What identifies this input in the state store: the list and its size
+    /// (one call for a one-contact page). A resumed run must read the same
+    /// list; one that gained or lost members since is refused as changed
+    /// (record ids are positions, so continuing would attach earlier answers
+    /// to other people).
+    pub async fn fingerprint(&self, client: &Graph8) -> Result<String, SourceError> {
+        let page = client
+            .list_page(self.list_id, &Next::Page(1), 1)
+            .await
+            .map_err(|e| SourceError::List {
+                list_id: self.list_id,
+                message: e.to_string(),
+            })?;
+        let total = match page.pagination.total {
+            Some(n) => n.to_string(),
+            None => "?".into(),
+        };
+        Ok(format!("graph8:list={};total={total}", self.list_id))
     }
 }
 
