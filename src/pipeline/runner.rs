@@ -19,17 +19,20 @@ use tokio_util::sync::CancellationToken;
 use super::progress::{self, Progress};
 use super::record::{Batch, Record};
 use crate::exit::Exit;
+use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::{Column, output_columns};
 use crate::sinks::side::SideFile;
 use crate::sinks::{Sink, SinkError};
 use crate::source::SourceError;
 use crate::source::csv::{CsvSource, fingerprint};
+use crate::source::graph8::Graph8Source;
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::dedupe::Dedupe;
 use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
 use crate::state::writer::Writer;
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
+use crate::vendors::graph8::Graph8;
 use crate::vendors::http::{CallError, Vendor, VendorHttp, VendorSettings};
 
 /// How a run was asked for.
@@ -102,16 +105,20 @@ struct Tally {
 
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
-    let SourceSpec::Csv(source_spec) = p.source.clone();
-
     let store = Store::open(&p.state_path)?;
-    let input_path = source_spec.path.clone();
-    let input_fp = blocking(move || fingerprint(&input_path))
-        .await?
-        .map_err(|source| SourceError::Open {
-            path: source_spec.path.clone(),
-            source,
-        })?;
+    let vendors = build_vendors(&p)?;
+    let input_fp = match &p.source {
+        SourceSpec::Csv(csv) => {
+            let input_path = csv.path.clone();
+            blocking(move || fingerprint(&input_path))
+                .await?
+                .map_err(|source| SourceError::Open {
+                    path: csv.path.clone(),
+                    source,
+                })?
+        }
+        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(&vendors)).await?,
+    };
     let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, opts.fresh)? {
         RunStart::New { run_id } => (run_id, false),
         RunStart::Resumed { run_id, attempts } => {
@@ -137,18 +144,36 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         }
     };
 
-    let spec = source_spec.clone();
-    let source = blocking(move || CsvSource::open(&spec)).await??;
-    let total_bytes = std::fs::metadata(source.path()).map_or(0, |m| m.len());
+    let source = match &p.source {
+        SourceSpec::Csv(spec) => {
+            let spec = spec.clone();
+            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
+        }
+        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(&vendors))),
+    };
+    let total_bytes = match &source {
+        Input::Csv(csv) => std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
+        Input::Graph8(_) => 0,
+    };
     let groups = crate::sinks::schema::Groups {
         person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
         verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
         reachstream: p.stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
         reachstream_contacts: p.stages.iter().any(StageSpec::needs_webhook),
     };
-    let columns = output_columns(source.header(), groups);
+    let header = match &source {
+        Input::Csv(csv) => csv.header().clone(),
+        Input::Graph8(g8) => g8.header().clone(),
+    };
+    let columns = output_columns(&header, groups);
+    // A field mapping naming a column this run does not have is refused before any paid call.
+    for sink in &p.sinks {
+        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
+            g.mapping(&columns)
+                .map_err(|m| SinkError::Config(format!("{}: sinks.graph8_upsert.{m}", p.file.display())))?;
+        }
+    }
     let writer = Writer::spawn(&p.state_path)?;
-    let vendors = build_vendors(&p)?;
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
     let progress = Arc::new(Progress::default());
@@ -171,7 +196,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
     let source_task = {
         let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
-        tokio::task::spawn_blocking(move || read_source(source, source_tx, recycle_rx, batch_rows, progress, shutdown))
+        match source {
+            Input::Csv(source) => tokio::task::spawn_blocking(move || {
+                read_source(*source, source_tx, recycle_rx, batch_rows, progress, shutdown)
+            }),
+            Input::Graph8(source) => tokio::spawn(read_graph8(source, source_tx, progress, shutdown)),
+        }
     };
 
     let mut stage_tasks = Vec::new();
@@ -207,6 +237,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let rejects_path = p.rejects_path.clone();
     let collector = {
         let (progress, dup_paths) = (progress.clone(), duplicates_paths.clone());
+        let graph8 = vendors.get(&Vendor::Graph8).cloned();
         tokio::spawn(collect(
             rx,
             sinks,
@@ -215,6 +246,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             dup_paths,
             progress,
             recycle_tx,
+            graph8,
         ))
     };
 
@@ -235,18 +267,18 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let interrupted = shutdown.is_cancelled();
     let stopped: Option<CallError> = vendors.values().find_map(VendorHttp::stopped);
     let source_result = source_result.map_err(RunError::from);
-    let (tally, outputs) = match (source_result, collected) {
+    let (tally, outputs, upserts) = match (source_result, collected) {
         (Err(e), _) => return fail(&store, run_id, e),
         (Ok(()), Err(e)) => return fail(&store, run_id, e),
         (Ok(()), Ok(open)) => {
             if interrupted || stopped.is_some() {
-                let tally = open.abandon();
-                (tally, Vec::new())
+                open.abandon()
             } else {
                 open.finish()?
             }
         }
     };
+    let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
 
     let status = if interrupted {
         RunStatus::Interrupted
@@ -287,6 +319,10 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         outputs,
         rejects_path: p.rejects_path.clone(),
         duplicates_paths,
+        sinks: upserts
+            .into_iter()
+            .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
+            .collect(),
         stopped_by: match (&stopped, interrupted) {
             (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
             (None, true) => Some("interrupted; run the same command again to resume".to_string()),
@@ -300,7 +336,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let exit = match status {
         RunStatus::VendorStopped => Exit::VendorStopped,
         RunStatus::Interrupted => Exit::Interrupted,
-        _ if counts.rows_failed > 0 => Exit::RowsFailed,
+        _ if counts.rows_failed > 0 || upserts_failed > 0 => Exit::RowsFailed,
         _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
         _ => Exit::Done,
     };
@@ -374,6 +410,35 @@ fn read_source(
     Ok(())
 }
 
+/// The graph8 list's task: fetch pages on the runtime until the list ends or shutdown is asked for.
+async fn read_graph8(
+    mut source: Graph8Source,
+    tx: mpsc::Sender<Batch>,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+) -> Result<(), SourceError> {
+    while !shutdown.is_cancelled() {
+        let Some(batch) = source.next_batch().await? else {
+            break;
+        };
+        progress.rows_read.fetch_add(batch.rows_in, Ordering::Relaxed);
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The graph8 client over the run's shared graph8 HTTP handle.
+fn graph8_client(vendors: &BTreeMap<Vendor, VendorHttp>) -> Graph8 {
+    Graph8::new(
+        vendors
+            .get(&Vendor::Graph8)
+            .cloned()
+            .expect("build_vendors makes a graph8 client when the source or a sink is graph8"),
+    )
+}
+
 async fn run_dedupe(mut dedupe: Dedupe, mut rx: mpsc::Receiver<Batch>, tx: mpsc::Sender<Batch>) -> StageCounts {
     let mut counts = StageCounts::default();
     let started = Instant::now();
@@ -397,10 +462,19 @@ async fn run_dedupe(mut dedupe: Dedupe, mut rx: mpsc::Receiver<Batch>, tx: mpsc:
     counts
 }
 
-/// One HTTP client per vendor that a stage uses, shared by all its stages.
+/// One HTTP client per vendor that a stage, the source or a sink uses, shared by all of them.
 fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunError> {
     let mut out = BTreeMap::new();
-    for vendor in p.stages.iter().filter_map(StageSpec::vendor) {
+    let graph8_io = matches!(p.source, SourceSpec::Graph8List(_))
+        || p.sinks
+            .iter()
+            .any(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)));
+    let used = p
+        .stages
+        .iter()
+        .filter_map(StageSpec::vendor)
+        .chain(graph8_io.then_some(Vendor::Graph8));
+    for vendor in used {
         if out.contains_key(&vendor) {
             continue;
         }
@@ -411,7 +485,11 @@ fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunE
             .map(|(_, s)| s.clone())
             .unwrap_or_default();
         let settings = VendorSettings::resolve(vendor, &spec).map_err(|e| RunError::Vendor(e.to_string()))?;
-        let http = VendorHttp::new(settings).map_err(|e| RunError::Vendor(e.to_string()))?;
+        let http = match vendor {
+            Vendor::Graph8 => VendorHttp::with_classifier(settings, crate::vendors::graph8::classify),
+            _ => VendorHttp::new(settings),
+        }
+        .map_err(|e| RunError::Vendor(e.to_string()))?;
         out.insert(vendor, http);
     }
     Ok(out)
@@ -531,25 +609,46 @@ enum Done {
     Side(Batch),
 }
 
+/// The source of a run, opened.
+enum Input {
+    Csv(Box<CsvSource>),
+    Graph8(Graph8Source),
+}
+
+/// What graph8 upsert sinks did, by name in the report.
+type Upserts = Vec<(String, UpsertCounts)>;
+
 /// The open output files of a run, committed only when the run completed.
 struct Open {
     tally: Tally,
     sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    /// graph8 upsert sinks, done writing (their receipts not yet committed).
+    upserts: Vec<(String, PathBuf, Graph8Sink)>,
     rejects: SideFile,
     duplicates: Vec<SideFile>,
 }
 
 impl Open {
     /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> Tally {
+    fn abandon(self) -> (Tally, Vec<PathBuf>, Upserts) {
         for (_, thread) in self.sinks {
             let _ = thread.join();
         }
-        self.tally
+        let upserts = self
+            .upserts
+            .into_iter()
+            .map(|(name, _, sink)| (name, sink.counts.clone()))
+            .collect();
+        (self.tally, Vec::new(), upserts)
     }
 
-    fn finish(self) -> Result<(Tally, Vec<PathBuf>), RunError> {
+    fn finish(self) -> Result<(Tally, Vec<PathBuf>, Upserts), RunError> {
         let mut outputs = Vec::new();
+        let mut upserts = Vec::new();
+        for (name, path, sink) in self.upserts {
+            upserts.push((name, sink.finish()?));
+            outputs.push(path);
+        }
         for (path, thread) in self.sinks {
             let sink = thread
                 .join()
@@ -561,12 +660,13 @@ impl Open {
         for d in self.duplicates {
             d.finish()?;
         }
-        Ok((self.tally, outputs))
+        Ok((self.tally, outputs, upserts))
     }
 }
 
-/// The last task: fan records out to the sinks (each on its own thread) and
-/// write rejects and duplicates.
+/// The last task: fan records out to the sinks (each on its own thread, a
+/// graph8 upsert sink on its own task) and write rejects and duplicates.
+#[allow(clippy::too_many_arguments)] // one task's whole setup; each argument is used once
 async fn collect(
     mut rx: mpsc::Receiver<Batch>,
     sink_specs: Vec<crate::spec::SinkSpec>,
@@ -575,10 +675,32 @@ async fn collect(
     duplicates_paths: Vec<PathBuf>,
     progress: Arc<Progress>,
     recycle: std::sync::mpsc::SyncSender<Vec<Record>>,
+    graph8: Option<VendorHttp>,
 ) -> Result<Open, RunError> {
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
-    for spec in &sink_specs {
+    let mut upsert_tasks = Vec::new();
+    for (i, spec) in sink_specs.iter().enumerate() {
+        if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
+            let http = graph8
+                .clone()
+                .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
+            let sink = Graph8Sink::create(g, &columns, Graph8::new(http))?;
+            let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
+            let name = if sink_specs
+                .iter()
+                .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
+                .count()
+                > 1
+            {
+                format!("graph8_upsert#{i}")
+            } else {
+                "graph8_upsert".to_string()
+            };
+            upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
+            senders.push(tx);
+            continue;
+        }
         let mut sink = Sink::create(spec, &columns)?;
         let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
         let recycle = recycle.clone();
@@ -631,9 +753,15 @@ async fn collect(
         }
     }
     drop(senders);
+    let mut upserts = Vec::new();
+    for (name, path, task) in upsert_tasks {
+        let sink = task.await.map_err(|e| RunError::Internal(e.to_string()))??;
+        upserts.push((name, path, sink));
+    }
     Ok(Open {
         tally,
         sinks,
+        upserts,
         rejects,
         duplicates,
     })

@@ -15,7 +15,8 @@
 //!
 //! Seeded data: list 1 "Prospects" (type contacts, `prospects_size` universe
 //! people in universe order) and list 2 "Do not contact" (type suppressions,
-//! the universe people flagged `suppressed`, at most `suppressions_size`).
+//! the universe people flagged `suppressed`, at most `suppressions_size`), and
+//! list 3 "Enriched" (type contacts, empty: where enriched contacts are upserted).
 //!
 //! Contacts, companies and lists are deleted softly (see [`Record`]); errors
 //! are `{"detail": "…"}` or, for validation, pydantic-v1 lists (422).
@@ -267,6 +268,34 @@ struct Store {
     next_company: u64,
     next_list: u64,
     next_column: u64,
+    /// Lowercased work email → ids of the contacts that carried it (stale
+    /// entries are checked away on lookup), so upserts need not scan every contact.
+    emails: HashMap<String, Vec<u64>>,
+}
+
+impl Store {
+    /// Remembers that contact `id` now carries the work email in `fields`, if any.
+    fn index_email(&mut self, id: u64, fields: &Map<String, Value>) {
+        if let Some(e) = str_field(fields, "work_email") {
+            let ids = self.emails.entry(e.to_ascii_lowercase()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+
+    /// The first live contact (in id order) whose work email is `email` (case-insensitive).
+    fn contact_by_email(&self, email: &str) -> Option<u64> {
+        self.emails
+            .get(&email.to_ascii_lowercase())?
+            .iter()
+            .copied()
+            .filter(|id| {
+                live(&self.contacts, *id)
+                    .is_some_and(|c| str_field(&c.fields, "work_email").is_some_and(|x| x.eq_ignore_ascii_case(email)))
+            })
+            .min()
+    }
 }
 
 pub(crate) struct State {
@@ -369,6 +398,7 @@ fn seed_contact(st: &mut Store, u: &Universe, pidx: u32, by_person: &mut HashMap
         "linkedin_url": p.linkedin_url, "city": p.city, "state": p.state, "country": p.country,
         "twitter_url": p.twitter_url, "facebook_url": null, "about": null,
     }));
+    st.index_email(id, &fields);
     st.contacts
         .insert(id, Contact::new(fields, Some(company_id), SEED_TIME));
     by_person.insert(pidx, id);
@@ -399,6 +429,8 @@ fn seed_store(u: &Universe, cfg: &Graph8Config) -> Store {
         .insert(1, List::new("Prospects", "contacts", prospects, SEED_TIME));
     st.lists
         .insert(2, List::new("Do not contact", "suppressions", suppressions, SEED_TIME));
+    st.lists
+        .insert(3, List::new("Enriched", "contacts", Vec::new(), SEED_TIME));
     st.next_list = 10;
     st.contact_columns = vec![
         Column::global(1, "Lead Score", "lead_score", "number"),
@@ -939,6 +971,7 @@ fn company_of_fields(st: &mut Store, fields: &mut Map<String, Value>) -> Option<
 fn apply_contact(st: &mut Store, id: u64, mut fields: Map<String, Value>) {
     let company = company_of_fields(st, &mut fields);
     let now = now_iso();
+    st.index_email(id, &fields);
     if let Some(c) = st.contacts.get_mut(&id) {
         c.fields.extend(fields);
         if company.is_some() {
@@ -952,6 +985,7 @@ fn insert_contact(st: &mut Store, mut fields: Map<String, Value>) -> u64 {
     let company = company_of_fields(st, &mut fields);
     st.next_contact += 1;
     let id = st.next_contact;
+    st.index_email(id, &fields);
     st.contacts.insert(id, Contact::new(fields, company, &now_iso()));
     id
 }
@@ -1005,11 +1039,7 @@ async fn delete_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<Strin
 fn upsert_contact(st: &mut Store, list_id: u64, fields: Map<String, Value>) -> &'static str {
     let email = str_field(&fields, "work_email").map(|e| e.to_ascii_lowercase());
     let li = str_field(&fields, "linkedin_url").map(normalize_linkedin);
-    let by_email = email.as_ref().and_then(|e| {
-        find_live(&st.contacts, |c| {
-            str_field(&c.fields, "work_email").is_some_and(|x| x.eq_ignore_ascii_case(e))
-        })
-    });
+    let by_email = email.as_ref().and_then(|e| st.contact_by_email(e));
     let found = by_email.or_else(|| {
         li.as_ref().and_then(|l| {
             find_live(&st.contacts, |c| {

@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod csv;
+pub mod graph8;
 pub mod parquet;
 pub mod report;
 pub mod schema;
@@ -41,6 +42,11 @@ impl Sink {
         Ok(match spec {
             SinkSpec::Parquet(s) => Sink::Parquet(parquet::ParquetSink::create(s, columns)?),
             SinkSpec::Csv(s) => Sink::Csv(csv::CsvSink::create(s, columns)?),
+            SinkSpec::Graph8Upsert(_) => {
+                return Err(SinkError::Config(
+                    "graph8_upsert is not a file sink (the runner drives it)".into(),
+                ));
+            }
         })
     }
 

@@ -27,6 +27,9 @@ pub struct RunReport {
     pub rejects_path: PathBuf,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicates_paths: Vec<PathBuf>,
+    /// Sinks that report counts of their own (`graph8_upsert`: rows upserted, failed, skipped).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sinks: BTreeMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
 }
@@ -60,10 +63,26 @@ impl RunReport {
             }
         );
         for (name, c) in &self.stages {
+            let dropped = if c.rows_dropped > 0 {
+                format!(", {} dropped to the rejects file", c.rows_dropped)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  stage {name}: {} in, {} out ({:.1}s)",
+                "  stage {name}: {} in, {} out{dropped} ({:.1}s)",
                 c.rows_in, c.rows_out, c.duration_s
+            );
+        }
+        for (name, v) in &self.sinks {
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "  sink {name}: {} upserted, {} failed, {} skipped in {} calls",
+                n("rows_upserted"),
+                n("rows_failed"),
+                n("rows_skipped"),
+                n("calls"),
             );
         }
         for (name, v) in &self.vendors {

@@ -215,6 +215,20 @@ impl Mapping {
     }
 }
 
+/// The automatic header mapping, for sources that build their own rows
+/// (graph8 lists): the same identity a CSV with that header would give.
+pub(crate) struct AutoIdentity(Mapping);
+
+impl AutoIdentity {
+    pub(crate) fn new(header: &[String]) -> AutoIdentity {
+        AutoIdentity(Mapping::from_header(header, &ColumnOverrides::default()).unwrap_or_default())
+    }
+
+    pub(crate) fn identity(&self, rec: &csv::StringRecord, scratch: &mut String) -> Identity {
+        self.0.identity(rec, scratch)
+    }
+}
+
 /// An open CSV input, read batch by batch on a blocking thread.
 pub struct CsvSource {
     path: PathBuf,

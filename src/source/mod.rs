@@ -3,6 +3,7 @@
 //! It owns no state beyond its read position; resuming re-reads the input.
 
 pub mod csv;
+pub mod graph8;
 
 use std::path::PathBuf;
 
@@ -27,4 +28,6 @@ pub enum SourceError {
     Header { path: PathBuf, message: String },
     #[error("{path}: read error near line {line}: {message}")]
     Read { path: PathBuf, line: u64, message: String },
+    #[error("graph8 list {list_id}: {message}")]
+    List { list_id: u64, message: String },
 }

@@ -45,10 +45,12 @@ pub struct PipelineSpec {
 }
 
 /// Where rows come from.
+#[allow(clippy::large_enum_variant)] // one per run
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
     Csv(crate::source::csv::CsvSourceSpec),
+    Graph8List(crate::source::graph8::Graph8SourceSpec),
 }
 
 /// Where finished rows go.
@@ -57,13 +59,16 @@ pub enum SourceSpec {
 pub enum SinkSpec {
     Parquet(crate::sinks::parquet::ParquetSinkSpec),
     Csv(crate::sinks::csv::CsvSinkSpec),
+    Graph8Upsert(crate::sinks::graph8::Graph8SinkSpec),
 }
 
 impl SinkSpec {
+    /// The file the sink writes (for `graph8_upsert`, its receipt).
     pub fn path(&self) -> &Path {
         match self {
             SinkSpec::Parquet(s) => &s.path,
             SinkSpec::Csv(s) => &s.path,
+            SinkSpec::Graph8Upsert(s) => &s.path,
         }
     }
 }
@@ -251,6 +256,7 @@ impl SourceSpec {
     fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
         match kind {
             "csv" => diagnose_as::<crate::source::csv::CsvSourceSpec>(value),
+            "graph8_list" => diagnose_as::<crate::source::graph8::Graph8SourceSpec>(value),
             _ => None,
         }
     }
@@ -261,6 +267,7 @@ impl SinkSpec {
         match kind {
             "parquet" => diagnose_as::<crate::sinks::parquet::ParquetSinkSpec>(value),
             "csv" => diagnose_as::<crate::sinks::csv::CsvSinkSpec>(value),
+            "graph8_upsert" => diagnose_as::<crate::sinks::graph8::Graph8SinkSpec>(value),
             _ => None,
         }
     }

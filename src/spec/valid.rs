@@ -139,6 +139,14 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 err("source.delimiter".into(), m);
             }
         }
+        SourceSpec::Graph8List(g) => {
+            if !(1..=200).contains(&g.page_size) {
+                err("source.page_size".into(), format!("{} is outside 1..=200", g.page_size));
+            }
+            if spec.vendors.graph8.is_none() && !checks.sandbox {
+                err("source.kind".into(), needs_graph8());
+            }
+        }
     }
 
     for (i, stage) in spec.stages.iter().enumerate() {
@@ -166,6 +174,30 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                         "contacts mode needs [vendors.reachstream] webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\" \
                          (the webhook_secret_key set up in ReachStream's UI)"
                             .into(),
+                    );
+                }
+            }
+            StageSpec::Suppress(s) => {
+                if s.graph8_list.is_none() && s.file.is_none() {
+                    err(
+                        format!("stages[{i}].kind"),
+                        "needs graph8_list = <list id> and/or file = \"<emails or domains>\"".into(),
+                    );
+                }
+                if let Some(f) = &s.file
+                    && missing_var(&f.to_string_lossy()).is_none()
+                    && !f.is_file()
+                {
+                    err(format!("stages[{i}].file"), format!("{}: no such file", f.display()));
+                }
+                if let Some(j) = spec.stages[..i].iter().position(StageSpec::paid) {
+                    err(
+                        format!("stages[{i}].kind"),
+                        format!(
+                            "a suppress stage must come before every paid stage (stages[{j}] is {}): \
+                             suppressed people must cost nothing",
+                            spec.stages[j].kind()
+                        ),
                     );
                 }
             }
@@ -253,6 +285,37 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(format!("sinks[{i}].delimiter"), m);
                 }
             }
+            SinkSpec::Graph8Upsert(g) => {
+                if !(1..=crate::vendors::graph8::MAX_BATCH).contains(&g.batch_size) {
+                    err(
+                        format!("sinks[{i}].batch_size"),
+                        format!("{} is outside 1..=100", g.batch_size),
+                    );
+                }
+                if g.concurrency == 0 {
+                    err(format!("sinks[{i}].concurrency"), "must be at least 1".into());
+                }
+                for field in g.fields.keys() {
+                    if !crate::sinks::graph8::CONTACT_FIELDS.contains(&field.as_str()) {
+                        err(
+                            format!("sinks[{i}].fields.{field}"),
+                            format!(
+                                "not a graph8 contact field (expected {})",
+                                crate::sinks::graph8::CONTACT_FIELDS.join(" | ")
+                            ),
+                        );
+                    }
+                }
+                if !g.fields.is_empty() && !["work_email", "linkedin_url"].iter().any(|k| g.fields.contains_key(*k)) {
+                    err(
+                        format!("sinks[{i}].fields"),
+                        "must map work_email or linkedin_url (graph8 upserts match on them)".into(),
+                    );
+                }
+                if spec.vendors.graph8.is_none() && !checks.sandbox {
+                    err(format!("sinks[{i}].kind"), needs_graph8());
+                }
+            }
             SinkSpec::Parquet(p) => {
                 if !(1..=22).contains(&p.zstd_level) {
                     err(
@@ -314,6 +377,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         report_path,
         webhook: spec.webhook,
     })
+}
+
+fn needs_graph8() -> String {
+    "needs a [vendors.graph8] table with api_key = \"${GRAPH8_API_KEY}\" (or run with --sandbox)".into()
 }
 
 /// Collect `(key path, variable)` for every string holding an unset-variable marker.

@@ -6,6 +6,7 @@ pub mod dedupe;
 pub mod leadrocks;
 pub mod reachstream;
 pub mod rocketreach;
+pub mod suppress;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub enum StageSpec {
     RocketreachLookup(rocketreach::RocketReachSpec),
     LeadrocksVerify(leadrocks::LeadRocksSpec),
     ReachstreamEnrich(reachstream::ReachStreamSpec),
+    Suppress(suppress::SuppressSpec),
 }
 
 impl StageSpec {
@@ -37,6 +39,7 @@ impl StageSpec {
             "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
             "leadrocks_verify" => crate::spec::diagnose_as::<leadrocks::LeadRocksSpec>(value),
             "reachstream_enrich" => crate::spec::diagnose_as::<reachstream::ReachStreamSpec>(value),
+            "suppress" => crate::spec::diagnose_as::<suppress::SuppressSpec>(value),
             _ => None,
         }
     }
@@ -47,6 +50,7 @@ impl StageSpec {
             StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
             StageSpec::LeadrocksVerify(_) => "leadrocks_verify",
             StageSpec::ReachstreamEnrich(_) => "reachstream_enrich",
+            StageSpec::Suppress(_) => "suppress",
         }
     }
 
@@ -57,6 +61,7 @@ impl StageSpec {
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
             StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
             StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
+            StageSpec::Suppress(spec) => Running::Rows(Arc::new(suppress::SuppressStage::start(spec, ctx))),
         })
     }
 
@@ -65,6 +70,7 @@ impl StageSpec {
         match self {
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
+            StageSpec::Suppress(s) => s.graph8_list.map(|_| crate::vendors::http::Vendor::Graph8),
             StageSpec::LeadrocksVerify(_) => Some(crate::vendors::http::Vendor::LeadRocks),
             StageSpec::ReachstreamEnrich(_) => Some(crate::vendors::http::Vendor::ReachStream),
         }
@@ -75,8 +81,13 @@ impl StageSpec {
         match self {
             StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
             StageSpec::RocketreachLookup(s) => s.needs_webhook(),
-            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) => false,
+            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
         }
+    }
+
+    /// True when the stage spends credits (graph8, the CRM, charges none).
+    pub fn paid(&self) -> bool {
+        self.vendor().is_some_and(|v| v != crate::vendors::http::Vendor::Graph8)
     }
 }
 

@@ -587,7 +587,10 @@ fn companies_to_buy(
     ctx: &StageContext<'_>,
     pending: &HashMap<String, (String, Option<f64>)>,
 ) -> Result<usize, StateError> {
-    let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source;
+    // Only a file can be read ahead; a CRM list is not counted (the vendor's 402 still stops the run resumable).
+    let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source else {
+        return Ok(0);
+    };
     let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
         return Ok(0);
     };

@@ -314,7 +314,10 @@ fn bulk_chosen(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> bool {
         BulkMode::Off => false,
         BulkMode::On => true,
         BulkMode::Auto => {
-            let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source;
+            // Only a file can be counted ahead; a CRM list stays on single lookups.
+            let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source else {
+                return false;
+            };
             let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
                 return false;
             };

@@ -359,7 +359,10 @@ mod tests {
             error: None,
         };
         let states = || -> Vec<(i64, String)> {
-            let mut stmt = store.conn().prepare("SELECT id, state FROM ledger ORDER BY id").unwrap();
+            let mut stmt = store
+                .conn()
+                .prepare("SELECT id, state FROM ledger ORDER BY id")
+                .unwrap();
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap()
                 .map(Result::unwrap)

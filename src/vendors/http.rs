@@ -61,8 +61,8 @@ mod stats;
 mod tests;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::error::Error as _;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -132,9 +132,12 @@ impl Inner {
     /// waited for that connection to open, so it may have reached the vendor
     /// well after its rate slot was taken (see `limits.rs`).
     fn opened_connection(&self, resp: &reqwest::Response) -> bool {
-        resp.extensions()
-            .get::<HttpInfo>()
-            .is_some_and(|info| self.connections.lock().expect("connections lock").insert(info.local_addr()))
+        resp.extensions().get::<HttpInfo>().is_some_and(|info| {
+            self.connections
+                .lock()
+                .expect("connections lock")
+                .insert(info.local_addr())
+        })
     }
 }
 
@@ -233,6 +236,13 @@ impl VendorHttp {
     /// stage starts); returns the error that stopped it (the first one wins).
     pub fn halt(&self, e: CallError) -> CallError {
         self.stop(e)
+    }
+
+    /// Holds every request to this vendor for `wait`, as a 429 would: for a
+    /// vendor whose answer says its window is spent (e.g. graph8's
+    /// `X-RateLimit-Remaining: 0`), so the next request does not draw a 429.
+    pub fn pause_for(&self, wait: Duration) {
+        self.inner.gate.pause_until(Instant::now() + wait);
     }
 
     /// Counts an answer served from the cache instead of a call.
@@ -498,7 +508,9 @@ impl VendorHttp {
         inner.stats.request_sent(started);
         let result = async {
             let resp = request.send().await?;
-            inner.gate.answered(started, Instant::now(), inner.opened_connection(&resp));
+            inner
+                .gate
+                .answered(started, Instant::now(), inner.opened_connection(&resp));
             let (status, headers) = (resp.status(), resp.headers().clone());
             let body = resp.bytes().await?;
             Ok(Response { status, headers, body })

@@ -3,6 +3,7 @@
 //! `http` is the layer every client stands on: settings resolved from the
 //! contracts, rate windows, concurrency, retries, failure classes, counters.
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
+pub mod graph8;
 pub mod http;
 pub mod leadrocks;
 pub mod paid;

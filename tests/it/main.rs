@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod graph8;
 mod leadrocks;
 mod local_plane;
 mod reachstream;

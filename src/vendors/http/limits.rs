@@ -202,7 +202,11 @@ impl RateGate {
             *fastest
         };
         let late = round_trip.saturating_sub(fastest.unwrap_or_default());
-        let late = if new_connection { late } else { late.min(self.max_settle) };
+        let late = if new_connection {
+            late
+        } else {
+            late.min(self.max_settle)
+        };
         // Below a millisecond, the windows' slack covers it.
         if late >= Duration::from_millis(1) {
             self.settle(start, start + late);
