@@ -194,15 +194,7 @@ impl RowStage for VerifyStage {
 
 impl VerifyStage {
     pub fn start(spec: &LeadRocksSpec, ctx: &StageContext<'_>) -> Result<VerifyStage, StateError> {
-        let vendor_spec = ctx.pipeline.vendors.leadrocks.clone().unwrap_or_default();
-        let policy = CachePolicy {
-            found_ttl: vendor_spec.cache_ttl.map_or(Duration::from_secs(30 * 86_400), |s| s.0),
-            // Catch-all and unknown verdicts may change: kept a shorter time.
-            not_found_ttl: vendor_spec
-                .not_found_ttl
-                .map_or(Duration::from_secs(7 * 86_400), |s| s.0),
-            refresh: ctx.refresh,
-        };
+        let policy = CachePolicy::from_spec(ctx.pipeline.vendors.leadrocks.as_ref(), ctx.refresh);
         let http = ctx.http(Vendor::LeadRocks);
         let paid = PaidCalls::new(
             &ctx.pipeline.state_path,
@@ -254,7 +246,7 @@ impl VerifyStage {
             batcher: tx,
             attached,
             catch_all: Mutex::new(HashSet::new()),
-            stored: stored(ctx.store.conn(), ctx.run_id, &ctx.name)?,
+            stored: ctx.stored()?,
             writer: ctx.writer.clone(),
             run_id: ctx.run_id,
             name: ctx.name.clone(),
@@ -615,25 +607,6 @@ fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>, lists: &Arc<A
             transient: false,
         }));
     }
-}
-
-/// Stored outcomes of this stage in an earlier attempt of the run.
-fn stored(conn: &rusqlite::Connection, run_id: i64, stage: &str) -> rusqlite::Result<HashMap<u64, Verification>> {
-    let mut stmt = conn.prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
-    let rows = stmt.query_map(rusqlite::params![run_id, stage], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, fields) = row?;
-        if let Some(v) = fields
-            .as_deref()
-            .and_then(|f| serde_json::from_str::<Verification>(f).ok())
-        {
-            out.insert(id as u64, v);
-        }
-    }
-    Ok(out)
 }
 
 /// Well-known disposable-mail domains (`skip_disposable`).

@@ -110,6 +110,26 @@ pub struct StageContext<'a> {
 }
 
 impl StageContext<'_> {
+    /// What this stage stored for each row in an earlier attempt of the run
+    /// (`stage_results.fields`, as JSON), by record id.
+    pub fn stored<T: serde::de::DeserializeOwned>(&self) -> rusqlite::Result<std::collections::HashMap<u64, T>> {
+        let mut stmt = self
+            .store
+            .conn()
+            .prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
+        let rows = stmt.query_map(rusqlite::params![self.run_id, self.name], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (id, fields) = row?;
+            if let Some(v) = fields.as_deref().and_then(|f| serde_json::from_str::<T>(f).ok()) {
+                out.insert(id as u64, v);
+            }
+        }
+        Ok(out)
+    }
+
     /// The shared client of `vendor` (the runner builds one for every vendor a stage names).
     pub fn http(&self, vendor: Vendor) -> VendorHttp {
         self.vendors

@@ -358,19 +358,11 @@ impl RowStage for EnrichStage {
 impl EnrichStage {
     pub fn start(spec: &ReachStreamSpec, ctx: &StageContext<'_>) -> Result<EnrichStage, StateError> {
         let vendor_spec = ctx.pipeline.vendors.reachstream.clone().unwrap_or_default();
-        let policy = CachePolicy {
-            found_ttl: vendor_spec
-                .cache_ttl
-                .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
-            not_found_ttl: vendor_spec
-                .not_found_ttl
-                .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
-            refresh: ctx.refresh,
-        };
+        let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::ReachStream);
         let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_fetches(ctx.store.conn(), ctx.run_id)?;
-        let stored = stored(ctx.store.conn(), ctx.run_id, &ctx.name)?;
+        let stored = ctx.stored()?;
         let to_buy = if spec.mode == Mode::Contacts {
             companies_to_buy(spec, ctx, &pending)?
         } else {
@@ -619,20 +611,4 @@ fn companies_to_buy(
         n += 1;
     }
     Ok(n)
-}
-
-/// Stored outcomes of this stage in an earlier attempt of the run, with the identity fields they filled.
-pub fn stored(conn: &rusqlite::Connection, run_id: i64, stage: &str) -> rusqlite::Result<Stored> {
-    let mut stmt = conn.prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
-    let rows = stmt.query_map(rusqlite::params![run_id, stage], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, fields) = row?;
-        if let Some(saved) = fields.as_deref().and_then(|f| serde_json::from_str::<Saved>(f).ok()) {
-            out.insert(id as u64, saved);
-        }
-    }
-    Ok(out)
 }

@@ -146,19 +146,11 @@ impl LookupStage {
     /// ledger, with what an earlier attempt of the run stored or left pending.
     pub fn start(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> Result<LookupStage, StateError> {
         let vendor_spec = ctx.pipeline.vendors.rocketreach.clone().unwrap_or_default();
-        let policy = CachePolicy {
-            found_ttl: vendor_spec
-                .cache_ttl
-                .map_or(std::time::Duration::from_secs(30 * 86_400), |s| s.0),
-            not_found_ttl: vendor_spec
-                .not_found_ttl
-                .map_or(std::time::Duration::from_secs(7 * 86_400), |s| s.0),
-            refresh: ctx.refresh,
-        };
+        let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::RocketReach);
         let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_lookups(ctx.store.conn(), ctx.run_id)?;
-        let stored = stored(ctx.store.conn(), ctx.run_id, &ctx.name)?;
+        let stored = ctx.stored()?;
         let mut extra = Vec::new();
         if let Some(t) = &spec.lookup_type {
             extra.push(("lookup_type", t.clone()));
@@ -349,20 +341,4 @@ fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -
         cached,
         credits,
     }
-}
-
-/// Stored outcomes of this stage in an earlier attempt of the run.
-pub fn stored(conn: &rusqlite::Connection, run_id: i64, stage: &str) -> rusqlite::Result<Stored> {
-    let mut stmt = conn.prepare("SELECT record_id, fields FROM stage_results WHERE run_id = ?1 AND stage = ?2")?;
-    let rows = stmt.query_map(rusqlite::params![run_id, stage], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, fields) = row?;
-        if let Some(person) = fields.as_deref().and_then(|f| serde_json::from_str::<Person>(f).ok()) {
-            out.insert(id as u64, person);
-        }
-    }
-    Ok(out)
 }

@@ -79,6 +79,19 @@ pub struct CachePolicy {
     pub refresh: bool,
 }
 
+impl CachePolicy {
+    /// A vendor table's `cache_ttl` (default 30 days) and `not_found_ttl`
+    /// (default 7 days: answers that may change, e.g. "not found", expire first).
+    pub fn from_spec(spec: Option<&crate::spec::VendorSpec>, refresh: bool) -> CachePolicy {
+        let ttl = |t: Option<crate::spec::Span>, days: u64| t.map_or(Duration::from_secs(days * 86_400), |s| s.0);
+        CachePolicy {
+            found_ttl: ttl(spec.and_then(|s| s.cache_ttl), 30),
+            not_found_ttl: ttl(spec.and_then(|s| s.not_found_ttl), 7),
+            refresh,
+        }
+    }
+}
+
 impl PaidCalls {
     pub fn new(
         state: &Path,
