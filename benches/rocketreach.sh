@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && cargo build --release --quiet --locked --bin leadpipe --example sandbox_serve)
+(cd "$ROOT" && cargo build --release --quiet --locked --bin leadpipe --example sandbox_serve --example lookup_floor)
 LEADPIPE="$CARGO_TARGET_DIR/release/leadpipe"
 
 start_sandbox() { # args for sandbox_serve
@@ -158,19 +158,22 @@ LUA
   wrk -t2 -c"$CONNS" -d10s -s "$WORK/lookup.lua" "$BASE" >"$WORK/wrk.txt"
   WRK_RATE="$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
   echo "wrk: $WRK_RATE lookups/s at $CONNS connections (same emails, same sandbox)"
+  # The HTTP client alone (examples/lookup_floor.rs): what is left is the stage's.
+  FLOOR_RATE="$("$CARGO_TARGET_DIR/release/examples/lookup_floor" "$BASE" "$KEY" "$WORK/emails.txt" "$CONNS")"
+  echo "reqwest alone: $FLOOR_RATE lookups/s at concurrency $CONNS (same client settings, JSON decoded, nothing stored)"
   pipeline "rate_limits = [\"1000000/s\"]
 concurrency = $CONNS" 'window = 8192'
   # LEADPIPE_WRAP runs leadpipe under a profiler, e.g. "perf record -g -o /tmp/perf.data".
   RR_KEY="$KEY" ${LEADPIPE_WRAP:-} "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
-  python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" <<'PY'
+  python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" "$FLOOR_RATE" <<'PY'
 import json, sys
-report, wrk, conns = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3]
+report, wrk, conns, floor = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 rr = report["vendors"]["rocketreach"]
 stage = report["stages"]["rocketreach_lookup"]
 rate = rr["achieved_rate"]
 print(f"leadpipe: {rr['calls']} lookups ({stage.get('rows_found', 0)} found) in {rr['active_secs']:.2f}s of vendor time "
       f"({report['duration_s']:.2f}s whole run) = {rate:.0f} lookups/s at concurrency {conns}")
-print(f"ratio leadpipe/wrk = {rate/wrk:.2f}")
+print(f"ratio leadpipe/wrk = {rate/wrk:.2f}; reqwest alone/wrk = {floor/wrk:.2f}; leadpipe/reqwest alone = {rate/floor:.2f}")
 ok = rate >= wrk / 2
 print("  PASS" if ok else "  FAIL (needs at least half of wrk's rate)")
 sys.exit(0 if ok else 1)
