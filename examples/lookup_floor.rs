@@ -23,9 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let concurrency: usize = concurrency.parse()?;
     let emails: Vec<String> = std::fs::read_to_string(emails)?.lines().map(str::to_string).collect();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let url = format!("{}/person/lookup", base.trim_end_matches('/'));
     let started = Instant::now();
     let ok = futures::stream::iter(&emails)

@@ -313,6 +313,11 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Share of responses whose body is cut in half (malformed JSON).
     pub truncate_rate: f64,
+    /// Share of requests that start a throttling burst: for `throttle_ms`
+    /// every request gets the vendor's rate-limit answer (429 with
+    /// `Retry-After` where the vendor sends one).
+    pub throttle_rate: f64,
+    pub throttle_ms: u64,
     /// Share of webhook deliveries sent a second time after a success.
     pub webhook_duplicate_rate: f64,
     /// Extra delay before the first webhook attempt (late webhooks).
@@ -329,6 +334,8 @@ impl Default for Faults {
             slow_ms: 30_000,
             drop_rate: 0.0,
             truncate_rate: 0.0,
+            throttle_rate: 0.0,
+            throttle_ms: 2_000,
             webhook_duplicate_rate: 0.0,
             webhook_late_ms: 0,
         }
@@ -342,6 +349,7 @@ impl Faults {
             || self.slow_rate > 0.0
             || self.drop_rate > 0.0
             || self.truncate_rate > 0.0
+            || self.throttle_rate > 0.0
     }
 }
 

@@ -1,12 +1,12 @@
 //! The layer every vendor route goes through: seeded fault injection
-//! (latency, 5xx, slow answers, dropped connections, truncated bodies) and the
-//! per-endpoint call counters. A fault is drawn from (seed, vendor, request
-//! number), never from a shared RNG, so a run with the same request sequence
-//! sees the same faults.
+//! (latency, 5xx, slow answers, dropped connections, truncated bodies,
+//! throttling bursts) and the per-endpoint call counters. A fault is drawn
+//! from (seed, vendor, request number), never from a shared RNG, so a run
+//! with the same request sequence sees the same faults.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -16,7 +16,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::config::{Faults, Latency};
-use super::util::{Mix, hash3};
+use super::util::{Mix, hash3, lock};
 use super::{Core, Vendor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,7 @@ pub(crate) enum Fault {
     Slow,
     Drop,
     Truncate,
+    Throttle,
 }
 
 /// Latency and fault for request number `n` of `vendor`.
@@ -47,6 +48,7 @@ pub(crate) fn draw(seed: u64, vendor: Vendor, n: u64, f: &Faults) -> (Duration, 
         (f.slow_rate, Fault::Slow),
         (f.drop_rate, Fault::Drop),
         (f.truncate_rate, Fault::Truncate),
+        (f.throttle_rate, Fault::Throttle),
     ] {
         acc += p.max(0.0);
         if x < acc {
@@ -60,6 +62,18 @@ pub(crate) fn draw(seed: u64, vendor: Vendor, n: u64, f: &Faults) -> (Duration, 
 /// Whether a webhook delivery should be sent twice (seeded by delivery number).
 pub(crate) fn webhook_duplicate(seed: u64, vendor: Vendor, n: u64, f: &Faults) -> bool {
     Mix::new(hash3(seed, &format!("{}-webhook", vendor.as_str()), n)).chance(f.webhook_duplicate_rate)
+}
+
+/// Time left of the vendor's throttling burst, if one runs.
+fn burst_left(core: &Core, vendor: Vendor) -> Option<Duration> {
+    let mut until = lock(&core.throttled_until[vendor.idx()]);
+    let left = (*until)?
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero());
+    if left.is_none() {
+        *until = None;
+    }
+    left
 }
 
 /// A response whose body fails at once: hyper aborts the connection, the client
@@ -84,6 +98,11 @@ pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req
     let cfg = core.vendor_faults(vendor);
     let mut fault = Fault::None;
     if let Some(f) = cfg.as_ref() {
+        if let Some(left) = burst_left(&core, vendor) {
+            let resp = super::vendor_throttled(&core, vendor, left);
+            core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
+            return resp;
+        }
         let n = core.fault_seq[vendor.idx()].fetch_add(1, Ordering::Relaxed);
         let (latency, k) = draw(core.seed(), vendor, n, f);
         fault = k;
@@ -110,6 +129,14 @@ pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req
             }
             Fault::Truncate => {
                 fc.truncated.fetch_add(1, Ordering::Relaxed);
+            }
+            Fault::Throttle => {
+                fc.bursts.fetch_add(1, Ordering::Relaxed);
+                let length = Duration::from_millis(f.throttle_ms);
+                *lock(&core.throttled_until[vendor.idx()]) = Some(Instant::now() + length);
+                let resp = super::vendor_throttled(&core, vendor, length);
+                core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
+                return resp;
             }
             Fault::None => {}
         }

@@ -447,6 +447,13 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"detail": message}))).into_response()
 }
 
+/// 429 with `Retry-After` in seconds.
+pub(crate) fn throttled(secs: u64) -> Response {
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please slow down.");
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
 /// A pydantic-v1 validation error (422); `loc` is e.g. `["body","list_id"]`.
 fn invalid(loc: Value, msg: &str, kind: &str) -> Response {
     (
@@ -603,11 +610,10 @@ async fn guard(AxState(core): AxState<Arc<Core>>, req: Request, next: Next) -> R
         Err(t) => {
             core.throttled(Vendor::Graph8);
             let secs = retry_after_secs(t.retry_after);
-            let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please slow down.");
+            let mut resp = throttled(secs);
             let last = limiter.peek().last().copied();
             let remaining = last.map(|(l, _, used)| l.saturating_sub(used)).unwrap_or(0);
             set_rate_headers(&mut resp, &cfg.graph8, epoch, remaining, secs);
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             Err(resp)
         }
     }

@@ -148,6 +148,11 @@ fn lr_error(core: &Core, code: u16, detail: Option<&str>) -> Response {
     failed(status, code, &msg)
 }
 
+/// The per-token request limit's answer (code 111; LeadRocks has no 429).
+pub(crate) fn rate_limited(core: &Core) -> Response {
+    lr_error(core, 111, None)
+}
+
 /// For faults and unmatched routes: an envelope with a code fitting the status.
 pub(crate) fn error_for_status(status: StatusCode, msg: &str) -> Response {
     let code = match status.as_u16() {
@@ -194,7 +199,7 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
     };
     if ks.admit("*").is_err() {
         core.throttled(Vendor::LeadRocks);
-        return lr_error(&core, 111, None);
+        return rate_limited(&core);
     }
     req.extensions_mut().insert(ks);
     next.run(req).await
@@ -245,6 +250,7 @@ async fn verify_instant(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
     }
     core.stats
         .paid(format!("leadrocks:verify:email={}", normalize_email(email)));
+    core.stats.paid_call(Vendor::LeadRocks);
     let v = core.universe().verdict(email);
     Ok(success(verdict_json(email, &v)))
 }
@@ -370,6 +376,7 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !key.try_charge(rows.len() as u64) {
         return Err(lr_error(&core, 103, None));
     }
+    core.stats.paid_call(Vendor::LeadRocks);
     for r in &rows {
         if let Some(e) = r.get(email_col).map(|e| normalize_email(e)).filter(|e| !e.is_empty()) {
             core.stats.paid(format!("leadrocks:verify:email={e}"));

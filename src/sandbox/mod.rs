@@ -52,7 +52,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -205,6 +205,8 @@ pub(crate) struct Core {
     config: RwLock<Arc<SandboxConfig>>,
     faults_on: [AtomicBool; 4],
     pub(crate) fault_seq: [AtomicU64; 4],
+    /// End of the vendor's current throttling burst, if one runs.
+    pub(crate) throttled_until: [Mutex<Option<Instant>>; 4],
     pub(crate) stats: stats::Stats,
     pub(crate) http: reqwest::Client,
     cancel: Mutex<CancellationToken>,
@@ -238,6 +240,7 @@ impl Core {
             config: RwLock::new(Arc::new(config)),
             faults_on: Default::default(),
             fault_seq: Default::default(),
+            throttled_until: Default::default(),
             stats: stats::Stats::new(),
             http,
             cancel: Mutex::new(CancellationToken::new()),
@@ -324,6 +327,9 @@ impl Core {
         for s in &self.fault_seq {
             s.store(0, Ordering::Relaxed);
         }
+        for t in &self.throttled_until {
+            *lock(t) = None;
+        }
         self.rr.reset();
         self.rs.reset();
         self.lr.reset();
@@ -366,6 +372,10 @@ impl Core {
                     duplicates: w.duplicates.load(Ordering::Relaxed),
                 },
             );
+            s.paid_calls.insert(
+                v.as_str().into(),
+                self.stats.paid_calls[v.idx()].load(Ordering::Relaxed),
+            );
             s.rate_limited.insert(
                 v.as_str().into(),
                 self.stats.rate_limited[v.idx()].load(Ordering::Relaxed),
@@ -378,6 +388,7 @@ impl Core {
                     slow: f.slow.load(Ordering::Relaxed),
                     dropped: f.dropped.load(Ordering::Relaxed),
                     truncated: f.truncated.load(Ordering::Relaxed),
+                    bursts: f.bursts.load(Ordering::Relaxed),
                 },
             );
         }
@@ -410,6 +421,7 @@ fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
             ("slow_rate", f.slow_rate),
             ("drop_rate", f.drop_rate),
             ("truncate_rate", f.truncate_rate),
+            ("throttle_rate", f.throttle_rate),
             ("webhook_duplicate_rate", f.webhook_duplicate_rate),
         ] {
             if !(0.0..=1.0).contains(&r) {
@@ -433,6 +445,18 @@ pub(crate) fn vendor_error(v: Vendor, status: StatusCode, message: &str) -> Resp
         Vendor::ReachStream => reachstream::error(status, message),
         Vendor::LeadRocks => leadrocks::error_for_status(status, message),
         Vendor::Graph8 => graph8::error(status, message),
+    }
+}
+
+/// The vendor's rate-limit answer, as its own limiter would give it.
+pub(crate) fn vendor_throttled(core: &Core, v: Vendor, retry_after: Duration) -> Response {
+    core.throttled(v);
+    let secs = limits::retry_after_secs(retry_after);
+    match v {
+        Vendor::RocketReach => rocketreach::throttled(core, secs),
+        Vendor::ReachStream => reachstream::error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        Vendor::LeadRocks => leadrocks::rate_limited(core),
+        Vendor::Graph8 => graph8::throttled(secs),
     }
 }
 

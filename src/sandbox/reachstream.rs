@@ -428,6 +428,7 @@ fn start_processing(core: &Core, n: u64, filter: &Filter) -> u64 {
     let id = FIRST_PROCESSING_ID + core.rs.seq.fetch_add(1, Ordering::Relaxed);
     core.stats
         .paid(format!("reachstream:fetch:{}:count={n}", filter.canonical()));
+    core.stats.paid_call(Vendor::ReachStream);
     id
 }
 

@@ -244,6 +244,18 @@ fn action_of(path: &str) -> &'static str {
     }
 }
 
+/// 429 "throttled" with `Retry-After` in seconds.
+pub(crate) fn throttled(core: &Core, secs: u64) -> Response {
+    let mut r = shaped_error(
+        core.config().rocketreach.error_shape,
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Request was throttled. Expected available in {secs} seconds."),
+        "throttled",
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// Every answer carries `RR-Request-ID`, refusals included.
 async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) -> Response {
     let rid = core.rr.request_id(core.seed());
@@ -292,14 +304,7 @@ fn admit(core: &Core, req: &mut Request) -> Result<(), Response> {
     ks.calls.fetch_add(1, Ordering::Relaxed);
     if let Err(t) = ks.admit(action) {
         core.throttled(Vendor::RocketReach);
-        let secs = retry_after_secs(t.retry_after);
-        let mut r = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Request was throttled. Expected available in {secs} seconds."),
-            "throttled",
-        );
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Err(r);
+        return Err(throttled(core, retry_after_secs(t.retry_after)));
     }
     req.extensions_mut().insert(ks);
     Ok(())
@@ -496,6 +501,7 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
         };
         core.stats
             .paid(format!("rocketreach:{kind}{suffix}:{}", ident.canonical()));
+        core.stats.paid_call(Vendor::RocketReach);
         if !rr.charge_relookup {
             core.rr.mark_bought(&key.key, p.id);
         }
@@ -938,6 +944,9 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !key.try_charge(found) {
         return Err(credits_exhausted(rr.error_shape));
     }
+    if found > 0 {
+        core.stats.paid_call(Vendor::RocketReach);
+    }
     let mut results = Vec::with_capacity(resolved.len());
     for (ident, meta) in &resolved {
         match ident.resolve(u) {
@@ -1314,6 +1323,7 @@ async fn company_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
         return Err(credits_exhausted(shape));
     }
     core.stats.paid(format!("rocketreach:company:{canon}"));
+    core.stats.paid_call(Vendor::RocketReach);
     Ok(json_resp(StatusCode::OK, &company_json(c)))
 }
 

@@ -65,12 +65,15 @@ pub(crate) struct FaultCounters {
     pub slow: AtomicU64,
     pub dropped: AtomicU64,
     pub truncated: AtomicU64,
+    pub bursts: AtomicU64,
 }
 
 pub(crate) struct Stats {
     /// (vendor, "METHOD /route/template", status) → calls.
     pub calls: Sharded<(Vendor, axum::http::Method, std::sync::Arc<str>, u16)>,
     pub paid: Sharded<String>,
+    /// Requests that cost credits, per vendor (a bulk upload is one).
+    pub paid_calls: [AtomicU64; 4],
     pub webhooks: [WebhookCounters; 4],
     pub faults: [FaultCounters; 4],
     pub rate_limited: [AtomicU64; 4],
@@ -81,6 +84,7 @@ impl Stats {
         Self {
             calls: Sharded::new(),
             paid: Sharded::new(),
+            paid_calls: Default::default(),
             webhooks: Default::default(),
             faults: Default::default(),
             rate_limited: Default::default(),
@@ -91,9 +95,17 @@ impl Stats {
         self.paid.add(key, 1);
     }
 
+    /// One request of `vendor` cost credits.
+    pub(crate) fn paid_call(&self, vendor: Vendor) {
+        self.paid_calls[vendor.idx()].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn clear(&self) {
         self.calls.clear();
         self.paid.clear();
+        for c in &self.paid_calls {
+            c.store(0, Ordering::Relaxed);
+        }
         for w in &self.webhooks {
             for c in [
                 &w.attempts,
@@ -106,7 +118,7 @@ impl Stats {
             }
         }
         for f in &self.faults {
-            for c in [&f.error, &f.slow, &f.dropped, &f.truncated] {
+            for c in [&f.error, &f.slow, &f.dropped, &f.truncated, &f.bursts] {
                 c.store(0, Ordering::Relaxed);
             }
         }
@@ -131,6 +143,8 @@ pub struct FaultStats {
     pub slow: u64,
     pub dropped: u64,
     pub truncated: u64,
+    /// Throttling bursts started (each answers every request with the vendor's rate-limit reply for a while).
+    pub bursts: u64,
 }
 
 /// A point-in-time copy of the counters; what `GET /__sandbox/stats` returns.
@@ -144,6 +158,9 @@ pub struct StatsSnapshot {
     pub credits_remaining: BTreeMap<String, BTreeMap<String, Option<i64>>>,
     /// canonical paid request → times paid.
     pub paid_requests: BTreeMap<String, u64>,
+    /// vendor → requests that cost credits (a bulk upload counts once).
+    #[serde(default)]
+    pub paid_calls: BTreeMap<String, u64>,
     pub webhooks: BTreeMap<String, WebhookStats>,
     pub rate_limited: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, FaultStats>,
@@ -189,6 +206,11 @@ impl StatsSnapshot {
             .get(vendor.as_str())
             .map(|m| m.values().sum())
             .unwrap_or(0)
+    }
+
+    /// Requests of a vendor that cost credits.
+    pub fn paid_calls(&self, vendor: Vendor) -> u64 {
+        self.paid_calls.get(vendor.as_str()).copied().unwrap_or(0)
     }
 
     pub fn webhook(&self, vendor: Vendor) -> WebhookStats {

@@ -439,6 +439,61 @@ async fn faults_errors_drops_truncation_latency_and_slowness() {
     );
 }
 
+/// A throttling burst answers every request with the vendor's own rate-limit
+/// reply until it has passed, `Retry-After` counting down where the vendor sends one.
+#[tokio::test]
+async fn a_throttling_burst_refuses_everything_until_it_has_passed() {
+    let sb = start_unlimited(|c| {
+        c.rocketreach.faults.throttle_rate = 1.0;
+        c.rocketreach.faults.throttle_ms = 1_500;
+        c.leadrocks.faults.throttle_rate = 1.0;
+    })
+    .await;
+    let e = sb.endpoints().clone();
+    let account = || {
+        client()
+            .get(format!("{}/account", e.rocketreach.base_url))
+            .header("Api-Key", &e.rocketreach.api_key)
+            .send()
+    };
+    let started = Instant::now();
+    for _ in 0..3 {
+        let r = account().await.unwrap();
+        assert_eq!(r.status(), 429);
+        let secs: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&secs), "Retry-After {secs}");
+    }
+    sb.update(|c| c.rocketreach.faults.throttle_rate = 0.0).unwrap();
+    sb.update(|c| c.rocketreach.faults.error_rate = 0.0001).unwrap(); // keeps the fault layer on
+    let r = account().await.unwrap();
+    assert_eq!(r.status(), 429, "the burst outlives a config change");
+    tokio::time::sleep(Duration::from_millis(1_500).saturating_sub(started.elapsed()) + Duration::from_millis(50))
+        .await;
+    assert_eq!(account().await.unwrap().status(), 200, "over after throttle_ms");
+
+    let (s, v) = json(
+        client()
+            .get(format!("{}/getcredits", e.leadrocks.base_url))
+            .header("Authorization", &e.leadrocks.api_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (403, json!(111)),
+        "LeadRocks' limit answer: {v}"
+    );
+
+    let stats = sb.stats();
+    assert_eq!(
+        (stats.faults["rocketreach"].bursts, stats.rate_limited["rocketreach"]),
+        (1, 4)
+    );
+    assert_eq!(stats.faults["leadrocks"].bursts, 1);
+}
+
 #[tokio::test]
 async fn oversized_and_malformed_requests_get_vendor_shaped_400s() {
     let sb = start_unlimited(|_| {}).await;
