@@ -38,6 +38,7 @@ pub mod config;
 pub mod universe;
 
 mod admin;
+mod demo;
 mod faults;
 mod graph8;
 mod leadrocks;
@@ -66,6 +67,7 @@ pub use config::{
     Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig, Lifecycle, Plan, RateWindow,
     ReachStreamConfig, ReachStreamWebhook, RocketReachConfig, RocketReachWebhook, SandboxConfig, UniverseConfig,
 };
+pub use demo::demo_contacts;
 pub use stats::{FaultStats, StatsSnapshot, WebhookStats};
 pub use universe::{Company, EmailStatus, Person, RrOutcome, Universe, Verdict};
 
