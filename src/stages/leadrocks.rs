@@ -275,7 +275,7 @@ impl VerifyStage {
         }
         let answer = self
             .paid
-            .fetch("verify", &format!("email={email}"), || self.buy(email.clone()))
+            .fetch("verify", &format!("email={email}"), rec.id, || self.buy(email.clone()))
             .await;
         let v = match answer {
             Ok(a) => match serde_json::from_str::<Cached>(&a.body) {
@@ -365,8 +365,10 @@ impl VerifyStage {
             if let Some(list) = list {
                 match list.await {
                     Ok(verdicts) if verdicts.contains_key(&email) => {
-                        // Paid for by the attempt that uploaded the list.
-                        return Ok(fetched(&verdicts[&email], "bulk", 0.0));
+                        // Paid for by the attempt of this run that uploaded the
+                        // list: the row says what its verdict cost, as it would
+                        // had the attempt not been cut short.
+                        return Ok(fetched(&verdicts[&email], "bulk", 1.0));
                     }
                     Ok(_) => {}
                     Err(e) if e.stops_vendor() => return Err(e),

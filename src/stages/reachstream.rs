@@ -464,11 +464,11 @@ impl EnrichStage {
             return rec;
         };
         let answer = match self.spec.mode {
-            Mode::Company => self.client.count(&company).await,
+            Mode::Company => self.client.count(&company, rec.id).await,
             Mode::Contacts => {
                 self.preflight.get_or_init(|| self.check_credits()).await;
                 let filter = self.contacts_filter(company);
-                self.client.fetch(&filter, self.spec.fetch_count).await
+                self.client.fetch(&filter, self.spec.fetch_count, rec.id).await
             }
         };
         let e = match answer {

@@ -227,8 +227,8 @@ impl LookupStage {
             return rec;
         };
         let answer = match &self.bulk {
-            Some(bulk) => bulk.lookup(&key).await,
-            None => self.client.lookup(&key).await,
+            Some(bulk) => bulk.lookup(&key, rec.id).await,
+            None => self.client.lookup(&key, rec.id).await,
         };
         let person = match answer {
             Ok(answer) => {

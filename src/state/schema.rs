@@ -92,6 +92,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, delivery_key)
     ) WITHOUT ROWID;
     "#,
+    // 2: who paid for a cached answer, so a run resumed after a crash charges
+    // the same row as an uninterrupted run and writes the same provenance.
+    r#"
+    ALTER TABLE cache ADD COLUMN run_id INTEGER;
+    ALTER TABLE cache ADD COLUMN row_id INTEGER;
+    ALTER TABLE cache ADD COLUMN credits REAL NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -54,6 +54,10 @@ pub enum Op {
         found: bool,
         response: String,
         ttl: Duration,
+        /// The run and row the answer is charged to, and what it cost.
+        run_id: i64,
+        row_id: u64,
+        credits: f64,
     },
     PendingPut {
         provider: &'static str,
@@ -249,11 +253,25 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
             found,
             response,
             ttl,
+            run_id,
+            row_id,
+            credits,
         } => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO cache (provider, request_key, found, response, fetched_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO cache (provider, request_key, found, response, fetched_at, expires_at, run_id, row_id, credits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![provider, request_key, found, response, t, t + ttl.as_secs_f64()])?;
+            .execute(params![
+                provider,
+                request_key,
+                found,
+                response,
+                t,
+                t + ttl.as_secs_f64(),
+                run_id,
+                row_id as i64,
+                credits
+            ])?;
         }
         Op::PendingPut {
             provider,
@@ -325,6 +343,9 @@ mod tests {
                 found: true,
                 response: "{}".into(),
                 ttl: Duration::from_secs(60),
+                run_id: 1,
+                row_id: i,
+                credits: 1.0,
             });
         }
         h.flush().await.unwrap();

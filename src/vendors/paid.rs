@@ -1,7 +1,7 @@
 //! Paying for an answer at most once: the cache, in-flight coalescing and
 //! the call ledger around one vendor's paid requests.
 //!
-//! `PaidCalls::fetch(key, call)` answers from, in order: the answers this run
+//! `PaidCalls::fetch(key, row, call)` answers from, in order: the answers this run
 //! already has or is fetching (identical requests share one call), the state
 //! store's cache (within its TTL, unless `--refresh`), and only then `call`,
 //! which is written to the ledger as an intent before and an outcome after.
@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,15 +29,15 @@ use super::http::{CallError, VendorHttp};
 use crate::state::writer::{Op, WriterHandle};
 use crate::state::{StateError, connect, now};
 
-/// A vendor's answer to one canonical request.
+/// A vendor's answer to one canonical request, as one row sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub found: bool,
     /// The vendor's answer as JSON text (what the cache stores).
     pub body: String,
-    /// Served from the cache of an earlier run.
+    /// The row did not pay for it: an earlier run did, or another row of this run.
     pub cached: bool,
-    /// Credits the call cost (0 for cached answers).
+    /// Credits the answer cost, on the row that paid for it (0 on every other).
     pub credits: f64,
 }
 
@@ -49,7 +49,36 @@ pub struct Fetched {
     pub http_status: Option<u16>,
 }
 
-type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, CallError>>>;
+/// An answer and who paid for it.
+#[derive(Debug)]
+struct Bought {
+    found: bool,
+    body: String,
+    credits: f64,
+    /// The row of this run the answer is charged to; `None` when an earlier run bought it.
+    payer: Option<u64>,
+}
+
+impl Bought {
+    fn for_row(&self, row: u64) -> Answer {
+        let paid_here = self.payer == Some(row);
+        Answer {
+            found: self.found,
+            body: self.body.clone(),
+            cached: !paid_here,
+            credits: if paid_here { self.credits } else { 0.0 },
+        }
+    }
+}
+
+type Pending = Shared<BoxFuture<'static, Result<Arc<Bought>, CallError>>>;
+
+/// Rows waiting for one canonical request: the answer, and the first of
+/// them in input order, which the answer is charged to.
+struct Claim {
+    pending: Pending,
+    first_row: Arc<AtomicU64>,
+}
 
 /// Ledger ids, shared by every vendor's [`PaidCalls`] of the process: each
 /// starts above the ledger's highest id, and two vendors of one run write to
@@ -66,7 +95,7 @@ pub struct PaidCalls {
     /// Hashes of the keys the cache held for this vendor when the run started
     /// (empty with `--refresh`: nothing is read from the cache).
     cached_keys: HashSet<u64>,
-    answers: Mutex<HashMap<String, Pending>>,
+    answers: Mutex<HashMap<String, Claim>>,
     found_ttl: Duration,
     not_found_ttl: Duration,
 }
@@ -130,66 +159,94 @@ impl PaidCalls {
         &self.http
     }
 
-    /// The answer to `key`, paying with `call` only if no earlier answer exists.
-    pub async fn fetch<F, Fut>(&self, endpoint: &'static str, key: &str, call: F) -> Result<Arc<Answer>, CallError>
+    /// The answer to `key` for `row`, paying with `call` only if no earlier
+    /// answer exists.
+    ///
+    /// The answer is charged to one row: the first, in input order, of the
+    /// rows of this run that asked for it before it came (rows start in input
+    /// order, so that is the row an uninterrupted run charges). The cache
+    /// remembers that row, so a run resumed after a crash charges the same
+    /// row and writes the same provenance.
+    pub async fn fetch<F, Fut>(
+        &self,
+        endpoint: &'static str,
+        key: &str,
+        row: u64,
+        call: F,
+    ) -> Result<Arc<Answer>, CallError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
-        let (pending, shared) = {
+        let pending = {
             let mut answers = self.answers.lock().expect("answers lock");
             match answers.get(key) {
-                // An identical request of this run: share its answer, pay nothing.
-                Some(p) => (p.clone(), true),
+                Some(claim) => {
+                    claim.first_row.fetch_min(row, Ordering::Relaxed);
+                    claim.pending.clone()
+                }
                 None => {
+                    let first_row = Arc::new(AtomicU64::new(row));
                     let pending = match self.cached(key) {
-                        Some(answer) => {
-                            self.http.cache_hit();
-                            futures::future::ready(Ok(Arc::new(answer))).boxed().shared()
-                        }
-                        None => self.paid(endpoint, key.to_string(), call()).boxed().shared(),
+                        Some(bought) => futures::future::ready(Ok(Arc::new(bought))).boxed().shared(),
+                        None => self
+                            .paid(endpoint, key.to_string(), first_row.clone(), call())
+                            .boxed()
+                            .shared(),
                     };
-                    answers.insert(key.to_string(), pending.clone());
-                    (pending, false)
+                    answers.insert(
+                        key.to_string(),
+                        Claim {
+                            pending: pending.clone(),
+                            first_row,
+                        },
+                    );
+                    pending
                 }
             }
         };
-        if shared {
-            let answer = pending.await?;
-            self.http.cache_hit();
-            return Ok(Arc::new(Answer {
-                cached: true,
-                credits: 0.0,
-                ..(*answer).clone()
-            }));
+        match pending.await {
+            Ok(bought) => {
+                let answer = bought.for_row(row);
+                if answer.cached {
+                    self.http.cache_hit();
+                }
+                Ok(Arc::new(answer))
+            }
+            Err(e) => {
+                // Failures are not answers: a later row (or run) may ask again.
+                self.answers.lock().expect("answers lock").remove(key);
+                Err(e)
+            }
         }
-        let result = pending.await;
-        if result.is_err() {
-            // Failures are not answers: a later row (or run) may ask again.
-            self.answers.lock().expect("answers lock").remove(key);
-        }
-        result
     }
 
-    fn cached(&self, key: &str) -> Option<Answer> {
+    fn cached(&self, key: &str) -> Option<Bought> {
         if !self.cached_keys.contains(&xxhash_rust::xxh3::xxh3_64(key.as_bytes())) {
             return None;
         }
         let conn = self.cache.lock().expect("cache lock");
-        let row: Option<(bool, String)> = conn
+        let row: Option<(bool, String, Option<i64>, Option<i64>, f64)> = conn
             .prepare_cached(
-                "SELECT found, response FROM cache WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
+                "SELECT found, response, run_id, row_id, credits FROM cache
+                 WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
             )
             .and_then(|mut s| {
-                s.query_row(params![self.provider, key, now()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+                s.query_row(params![self.provider, key, now()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
             })
             .unwrap_or(None);
-        row.map(|(found, body)| Answer {
-            found,
-            body,
-            cached: true,
-            credits: 0.0,
+        row.map(|(found, body, run_id, row_id, credits)| {
+            // Bought by an earlier attempt of this run: still charged to its row.
+            let payer = row_id.filter(|_| run_id == Some(self.run_id)).map(|r| r as u64);
+            Bought {
+                found,
+                body,
+                credits,
+                payer,
+            }
         })
     }
 
@@ -197,8 +254,9 @@ impl PaidCalls {
         &self,
         endpoint: &'static str,
         key: String,
+        first_row: Arc<AtomicU64>,
         call: impl Future<Output = Result<Fetched, CallError>> + Send + 'static,
-    ) -> impl Future<Output = Result<Arc<Answer>, CallError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Arc<Bought>, CallError>> + Send + 'static {
         let id = NEXT_LEDGER_ID.fetch_add(1, Ordering::Relaxed);
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
@@ -219,6 +277,7 @@ impl PaidCalls {
                         credits: f.credits,
                         error: None,
                     });
+                    let payer = first_row.load(Ordering::Relaxed);
                     let ttl = if f.found { found_ttl } else { not_found_ttl };
                     writer.send(Op::CachePut {
                         provider,
@@ -226,15 +285,18 @@ impl PaidCalls {
                         found: f.found,
                         response: f.body.clone(),
                         ttl,
+                        run_id,
+                        row_id: payer,
+                        credits: f.credits,
                     });
                     if f.credits > 0.0 {
                         http.add_credits(f.credits.round() as u64);
                     }
-                    Ok(Arc::new(Answer {
+                    Ok(Arc::new(Bought {
                         found: f.found,
                         body: f.body,
-                        cached: false,
                         credits: f.credits,
+                        payer: Some(payer),
                     }))
                 }
                 Err(e) => {

@@ -193,16 +193,16 @@ impl ReachStream {
         }
     }
 
-    /// The count API's answer for `filter` (free; cached and coalesced like a paid answer).
+    /// The count API's answer for `filter`, for `row` (free; cached and coalesced like a paid answer).
     /// The answer's body is the `data` object (`counts`, `records`).
-    pub async fn count(&self, filter: &Filter) -> Result<Arc<Answer>, CallError> {
+    pub async fn count(&self, filter: &Filter, row: u64) -> Result<Arc<Answer>, CallError> {
         let http = self.paid.http().clone();
         let body = json!({ "filter": filter.to_json() });
         let key = format!("count:{}", filter.canonical());
         let alternate = self.alternate_count.clone();
         let use_alternate = alternate.load(Ordering::Relaxed);
         self.paid
-            .fetch("count", &key, move || async move {
+            .fetch("count", &key, row, move || async move {
                 let decode = |r: super::http::Response| envelope_data(&r.body);
                 let endpoint = if use_alternate { "count_alternate" } else { "count" };
                 let path = http.path(endpoint).to_string();
@@ -245,8 +245,8 @@ impl ReachStream {
 
     /// An async data fetch of up to `fetch_count` records for `filter`,
     /// collected from the webhook. The answer's body is the JSON array of
-    /// delivered records; credits are the records delivered.
-    pub async fn fetch(&self, filter: &Filter, fetch_count: u32) -> Result<Arc<Answer>, CallError> {
+    /// delivered records; credits are the records delivered, charged to `row`.
+    pub async fn fetch(&self, filter: &Filter, fetch_count: u32, row: u64) -> Result<Arc<Answer>, CallError> {
         let key = format!("fetch:{}:count={fetch_count}", filter.canonical());
         let resume = self.pending.lock().expect("pending lock").remove(&key);
         let http = self.paid.http().clone();
@@ -258,7 +258,7 @@ impl ReachStream {
         let body = json!({ "fetchCount": fetch_count, "filter": filter.to_json() }).to_string();
         let request_key = key.clone();
         self.paid
-            .fetch("fetch", &key, move || async move {
+            .fetch("fetch", &key, row, move || async move {
                 let Some(receiver) = receiver else {
                     return Err(Self::failure("no webhook receiver is running".into(), false));
                 };

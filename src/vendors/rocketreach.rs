@@ -241,8 +241,8 @@ impl RocketReach {
         self.paid.http()
     }
 
-    /// Look a person up (once per canonical request, ever, within the cache TTL).
-    pub async fn lookup(&self, key: &LookupKey) -> Result<Arc<Answer>, CallError> {
+    /// Look a person up for `row` (once per canonical request, ever, within the cache TTL).
+    pub async fn lookup(&self, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
         let resume_id = self.pending.lock().expect("pending lock").remove(&key.canonical);
         let http = self.paid.http().clone();
         let poller = self.poller.clone();
@@ -254,7 +254,7 @@ impl RocketReach {
         let mut params = key.params.clone();
         params.extend(self.settings.extra.iter().cloned());
         self.paid
-            .fetch("person_lookup", &key.canonical, move || async move {
+            .fetch("person_lookup", &key.canonical, row, move || async move {
                 let profile = match resume_id {
                     // Paid for before the restart: collect it instead of buying it again.
                     Some(id) => Profile {
@@ -320,7 +320,10 @@ impl RocketReach {
                     done
                 };
                 let found = profile.status() == "complete";
-                let credits = if resume_id.is_some() { 0.0 } else { profile.credits() };
+                // A lookup resumed from an earlier attempt of this run was paid
+                // by that attempt, whose ledger entry never got its outcome: this
+                // entry records the cost once, and the row says what it cost.
+                let credits = profile.credits();
                 let body = serde_json::to_string(&profile).unwrap_or_else(|_| "null".into());
                 Ok(Fetched {
                     found,

@@ -94,14 +94,14 @@ impl Bulk {
         })
     }
 
-    /// Look a person up through a bulk request (once per canonical request, ever, within the cache TTL).
-    pub async fn lookup(&self, key: &LookupKey) -> Result<Arc<Answer>, CallError> {
+    /// Look a person up for `row` through a bulk request (once per canonical request, ever, within the cache TTL).
+    pub async fn lookup(&self, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
         let resumed = self.pending.lock().expect("pending lock").remove(&key.canonical);
         let (tx, receiver, deadline) = (self.tx.clone(), self.receiver.clone(), self.deadline);
         let writer = self.writer.clone();
         let key2 = key.clone();
         self.paid
-            .fetch("bulk_lookup", &key.canonical, move || async move {
+            .fetch("bulk_lookup", &key.canonical, row, move || async move {
                 let gone = || failure("the bulk batcher stopped".into());
                 if !resumed {
                     let (done_tx, done_rx) = oneshot::channel();
