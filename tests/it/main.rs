@@ -12,3 +12,4 @@ mod resume;
 mod rocketreach;
 mod rocketreach_bulk;
 mod sandbox;
+mod torture;
