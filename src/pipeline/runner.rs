@@ -554,10 +554,21 @@ async fn run_row_stage(
             let stage = stage.clone();
             async move {
                 match item {
-                    Item::Row(rec) => match tokio::spawn(stage.enrich(rec)).await {
-                        Ok(row) => Done::Row(row),
-                        Err(e) => std::panic::resume_unwind(e.into_panic()),
-                    },
+                    Item::Row(rec) => {
+                        // Polled once here, where rows start in input order, then
+                        // moved to a worker thread: what a stage does before its
+                        // first wait (claiming a paid answer, which is charged to
+                        // the first row that asks) happens in input order, so
+                        // every run charges the same rows.
+                        let mut work = stage.enrich(rec);
+                        if let std::task::Poll::Ready(row) = futures::poll!(work.as_mut()) {
+                            return Done::Row(row);
+                        }
+                        match tokio::spawn(work).await {
+                            Ok(row) => Done::Row(row),
+                            Err(e) => std::panic::resume_unwind(e.into_panic()),
+                        }
+                    }
                     Item::Side(batch) => Done::Side(batch),
                 }
             }

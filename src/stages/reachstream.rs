@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
 use super::{RowStage, StageContext, StageRow};
@@ -332,9 +332,9 @@ pub struct EnrichStage {
     run_id: i64,
     name: String,
     stored: Stored,
-    /// Contacts mode: companies whose fetch the stage will pay for (see the module doc).
-    to_buy: usize,
-    preflight: tokio::sync::OnceCell<()>,
+    /// Contacts mode: the credit check every fetch waits for before it is
+    /// sent (run once, by the first fetch to be sent).
+    preflight: Shared<BoxFuture<'static, ()>>,
 }
 
 impl RowStage for EnrichStage {
@@ -379,6 +379,9 @@ impl EnrichStage {
                 deadline: spec.deadline.0,
             },
         );
+        let preflight = check_credits(client.clone(), spec.clone(), ctx.name.clone(), to_buy)
+            .boxed()
+            .shared();
         Ok(EnrichStage {
             spec: spec.clone(),
             client,
@@ -386,8 +389,7 @@ impl EnrichStage {
             run_id: ctx.run_id,
             name: ctx.name.clone(),
             stored,
-            to_buy,
-            preflight: tokio::sync::OnceCell::new(),
+            preflight,
         })
     }
 
@@ -396,40 +398,6 @@ impl EnrichStage {
             .criteria
             .iter()
             .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()))
-    }
-
-    /// Contacts mode, once before the first fetch: stop the vendor when the
-    /// balance cannot pay for what the stage will request.
-    async fn check_credits(&self) {
-        let need = self.to_buy as u64 * u64::from(self.spec.fetch_count);
-        if need == 0 {
-            return;
-        }
-        let http = self.client.http();
-        match self.client.credits().await {
-            Ok(balance) if balance >= need as i64 => {
-                tracing::info!(balance, need, "ReachStream credits cover the stage");
-            }
-            Ok(balance) if self.spec.allow_partial => {
-                tracing::warn!(
-                    balance,
-                    need,
-                    "ReachStream credits do not cover the stage; going as far as they do (allow_partial)"
-                );
-            }
-            Ok(balance) => {
-                http.halt(CallError::OutOfCredits {
-                    vendor: Vendor::ReachStream,
-                    message: format!(
-                        "the balance is {balance} credits and stage {} needs up to {need} ({} companies × fetch_count {}); \
-                         add credits, lower fetch_count, or set allow_partial = true; nothing was bought",
-                        self.name, self.to_buy, self.spec.fetch_count
-                    ),
-                });
-            }
-            // A stopped vendor has said why; other failures leave the check to the 402s.
-            Err(e) => tracing::warn!(error = %e, "cannot read the ReachStream credit balance"),
-        }
     }
 
     pub async fn enrich_row(&self, mut rec: Record) -> Record {
@@ -466,9 +434,10 @@ impl EnrichStage {
         let answer = match self.spec.mode {
             Mode::Company => self.client.count(&company, rec.id).await,
             Mode::Contacts => {
-                self.preflight.get_or_init(|| self.check_credits()).await;
                 let filter = self.contacts_filter(company);
-                self.client.fetch(&filter, self.spec.fetch_count, rec.id).await
+                self.client
+                    .fetch(&filter, self.spec.fetch_count, rec.id, self.preflight.clone())
+                    .await
             }
         };
         let e = match answer {
@@ -569,6 +538,40 @@ fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -
         at: crate::state::now(),
         cached,
         credits,
+    }
+}
+
+/// Contacts mode, once before the first fetch is sent: stop the vendor when
+/// the balance cannot pay for the `to_buy` companies' fetches.
+async fn check_credits(client: Arc<ReachStream>, spec: ReachStreamSpec, name: String, to_buy: usize) {
+    let need = to_buy as u64 * u64::from(spec.fetch_count);
+    if spec.mode != Mode::Contacts || need == 0 {
+        return;
+    }
+    let http = client.http();
+    match client.credits().await {
+        Ok(balance) if balance >= need as i64 => {
+            tracing::info!(balance, need, "ReachStream credits cover the stage");
+        }
+        Ok(balance) if spec.allow_partial => {
+            tracing::warn!(
+                balance,
+                need,
+                "ReachStream credits do not cover the stage; going as far as they do (allow_partial)"
+            );
+        }
+        Ok(balance) => {
+            http.halt(CallError::OutOfCredits {
+                vendor: Vendor::ReachStream,
+                message: format!(
+                    "the balance is {balance} credits and stage {name} needs up to {need} ({to_buy} companies × fetch_count {}); \
+                     add credits, lower fetch_count, or set allow_partial = true; nothing was bought",
+                    spec.fetch_count
+                ),
+            });
+        }
+        // A stopped vendor has said why; other failures leave the check to the 402s.
+        Err(e) => tracing::warn!(error = %e, "cannot read the ReachStream credit balance"),
     }
 }
 

@@ -246,7 +246,14 @@ impl ReachStream {
     /// An async data fetch of up to `fetch_count` records for `filter`,
     /// collected from the webhook. The answer's body is the JSON array of
     /// delivered records; credits are the records delivered, charged to `row`.
-    pub async fn fetch(&self, filter: &Filter, fetch_count: u32, row: u64) -> Result<Arc<Answer>, CallError> {
+    /// A new fetch waits for `before_submit` (the stage's credit check) first.
+    pub async fn fetch(
+        &self,
+        filter: &Filter,
+        fetch_count: u32,
+        row: u64,
+        before_submit: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Arc<Answer>, CallError> {
         let key = format!("fetch:{}:count={fetch_count}", filter.canonical());
         let resume = self.pending.lock().expect("pending lock").remove(&key);
         let http = self.paid.http().clone();
@@ -270,6 +277,7 @@ impl ReachStream {
                         (id, until.unwrap_or(now + deadline.as_secs_f64()))
                     }
                     expired => {
+                        before_submit.await;
                         if let Some((old, _)) = expired {
                             // Past its deadline: ReachStream has stopped retrying it.
                             writer.send(Op::PendingState {

@@ -12,6 +12,9 @@
 //! cargo test --release --test it torture_long -- --ignored --nocapture
 //! LEADPIPE_TORTURE_SEED=7 cargo test --release --test it torture_long -- --ignored --nocapture
 //! ```
+//!
+//! `LEADPIPE_TORTURE_KEEP=1` keeps both work directories (inputs, state
+//! files, outputs, one log per start) for a look after a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
@@ -72,7 +75,9 @@ async fn torture(t: Torture) {
 
     // The reference: same seed, no faults, no kills.
     let reference_sb = sandbox(t.seed, false).await;
-    let reference = Work::new();
+    let keep = std::env::var_os("LEADPIPE_TORTURE_KEEP").is_some();
+    let mut reference = Work::new();
+    reference.dir.disable_cleanup(keep);
     reference.write("in.csv", &input);
     prepare(&reference, &reference_sb);
     let out = run_to_end(&reference, &reference_sb).await;
@@ -82,7 +87,15 @@ async fn torture(t: Torture) {
 
     // The tortured run.
     let sb = sandbox(t.seed, true).await;
-    let w = Work::new();
+    let mut w = Work::new();
+    w.dir.disable_cleanup(keep);
+    if keep {
+        eprintln!(
+            "work dirs kept: {:?} (reference {:?})",
+            w.dir.path(),
+            reference.dir.path()
+        );
+    }
     w.write("in.csv", &input);
     prepare(&w, &sb);
     let mut rng = SplitMix(t.seed ^ 0x7011);
