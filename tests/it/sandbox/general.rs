@@ -296,15 +296,7 @@ async fn admin_stats_reset_and_config_over_http_and_in_process() {
     )
     .await;
     assert_eq!(s, 400, "the universe is fixed while running");
-    let (_, v) = json(
-        client()
-            .get(format!("{}/getcredits", e.leadrocks.base_url))
-            .header("Authorization", &e.leadrocks.api_key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = leadrocks_credits(&e).await;
     assert_eq!(v["data"]["credits"], 1);
 
     let (s, _) = json(client().post(format!("{root}/__sandbox/reset")).send().await.unwrap()).await;
@@ -471,15 +463,7 @@ async fn a_throttling_burst_refuses_everything_until_it_has_passed() {
         .await;
     assert_eq!(account().await.unwrap().status(), 200, "over after throttle_ms");
 
-    let (s, v) = json(
-        client()
-            .get(format!("{}/getcredits", e.leadrocks.base_url))
-            .header("Authorization", &e.leadrocks.api_key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = leadrocks_credits(&e).await;
     assert_eq!(
         (s, v["error"]["code"].clone()),
         (403, json!(111)),
@@ -600,4 +584,17 @@ fn config_files_load_from_toml_and_json_and_reject_unknown_keys() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// LeadRocks' `GET /getcredits` with the sandbox's key.
+async fn leadrocks_credits(e: &leadpipe::sandbox::Endpoints) -> (u16, Value) {
+    json(
+        client()
+            .get(format!("{}/getcredits", e.leadrocks.base_url))
+            .header("Authorization", &e.leadrocks.api_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
