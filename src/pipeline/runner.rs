@@ -87,7 +87,10 @@ pub enum RunError {
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Source(_) | RunError::Conflict { .. } | RunError::Vendor(_) => Exit::Invalid,
+            RunError::Source(_)
+            | RunError::Conflict { .. }
+            | RunError::Vendor(_)
+            | RunError::State(StateError::InUse { .. }) => Exit::Invalid,
             _ => Exit::RowsFailed,
         }
     }
@@ -106,6 +109,7 @@ struct Tally {
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let store = Store::open(&p.state_path)?;
+    let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
     let input_fp = match &p.source {
         SourceSpec::Csv(csv) => {

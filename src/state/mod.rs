@@ -6,6 +6,7 @@
 //! made during a run go through one writer thread ([`writer`]) that batches
 //! them into transactions; reads use their own connections.
 
+pub mod lock;
 pub mod runs;
 pub mod schema;
 pub mod status;
@@ -27,6 +28,11 @@ pub enum StateError {
     Sql(#[from] rusqlite::Error),
     #[error("state store writer has stopped")]
     WriterGone,
+    #[error(
+        "{path}: another leadpipe run is using this state file ({holder}); \
+         let it finish or stop it (Ctrl-C), then run again"
+    )]
+    InUse { path: PathBuf, holder: String },
 }
 
 /// An open state file.

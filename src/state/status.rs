@@ -7,6 +7,9 @@ use super::{RunRecord, StateError, Store};
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// A `leadpipe run` holds the state file now. A run whose state is
+    /// `running` while none does was killed (or crashed): `leadpipe run` resumes it.
+    pub run_in_progress: bool,
     pub runs: Vec<RunStatusView>,
     /// Async jobs already paid for and not yet collected, by provider and kind.
     pub pending_jobs: Vec<PendingView>,
@@ -20,8 +23,20 @@ pub struct RunStatusView {
     pub run: RunRecord,
     /// stage → outcome → rows.
     pub stages: Vec<(String, String, i64)>,
-    /// provider → (calls, failed calls, credits).
-    pub paid_calls: Vec<(String, i64, i64, f64)>,
+    /// Paid requests per provider, from the ledger.
+    pub paid: Vec<PaidView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaidView {
+    pub provider: String,
+    /// Answers bought.
+    pub answered: i64,
+    pub credits: f64,
+    /// Requests the vendor refused or that failed for good.
+    pub failed: i64,
+    /// Requests sent (or about to be) when the process stopped, never answered.
+    pub cut_short: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,17 +58,21 @@ impl Store {
                 .query_map([run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let mut stmt = self.conn.prepare_cached(
-                "SELECT provider, count(*), sum(state = 'failed'), coalesce(sum(credits), 0) FROM ledger WHERE run_id = ?1
-                 GROUP BY provider ORDER BY provider",
+                "SELECT provider, sum(state = 'done'), coalesce(sum(credits), 0), sum(state = 'failed'), sum(state = 'intent')
+                 FROM ledger WHERE run_id = ?1 GROUP BY provider ORDER BY provider",
             )?;
-            let paid_calls = stmt
-                .query_map([run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            let paid = stmt
+                .query_map([run.id], |r| {
+                    Ok(PaidView {
+                        provider: r.get(0)?,
+                        answered: r.get(1)?,
+                        credits: r.get(2)?,
+                        failed: r.get(3)?,
+                        cut_short: r.get(4)?,
+                    })
+                })?
                 .collect::<Result<_, _>>()?;
-            runs.push(RunStatusView {
-                run,
-                stages,
-                paid_calls,
-            });
+            runs.push(RunStatusView { run, stages, paid });
         }
         let mut stmt = self.conn.prepare(
             "SELECT provider, kind, run_id, count(*) FROM pending_jobs WHERE state = 'pending' GROUP BY provider, kind, run_id",
@@ -75,6 +94,7 @@ impl Store {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(Status {
+            run_in_progress: super::lock::held(&self.path),
             runs,
             pending_jobs,
             cached_answers,
@@ -97,12 +117,17 @@ impl Status {
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)),
                 )
             };
+            let state = match r.status.as_str() {
+                "running" if !self.run_in_progress => {
+                    "stopped without finishing (killed or crashed; `leadpipe run` resumes it)"
+                }
+                other => other,
+            };
             let _ = write!(
                 s,
-                "run #{} {:?} {} (started {}",
+                "run #{} {:?} {state} (started {}",
                 r.id,
                 r.pipeline,
-                r.status.as_str(),
                 when(r.started_at)
             );
             if let Some(f) = r.finished_at {
@@ -126,11 +151,19 @@ impl Status {
             if last.is_some() {
                 s.push('\n');
             }
-            for (provider, calls, failed, credits) in &v.paid_calls {
-                let _ = writeln!(
+            for p in &v.paid {
+                let _ = write!(
                     s,
-                    "  paid calls: {provider} {calls} ({failed} failed), {credits} credits"
+                    "  {}: {} answers bought, {} credits",
+                    p.provider, p.answered, p.credits
                 );
+                if p.failed > 0 {
+                    let _ = write!(s, ", {} failed", p.failed);
+                }
+                if p.cut_short > 0 {
+                    let _ = write!(s, ", {} cut short by a stop", p.cut_short);
+                }
+                s.push('\n');
             }
         }
         for p in &self.pending_jobs {

@@ -133,3 +133,49 @@ fn ctrl_c_exits_3_leaves_nothing_partial_and_resumes() {
         );
     }
 }
+
+/// Two runs of one state file would both resume the same run and pay twice:
+/// the second is refused at once, and `status` tells a run in progress from
+/// one that was killed.
+#[test]
+fn a_second_run_on_the_same_state_is_refused_and_status_tells_running_from_killed() {
+    let w = Work::new();
+    w.write("data/sample.csv", contacts(ROWS));
+    w.write("p.toml", MINIMAL);
+    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+    wait_for_sinks(&w);
+
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("state/sample.db")
+            && err.contains("another leadpipe run")
+            && err.contains(&format!("pid {}", child.id())),
+        "{err}"
+    );
+    let status = |w: &Work| {
+        let out = w.run(&["status", "p.toml", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let running = status(&w);
+    assert_eq!(running["run_in_progress"], true);
+    assert_eq!(running["runs"][0]["status"], "running");
+
+    child.kill().unwrap(); // SIGKILL
+    assert!(child.wait().unwrap().code().is_none(), "killed before it finished");
+    let killed = status(&w);
+    assert_eq!(killed["run_in_progress"], false, "the lock went with the process");
+    let text = String::from_utf8(w.run(&["status", "p.toml"]).stdout).unwrap();
+    assert!(text.contains("stopped without finishing"), "{text}");
+
+    let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(w.report("out/report.json")["resumed"], true);
+    let done = String::from_utf8(w.run(&["status", "p.toml"]).stdout).unwrap();
+    assert!(
+        done.contains(" done (started") && !done.contains("stopped without"),
+        "{done}"
+    );
+}

@@ -345,7 +345,12 @@ fn after_a_kill(w: &Work, n: usize) {
         let out = w.run(&["status", "p.toml", "--json"]);
         assert_eq!(code(&out), 0, "status after kill {n}: {}", stderr(&out));
         let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["run_in_progress"], false, "after kill {n}");
         for run in status["runs"].as_array().unwrap() {
+            assert_eq!(
+                run["status"], "running",
+                "after kill {n}: killed, so never marked otherwise"
+            );
             let c = &run["counts"];
             let count = |k: &str| c[k].as_u64().unwrap();
             assert!(
