@@ -39,19 +39,19 @@ fn row(u: &Universe, p: &Person, seed: u64) -> Row {
         first: p.first_name.clone(),
         last: p.last_name.clone(),
         // ~10% without email: the pipeline must look them up by name+employer or LinkedIn.
-        email: if h % 10 == 0 {
+        email: if h.is_multiple_of(10) {
             String::new()
         } else {
             p.work_email.clone()
         },
         company: c.name.clone(),
-        website: if h % 3 == 0 {
+        website: if h.is_multiple_of(3) {
             c.domain.clone()
         } else {
             c.website.clone()
         },
         // ~12% without LinkedIn on top of people who have none.
-        linkedin: if (h >> 8) % 8 == 0 {
+        linkedin: if (h >> 8).is_multiple_of(8) {
             String::new()
         } else {
             p.linkedin_url.clone().unwrap_or_default()

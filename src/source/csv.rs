@@ -196,17 +196,16 @@ impl Mapping {
         }
         let from_website =
             get(self.website).is_some_and(|raw| id.set_with(F::CompanyDomain, |out| normalize::domain_into(raw, out)));
-        if !from_website {
-            if let Some(domain) = id
+        if !from_website
+            && let Some(domain) = id
                 .email()
                 .and_then(|e| e.split_once('@'))
                 .map(|(_, d)| d)
                 .filter(|d| !normalize::is_free_mail(d))
-            {
-                scratch.clear();
-                scratch.push_str(domain);
-                id.set(F::CompanyDomain, scratch);
-            }
+        {
+            scratch.clear();
+            scratch.push_str(domain);
+            id.set(F::CompanyDomain, scratch);
         }
         if let Some(raw) = get(self.linkedin_url) {
             id.set_with(F::LinkedinUrl, |out| normalize::linkedin_url_into(raw, out));

@@ -91,22 +91,22 @@ pub fn interpolate(src: &str, env: impl Fn(&str) -> Option<String>) -> Interpola
                     i += 3;
                     ctx = Ctx::Code;
                     continue;
-                } else if rest.starts_with("${") {
-                    if let Some(end) = rest.find('}') {
-                        let name = &rest[2..end];
-                        if is_var_name(name) {
-                            match env(name) {
-                                Some(value) => escape_into(&value, &mut out),
-                                None => {
-                                    missing.entry(name.to_string()).or_default().push(line);
-                                    out.push(MISSING_MARK);
-                                    out.push_str(name);
-                                    out.push(MISSING_MARK);
-                                }
+                } else if rest.starts_with("${")
+                    && let Some(end) = rest.find('}')
+                {
+                    let name = &rest[2..end];
+                    if is_var_name(name) {
+                        match env(name) {
+                            Some(value) => escape_into(&value, &mut out),
+                            None => {
+                                missing.entry(name.to_string()).or_default().push(line);
+                                out.push(MISSING_MARK);
+                                out.push_str(name);
+                                out.push(MISSING_MARK);
                             }
-                            i += end + 1;
-                            continue;
                         }
+                        i += end + 1;
+                        continue;
                     }
                 }
             }

@@ -226,28 +226,24 @@ impl PaidCalls {
             return None;
         }
         let conn = self.cache.lock().expect("cache lock");
-        let row: Option<(bool, String, Option<i64>, Option<i64>, f64)> = conn
-            .prepare_cached(
-                "SELECT found, response, run_id, row_id, credits FROM cache
-                 WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![self.provider, key, now()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        conn.prepare_cached(
+            "SELECT found, response, run_id, row_id, credits FROM cache
+             WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![self.provider, key, now()], |r| {
+                let (run_id, row_id): (Option<i64>, Option<i64>) = (r.get(2)?, r.get(3)?);
+                Ok(Bought {
+                    found: r.get(0)?,
+                    body: r.get(1)?,
+                    credits: r.get(4)?,
+                    // Bought by an earlier attempt of this run: still charged to its row.
+                    payer: row_id.filter(|_| run_id == Some(self.run_id)).map(|r| r as u64),
                 })
-                .optional()
             })
-            .unwrap_or(None);
-        row.map(|(found, body, run_id, row_id, credits)| {
-            // Bought by an earlier attempt of this run: still charged to its row.
-            let payer = row_id.filter(|_| run_id == Some(self.run_id)).map(|r| r as u64);
-            Bought {
-                found,
-                body,
-                credits,
-                payer,
-            }
+            .optional()
         })
+        .unwrap_or(None)
     }
 
     fn paid(
