@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use leadpipe::sandbox::{Credits, EmailStatus, RateWindow, Sandbox, Vendor};
+use leadpipe::sandbox::{Credits, EmailStatus, RateWindow, Sandbox, Vendor, WebhookStats};
 use serde_json::{Value, json};
 
 use super::{Receiver, client, json, start, start_unlimited};
@@ -254,7 +254,7 @@ async fn webhook_is_redelivered_after_500_and_can_be_sent_twice() {
     let hits = rx.wait_for(2).await;
     assert_eq!((hits[0].2, hits[1].2), (500, 200));
     assert_eq!(hits[0].1, hits[1].1, "the same payload is retried");
-    let w = sb.stats().webhook(Vendor::ReachStream);
+    let w = settled_webhook_stats(&sb, |w| w.delivered == 1).await;
     assert_eq!((w.attempts, w.delivered, w.failed_attempts), (2, 1, 1));
 
     sb.configure(&json!({"reachstream": {"webhook": {"deliver_twice": true}}}))
@@ -269,8 +269,22 @@ async fn webhook_is_redelivered_after_500_and_can_be_sent_twice() {
     assert_eq!(s, 200);
     let hits = rx.wait_for(4).await;
     assert_eq!(hits[2].1, hits[3].1, "a duplicate delivery");
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(sb.stats().webhook(Vendor::ReachStream).duplicates, 1);
+    let w = settled_webhook_stats(&sb, |w| w.duplicates == 1).await;
+    assert_eq!(w.duplicates, 1);
+}
+
+/// The webhook counters once `settled` holds (the sandbox counts a delivery
+/// after the receiver's answer has reached it, a moment after the receiver
+/// has seen the request), or as they are after two seconds.
+async fn settled_webhook_stats(sb: &Sandbox, settled: impl Fn(&WebhookStats) -> bool) -> WebhookStats {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let w = sb.stats().webhook(Vendor::ReachStream);
+        if settled(&w) || std::time::Instant::now() > deadline {
+            return w;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
