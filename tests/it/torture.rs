@@ -115,9 +115,12 @@ async fn torture(t: Torture) {
                 continue;
             }
         }
-        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-            .await
-            .unwrap();
+        // The last start runs to the end, within a generous bound.
+        if !exited_within(&mut child, Duration::from_secs(600)).await {
+            child.kill().unwrap();
+            panic!("start {starts} hung:\n{}", w.read(&format!("log/{starts}.txt")));
+        }
+        let status = child.wait().unwrap();
         assert_eq!(
             status.code(),
             Some(0),
