@@ -76,6 +76,13 @@ fn burst_left(core: &Core, vendor: Vendor) -> Option<Duration> {
     left
 }
 
+/// The vendor's rate-limit answer during a burst, counted like any call.
+fn throttled(core: &Core, vendor: Vendor, method: axum::http::Method, route: Arc<str>, left: Duration) -> Response {
+    let resp = super::vendor_throttled(core, vendor, left);
+    core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
+    resp
+}
+
 /// A response whose body fails at once: hyper aborts the connection, the client
 /// sees it closed without a complete answer.
 pub(crate) fn dropped() -> Response {
@@ -99,9 +106,7 @@ pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req
     let mut fault = Fault::None;
     if let Some(f) = cfg.as_ref() {
         if let Some(left) = burst_left(&core, vendor) {
-            let resp = super::vendor_throttled(&core, vendor, left);
-            core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
-            return resp;
+            return throttled(&core, vendor, method, route, left);
         }
         let n = core.fault_seq[vendor.idx()].fetch_add(1, Ordering::Relaxed);
         let (latency, k) = draw(core.seed(), vendor, n, f);
@@ -134,9 +139,7 @@ pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req
                 fc.bursts.fetch_add(1, Ordering::Relaxed);
                 let length = Duration::from_millis(f.throttle_ms);
                 *lock(&core.throttled_until[vendor.idx()]) = Some(Instant::now() + length);
-                let resp = super::vendor_throttled(&core, vendor, length);
-                core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
-                return resp;
+                return throttled(&core, vendor, method, route, length);
             }
             Fault::None => {}
         }
