@@ -3,7 +3,9 @@
 //!
 //! Callers send [`Op`]s without waiting; [`WriterHandle::flush`] waits until
 //! everything sent before it is committed (used wherever durability must
-//! precede an acknowledgement, e.g. before answering a webhook).
+//! precede an acknowledgement, e.g. before answering a webhook), and
+//! [`WriterHandle::after_commit`] runs a callback once that is so, without
+//! hurrying the commit (used to drop what memory holds once the store has it).
 //!
 //! A batch commits every 200 ms or 5,000 writes. Within a batch, a ledger
 //! intent whose outcome arrives before the commit is written once, with its
@@ -83,6 +85,7 @@ pub enum Op {
 enum Msg {
     Op(Op),
     Flush(oneshot::Sender<Result<(), String>>),
+    AfterCommit(Box<dyn FnOnce() + Send>),
 }
 
 /// Cheap to clone; the thread stops when the last handle is dropped.
@@ -136,6 +139,12 @@ impl WriterHandle {
         let _ = self.tx.send(Msg::Op(op));
     }
 
+    /// Run `f` on the writer's thread once every op sent so far is committed
+    /// (not at all if the commit fails). Does not hasten the commit; `f` must be quick.
+    pub fn after_commit(&self, f: impl FnOnce() + Send + 'static) {
+        let _ = self.tx.send(Msg::AfterCommit(Box::new(f)));
+    }
+
     /// Wait until every op sent so far is committed.
     pub async fn flush(&self) -> Result<(), StateError> {
         let (tx, rx) = oneshot::channel();
@@ -155,6 +164,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
         let tx = conn.transaction()?;
         let started = Instant::now();
         let mut waiters = Vec::new();
+        let mut after = Vec::new();
         let mut intents = HashMap::new();
         let mut n = 0;
         let mut next = Some(first);
@@ -190,6 +200,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
                     n += 1;
                 }
                 Msg::Flush(w) => waiters.push(w),
+                Msg::AfterCommit(f) => after.push(f),
             }
             if n >= COMMIT_OPS || started.elapsed() >= COMMIT_EVERY {
                 break;
@@ -204,6 +215,9 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
             write_intent(&tx, id, run_id, provider, endpoint, &request_key, started)?;
         }
         let result = tx.commit().map_err(|e| e.to_string());
+        if result.is_ok() {
+            after.into_iter().for_each(|f| f());
+        }
         for w in waiters {
             let _ = w.send(result.clone());
         }

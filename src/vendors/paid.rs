@@ -9,7 +9,10 @@
 //!
 //! The hashes of the cache's unexpired keys for the vendor are read once when
 //! the run starts (8 bytes a key), so a request the cache cannot answer, the
-//! common case on a new list, costs no query.
+//! common case on a new list, costs no query. An answer this run bought stays
+//! in memory only until the state store has committed it; from then on its
+//! hash joins that set and the cache serves it, so memory does not grow with
+//! the number of distinct requests a run makes.
 //!
 //! This module owns no HTTP and no vendor format: callers canonicalise the
 //! request key and turn the vendor's reply into an [`Answer`].
@@ -80,6 +83,17 @@ struct Claim {
     first_row: Arc<AtomicU64>,
 }
 
+/// What this vendor's answers are: being fetched, or in the cache.
+#[derive(Default)]
+struct Book {
+    /// Requests being fetched, or answered and not yet committed to the cache.
+    claims: HashMap<String, Claim>,
+    /// Hashes of the keys the cache answers for this vendor: those it held
+    /// when the run started (none with `--refresh`: nothing older is read)
+    /// and those this run bought since, once committed.
+    in_cache: HashSet<u64>,
+}
+
 /// Ledger ids, shared by every vendor's [`PaidCalls`] of the process: each
 /// starts above the ledger's highest id, and two vendors of one run write to
 /// the same table.
@@ -92,10 +106,7 @@ pub struct PaidCalls {
     http: VendorHttp,
     writer: WriterHandle,
     cache: Mutex<Connection>,
-    /// Hashes of the keys the cache held for this vendor when the run started
-    /// (empty with `--refresh`: nothing is read from the cache).
-    cached_keys: HashSet<u64>,
-    answers: Mutex<HashMap<String, Claim>>,
+    book: Arc<Mutex<Book>>,
     found_ttl: Duration,
     not_found_ttl: Duration,
 }
@@ -133,23 +144,26 @@ impl PaidCalls {
         let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM ledger", [], |r| r.get(0))?;
         NEXT_LEDGER_ID.fetch_max(max + 1, Ordering::Relaxed);
         let provider = http.vendor().name();
-        let cached_keys = if policy.refresh {
-            HashSet::new()
-        } else {
-            let mut stmt = conn.prepare("SELECT request_key FROM cache WHERE provider = ?1 AND expires_at > ?2")?;
-            let keys = stmt.query_map(params![provider, now()], |r| {
+        // With `--refresh`, only what this run itself bought (before a crash) counts.
+        let mut stmt = conn.prepare(
+            "SELECT request_key FROM cache WHERE provider = ?1 AND ((expires_at > ?2 AND NOT ?4) OR run_id = ?3)",
+        )?;
+        let in_cache = stmt
+            .query_map(params![provider, now(), run_id, policy.refresh], |r| {
                 Ok(xxhash_rust::xxh3::xxh3_64(r.get_ref(0)?.as_bytes()?))
-            })?;
-            keys.collect::<Result<HashSet<u64>, _>>()?
-        };
+            })?
+            .collect::<Result<HashSet<u64>, _>>()?;
+        drop(stmt);
         Ok(PaidCalls {
             provider,
-            cached_keys,
             run_id,
             http,
             writer,
             cache: Mutex::new(conn),
-            answers: Mutex::new(HashMap::new()),
+            book: Arc::new(Mutex::new(Book {
+                claims: HashMap::new(),
+                in_cache,
+            })),
             found_ttl: policy.found_ttl,
             not_found_ttl: policy.not_found_ttl,
         })
@@ -179,30 +193,26 @@ impl PaidCalls {
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
         let pending = {
-            let mut answers = self.answers.lock().expect("answers lock");
-            match answers.get(key) {
-                Some(claim) => {
-                    claim.first_row.fetch_min(row, Ordering::Relaxed);
-                    claim.pending.clone()
-                }
-                None => {
-                    let first_row = Arc::new(AtomicU64::new(row));
-                    let pending = match self.cached(key) {
-                        Some(bought) => futures::future::ready(Ok(Arc::new(bought))).boxed().shared(),
-                        None => self
-                            .paid(endpoint, key.to_string(), first_row.clone(), call())
-                            .boxed()
-                            .shared(),
-                    };
-                    answers.insert(
-                        key.to_string(),
-                        Claim {
-                            pending: pending.clone(),
-                            first_row,
-                        },
-                    );
-                    pending
-                }
+            let mut book = self.book.lock().expect("book lock");
+            if let Some(claim) = book.claims.get(key) {
+                claim.first_row.fetch_min(row, Ordering::Relaxed);
+                claim.pending.clone()
+            } else if let Some(bought) = self.cached(&book, key) {
+                futures::future::ready(Ok(Arc::new(bought))).boxed().shared()
+            } else {
+                let first_row = Arc::new(AtomicU64::new(row));
+                let pending = self
+                    .paid(endpoint, key.to_string(), first_row.clone(), call())
+                    .boxed()
+                    .shared();
+                book.claims.insert(
+                    key.to_string(),
+                    Claim {
+                        pending: pending.clone(),
+                        first_row,
+                    },
+                );
+                pending
             }
         };
         match pending.await {
@@ -215,23 +225,25 @@ impl PaidCalls {
             }
             Err(e) => {
                 // Failures are not answers: a later row (or run) may ask again.
-                self.answers.lock().expect("answers lock").remove(key);
+                self.book.lock().expect("book lock").claims.remove(key);
                 Err(e)
             }
         }
     }
 
-    fn cached(&self, key: &str) -> Option<Bought> {
-        if !self.cached_keys.contains(&xxhash_rust::xxh3::xxh3_64(key.as_bytes())) {
+    /// The cache's answer to `key`. Answers bought by this run are read
+    /// whatever their age: a run does not pay twice for one question.
+    fn cached(&self, book: &Book, key: &str) -> Option<Bought> {
+        if !book.in_cache.contains(&xxhash_rust::xxh3::xxh3_64(key.as_bytes())) {
             return None;
         }
         let conn = self.cache.lock().expect("cache lock");
         conn.prepare_cached(
             "SELECT found, response, run_id, row_id, credits FROM cache
-             WHERE provider = ?1 AND request_key = ?2 AND expires_at > ?3",
+             WHERE provider = ?1 AND request_key = ?2 AND (expires_at > ?3 OR run_id = ?4)",
         )
         .and_then(|mut s| {
-            s.query_row(params![self.provider, key, now()], |r| {
+            s.query_row(params![self.provider, key, now(), self.run_id], |r| {
                 let (run_id, row_id): (Option<i64>, Option<i64>) = (r.get(2)?, r.get(3)?);
                 Ok(Bought {
                     found: r.get(0)?,
@@ -255,6 +267,7 @@ impl PaidCalls {
     ) -> impl Future<Output = Result<Arc<Bought>, CallError>> + Send + 'static {
         let id = NEXT_LEDGER_ID.fetch_add(1, Ordering::Relaxed);
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
+        let book = self.book.clone();
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
         writer.send(Op::LedgerIntent {
             id,
@@ -275,15 +288,22 @@ impl PaidCalls {
                     });
                     let payer = first_row.load(Ordering::Relaxed);
                     let ttl = if f.found { found_ttl } else { not_found_ttl };
+                    let hash = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
                     writer.send(Op::CachePut {
                         provider,
-                        request_key: key,
+                        request_key: key.clone(),
                         found: f.found,
                         response: f.body.clone(),
                         ttl,
                         run_id,
                         row_id: payer,
                         credits: f.credits,
+                    });
+                    // Once committed, the cache answers later rows; memory lets go.
+                    writer.after_commit(move || {
+                        let mut book = book.lock().expect("book lock");
+                        book.claims.remove(&key);
+                        book.in_cache.insert(hash);
                     });
                     if f.credits > 0.0 {
                         http.add_credits(f.credits.round() as u64);
@@ -317,4 +337,76 @@ pub fn ledger_totals(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<(St
     )?;
     let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::secret::Secret;
+    use crate::spec::VendorSpec;
+    use crate::state::Store;
+    use crate::state::writer::Writer;
+    use crate::vendors::http::{Vendor, VendorSettings};
+
+    const POLICY: CachePolicy = CachePolicy {
+        found_ttl: Duration::from_secs(3600),
+        not_found_ttl: Duration::from_secs(3600),
+        refresh: false,
+    };
+
+    /// Never sent: every answer in these tests comes from the `call` closure.
+    fn http() -> VendorHttp {
+        let spec = VendorSpec {
+            api_key: Some(Secret::new("k")),
+            base_url: Some("http://127.0.0.1:9/".into()),
+            ..VendorSpec::default()
+        };
+        VendorHttp::new(VendorSettings::resolve(Vendor::RocketReach, &spec).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bought_answer_leaves_memory_once_committed_and_the_cache_serves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let _store = Store::open(&path).unwrap();
+        let writer = Writer::spawn(&path).unwrap();
+        let paid = PaidCalls::new(&path, 1, http(), writer.handle(), POLICY).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let call = || {
+            let calls = calls.clone();
+            move || async move {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Ok(Fetched {
+                    found: true,
+                    body: r#"{"id":7}"#.into(),
+                    credits: 1.0,
+                    http_status: Some(200),
+                })
+            }
+        };
+        let first = paid.fetch("person_lookup", "email=a@b.com", 3, call()).await.unwrap();
+        assert_eq!((first.cached, first.credits), (false, 1.0));
+        // Asked again before the commit: the claim in memory answers.
+        let again = paid.fetch("person_lookup", "email=a@b.com", 5, call()).await.unwrap();
+        assert_eq!((again.cached, again.credits), (true, 0.0));
+
+        writer.handle().flush().await.unwrap();
+        assert!(
+            paid.book.lock().unwrap().claims.is_empty(),
+            "committed answers leave memory"
+        );
+        // From the cache now: same body, still charged to row 3 only.
+        let later = paid.fetch("person_lookup", "email=a@b.com", 9, call()).await.unwrap();
+        assert_eq!(
+            (later.body.as_str(), later.cached, later.credits),
+            (r#"{"id":7}"#, true, 0.0)
+        );
+        let payer = paid.fetch("person_lookup", "email=a@b.com", 3, call()).await.unwrap();
+        assert_eq!((payer.cached, payer.credits), (false, 1.0));
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "paid once");
+        drop(paid);
+        writer.close().unwrap();
+    }
 }
