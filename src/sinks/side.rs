@@ -1,5 +1,6 @@
 //! The side files of a run: rejected rows (line, reason, original fields)
-//! and dropped duplicates (dropped row → kept row).
+//! and dropped duplicates (dropped row → kept row). Both are rectangular CSV
+//! that any reader takes as it is.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ impl SideFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
+        let writer = csv::Writer::from_writer(file);
         let mut side = SideFile {
             writer,
             path: path.to_path_buf(),
@@ -27,7 +28,8 @@ impl SideFile {
         Ok(side)
     }
 
-    /// `line,row_id,reason,fields…` (the original fields as far as they could be read).
+    /// `line,row_id,reason,fields`: `fields` is the row's original fields (as
+    /// far as they could be read) as one CSV line, however many there were.
     pub fn rejects(path: &Path) -> Result<SideFile, SinkError> {
         SideFile::create(path, &["line", "row_id", "reason", "fields"])
     }
@@ -45,13 +47,9 @@ impl SideFile {
     }
 
     pub fn write_reject(&mut self, r: &Reject) -> Result<(), SinkError> {
-        let head = [r.line.to_string(), r.id.to_string(), r.reason.clone()];
-        let res = self.writer.write_record(
-            head.iter()
-                .map(String::as_str)
-                .chain(r.fields.iter().map(String::as_str)),
-        );
-        res.map_err(|e| self.err(e))
+        let fields = csv_line(&r.fields).map_err(|e| self.err(e))?;
+        let row = [r.line.to_string(), r.id.to_string(), r.reason.clone(), fields];
+        self.writer.write_record(&row).map_err(|e| self.err(e))
     }
 
     pub fn write_duplicate(&mut self, d: &Duplicate) -> Result<(), SinkError> {
@@ -72,5 +70,40 @@ impl SideFile {
             message: e.to_string(),
         })?;
         file.commit(None).map_err(|source| SinkError::Io { path, source })
+    }
+}
+
+/// `fields` as one CSV line, without its line end (empty for no fields).
+fn csv_line(fields: &[String]) -> Result<String, csv::Error> {
+    if fields.is_empty() {
+        return Ok(String::new());
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(fields)?;
+    let mut line = w.into_inner().map_err(|e| e.into_error())?;
+    line.pop();
+    Ok(String::from_utf8(line).expect("fields are text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_become_one_cell_that_reads_back() {
+        let fields: Vec<String> = ["a@b.com", "Bob, Jr.", "say \"hi\"", ""].map(String::from).into();
+        let line = csv_line(&fields).unwrap();
+        assert_eq!(line, r#"a@b.com,"Bob, Jr.","say ""hi""","#);
+        let back = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.iter().collect::<Vec<_>>(), fields);
+        assert_eq!(csv_line(&[]).unwrap(), "");
     }
 }

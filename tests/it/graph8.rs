@@ -181,10 +181,7 @@ async fn run(w: &Work) -> Output {
 
 /// A CSV file as rows of column → value.
 fn rows(w: &Work, rel: &str) -> Vec<HashMap<String, String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(w.path(rel))
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let mut r = csv::Reader::from_path(w.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     r.records()
         .map(|rec| {

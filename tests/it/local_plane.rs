@@ -34,10 +34,7 @@ fn every_input_row_is_accounted_for() {
     let data_rows = |rel: &str| csv::Reader::from_path(w.path(rel)).unwrap().records().count() as u64;
     assert_eq!(data_rows("out/sample.csv"), n("rows_out"));
     assert_eq!(data_rows("out/sample.duplicates.csv"), n("rows_duplicate"));
-    let mut rejects = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(w.path("out/sample.rejects.csv"))
-        .unwrap();
+    let mut rejects = csv::Reader::from_path(w.path("out/sample.rejects.csv")).unwrap();
     let mut count = 0;
     for rec in rejects.records() {
         let rec = rec.unwrap();

@@ -375,8 +375,7 @@ fn accounting(w: &Work, report: &Value, out: &[BTreeMap<String, String>], input_
     );
     assert_eq!(n("rows_in") as usize, input_rows + 3, "every data line read");
     let ids = |rel: &str| -> Vec<String> {
-        // Rejects end in the row's original fields, however many it had.
-        let mut r = csv::ReaderBuilder::new().flexible(true).from_path(w.path(rel)).unwrap();
+        let mut r = csv::Reader::from_path(w.path(rel)).unwrap();
         let col = r.headers().unwrap().iter().position(|h| h == "row_id").unwrap();
         r.records().map(|x| x.unwrap()[col].to_string()).collect()
     };
