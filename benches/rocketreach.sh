@@ -15,6 +15,9 @@
 #           concurrency = CONNECTIONS and a huge rate limit. Prints both rates
 #           and their ratio (the stage must reach at least half of a load
 #           generator's); with oha installed, oha runs on the same URLs too.
+#           Each client's CPU per lookup, and the sandbox's while serving it,
+#           are printed beside the rates: on a machine where client and
+#           sandbox share the cores, they say where the rate is decided.
 #
 # Needs wrk (Debian: apt-get install -y wrk) and python3; oha is optional
 # (cargo install oha).
@@ -84,6 +87,21 @@ path = "$WORK/out/rr.parquet"
 [state]
 path = "$WORK/state/rr.db"
 TOML
+}
+
+# CPU seconds used so far by the sandbox, and by this script's finished children.
+sandbox_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$SERVER_PID/stat"; }
+children_cpu() { # `times` in this shell (not a subshell), whose last line is the children's
+  times >"$WORK/times"
+  tail -1 "$WORK/times" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }'
+}
+CPU_MARK=""
+cpu_mark() { children_cpu >"$WORK/mark"; CPU_MARK="$(cat "$WORK/mark") $(sandbox_cpu)"; }
+# µs of CPU per lookup since cpu_mark into the variable VAR: "client sandbox".
+cpu_per() { # VAR lookups
+  children_cpu >"$WORK/now"
+  printf -v "$1" '%s' "$(python3 -c 'import sys; c0, s0, c1, s1, n = map(float, sys.argv[1:]); print(f"{1e6*(c1-c0)/n:.0f} {1e6*(s1-s0)/n:.0f}")' \
+    $CPU_MARK "$(cat "$WORK/now")" "$(sandbox_cpu)" "$2")"
 }
 
 stats() { python3 -c 'import json,sys,urllib.request; print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1]+"/__sandbox/stats"))))' "$ROOT_URL"; }
@@ -157,27 +175,37 @@ request = function()
 end
 LUA
   wrk -t2 -c"$CONNS" -d2s -s "$WORK/lookup.lua" "$BASE" >/dev/null
+  cpu_mark
   wrk -t2 -c"$CONNS" -d10s -s "$WORK/lookup.lua" "$BASE" >"$WORK/wrk.txt"
   WRK_RATE="$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
+  cpu_per WRK_CPU "$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")"
   echo "wrk: $WRK_RATE lookups/s at $CONNS connections (same emails, same sandbox)"
   # oha (Rust, hyper) on the same URLs, when installed (cargo install oha).
   OHA_RATE=0
+  OHA_CPU="0 0"
   if command -v oha >/dev/null; then
     sed "s|^|$BASE/person/lookup?email=|" "$WORK/emails.txt" >"$WORK/urls.txt"
+    cpu_mark
     oha --no-tui --output-format json -z 10s -c "$CONNS" -H "Api-Key: $KEY" --urls-from-file "$WORK/urls.txt" >"$WORK/oha.json"
     OHA_RATE="$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/oha.json")"
+    cpu_per OHA_CPU "$(python3 -c 'import json,sys; s = json.load(open(sys.argv[1]))["summary"]; print(round(s["requestsPerSec"] * s["total"]))' "$WORK/oha.json")"
     echo "oha: $OHA_RATE lookups/s at $CONNS connections (same emails, same sandbox)"
   fi
   # The HTTP client alone (examples/lookup_floor.rs): what is left is the stage's.
+  cpu_mark
   FLOOR_RATE="$("$CARGO_TARGET_DIR/release/examples/lookup_floor" "$BASE" "$KEY" "$WORK/emails.txt" "$CONNS")"
+  cpu_per FLOOR_CPU "$ROWS"
   echo "reqwest alone: $FLOOR_RATE lookups/s at concurrency $CONNS (same client settings, JSON decoded, nothing stored)"
   pipeline "rate_limits = [\"1000000/s\"]
 concurrency = $CONNS" 'window = 8192'
   # LEADPIPE_WRAP runs leadpipe under a profiler, e.g. "perf record -g -o /tmp/perf.data".
+  cpu_mark
   RR_KEY="$KEY" ${LEADPIPE_WRAP:-} "$LEADPIPE" run "$WORK/p.toml" --quiet --report "$WORK/report.json" || { echo "run failed: exit $?" >&2; exit 1; }
-  python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" "$FLOOR_RATE" "$OHA_RATE" <<'PY'
+  cpu_per LEADPIPE_CPU "$ROWS"
+  python3 - "$WORK/report.json" "$WRK_RATE" "$CONNS" "$FLOOR_RATE" "$OHA_RATE" "$WRK_CPU" "$OHA_CPU" "$FLOOR_CPU" "$LEADPIPE_CPU" <<'PY'
 import json, sys
 report, wrk, conns, floor, oha = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+cpu = {name: tuple(map(float, v.split())) for name, v in zip(["wrk", "oha", "reqwest alone", "leadpipe (whole run)"], sys.argv[6:10])}
 rr = report["vendors"]["rocketreach"]
 stage = report["stages"]["rocketreach_lookup"]
 rate = rr["achieved_rate"]
@@ -187,6 +215,14 @@ print(f"ratio leadpipe/wrk = {rate/wrk:.2f}; reqwest alone/wrk = {floor/wrk:.2f}
 generators = [("wrk", wrk)] + ([("oha", oha)] if oha > 0 else [])
 if oha > 0:
     print(f"ratio leadpipe/oha = {rate/oha:.2f}; reqwest alone/oha = {floor/oha:.2f}")
+print("CPU per lookup (µs): client / sandbox while serving it")
+for name, (client, server) in cpu.items():
+    if client or server:
+        print(f"  {name:22} {client:5.0f} / {server:3.0f}")
+# With the cores busy, rate ∝ 1 / (client + sandbox CPU per lookup): half of
+# wrk's rate leaves a client this much, given the sandbox's cost under leadpipe.
+budget = 2 * sum(cpu["wrk"]) - cpu["leadpipe (whole run)"][1]
+print(f"  half of wrk's rate leaves a client at most {budget:.0f} µs per lookup (if the cores are the limit)")
 for name, r in generators:
     print(f"  {'PASS' if rate >= r / 2 else 'FAIL'} against {name} (needs at least half of its rate)")
 sys.exit(0 if any(rate >= r / 2 for _, r in generators) else 1)
