@@ -87,6 +87,8 @@ pub enum RunError {
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
+            // The CRM refused the key or has no credits left: like any vendor that stops.
+            RunError::Source(SourceError::List { error, .. }) if error.stops_vendor() => Exit::VendorStopped,
             RunError::Source(_)
             | RunError::Conflict { .. }
             | RunError::Vendor(_)

@@ -45,9 +45,9 @@ impl Graph8SourceSpec {
         let page = client
             .list_page(self.list_id, &Next::Page(1), 1)
             .await
-            .map_err(|e| SourceError::List {
+            .map_err(|error| SourceError::List {
                 list_id: self.list_id,
-                message: e.to_string(),
+                error,
             })?;
         let total = match page.pagination.total {
             Some(n) => n.to_string(),
@@ -113,9 +113,9 @@ impl Graph8Source {
             .client
             .list_page(self.spec.list_id, &self.next, self.spec.page_size)
             .await
-            .map_err(|e| SourceError::List {
+            .map_err(|error| SourceError::List {
                 list_id: self.spec.list_id,
-                message: e.to_string(),
+                error,
             })?;
         self.next = Graph8::next_of(&self.next, &page);
         let mut batch = Batch {

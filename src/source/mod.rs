@@ -28,6 +28,10 @@ pub enum SourceError {
     Header { path: PathBuf, message: String },
     #[error("{path}: read error near line {line}: {message}")]
     Read { path: PathBuf, line: u64, message: String },
-    #[error("graph8 list {list_id}: {message}")]
-    List { list_id: u64, message: String },
+    #[error("graph8 list {list_id}: {error}")]
+    List {
+        list_id: u64,
+        #[source]
+        error: crate::vendors::http::CallError,
+    },
 }

@@ -686,7 +686,8 @@ path = "state/x.db"
     );
 }
 
-/// A browser session token instead of an API key: graph8's 401 message reaches the user as sent.
+/// A browser session token instead of an API key: graph8's 401 message
+/// reaches the user as sent, and the exit code is a vendor's refusal (4).
 #[tokio::test(flavor = "multi_thread")]
 async fn graph8_401_messages_are_passed_through() {
     let sb = sandbox().await;
@@ -696,7 +697,7 @@ async fn graph8_401_messages_are_passed_through() {
         pipeline(&sb, &graph8_list(1, ""), "", UPSERT_SINK).replace("${G8_KEY}", "eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl"),
     );
     let out = run(&w).await;
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("graph8 list 1: graph8: the vendor refused the API key (HTTP 401 Unauthorized: JWT token provided instead of API key)"),
         "{}",
