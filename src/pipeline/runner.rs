@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ use crate::source::graph8::Graph8Source;
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::dedupe::Dedupe;
 use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
-use crate::state::writer::Writer;
+use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
 use crate::vendors::graph8::Graph8;
 use crate::vendors::http::{CallError, Vendor, VendorHttp, VendorSettings};
@@ -96,16 +96,6 @@ impl RunError {
             _ => Exit::RowsFailed,
         }
     }
-}
-
-/// What the final task of the pipeline counted.
-#[derive(Default)]
-struct Tally {
-    rows_in: u64,
-    rows_out: u64,
-    rows_rejected: u64,
-    rows_duplicate: u64,
-    rows_failed: u64,
 }
 
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
@@ -253,6 +243,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             progress,
             recycle_tx,
             graph8,
+            (writer.handle(), run_id),
         ))
     };
 
@@ -293,13 +284,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     } else {
         RunStatus::Done
     };
-    let counts = RunCounts {
-        rows_in: tally.rows_in,
-        rows_out: tally.rows_out,
-        rows_rejected: tally.rows_rejected,
-        rows_duplicate: tally.rows_duplicate,
-        rows_failed: tally.rows_failed,
-    };
+    let counts = tally;
     let report = RunReport {
         pipeline: p.name.clone(),
         run_id,
@@ -637,7 +622,7 @@ type Upserts = Vec<(String, UpsertCounts)>;
 
 /// The open output files of a run, committed only when the run completed.
 struct Open {
-    tally: Tally,
+    tally: RunCounts,
     sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
     /// graph8 upsert sinks, done writing (their receipts not yet committed).
     upserts: Vec<(String, PathBuf, Graph8Sink)>,
@@ -647,7 +632,7 @@ struct Open {
 
 impl Open {
     /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> (Tally, Vec<PathBuf>, Upserts) {
+    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts) {
         for (_, thread) in self.sinks {
             let _ = thread.join();
         }
@@ -659,7 +644,7 @@ impl Open {
         (self.tally, Vec::new(), upserts)
     }
 
-    fn finish(self) -> Result<(Tally, Vec<PathBuf>, Upserts), RunError> {
+    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts), RunError> {
         let mut outputs = Vec::new();
         let mut upserts = Vec::new();
         for (name, path, sink) in self.upserts {
@@ -693,6 +678,7 @@ async fn collect(
     progress: Arc<Progress>,
     recycle: std::sync::mpsc::SyncSender<Vec<Record>>,
     graph8: Option<VendorHttp>,
+    state: (WriterHandle, i64),
 ) -> Result<Open, RunError> {
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
@@ -744,7 +730,10 @@ async fn collect(
         .iter()
         .map(|p| SideFile::duplicates(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tally = Tally::default();
+    let mut tally = RunCounts::default();
+    // The run's counts so far go to the state store about once a second, for `leadpipe status`.
+    let (writer, run_id) = state;
+    let mut counted_at = Instant::now();
     while let Some(batch) = rx.recv().await {
         tally.rows_in += batch.rows_in;
         tally.rows_out += batch.records.len() as u64;
@@ -762,6 +751,15 @@ async fn collect(
         progress
             .rows_written
             .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        if counted_at.elapsed() >= Duration::from_secs(1) {
+            // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
+            let counts = RunCounts {
+                rows_in: progress.rows_read.load(Ordering::Relaxed),
+                ..tally
+            };
+            writer.send(Op::RunCounts { run_id, counts });
+            counted_at = Instant::now();
+        }
         let batch = Arc::new(batch);
         for tx in &senders {
             if tx.send(batch.clone()).await.is_err() {

@@ -135,9 +135,10 @@ impl Status {
             }
             let _ = writeln!(s, ", {} attempt(s))", r.attempts);
             let c = &r.counts;
+            let so_far = if r.status.as_str() == "running" { " so far" } else { "" };
             let _ = writeln!(
                 s,
-                "  rows: {} in, {} out, {} duplicate, {} rejected, {} failed",
+                "  rows{so_far}: {} in, {} out, {} duplicate, {} rejected, {} failed",
                 c.rows_in, c.rows_out, c.rows_duplicate, c.rows_rejected, c.rows_failed
             );
             let mut last = None;

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
+use super::runs::RunCounts;
 use super::{StateError, connect, now};
 
 /// One write to the state store.
@@ -80,6 +81,8 @@ pub enum Op {
         delivery_key: String,
         payload: String,
     },
+    /// A running run's counts so far (the end of the run writes the final ones).
+    RunCounts { run_id: i64, counts: RunCounts },
 }
 
 enum Msg {
@@ -317,6 +320,21 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
         } => {
             tx.prepare_cached("INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![provider, delivery_key, payload, t])?;
+        }
+        Op::RunCounts { run_id, counts: c } => {
+            tx.prepare_cached(
+                "UPDATE runs SET rows_in = ?2, rows_out = ?3, rows_rejected = ?4, rows_duplicate = ?5, rows_failed = ?6,
+                     updated_at = ?7 WHERE id = ?1 AND status = 'running'",
+            )?
+            .execute(params![
+                run_id,
+                c.rows_in as i64,
+                c.rows_out as i64,
+                c.rows_rejected as i64,
+                c.rows_duplicate as i64,
+                c.rows_failed as i64,
+                t
+            ])?;
         }
     }
     Ok(())

@@ -162,6 +162,21 @@ fn a_second_run_on_the_same_state_is_refused_and_status_tells_running_from_kille
     let running = status(&w);
     assert_eq!(running["run_in_progress"], true);
     assert_eq!(running["runs"][0]["status"], "running");
+    // The counts so far reach the state store while the run goes on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut counts = running["runs"][0]["counts"].clone();
+    while counts["rows_in"] == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        counts = status(&w)["runs"][0]["counts"].clone();
+    }
+    let n = |k: &str| counts[k].as_u64().unwrap();
+    assert!(n("rows_in") > 0, "{counts}");
+    assert!(
+        n("rows_out") + n("rows_duplicate") + n("rows_rejected") <= n("rows_in"),
+        "{counts}"
+    );
+    let text = String::from_utf8(w.run(&["status", "p.toml"]).stdout).unwrap();
+    assert!(text.contains("rows so far:"), "{text}");
 
     child.kill().unwrap(); // SIGKILL
     assert!(child.wait().unwrap().code().is_none(), "killed before it finished");
