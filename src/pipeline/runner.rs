@@ -201,6 +201,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     };
 
     let mut stage_tasks = Vec::new();
+    let mut dedupes = 0;
     for (i, stage) in p.stages.iter().enumerate() {
         let name = stage_name(&p.stages, i);
         let (tx, next_rx) = mpsc::channel::<Batch>(cap);
@@ -215,7 +216,10 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             webhook: webhook.clone(),
         };
         let task = match stage.start(&ctx)? {
-            Running::Dedupe(dedupe) => tokio::spawn(run_dedupe(dedupe, rx, tx)),
+            Running::Dedupe(dedupe) => {
+                dedupes += 1;
+                tokio::spawn(run_dedupe(dedupe.nth(dedupes - 1), rx, tx))
+            }
             Running::Rows(stage) => tokio::spawn(run_row_stage(stage, rx, tx, p.run.batch_rows)),
         };
         stage_tasks.push((name, task));
@@ -724,8 +728,7 @@ async fn collect(
         sinks.push((spec.path().to_path_buf(), thread));
     }
     let mut rejects = SideFile::rejects(&rejects_path)?;
-    // One duplicates file per dedupe stage; rows carry no stage tag, so the first file takes all
-    // (pipelines with several dedupe stages name their files explicitly).
+    // One duplicates file per dedupe stage, in pipeline order.
     let mut duplicates = duplicates_paths
         .iter()
         .map(|p| SideFile::duplicates(p))
@@ -743,10 +746,11 @@ async fn collect(
         for r in &batch.rejects {
             rejects.write_reject(r)?;
         }
-        if let Some(d) = duplicates.first_mut() {
-            for dup in &batch.duplicates {
-                d.write_duplicate(dup)?;
-            }
+        for dup in &batch.duplicates {
+            let file = duplicates
+                .get_mut(dup.stage)
+                .ok_or_else(|| RunError::Internal(format!("no duplicates file for dedupe stage {}", dup.stage)))?;
+            file.write_duplicate(dup)?;
         }
         progress
             .rows_written

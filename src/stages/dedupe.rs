@@ -52,6 +52,8 @@ pub struct Dedupe {
     held: Vec<Record>,
     /// The key's bytes, reused from row to row.
     scratch: Vec<u8>,
+    /// Which of the pipeline's dedupe stages this is (0 for the first).
+    ordinal: usize,
 }
 
 const SHARD_BITS: u32 = 6;
@@ -120,7 +122,15 @@ impl Dedupe {
             seen: (0..1 << SHARD_BITS).map(|_| HashMap::with_hasher(KeyHasher)).collect(),
             held: Vec::new(),
             scratch: Vec::new(),
+            ordinal: 0,
         }
+    }
+
+    /// The `ordinal`-th dedupe stage of its pipeline (0 for the first): its
+    /// duplicates go to that stage's file.
+    pub fn nth(mut self, ordinal: usize) -> Dedupe {
+        self.ordinal = ordinal;
+        self
     }
 
     /// The key's hash, or `None` when any key field is missing (such rows are never duplicates).
@@ -204,6 +214,7 @@ impl Dedupe {
                     kept_id: kept.id,
                     kept_line: kept.line,
                     key: self.key_text(rec),
+                    stage: self.ordinal,
                 });
                 false
             }
@@ -265,6 +276,7 @@ impl Dedupe {
                             kept_id: kept.id,
                             kept_line: kept.line,
                             key: self.key_text(&rec),
+                            stage: self.ordinal,
                         });
                     }
                 }

@@ -127,3 +127,45 @@ fn keep_last_and_gmail_canonical() {
     let dups = w.read("out/sample.duplicates.csv");
     assert!(dups.lines().nth(1).unwrap().starts_with("2,0,3,1,"), "{dups}");
 }
+
+/// Two dedupe stages: each lists the rows it dropped in its own file.
+#[test]
+fn each_dedupe_stage_has_its_own_duplicates_file() {
+    let w = Work::new();
+    w.write(
+        "data/sample.csv",
+        "email,first_name,last_name,company_domain\n\
+         ann@acme.com,Ann,Lee,acme.com\n\
+         ann@acme.com,Ann,Lee,acme.com\n\
+         a.lee@acme.com,Ann,Lee,acme.com\n\
+         bob@beta.io,Bob,Ray,beta.io\n",
+    );
+    w.write(
+        "p.toml",
+        MINIMAL.replace(
+            "key = [\"email\"]",
+            "key = [\"email\"]\n\n[[stages]]\nkind = \"dedupe\"\nkey = [\"full_name\", \"company_domain\"]",
+        ),
+    );
+    let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // (line, kept_line) of each listed row.
+    let listed = |rel: &str| -> Vec<(String, String)> {
+        let mut r = csv::Reader::from_path(w.path(rel)).unwrap();
+        r.records()
+            .map(|x| x.unwrap())
+            .map(|x| (x[0].to_string(), x[2].to_string()))
+            .collect()
+    };
+    assert_eq!(
+        listed("out/sample.duplicates.csv"),
+        [("3".into(), "2".into())],
+        "same email"
+    );
+    assert_eq!(
+        listed("out/sample.duplicates-1.csv"),
+        [("4".into(), "2".into())],
+        "same person at the same company"
+    );
+    assert_eq!(w.report("out/report.json")["rows_duplicate"], 2);
+}
