@@ -232,3 +232,65 @@ async fn webhook_delivery_replaces_status_polls() {
         assert_eq!(row["rocketreach_id"], p.id.to_string());
     }
 }
+
+/// Kill -9 after the bulk requests are paid and before their results are
+/// delivered: the next run waits for the deliveries instead of buying the
+/// people again, and every row ends up found and joined to its person.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_lookups_paid_before_a_kill_are_not_bought_again() {
+    let port = free_port();
+    let sb = sandbox(port).await;
+    // Results come 4 s after each bulk request: the kill lands before any,
+    // and the next run listens before they come.
+    sb.update(|c| c.rocketreach.faults.webhook_late_ms = 4_000).unwrap();
+    let people: Vec<Person> = sb
+        .universe()
+        .people
+        .iter()
+        .filter(|p| p.rr == RrOutcome::Instant)
+        .take(250)
+        .cloned()
+        .collect();
+    let w = Work::new();
+    w.write("in.csv", csv_of(&people));
+    // A missed delivery fails its row after a minute instead of hanging the test.
+    w.write(
+        "p.toml",
+        pipeline(&sb, port, "bulk = \"on\"\nbulk_linger = \"200ms\"\ndeadline = \"60s\""),
+    );
+
+    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sb.stats().calls_to(Vendor::RocketReach, BULK) < 3 {
+        assert!(Instant::now() < deadline, "the bulk requests did not go out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The accepted queries reach the state store within a commit interval.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sb.stats().webhooks["rocketreach"].delivered,
+        0,
+        "killed before any delivery"
+    );
+    child.kill().unwrap(); // SIGKILL
+    assert!(child.wait().unwrap().code().is_none(), "killed mid-run");
+
+    let out = run(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(w.report("out/report.json")["resumed"], true);
+    let stats = sb.stats();
+    assert_eq!(
+        stats.calls_to(Vendor::RocketReach, BULK),
+        3,
+        "no bulk request sent again"
+    );
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 0);
+    assert!(stats.paid_twice().is_empty(), "{:?}", stats.paid_twice());
+    assert_eq!(stats.paid_requests.len(), 250);
+    let rows = output(&w);
+    assert_eq!(rows.len(), 250);
+    for (row, p) in rows.iter().zip(&people) {
+        assert_eq!(row["rocketreach_status"], "found", "{row:?}");
+        assert_eq!(row["rocketreach_id"], p.id.to_string(), "joined to the right row");
+    }
+}
