@@ -4,7 +4,7 @@
 //! on what a user sees (exit code, report, receipt, rejects) and on what the
 //! CRM holds afterwards and what the vendors saw (the sandbox's counters).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -170,9 +170,7 @@ path = "out/graph8.csv"
 async fn leadpipe(w: &Work, args: &[&str]) -> Output {
     let mut cmd = w.command(args);
     cmd.env("G8_KEY", G8_KEY).env("RR_KEY", RR_KEY);
-    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
-        .await
-        .unwrap()
+    output_of(cmd).await
 }
 
 async fn run(w: &Work) -> Output {
@@ -180,15 +178,8 @@ async fn run(w: &Work) -> Output {
 }
 
 /// A CSV file as rows of column → value.
-fn rows(w: &Work, rel: &str) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(w.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
-        })
-        .collect()
+fn rows(w: &Work, rel: &str) -> Vec<BTreeMap<String, String>> {
+    w.csv_rows(rel)
 }
 
 fn done(out: &Output, w: &Work) -> Value {

@@ -81,28 +81,15 @@ fn plain(i: usize) -> String {
 async fn leadpipe(w: &Work, args: &[&str]) -> Output {
     let mut cmd = w.command(args);
     cmd.env("LR_KEY", KEY);
-    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
-        .await
-        .unwrap()
+    output_of(cmd).await
 }
 
 async fn run(w: &Work) -> Output {
     leadpipe(w, &["run", "p.toml", "--report", "out/report.json"]).await
 }
 
-fn check(out: &Output, expected: i32) {
-    assert_eq!(code(out), expected, "stderr:\n{}", stderr(out));
-}
-
 fn output(w: &Work) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(w.path("out/lr.csv")).expect("output CSV");
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
-        })
-        .collect()
+    w.csv_rows("out/lr.csv")
 }
 
 /// The output without the columns that say when and at what cost (they differ between runs).

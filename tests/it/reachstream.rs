@@ -33,15 +33,6 @@ async fn sandbox(f: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
     Sandbox::start(c).await.expect("sandbox starts")
 }
 
-/// A loopback port nobody listens on (for the receiver, so the sandbox can be told its URL first).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Point the sandbox's webhook at `url`.
 fn deliver_to(sb: &Sandbox, url: &str) {
     let url = url.to_string();
@@ -93,25 +84,12 @@ path = "state/rs.db"
 async fn run(w: &Work) -> Output {
     let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
     cmd.env("RS_KEY", KEY).env("RS_SECRET", SECRET);
-    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
-        .await
-        .unwrap()
-}
-
-fn check(out: &Output, expected: i32) {
-    assert_eq!(code(out), expected, "stderr:\n{}", stderr(out));
+    output_of(cmd).await
 }
 
 /// The output CSV as rows of column → value.
 fn output(w: &Work) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(w.path("out/rs.csv")).expect("output CSV");
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
-        })
-        .collect()
+    w.csv_rows("out/rs.csv")
 }
 
 /// Emails of the contacts a row got.

@@ -109,9 +109,7 @@ async fn leadpipe(w: &Work, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
-        .await
-        .unwrap()
+    output_of(cmd).await
 }
 
 async fn run(w: &Work) -> Output {
@@ -120,14 +118,7 @@ async fn run(w: &Work) -> Output {
 
 /// The output CSV as rows of column → value.
 fn output(w: &Work) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(w.path("out/rr.csv")).expect("output CSV");
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
-        })
-        .collect()
+    w.csv_rows("out/rr.csv")
 }
 
 fn count_status(rows: &[BTreeMap<String, String>], status: &str) -> usize {
@@ -136,10 +127,6 @@ fn count_status(rows: &[BTreeMap<String, String>], status: &str) -> usize {
 
 fn rr(report: &Value) -> &Value {
     &report["vendors"]["rocketreach"]
-}
-
-fn check(out: &Output, expected: i32) {
-    assert_eq!(code(out), expected, "stderr:\n{}", stderr(out));
 }
 
 // ---------------------------------------------------------------- at the limit

@@ -31,14 +31,6 @@ async fn sandbox(port: u16) -> Sandbox {
     Sandbox::start(c).await.expect("sandbox starts")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn pipeline(sb: &Sandbox, port: u16, stage: &str) -> String {
     format!(
         r#"
@@ -83,22 +75,11 @@ fn csv_of(people: &[Person]) -> String {
 }
 
 fn output(w: &Work) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(w.path("out/rr.csv")).expect("output CSV");
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
-        })
-        .collect()
+    w.csv_rows("out/rr.csv")
 }
 
 async fn run(w: &Work) -> Output {
-    let cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
-    let mut cmd = cmd;
-    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
-        .await
-        .unwrap()
+    output_of(w.command(&["run", "p.toml", "--report", "out/report.json"])).await
 }
 
 /// Acceptance 6: 1,000 people in at most 10 bulk requests and nothing else

@@ -1,5 +1,6 @@
 //! Test helpers: a work directory per test and a way to run `leadpipe` in it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -63,6 +64,39 @@ impl Work {
     pub fn report(&self, rel: &str) -> serde_json::Value {
         serde_json::from_str(&self.read(rel)).expect("report is JSON")
     }
+
+    /// A CSV file as rows of column → value.
+    pub fn csv_rows(&self, rel: &str) -> Vec<BTreeMap<String, String>> {
+        let mut r = csv::Reader::from_path(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                header.iter().cloned().zip(rec.iter().map(str::to_string)).collect()
+            })
+            .collect()
+    }
+}
+
+/// Runs `cmd` off the async runtime, so an in-process sandbox keeps serving.
+pub async fn output_of(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
+        .await
+        .unwrap()
+}
+
+/// Asserts the exit code, showing stderr when it differs.
+pub fn check(out: &Output, expected: i32) {
+    assert_eq!(code(out), expected, "stderr:\n{}", stderr(out));
+}
+
+/// A loopback port nobody listens on (for a webhook receiver).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn code(out: &Output) -> i32 {
