@@ -103,15 +103,17 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let store = Store::open(&p.state_path)?;
     let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
-    let input_fp = match &p.source {
+    // A CRM list says how many members it has; a file is counted by the stages that need to.
+    let (input_fp, list_size) = match &p.source {
         SourceSpec::Csv(csv) => {
             let input_path = csv.path.clone();
-            blocking(move || fingerprint(&input_path))
+            let fp = blocking(move || fingerprint(&input_path))
                 .await?
                 .map_err(|source| SourceError::Open {
                     path: csv.path.clone(),
                     source,
-                })?
+                })?;
+            (fp, None)
         }
         SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(&vendors)).await?,
     };
@@ -214,6 +216,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             refresh: opts.refresh,
             vendors: &vendors,
             webhook: webhook.clone(),
+            list_size,
         };
         let task = match stage.start(&ctx)? {
             Running::Dedupe(dedupe) => {

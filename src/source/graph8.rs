@@ -40,8 +40,8 @@ impl Graph8SourceSpec {
     /// (one call for a one-contact page). A resumed run must read the same
     /// list; one that gained or lost members since is refused as changed
     /// (record ids are positions, so continuing would attach earlier answers
-    /// to other people).
-    pub async fn fingerprint(&self, client: &Graph8) -> Result<String, SourceError> {
+    /// to other people). Also the list's size, when graph8 tells it.
+    pub async fn fingerprint(&self, client: &Graph8) -> Result<(String, Option<u64>), SourceError> {
         let page = client
             .list_page(self.list_id, &Next::Page(1), 1)
             .await
@@ -49,11 +49,9 @@ impl Graph8SourceSpec {
                 list_id: self.list_id,
                 error,
             })?;
-        let total = match page.pagination.total {
-            Some(n) => n.to_string(),
-            None => "?".into(),
-        };
-        Ok(format!("graph8:list={};total={total}", self.list_id))
+        let total = page.pagination.total;
+        let shown = total.map_or_else(|| "?".into(), |n| n.to_string());
+        Ok((format!("graph8:list={};total={shown}", self.list_id), total))
     }
 }
 

@@ -107,6 +107,8 @@ pub struct StageContext<'a> {
     pub vendors: &'a BTreeMap<Vendor, VendorHttp>,
     /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
     pub webhook: Option<crate::webhook::Receiver>,
+    /// Members of a CRM list source, as the CRM counts them (a file source is read ahead instead).
+    pub list_size: Option<u64>,
 }
 
 impl StageContext<'_> {

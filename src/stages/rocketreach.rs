@@ -306,9 +306,9 @@ fn bulk_chosen(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> bool {
         BulkMode::Off => false,
         BulkMode::On => true,
         BulkMode::Auto => {
-            // Only a file can be counted ahead; a CRM list stays on single lookups.
+            // A file is read ahead for the rows to look up; a CRM list counts its members.
             let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source else {
-                return false;
+                return ctx.list_size.is_some_and(|n| n >= spec.bulk_min_rows as u64);
             };
             let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
                 return false;

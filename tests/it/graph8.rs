@@ -19,6 +19,7 @@ const RR_KEY: &str = "rr_it_key_graph8";
 const PAGES: &str = "GET /api/v1/lists/{id}/contacts";
 const UPSERT: &str = "PUT /api/v1/contacts/assert/batch";
 const LOOKUP: &str = "GET /api/v2/person/lookup";
+const BULK: &str = "POST /api/v2/bulkLookup";
 /// The sandbox's seeded suppressions list and empty write-back list.
 const SUPPRESSIONS: u64 = 2;
 const TARGET: u64 = 3;
@@ -64,6 +65,11 @@ async fn g8(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Va
 /// names and work emails only (no title: what the pipeline adds shows).
 async fn seed_list(sb: &Sandbox, n: usize) -> (u64, Vec<Person>) {
     let people: Vec<Person> = sb.universe().people.iter().take(n).cloned().collect();
+    (seed_list_of(sb, &people).await, people)
+}
+
+/// A new contacts list holding `people` (names and work emails).
+async fn seed_list_of(sb: &Sandbox, people: &[Person]) -> u64 {
     let list = g8(sb, Method::POST, "/lists", Some(json!({"title": "Tonight"}))).await["data"]["id"]
         .as_u64()
         .unwrap();
@@ -80,7 +86,7 @@ async fn seed_list(sb: &Sandbox, n: usize) -> (u64, Vec<Person>) {
         )
         .await;
     }
-    (list, people)
+    list
 }
 
 /// Every contact of a list (or of the org with `None`), by cursor.
@@ -694,4 +700,60 @@ async fn graph8_401_messages_are_passed_through() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `bulk = "auto"` on a CRM list: the list's size decides, so 300 members
+/// are looked up in bulk requests (results by webhook), not one by one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_crm_list_is_looked_up_in_bulk_when_auto() {
+    let sb = sandbox().await;
+    let people: Vec<Person> = sb
+        .universe()
+        .people
+        .iter()
+        .filter(|p| matches!(p.rr, RrOutcome::Instant | RrOutcome::Async))
+        .take(300)
+        .cloned()
+        .collect();
+    let list = seed_list_of(&sb, &people).await;
+    let port = free_port();
+    sb.update(|c| {
+        c.rocketreach.webhook.url = Some(format!("http://127.0.0.1:{port}/rocketreach"));
+        c.rocketreach.webhook.active = true;
+        c.rocketreach.webhook.secret = Some("g8_rr_signing_secret".into());
+    })
+    .unwrap();
+    let stages = format!(
+        r#"
+[webhook]
+listen = "127.0.0.1:{port}"
+
+[[stages]]
+kind = "rocketreach_lookup"
+bulk = "auto"
+bulk_min_rows = 200
+deadline = "60s"
+
+[[sinks]]
+kind = "csv"
+path = "out/crm.csv"
+"#
+    );
+    let w = Work::new();
+    w.write(
+        "p.toml",
+        pipeline(&sb, &graph8_list(list, ""), "", &stages).replace(
+            "[vendors.rocketreach]\n",
+            "[vendors.rocketreach]\nwebhook_secret = \"g8_rr_signing_secret\"\n",
+        ),
+    );
+    let out = run(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = sb.stats();
+    let bulk = stats.calls_to(Vendor::RocketReach, BULK);
+    assert!((3..=6).contains(&bulk), "{bulk} bulk requests for 300 people");
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 0, "no single lookups");
+    let rows = rows(&w, "out/crm.csv");
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|r| r["rocketreach_status"] == "found"));
 }
