@@ -291,9 +291,10 @@ pub struct Duplicate {
     pub kept_id: u64,
     pub kept_line: u64,
     pub key: String,
-    /// Which dedupe stage dropped it (0 for the pipeline's first), so it is
-    /// listed in that stage's duplicates file.
-    pub stage: usize,
+    /// Which dedupe stage dropped it, counted among the pipeline's dedupe
+    /// stages from 0 ([`Dedupe::nth`](crate::stages::dedupe::Dedupe::nth)),
+    /// so it is listed in that stage's duplicates file.
+    pub dedupe: usize,
 }
 
 /// The unit handed between stage tasks: rows in input order, with what was

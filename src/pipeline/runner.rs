@@ -751,8 +751,8 @@ async fn collect(
         }
         for dup in &batch.duplicates {
             let file = duplicates
-                .get_mut(dup.stage)
-                .ok_or_else(|| RunError::Internal(format!("no duplicates file for dedupe stage {}", dup.stage)))?;
+                .get_mut(dup.dedupe)
+                .ok_or_else(|| RunError::Internal(format!("no duplicates file for dedupe stage {}", dup.dedupe)))?;
             file.write_duplicate(dup)?;
         }
         progress

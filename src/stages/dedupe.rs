@@ -214,7 +214,7 @@ impl Dedupe {
                     kept_id: kept.id,
                     kept_line: kept.line,
                     key: self.key_text(rec),
-                    stage: self.ordinal,
+                    dedupe: self.ordinal,
                 });
                 false
             }
@@ -276,7 +276,7 @@ impl Dedupe {
                             kept_id: kept.id,
                             kept_line: kept.line,
                             key: self.key_text(&rec),
-                            stage: self.ordinal,
+                            dedupe: self.ordinal,
                         });
                     }
                 }
