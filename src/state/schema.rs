@@ -99,6 +99,33 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE cache ADD COLUMN row_id INTEGER;
     ALTER TABLE cache ADD COLUMN credits REAL NOT NULL DEFAULT 0;
     "#,
+    // 3: answers are appended in the order they arrive, found by a small
+    // index. Keyed by request, each commit of a busy run rewrote most of the
+    // cache's pages (new keys land all over a key-ordered table, and whole
+    // answers sit in its pages); appended, it writes only the new pages and
+    // the index's. The ledger loses its index by request, which no query
+    // used and which cost the same scattered writes on every paid call.
+    r#"
+    CREATE TABLE cache_appended (
+        id           INTEGER PRIMARY KEY,
+        provider     TEXT NOT NULL,
+        request_key  TEXT NOT NULL,
+        found        INTEGER NOT NULL,
+        response     TEXT NOT NULL,
+        fetched_at   REAL NOT NULL,
+        expires_at   REAL NOT NULL,
+        run_id       INTEGER,
+        row_id       INTEGER,
+        credits      REAL NOT NULL DEFAULT 0
+    );
+    INSERT INTO cache_appended (provider, request_key, found, response, fetched_at, expires_at, run_id, row_id, credits)
+        SELECT provider, request_key, found, response, fetched_at, expires_at, run_id, row_id, credits
+        FROM cache ORDER BY fetched_at;
+    DROP TABLE cache;
+    ALTER TABLE cache_appended RENAME TO cache;
+    CREATE UNIQUE INDEX cache_by_request ON cache (provider, request_key);
+    DROP INDEX ledger_by_request;
+    "#,
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -119,4 +146,50 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<(), StateError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_2_cache_keeps_its_answers_and_replaces_by_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO cache (provider, request_key, found, response, fetched_at, expires_at, run_id, row_id, credits)
+             VALUES ('rocketreach', 'email=a@b.com', 1, '{\"id\":7}', 1.0, 2.0, 1, 3, 1.0)",
+            [],
+        )
+        .unwrap();
+
+        migrate(&conn, &path).unwrap();
+
+        let row = |key: &str| -> (String, i64) {
+            conn.query_row(
+                "SELECT response, row_id FROM cache WHERE provider = 'rocketreach' AND request_key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(row("email=a@b.com"), (r#"{"id":7}"#.to_string(), 3));
+        // The writer's `INSERT OR REPLACE` still keeps one answer per request.
+        conn.execute(
+            "INSERT OR REPLACE INTO cache (provider, request_key, found, response, fetched_at, expires_at, run_id, row_id, credits)
+             VALUES ('rocketreach', 'email=a@b.com', 1, '{\"id\":8}', 3.0, 4.0, 2, 5, 1.0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(row("email=a@b.com"), (r#"{"id":8}"#.to_string(), 5));
+        let n: i64 = conn.query_row("SELECT count(*) FROM cache", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+    }
 }
