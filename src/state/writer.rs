@@ -162,13 +162,14 @@ impl WriterHandle {
 }
 
 fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> {
+    // Kept across batches: a busy run's batches are alike, so they keep their capacity.
+    let mut intents = HashMap::new();
     loop {
         let Ok(first) = rx.recv() else { return Ok(()) };
         let tx = conn.transaction()?;
         let started = Instant::now();
         let mut waiters = Vec::new();
         let mut after = Vec::new();
-        let mut intents = HashMap::new();
         let mut n = 0;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
@@ -214,7 +215,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
                 rx.try_recv().ok()
             };
         }
-        for (id, (run_id, provider, endpoint, request_key, started)) in intents {
+        for (id, (run_id, provider, endpoint, request_key, started)) in intents.drain() {
             write_intent(&tx, id, run_id, provider, endpoint, &request_key, started)?;
         }
         let result = tx.commit().map_err(|e| e.to_string());
