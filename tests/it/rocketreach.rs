@@ -79,20 +79,6 @@ max_backoff = "50ms""#;
 /// Stage keys by default.
 const STAGE: &str = r#"poll_interval = "100ms""#;
 
-/// The first `n` universe people with this outcome.
-fn people(sb: &Sandbox, outcome: RrOutcome, n: usize) -> Vec<Person> {
-    let v: Vec<Person> = sb
-        .universe()
-        .people
-        .iter()
-        .filter(|p| p.rr == outcome)
-        .take(n)
-        .cloned()
-        .collect();
-    assert_eq!(v.len(), n, "the universe has {n} people with {outcome:?}");
-    v
-}
-
 /// An input file of people, looked up by work email.
 fn csv_of<'a>(people: impl IntoIterator<Item = &'a Person>) -> String {
     let mut s = String::from("first_name,last_name,email\n");
@@ -200,7 +186,7 @@ async fn keeps_the_rate_limit_busy_without_a_429() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_vendor_limit_below_ours_is_honoured_and_every_row_completes() {
     let sb = sandbox(|c| c.rocketreach.rate_limit = vec![RateWindow::per_second(4)]).await;
-    let rows = people(&sb, RrOutcome::Instant, 24);
+    let rows = rr_people(&sb, RrOutcome::Instant, 24);
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, r#"rate_limits = ["20/s"]"#, ""));
@@ -232,7 +218,7 @@ async fn faulty_run(
     n: usize,
 ) -> (Sandbox, Work, Output, Vec<Person>) {
     let sb = sandbox(f).await;
-    let rows = people(&sb, RrOutcome::Instant, n);
+    let rows = rr_people(&sb, RrOutcome::Instant, n);
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, vendor, ""));
@@ -311,7 +297,7 @@ async fn malformed_json_is_retried_then_fails_the_row_with_the_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_key_stops_the_vendor_with_exit_4() {
     let sb = sandbox(|_| {}).await;
-    let rows = people(&sb, RrOutcome::Instant, 20);
+    let rows = rr_people(&sb, RrOutcome::Instant, 20);
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, "", ""));
@@ -336,7 +322,7 @@ async fn a_refused_key_stops_the_vendor_with_exit_4() {
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_credits_exits_4_and_the_next_run_buys_only_the_rest() {
     let sb = sandbox(|c| c.rocketreach.credits = Credits::Amount(8)).await;
-    let rows = people(&sb, RrOutcome::Instant, 20);
+    let rows = rr_people(&sb, RrOutcome::Instant, 20);
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, "concurrency = 2", ""));
@@ -371,10 +357,10 @@ async fn out_of_credits_exits_4_and_the_next_run_buys_only_the_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_people_and_reruns_never_pay_twice() {
     let sb = sandbox(|_| {}).await;
-    let mut distinct = people(&sb, RrOutcome::Instant, 110);
-    distinct.extend(people(&sb, RrOutcome::Async, 50));
-    distinct.extend(people(&sb, RrOutcome::Failed, 20));
-    distinct.extend(people(&sb, RrOutcome::NotFound, 20));
+    let mut distinct = rr_people(&sb, RrOutcome::Instant, 110);
+    distinct.extend(rr_people(&sb, RrOutcome::Async, 50));
+    distinct.extend(rr_people(&sb, RrOutcome::Failed, 20));
+    distinct.extend(rr_people(&sb, RrOutcome::NotFound, 20));
     let mut s = String::from("first_name,last_name,email\n");
     for i in 0..1_000usize {
         let p = &distinct[(i * 37) % distinct.len()];
@@ -433,9 +419,9 @@ async fn repeated_people_and_reruns_never_pay_twice() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_key_never_leaves_the_request_header() {
     let sb = sandbox(|c| c.rocketreach.faults.error_rate = 0.2).await;
-    let mut rows = people(&sb, RrOutcome::Instant, 10);
-    rows.extend(people(&sb, RrOutcome::Async, 5));
-    rows.extend(people(&sb, RrOutcome::NotFound, 3));
+    let mut rows = rr_people(&sb, RrOutcome::Instant, 10);
+    rows.extend(rr_people(&sb, RrOutcome::Async, 5));
+    rows.extend(rr_people(&sb, RrOutcome::NotFound, 3));
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, "max_attempts = 10", ""));
@@ -502,8 +488,8 @@ async fn the_api_key_never_leaves_the_request_header() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_lookups_survive_a_kill_and_are_not_bought_again() {
     let sb = sandbox(|c| c.rocketreach.lifecycle.polls = 1_000_000).await;
-    let mut rows = people(&sb, RrOutcome::Async, 12);
-    rows.extend(people(&sb, RrOutcome::Instant, 8));
+    let mut rows = rr_people(&sb, RrOutcome::Async, 12);
+    rows.extend(rr_people(&sb, RrOutcome::Instant, 8));
     let w = Work::new();
     w.write("in.csv", csv_of(&rows));
     w.write("p.toml", pipeline(&sb, "", ""));

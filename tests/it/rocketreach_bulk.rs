@@ -191,14 +191,7 @@ async fn bulk_mode_looks_up_1000_people_in_10_requests_through_the_webhook() {
 async fn webhook_delivery_replaces_status_polls() {
     let port = free_port();
     let sb = sandbox(port).await;
-    let people: Vec<Person> = sb
-        .universe()
-        .people
-        .iter()
-        .filter(|p| p.rr == RrOutcome::Async)
-        .take(20)
-        .cloned()
-        .collect();
+    let people: Vec<Person> = rr_people(&sb, RrOutcome::Async, 20);
     let w = Work::new();
     w.write("in.csv", csv_of(&people));
     w.write("p.toml", pipeline(&sb, port, "delivery = \"webhook\""));
@@ -224,14 +217,7 @@ async fn bulk_lookups_paid_before_a_kill_are_not_bought_again() {
     // Results come 4 s after each bulk request: the kill lands before any,
     // and the next run listens before they come.
     sb.update(|c| c.rocketreach.faults.webhook_late_ms = 4_000).unwrap();
-    let people: Vec<Person> = sb
-        .universe()
-        .people
-        .iter()
-        .filter(|p| p.rr == RrOutcome::Instant)
-        .take(250)
-        .cloned()
-        .collect();
+    let people: Vec<Person> = rr_people(&sb, RrOutcome::Instant, 250);
     let w = Work::new();
     w.write("in.csv", csv_of(&people));
     // A missed delivery fails its row after a minute instead of hanging the test.

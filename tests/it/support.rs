@@ -159,3 +159,21 @@ pub fn contacts(rows: usize) -> String {
     }
     s
 }
+
+/// The first `n` people of the sandbox's universe whose RocketReach lookup has this outcome.
+pub fn rr_people(
+    sb: &leadpipe::sandbox::Sandbox,
+    outcome: leadpipe::sandbox::RrOutcome,
+    n: usize,
+) -> Vec<leadpipe::sandbox::Person> {
+    let v: Vec<_> = sb
+        .universe()
+        .people
+        .iter()
+        .filter(|p| p.rr == outcome)
+        .take(n)
+        .cloned()
+        .collect();
+    assert_eq!(v.len(), n, "the universe has {n} people with {outcome:?}");
+    v
+}

@@ -6,6 +6,7 @@ use leadpipe::sandbox::{Credits, Plan, RateWindow, RrOutcome, Sandbox, Vendor};
 use serde_json::{Value, json};
 
 use super::{Receiver, client, json, start_unlimited};
+use crate::support::rr_people;
 
 const KEY: &str = "rr_sandbox_key";
 
@@ -210,14 +211,7 @@ async fn async_lookup_completes_by_time() {
 #[tokio::test]
 async fn credits_run_out_with_403_and_each_lookup_is_counted() {
     let sb = start_unlimited(|c| c.rocketreach.credits = Credits::Amount(2)).await;
-    let ps: Vec<_> = sb
-        .universe()
-        .people
-        .iter()
-        .filter(|p| p.rr == RrOutcome::Instant)
-        .take(3)
-        .cloned()
-        .collect();
+    let ps: Vec<_> = rr_people(&sb, RrOutcome::Instant, 3);
     for p in &ps[..2] {
         assert_eq!(get(&sb, &format!("/person/lookup?email={}", p.work_email)).await.0, 200);
     }
@@ -339,14 +333,7 @@ async fn bulk_lookup_delivers_a_list_by_webhook_only() {
     let rx = Receiver::start(0).await;
     let sb = start_unlimited(|_| {}).await;
     let base = sb.endpoints().rocketreach.base_url.clone();
-    let ps: Vec<_> = sb
-        .universe()
-        .people
-        .iter()
-        .filter(|p| p.rr == RrOutcome::Instant)
-        .take(2)
-        .cloned()
-        .collect();
+    let ps: Vec<_> = rr_people(&sb, RrOutcome::Instant, 2);
     let body = json!({"queries": [{"email": ps[0].work_email}, {"id": ps[1].id, "metadata": {"row": 7}}, {"email": "ghost@nowhere.example"}], "webhook_id": 1});
     // No webhook configured yet: 400.
     let (s, v) = json(
