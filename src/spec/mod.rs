@@ -2,8 +2,8 @@
 //!
 //! Three steps, three types (STYLE.md §1): [`load`] reads and interpolates
 //! the file into a [`PipelineSpec`] (serde, `deny_unknown_fields`, every
-//! error naming file, line and key), and [`validate`](valid::validate) cross-checks
-//! it into a [`ValidPipeline`](valid::ValidPipeline) that the runner builds from.
+//! error naming file, line and key), and [`validate`] cross-checks
+//! it into a [`ValidPipeline`] that the runner builds from.
 //! Nothing here performs I/O beyond reading the pipeline file and checking
 //! that paths exist.
 

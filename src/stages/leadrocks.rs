@@ -6,7 +6,7 @@
 //! `skip_disposable` / `skip_role` is on (a `local` verdict, free); an address
 //! at a domain this run found catch-all when `infer_catch_all` is on (an
 //! `inferred` verdict, free); otherwise a paid verdict through
-//! [`PaidCalls`](crate::vendors::paid::PaidCalls): the cache within its TTL,
+//! [`PaidCalls`]: the cache within its TTL,
 //! the answer of an identical row in flight, a bulk list of an earlier attempt
 //! (re-attached), and only then the **batcher**.
 //!

@@ -426,7 +426,7 @@ fn rate_limits(
 
 /// Enough requests in flight to keep the rate busy while each takes `latency`:
 /// the number of requests the windows let start within one latency, clamped
-/// to [`MIN_DEFAULT_CONCURRENCY`]..=[`MAX_DEFAULT_CONCURRENCY`].
+/// to `MIN_DEFAULT_CONCURRENCY..=MAX_DEFAULT_CONCURRENCY` (4..=64).
 pub fn default_concurrency(rates: &[Rate], latency: Duration) -> usize {
     let starts = rates
         .iter()
