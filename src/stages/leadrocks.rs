@@ -174,15 +174,7 @@ pub struct VerifyStage {
 
 impl RowStage for VerifyStage {
     fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow> {
-        async move {
-            let rec = self.verify(rec).await;
-            let (status, cached) = rec
-                .verification
-                .as_ref()
-                .map_or((None, false), |v| (Some(v.outcome.status), v.outcome.cached));
-            StageRow::Keep { rec, status, cached }
-        }
-        .boxed()
+        async move { StageRow::kept(self.verify(rec).await, |r| r.verification.as_ref().map(|v| &v.outcome)) }.boxed()
     }
 
     fn window(&self) -> usize {

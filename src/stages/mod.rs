@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::pipeline::record::{Record, Reject, Status};
+use crate::pipeline::record::{Outcome, Record, Reject, Status};
 use crate::spec::ValidPipeline;
 use crate::state::writer::WriterHandle;
 use crate::state::{StateError, Store};
@@ -168,6 +168,14 @@ pub enum StageRow {
     },
     /// The row leaves the pipeline here (e.g. suppressed); it goes to the rejects file.
     Drop(Reject),
+}
+
+impl StageRow {
+    /// The row goes on, counted by the outcome the stage recorded on it.
+    pub fn kept(rec: Record, outcome: fn(&Record) -> Option<&Outcome>) -> StageRow {
+        let (status, cached) = outcome(&rec).map_or((None, false), |o| (Some(o.status), o.cached));
+        StageRow::Keep { rec, status, cached }
+    }
 }
 
 /// Per-stage counts for the run report.

@@ -340,12 +340,9 @@ pub struct EnrichStage {
 impl RowStage for EnrichStage {
     fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow> {
         async move {
-            let rec = self.enrich_row(rec).await;
-            let (status, cached) = rec
-                .reachstream
-                .as_ref()
-                .map_or((None, false), |e| (Some(e.outcome.status), e.outcome.cached));
-            StageRow::Keep { rec, status, cached }
+            StageRow::kept(self.enrich_row(rec).await, |r| {
+                r.reachstream.as_ref().map(|e| &e.outcome)
+            })
         }
         .boxed()
     }

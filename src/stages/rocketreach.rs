@@ -125,15 +125,7 @@ pub struct LookupStage {
 
 impl RowStage for LookupStage {
     fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow> {
-        async move {
-            let rec = self.lookup(rec).await;
-            let (status, cached) = rec
-                .person
-                .as_ref()
-                .map_or((None, false), |p| (Some(p.outcome.status), p.outcome.cached));
-            StageRow::Keep { rec, status, cached }
-        }
-        .boxed()
+        async move { StageRow::kept(self.lookup(rec).await, |r| r.person.as_ref().map(|p| &p.outcome)) }.boxed()
     }
 
     fn window(&self) -> usize {
