@@ -533,7 +533,6 @@ async fn check_credits(client: &LeadRocks, spec: &LeadRocksSpec, needed: usize) 
             return Ok(());
         }
     };
-    tracing::info!(credits, needed, "LeadRocks credits");
     if credits == 0 || (credits < needed as u64 && !spec.allow_partial) {
         let message = format!(
             "getcredits shows {credits} credits, and this stage has at least {needed} distinct unverified email{} to verify; \
@@ -550,6 +549,7 @@ async fn check_credits(client: &LeadRocks, spec: &LeadRocksSpec, needed: usize) 
             message,
         }));
     }
+    tracing::info!(credits, first_batch = needed, "LeadRocks credit balance");
     Ok(())
 }
 
