@@ -255,7 +255,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     };
 
     let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
-    let mut stages = BTreeMap::new();
+    let mut stages = indexmap::IndexMap::new();
     for (name, task) in stage_tasks {
         let counts = task.await.map_err(|e| RunError::Internal(e.to_string()))?;
         stages.insert(name, counts);

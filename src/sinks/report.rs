@@ -1,8 +1,8 @@
 //! The run report: JSON for machines (`--report`), a short summary for people.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::stages::StageCounts;
@@ -21,15 +21,17 @@ pub struct RunReport {
     pub rows_duplicate: u64,
     pub rows_failed: u64,
     pub duration_s: f64,
-    pub stages: BTreeMap<String, StageCounts>,
-    pub vendors: BTreeMap<String, serde_json::Value>,
+    /// In the pipeline's order: the order rows go through them.
+    pub stages: IndexMap<String, StageCounts>,
+    /// In the order rows meet them: RocketReach, ReachStream, LeadRocks, graph8.
+    pub vendors: IndexMap<String, serde_json::Value>,
     pub outputs: Vec<PathBuf>,
     pub rejects_path: PathBuf,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicates_paths: Vec<PathBuf>,
     /// Sinks that report counts of their own (`graph8_upsert`: rows upserted, failed, skipped).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub sinks: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub sinks: IndexMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
 }

@@ -169,3 +169,36 @@ fn each_dedupe_stage_has_its_own_duplicates_file() {
     );
     assert_eq!(w.report("out/report.json")["rows_duplicate"], 2);
 }
+
+/// The summary and the report list stages in the order rows go through them,
+/// not by name.
+#[test]
+fn the_report_lists_stages_in_pipeline_order() {
+    let w = Work::new();
+    w.write(
+        "data/sample.csv",
+        "email\nann@acme.com\nbob@blocked.com\nann@acme.com\ncid@acme.com\n",
+    );
+    w.write("data/suppress.txt", "domain\nblocked.com\n");
+    w.write(
+        "p.toml",
+        MINIMAL.replace(
+            "[[stages]]\nkind = \"dedupe\"",
+            "[[stages]]\nkind = \"suppress\"\nfile = \"data/suppress.txt\"\n\n[[stages]]\nkind = \"dedupe\"",
+        ),
+    );
+    let out = w.run(&["run", "p.toml", "--report", "out/report.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let summary = stderr(&out);
+    let stage_lines: Vec<&str> = summary.lines().filter(|l| l.starts_with("  stage ")).collect();
+    assert_eq!(stage_lines.len(), 2, "one line per stage in the summary:\n{summary}");
+    assert!(
+        stage_lines[0].starts_with("  stage suppress: 4 in, 3 out, 1 dropped"),
+        "{summary}"
+    );
+    assert!(stage_lines[1].starts_with("  stage dedupe: 3 in, 2 out"), "{summary}");
+
+    let text = w.read("out/report.json");
+    let (suppress, dedupe) = (text.find("\"suppress\"").unwrap(), text.find("\"dedupe\"").unwrap());
+    assert!(suppress < dedupe, "stages in pipeline order in the report:\n{text}");
+}
