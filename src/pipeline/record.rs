@@ -81,6 +81,20 @@ impl Identity {
         }
     }
 
+    /// The buffer and spans, for [`crate::stages::held`] to store a row and
+    /// [`Identity::from_parts`] to rebuild it.
+    pub(crate) fn parts(&self) -> (&str, &[(u32, u32); 7]) {
+        (&self.buf, &self.spans)
+    }
+
+    pub(crate) fn from_parts(buf: String, spans: [(u32, u32); 7], email_problem: Option<&'static str>) -> Identity {
+        Identity {
+            buf,
+            spans,
+            email_problem,
+        }
+    }
+
     pub fn get(&self, field: IdentityField) -> Option<&str> {
         let (start, len) = self.spans[field as usize];
         (start != u32::MAX).then(|| &self.buf[start as usize..(start + len) as usize])

@@ -80,6 +80,12 @@ pub enum RunError {
     },
     #[error("{0}")]
     Vendor(String),
+    #[error("stage {stage}: cannot hold its rows on disk in {dir}: {source}")]
+    Held {
+        stage: String,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -221,9 +227,15 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         let task = match stage.start(&ctx)? {
             Running::Dedupe(dedupe) => {
                 dedupes += 1;
-                tokio::spawn(run_dedupe(dedupe.nth(dedupes - 1), rx, tx))
+                let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
+                let name = name.clone();
+                // Its own thread: hashing every key is CPU work, and held rows are file I/O.
+                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name))
             }
-            Running::Rows(stage) => tokio::spawn(run_row_stage(stage, rx, tx, p.run.batch_rows)),
+            Running::Rows(stage) => {
+                let rows = p.run.batch_rows;
+                tokio::spawn(async move { Ok(run_row_stage(stage, rx, tx, rows).await) })
+            }
         };
         stage_tasks.push((name, task));
         rx = next_rx;
@@ -256,9 +268,16 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
 
     let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
     let mut stages = indexmap::IndexMap::new();
+    let mut stage_failed = None;
     for (name, task) in stage_tasks {
-        let counts = task.await.map_err(|e| RunError::Internal(e.to_string()))?;
-        stages.insert(name, counts);
+        match task.await.map_err(|e| RunError::Internal(e.to_string()))? {
+            Ok(counts) => {
+                stages.insert(name, counts);
+            }
+            Err(e) => {
+                stage_failed.get_or_insert(e);
+            }
+        }
     }
     let collected = collector.await.map_err(|e| RunError::Internal(e.to_string()))?;
     if let Some(receiver) = webhook {
@@ -270,7 +289,11 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
 
     let interrupted = shutdown.is_cancelled();
     let stopped: Option<CallError> = vendors.values().find_map(VendorHttp::stopped);
-    let source_result = source_result.map_err(RunError::from);
+    // A stage that failed cut the flow short: the output is incomplete.
+    let source_result = match stage_failed {
+        Some(e) => Err(e),
+        None => source_result.map_err(RunError::from),
+    };
     let (tally, outputs, upserts) = match (source_result, collected) {
         (Err(e), _) => return fail(&store, run_id, e),
         (Ok(()), Err(e)) => return fail(&store, run_id, e),
@@ -437,27 +460,42 @@ fn graph8_client(vendors: &BTreeMap<Vendor, VendorHttp>) -> Graph8 {
     )
 }
 
-async fn run_dedupe(mut dedupe: Dedupe, mut rx: mpsc::Receiver<Batch>, tx: mpsc::Sender<Batch>) -> StageCounts {
+fn run_dedupe(
+    mut dedupe: Dedupe,
+    mut rx: mpsc::Receiver<Batch>,
+    tx: mpsc::Sender<Batch>,
+    batch_rows: usize,
+    name: String,
+) -> Result<StageCounts, RunError> {
     let mut counts = StageCounts::default();
     let started = Instant::now();
-    while let Some(mut batch) = rx.recv().await {
+    let dir = dedupe.held_dir().to_path_buf();
+    let held_failed = |source| RunError::Held {
+        stage: name.clone(),
+        dir: dir.clone(),
+        source,
+    };
+    while let Some(mut batch) = rx.blocking_recv() {
         counts.rows_in += batch.records.len() as u64;
         let before = batch.duplicates.len();
-        dedupe.process(&mut batch);
+        dedupe.process(&mut batch).map_err(held_failed)?;
         counts.rows_duplicate += (batch.duplicates.len() - before) as u64;
         counts.rows_out += batch.records.len() as u64;
-        if tx.send(batch).await.is_err() {
+        if tx.blocking_send(batch).is_err() {
             break;
         }
     }
     if !dedupe.streams() {
-        let last = dedupe.finish();
-        counts.rows_duplicate += last.duplicates.len() as u64;
-        counts.rows_out += last.records.len() as u64;
-        let _ = tx.send(last).await;
+        while let Some(batch) = dedupe.next_held(batch_rows).map_err(held_failed)? {
+            counts.rows_duplicate += batch.duplicates.len() as u64;
+            counts.rows_out += batch.records.len() as u64;
+            if tx.blocking_send(batch).is_err() {
+                break;
+            }
+        }
     }
     counts.duration_s = started.elapsed().as_secs_f64();
-    counts
+    Ok(counts)
 }
 
 /// One HTTP client per vendor that a stage, the source or a sink uses, shared by all of them.

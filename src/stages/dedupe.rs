@@ -4,15 +4,19 @@
 //! row's id and line) in tables kept 44–88% full, so 46–92 bytes per key:
 //! 10 million distinct keys take 0.5–0.9 GB. The table is split in 64 shards,
 //! so growing it never holds two copies of the whole. `keep = "first"` streams; `keep = "last"` and
-//! `keep = "most_complete"` must see every row before choosing, so they also
-//! hold the rows themselves until the input ends.
+//! `keep = "most_complete"` must see every row before choosing, so they hold
+//! the rows until the input ends, on disk ([`super::held`]), and then send
+//! them on a batch at a time: their memory is the table's, as for `first`.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::io;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::held::{Drain, HeldRows};
 use crate::pipeline::normalize;
 use crate::pipeline::record::{Batch, Duplicate, Record};
 use crate::source::csv::IdentityField;
@@ -48,8 +52,12 @@ pub struct Dedupe {
     /// Split by the key's top bits, so growing the table only ever copies one
     /// small shard: no moment holds an old and a new copy of the whole table.
     seen: Vec<HashMap<Key, Kept, KeyHasher>>,
-    /// For `last` / `most_complete`: every keyed row, until the input ends.
-    held: Vec<Record>,
+    /// For `last` / `most_complete`: every row, until the input ends.
+    held: Option<HeldRows>,
+    /// Where `held` is created.
+    held_dir: PathBuf,
+    /// The held rows being sent on, once the input has ended.
+    draining: Option<Drain>,
     /// The key's bytes, reused from row to row.
     scratch: Vec<u8>,
     /// Which of the pipeline's dedupe stages this is (0 for the first).
@@ -116,11 +124,14 @@ impl std::hash::Hasher for U128Hasher {
 }
 
 impl Dedupe {
-    pub fn new(spec: DedupeSpec) -> Dedupe {
+    /// `held_dir`: where `keep = "last"` and `"most_complete"` hold their rows.
+    pub fn new(spec: DedupeSpec, held_dir: PathBuf) -> Dedupe {
         Dedupe {
             spec,
             seen: (0..1 << SHARD_BITS).map(|_| HashMap::with_hasher(KeyHasher)).collect(),
-            held: Vec::new(),
+            held: None,
+            held_dir,
+            draining: None,
             scratch: Vec::new(),
             ordinal: 0,
         }
@@ -131,6 +142,11 @@ impl Dedupe {
     pub fn nth(mut self, ordinal: usize) -> Dedupe {
         self.ordinal = ordinal;
         self
+    }
+
+    /// Where held rows go.
+    pub fn held_dir(&self) -> &std::path::Path {
+        &self.held_dir
     }
 
     /// The key's hash, or `None` when any key field is missing (such rows are never duplicates).
@@ -186,18 +202,21 @@ impl Dedupe {
         Some(())
     }
 
-    /// Filter one batch in place (`keep = "first"`), or hold its rows (other modes).
-    pub fn process(&mut self, batch: &mut Batch) {
+    /// Filter one batch in place (`keep = "first"`), or hold its rows (other
+    /// modes: fails only if they cannot be written to disk).
+    pub fn process(&mut self, batch: &mut Batch) -> io::Result<()> {
         let mut records = std::mem::take(&mut batch.records);
-        if self.spec.keep == Keep::First {
+        let held = if self.spec.keep == Keep::First {
             // In place: the batch keeps its vector (no new one per batch).
             records.retain(|rec| self.keep_first(rec, &mut batch.duplicates));
+            Ok(())
         } else {
-            for rec in records.drain(..) {
-                self.hold(rec);
-            }
-        }
+            let held = records.drain(..).try_for_each(|rec| self.hold(&rec));
+            records.clear();
+            held
+        };
         batch.records = records;
+        held
     }
 
     /// `keep = "first"`: true when the row is the first of its key.
@@ -230,10 +249,10 @@ impl Dedupe {
     }
 
     /// `keep = "last"` / `"most_complete"`: remember the row and whether it beats the kept one.
-    fn hold(&mut self, rec: Record) {
-        if let Some(hash) = self.key(&rec) {
+    fn hold(&mut self, rec: &Record) -> io::Result<()> {
+        if let Some(hash) = self.key(rec) {
             let score = if self.spec.keep == Keep::MostComplete {
-                completeness(&rec)
+                completeness(rec)
             } else {
                 0
             };
@@ -252,17 +271,26 @@ impl Dedupe {
                 );
             }
         }
-        self.held.push(rec);
+        let held = match &mut self.held {
+            Some(held) => held,
+            None => self.held.insert(HeldRows::new_in(&self.held_dir)?),
+        };
+        held.push(rec)
     }
 
-    /// For `last` / `most_complete`: the survivors in input order and the dropped rows, once the input has ended.
-    pub fn finish(&mut self) -> Batch {
-        let held = std::mem::take(&mut self.held);
-        let mut batch = Batch {
-            records: Vec::with_capacity(self.seen.iter().map(HashMap::len).sum()),
-            ..Batch::default()
+    /// For `last` / `most_complete`, once the input has ended: the next (at
+    /// most) `rows` held rows, as the survivors in input order and the dropped
+    /// rows; `None` once every row is out.
+    pub fn next_held(&mut self, rows: usize) -> io::Result<Option<Batch>> {
+        if let Some(held) = self.held.take() {
+            self.draining = Some(held.drain()?);
+        }
+        let Some(mut drain) = self.draining.take() else {
+            return Ok(None);
         };
-        for rec in held {
+        let mut batch = Batch::default();
+        for rec in drain.by_ref().take(rows) {
+            let rec = rec?;
             match self.key(&rec) {
                 None => batch.records.push(rec),
                 Some(hash) => {
@@ -282,7 +310,11 @@ impl Dedupe {
                 }
             }
         }
-        batch
+        if batch.records.is_empty() && batch.duplicates.is_empty() {
+            return Ok(None);
+        }
+        self.draining = Some(drain);
+        Ok(Some(batch))
     }
 
     pub fn streams(&self) -> bool {
@@ -316,18 +348,27 @@ mod tests {
         }
     }
 
+    /// Feed `recs` three rows a batch; read held rows back two at a time.
     fn run(d: &mut Dedupe, recs: Vec<Record>) -> (Vec<u64>, Vec<(u64, u64)>) {
-        let mut b = Batch {
-            records: recs,
-            ..Batch::default()
-        };
-        d.process(&mut b);
-        let mut f = d.finish();
-        b.records.append(&mut f.records);
-        b.duplicates.append(&mut f.duplicates);
+        let mut out = Batch::default();
+        let mut recs = recs.into_iter().peekable();
+        while recs.peek().is_some() {
+            let mut b = Batch {
+                records: recs.by_ref().take(3).collect(),
+                ..Batch::default()
+            };
+            d.process(&mut b).unwrap();
+            out.records.append(&mut b.records);
+            out.duplicates.append(&mut b.duplicates);
+        }
+        while let Some(mut b) = d.next_held(2).unwrap() {
+            assert!(b.records.len() + b.duplicates.len() <= 2);
+            out.records.append(&mut b.records);
+            out.duplicates.append(&mut b.duplicates);
+        }
         (
-            b.records.iter().map(|r| r.id).collect(),
-            b.duplicates.iter().map(|d| (d.id, d.kept_id)).collect(),
+            out.records.iter().map(|r| r.id).collect(),
+            out.duplicates.iter().map(|d| (d.id, d.kept_id)).collect(),
         )
     }
 
@@ -342,24 +383,51 @@ mod tests {
             ]
         };
         assert_eq!(
-            run(&mut Dedupe::new(spec(Keep::First, false)), rows()),
+            run(&mut Dedupe::new(spec(Keep::First, false), std::env::temp_dir()), rows()),
             (vec![0, 1], vec![(2, 0), (3, 0)])
         );
         assert_eq!(
-            run(&mut Dedupe::new(spec(Keep::Last, false)), rows()),
+            run(&mut Dedupe::new(spec(Keep::Last, false), std::env::temp_dir()), rows()),
             (vec![1, 3], vec![(0, 3), (2, 3)])
         );
         assert_eq!(
-            run(&mut Dedupe::new(spec(Keep::MostComplete, false)), rows()),
+            run(
+                &mut Dedupe::new(spec(Keep::MostComplete, false), std::env::temp_dir()),
+                rows()
+            ),
             (vec![1, 2], vec![(0, 2), (3, 2)])
         );
     }
 
     #[test]
+    fn rows_that_cannot_be_held_are_an_error_not_a_loss() {
+        let mut d = Dedupe::new(spec(Keep::Last, false), "/nonexistent/leadpipe-held".into());
+        let mut b = Batch {
+            records: vec![rec(0, "a@x.com", "")],
+            ..Batch::default()
+        };
+        assert!(d.process(&mut b).is_err());
+        // `first` holds nothing, so needs no directory.
+        let mut d = Dedupe::new(spec(Keep::First, false), "/nonexistent/leadpipe-held".into());
+        let mut b = Batch {
+            records: vec![rec(0, "a@x.com", "")],
+            ..Batch::default()
+        };
+        assert!(d.process(&mut b).is_ok());
+        assert_eq!(b.records.len(), 1);
+    }
+
+    #[test]
     fn gmail_variants_collapse_when_asked() {
         let rows = || vec![rec(0, "jane.doe@gmail.com", ""), rec(1, "janedoe+x@gmail.com", "")];
-        assert_eq!(run(&mut Dedupe::new(spec(Keep::First, true)), rows()).0, vec![0]);
-        assert_eq!(run(&mut Dedupe::new(spec(Keep::First, false)), rows()).0, vec![0, 1]);
+        assert_eq!(
+            run(&mut Dedupe::new(spec(Keep::First, true), std::env::temp_dir()), rows()).0,
+            vec![0]
+        );
+        assert_eq!(
+            run(&mut Dedupe::new(spec(Keep::First, false), std::env::temp_dir()), rows()).0,
+            vec![0, 1]
+        );
     }
 
     proptest! {
@@ -368,7 +436,7 @@ mod tests {
         fn accounts_for_every_row(emails in proptest::collection::vec("[abc]@x\\.com", 0..40), keep in 0..3u8) {
             let keep = [Keep::First, Keep::Last, Keep::MostComplete][keep as usize];
             let rows: Vec<Record> = emails.iter().enumerate().map(|(i, e)| rec(i as u64, e, "")).collect();
-            let (kept, dups) = run(&mut Dedupe::new(spec(keep, false)), rows);
+            let (kept, dups) = run(&mut Dedupe::new(spec(keep, false), std::env::temp_dir()), rows);
             prop_assert_eq!(kept.len() + dups.len(), emails.len());
             let distinct: std::collections::HashSet<_> = emails.iter().collect();
             prop_assert_eq!(kept.len(), distinct.len());

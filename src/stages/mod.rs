@@ -3,6 +3,7 @@
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
+pub mod held;
 pub mod leadrocks;
 pub mod reachstream;
 pub mod rocketreach;
@@ -57,7 +58,14 @@ impl StageSpec {
     /// Build the running stage for one run.
     pub fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError> {
         Ok(match self {
-            StageSpec::Dedupe(spec) => Running::Dedupe(dedupe::Dedupe::new(spec.clone())),
+            StageSpec::Dedupe(spec) => {
+                // Held rows go beside the state store: a disk the user chose for the run's data.
+                let dir = match ctx.pipeline.state_path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => ".".into(),
+                };
+                Running::Dedupe(Box::new(dedupe::Dedupe::new(spec.clone(), dir)))
+            }
             StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
             StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
             StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
@@ -144,7 +152,7 @@ impl StageContext<'_> {
 /// A started stage, as the runner drives it.
 pub enum Running {
     /// Works on whole batches (and may hold rows until the input ends).
-    Dedupe(dedupe::Dedupe),
+    Dedupe(Box<dedupe::Dedupe>),
     /// Works row by row; the runner keeps [`RowStage::window`] rows in flight
     /// on the runtime's threads and emits them in input order.
     Rows(Arc<dyn RowStage>),

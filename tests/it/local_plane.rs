@@ -202,3 +202,52 @@ fn the_report_lists_stages_in_pipeline_order() {
     let (suppress, dedupe) = (text.find("\"suppress\"").unwrap(), text.find("\"dedupe\"").unwrap());
     assert!(suppress < dedupe, "stages in pipeline order in the report:\n{text}");
 }
+
+/// `keep = "most_complete"` and `"last"` hold every row until the input
+/// ends (on disk, beside the state store): many batches of them come back
+/// whole, in input order, and nothing is left behind.
+#[test]
+fn held_rows_come_back_whole_and_in_order() {
+    const PEOPLE: usize = 5_000;
+    let mut input = String::from("email,notes\n");
+    for i in 0..4 * PEOPLE {
+        // Only each person's third row has notes (multi-line, quoted, not ASCII).
+        let notes = if i / PEOPLE == 2 {
+            format!("\"row {i}: Zoë says \"\"hi\"\",\nsecond line\"")
+        } else {
+            String::new()
+        };
+        input.push_str(&format!("p{}@acme.com,{notes}\n", i % PEOPLE));
+    }
+    for (keep, survivors) in [("most_complete", 2 * PEOPLE), ("last", 3 * PEOPLE)] {
+        let w = Work::new();
+        w.write("data/sample.csv", &input);
+        w.write(
+            "p.toml",
+            MINIMAL.replace("key = [\"email\"]", &format!("key = [\"email\"]\nkeep = \"{keep}\"")),
+        );
+        let out = w.run(&["run", "p.toml", "--quiet", "--report", "out/report.json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let rows = w.csv_rows("out/sample.csv");
+        assert_eq!(rows.len(), PEOPLE, "keep = {keep}");
+        for (n, row) in rows.iter().enumerate() {
+            let i = survivors + n;
+            assert_eq!(row["email"], format!("p{n}@acme.com"), "keep = {keep}");
+            let notes = if keep == "most_complete" {
+                format!("row {i}: Zoë says \"hi\",\nsecond line")
+            } else {
+                String::new()
+            };
+            assert_eq!(row["notes"], notes, "keep = {keep}");
+        }
+        let report = w.report("out/report.json");
+        assert_eq!(report["rows_duplicate"], 3 * PEOPLE as u64, "keep = {keep}");
+        assert_eq!(report["stages"]["dedupe"]["rows_out"], PEOPLE as u64);
+        let left: Vec<String> = std::fs::read_dir(w.path("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("sample.db"))
+            .collect();
+        assert!(left.is_empty(), "files left beside the state store: {left:?}");
+    }
+}
