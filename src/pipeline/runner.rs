@@ -228,9 +228,9 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             Running::Dedupe(dedupe) => {
                 dedupes += 1;
                 let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
-                let name = name.clone();
+                let (name, shutdown) = (name.clone(), shutdown.clone());
                 // Its own thread: hashing every key is CPU work, and held rows are file I/O.
-                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name))
+                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name, shutdown))
             }
             Running::Rows(stage) => {
                 let rows = p.run.batch_rows;
@@ -466,6 +466,7 @@ fn run_dedupe(
     tx: mpsc::Sender<Batch>,
     batch_rows: usize,
     name: String,
+    shutdown: CancellationToken,
 ) -> Result<StageCounts, RunError> {
     let mut counts = StageCounts::default();
     let started = Instant::now();
@@ -485,8 +486,13 @@ fn run_dedupe(
             break;
         }
     }
+    // Held rows wait for the end of the input: an interrupted run never saw
+    // it, so its survivors are unknown and the next run chooses them.
     if !dedupe.streams() {
-        while let Some(batch) = dedupe.next_held(batch_rows).map_err(held_failed)? {
+        while !shutdown.is_cancelled() {
+            let Some(batch) = dedupe.next_held(batch_rows).map_err(held_failed)? else {
+                break;
+            };
             counts.rows_duplicate += batch.duplicates.len() as u64;
             counts.rows_out += batch.records.len() as u64;
             if tx.blocking_send(batch).is_err() {
