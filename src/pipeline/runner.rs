@@ -7,12 +7,12 @@
 //! whole run completed; an interrupted run leaves no partial file at a sink
 //! path and exits resumable.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -267,7 +267,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     };
 
     let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
-    let mut stages = indexmap::IndexMap::new();
+    let mut stages = IndexMap::new();
     let mut stage_failed = None;
     for (name, task) in stage_tasks {
         match task.await.map_err(|e| RunError::Internal(e.to_string()))? {
@@ -451,7 +451,7 @@ async fn read_graph8(
 }
 
 /// The graph8 client over the run's shared graph8 HTTP handle.
-fn graph8_client(vendors: &BTreeMap<Vendor, VendorHttp>) -> Graph8 {
+fn graph8_client(vendors: &IndexMap<Vendor, VendorHttp>) -> Graph8 {
     Graph8::new(
         vendors
             .get(&Vendor::Graph8)
@@ -504,18 +504,20 @@ fn run_dedupe(
     Ok(counts)
 }
 
-/// One HTTP client per vendor that a stage, the source or a sink uses, shared by all of them.
-fn build_vendors(p: &ValidPipeline) -> Result<BTreeMap<Vendor, VendorHttp>, RunError> {
-    let mut out = BTreeMap::new();
-    let graph8_io = matches!(p.source, SourceSpec::Graph8List(_))
-        || p.sinks
-            .iter()
-            .any(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)));
-    let used = p
-        .stages
+/// One HTTP client per vendor that the source, a stage or a sink uses, shared
+/// by all of them, in the order rows meet them.
+fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunError> {
+    let mut out = IndexMap::new();
+    let graph8_source = matches!(p.source, SourceSpec::Graph8List(_));
+    let graph8_sink = p
+        .sinks
         .iter()
-        .filter_map(StageSpec::vendor)
-        .chain(graph8_io.then_some(Vendor::Graph8));
+        .any(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)));
+    let used = graph8_source
+        .then_some(Vendor::Graph8)
+        .into_iter()
+        .chain(p.stages.iter().filter_map(StageSpec::vendor))
+        .chain(graph8_sink.then_some(Vendor::Graph8));
     for vendor in used {
         if out.contains_key(&vendor) {
             continue;

@@ -9,7 +9,6 @@ pub mod reachstream;
 pub mod rocketreach;
 pub mod suppress;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -112,7 +111,8 @@ pub struct StageContext<'a> {
     /// `--refresh`: ask vendors again even for cached answers.
     pub refresh: bool,
     /// One HTTP client per vendor the pipeline calls, shared by all its stages.
-    pub vendors: &'a BTreeMap<Vendor, VendorHttp>,
+    /// In the order rows meet them.
+    pub vendors: &'a indexmap::IndexMap<Vendor, VendorHttp>,
     /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
     pub webhook: Option<crate::webhook::Receiver>,
     /// Members of a CRM list source, as the CRM counts them (a file source is read ahead instead).

@@ -248,6 +248,13 @@ path = "out/crm.csv"
     let out = run(&w).await;
     let report = done(&out, &w);
     let stats = sb.stats();
+    // The report lists vendors in the order rows meet them: the list's, then RocketReach.
+    let text = w.read("out/report.json");
+    let at = |vendor: &str| {
+        text.find(&format!("\"{vendor}\": {{"))
+            .unwrap_or_else(|| panic!("{vendor} in the report:\n{text}"))
+    };
+    assert!(at("graph8") < at("rocketreach"), "{text}");
 
     // Read completely, by cursor: 25 pages of 200 (plus the one-contact page
     // that sizes the list for the run's fingerprint, and the suppressions list's pages).
