@@ -23,7 +23,7 @@ pub struct RunReport {
     pub duration_s: f64,
     /// In the pipeline's order: the order rows go through them.
     pub stages: IndexMap<String, StageCounts>,
-    /// In the order rows meet them: RocketReach, ReachStream, LeadRocks, graph8.
+    /// In the order rows meet them: the source's, the stages', the sinks'.
     pub vendors: IndexMap<String, serde_json::Value>,
     pub outputs: Vec<PathBuf>,
     pub rejects_path: PathBuf,

@@ -211,7 +211,8 @@ impl Dedupe {
             records.retain(|rec| self.keep_first(rec, &mut batch.duplicates));
             Ok(())
         } else {
-            let held = records.drain(..).try_for_each(|rec| self.hold(&rec));
+            // The rows are on disk now; the batch keeps its (emptied) vector.
+            let held = records.iter().try_for_each(|rec| self.hold(rec));
             records.clear();
             held
         };
