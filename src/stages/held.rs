@@ -56,12 +56,12 @@ impl HeldRows {
         out.clear();
         put_u64(&mut out, rec.id);
         put_u64(&mut out, rec.line);
-        put_u32(&mut out, rec.original.len());
+        put_u32(&mut out, rec.original.len())?;
         for field in &rec.original {
-            put_bytes(&mut out, field.as_bytes());
+            put_bytes(&mut out, field.as_bytes())?;
         }
         let (buf, spans) = rec.identity.parts();
-        put_bytes(&mut out, buf.as_bytes());
+        put_bytes(&mut out, buf.as_bytes())?;
         for &(start, len) in spans {
             out.extend_from_slice(&start.to_le_bytes());
             out.extend_from_slice(&len.to_le_bytes());
@@ -73,7 +73,7 @@ impl HeldRows {
             });
             i + 1
         });
-        put_u32(&mut out, problem);
+        put_u32(&mut out, problem)?;
         put_json(&mut out, rec.person.as_deref())?;
         put_json(&mut out, rec.verification.as_deref())?;
         put_json(&mut out, rec.reachstream.as_deref())?;
@@ -197,23 +197,29 @@ fn put_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&n.to_le_bytes());
 }
 
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    // Fields and buffers of one CSV row: far below 4 GiB (the reader caps a row).
-    out.extend_from_slice(&(n as u32).to_le_bytes());
+fn put_u32(out: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    out.extend_from_slice(&len32(n)?.to_le_bytes());
+    Ok(())
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_u32(out, b.len());
+/// A count or length as stored; one of 4 GiB or more (a single field that size) cannot be held.
+fn len32(n: usize) -> io::Result<u32> {
+    u32::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a row field of 4 GiB or more"))
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> io::Result<()> {
+    put_u32(out, b.len())?;
     out.extend_from_slice(b);
+    Ok(())
 }
 
 /// `None` as an empty value; JSON text is never empty.
 fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()> {
     let at = out.len();
-    put_u32(out, 0);
+    put_u32(out, 0)?;
     if let Some(v) = value {
         serde_json::to_writer(&mut *out, v).map_err(io::Error::other)?;
-        let len = (out.len() - at - 4) as u32;
+        let len = len32(out.len() - at - 4)?;
         out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
     Ok(())
