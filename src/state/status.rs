@@ -51,27 +51,12 @@ impl Store {
     pub fn status(&self) -> Result<Status, StateError> {
         let mut runs = Vec::new();
         for run in self.runs()? {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT stage, outcome, count(*) FROM stage_results WHERE run_id = ?1 GROUP BY stage, outcome ORDER BY stage, outcome",
-            )?;
-            let stages = stmt
-                .query_map([run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT provider, sum(state = 'done'), coalesce(sum(credits), 0), sum(state = 'failed'), sum(state = 'intent')
-                 FROM ledger WHERE run_id = ?1 GROUP BY provider ORDER BY provider",
-            )?;
-            let paid = stmt
-                .query_map([run.id], |r| {
-                    Ok(PaidView {
-                        provider: r.get(0)?,
-                        answered: r.get(1)?,
-                        credits: r.get(2)?,
-                        failed: r.get(3)?,
-                        cut_short: r.get(4)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
+            let order = self.report_order(run.id)?;
+            let mut stages = self.stage_counts(run.id)?;
+            // Stable sorts: what the report does not name keeps its first-use order, after the rest.
+            stages.sort_by_key(|(stage, _, _)| rank(&order.stages, stage));
+            let mut paid = self.paid(run.id)?;
+            paid.sort_by_key(|p| rank(&order.vendors, &p.provider));
             runs.push(RunStatusView { run, stages, paid });
         }
         let mut stmt = self.conn.prepare(
@@ -100,6 +85,62 @@ impl Store {
             cached_answers,
         })
     }
+
+    /// The order of stages and vendors in the run's last report (the
+    /// pipeline's), empty for a run killed before its first report.
+    fn report_order(&self, run_id: i64) -> Result<ReportOrder, StateError> {
+        let report: Option<String> = self
+            .conn
+            .query_row("SELECT report FROM runs WHERE id = ?1", [run_id], |r| r.get(0))?;
+        Ok(report.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default())
+    }
+
+    /// Rows per stage and outcome, stages in the order they first recorded
+    /// a result (a row's path through the pipeline).
+    fn stage_counts(&self, run_id: i64) -> Result<Vec<(String, String, i64)>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT stage, outcome, count(*), min(min(at)) OVER (PARTITION BY stage) AS first
+             FROM stage_results WHERE run_id = ?1 GROUP BY stage, outcome ORDER BY first, stage, outcome",
+        )?;
+        let rows = stmt
+            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Paid requests per provider, providers in the order of their first request.
+    fn paid(&self, run_id: i64) -> Result<Vec<PaidView>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT provider, sum(state = 'done'), coalesce(sum(credits), 0), sum(state = 'failed'), sum(state = 'intent')
+             FROM ledger WHERE run_id = ?1 GROUP BY provider ORDER BY min(started_at), provider",
+        )?;
+        let paid = stmt
+            .query_map([run_id], |r| {
+                Ok(PaidView {
+                    provider: r.get(0)?,
+                    answered: r.get(1)?,
+                    credits: r.get(2)?,
+                    failed: r.get(3)?,
+                    cut_short: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(paid)
+    }
+}
+
+/// The order of a stored run report's stages and vendors.
+#[derive(Default, serde::Deserialize)]
+struct ReportOrder {
+    #[serde(default)]
+    stages: indexmap::IndexMap<String, serde::de::IgnoredAny>,
+    #[serde(default)]
+    vendors: indexmap::IndexMap<String, serde::de::IgnoredAny>,
+}
+
+/// Where `name` comes in a report's list: unnamed ones last.
+fn rank<V>(listed: &indexmap::IndexMap<String, V>, name: &str) -> usize {
+    listed.get_index_of(name).unwrap_or(usize::MAX)
 }
 
 impl Status {
@@ -179,5 +220,92 @@ impl Status {
             let _ = writeln!(s, "cache: {n} {provider} answer(s)");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{RunCounts, RunStart, RunStatus};
+
+    fn stages_of(store: &Store) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (stage, _, _) in &store.status().unwrap().runs[0].stages {
+            if names.last() != Some(stage) {
+                names.push(stage.clone());
+            }
+        }
+        names
+    }
+
+    fn vendors_of(store: &Store) -> Vec<String> {
+        store.status().unwrap().runs[0]
+            .paid
+            .iter()
+            .map(|p| p.provider.clone())
+            .collect()
+    }
+
+    /// Stages and vendors print in the pipeline's order, not by name: a
+    /// killed run's by first use, a reported run's as its report lists them.
+    #[test]
+    fn stages_and_vendors_are_listed_in_pipeline_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let RunStart::New { run_id } = store.begin_run("p", "h", "i", false).unwrap() else {
+            panic!()
+        };
+        let conn = store.conn();
+        // The pipeline is lookup (rocketreach) → enrich (reachstream) → verify
+        // (leadrocks); each row passes them in turn.
+        for (record, t) in [(1, 10.0), (2, 11.0)] {
+            for (i, (stage, provider)) in [
+                ("lookup", "rocketreach"),
+                ("enrich", "reachstream"),
+                ("verify", "leadrocks"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let at = t + 10.0 * i as f64;
+                let outcome = if record == 2 && stage == "enrich" {
+                    "failed"
+                } else {
+                    "ok"
+                };
+                conn.execute(
+                    "INSERT INTO stage_results (run_id, stage, record_id, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![run_id, stage, record, outcome, at],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO ledger (run_id, provider, endpoint, request_key, state, started_at) VALUES (?1, ?2, 'e', ?3, 'done', ?4)",
+                    rusqlite::params![run_id, provider, format!("{record}"), at - 1.0],
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(
+            stages_of(&store),
+            ["lookup", "enrich", "verify"],
+            "killed: by first result"
+        );
+        assert_eq!(vendors_of(&store), ["rocketreach", "reachstream", "leadrocks"]);
+
+        // A report, once there is one, decides (here it disagrees with the times, to tell them apart).
+        let report = r#"{"stages": {"enrich": {}, "verify": {}, "lookup": {}},
+                         "vendors": {"leadrocks": {}, "rocketreach": {}, "reachstream": {}}}"#;
+        store
+            .end_run(run_id, RunStatus::Interrupted, RunCounts::default(), report)
+            .unwrap();
+        assert_eq!(stages_of(&store), ["enrich", "verify", "lookup"], "as reported");
+        assert_eq!(vendors_of(&store), ["leadrocks", "rocketreach", "reachstream"]);
+        let enrich: Vec<_> = store.status().unwrap().runs[0]
+            .stages
+            .iter()
+            .filter(|(s, _, _)| s == "enrich")
+            .map(|(_, o, n)| (o.clone(), *n))
+            .collect();
+        assert_eq!(enrich, [("failed".to_string(), 1), ("ok".to_string(), 1)]);
     }
 }
