@@ -243,6 +243,19 @@ pub struct Outcome {
     pub credits: f64,
 }
 
+impl Outcome {
+    /// An outcome decided now.
+    pub fn now(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
+        Outcome {
+            status,
+            reason,
+            at: crate::state::now(),
+            cached,
+            credits,
+        }
+    }
+}
+
 /// Fields from a person lookup.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PersonFields {

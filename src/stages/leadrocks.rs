@@ -258,7 +258,7 @@ impl VerifyStage {
             }
             let v = Verification {
                 fields: VerificationFields::default(),
-                outcome: outcome(Status::Skipped, Some("no email to verify".into()), false, 0.0),
+                outcome: Outcome::now(Status::Skipped, Some("no email to verify".into()), false, 0.0),
             };
             return self.keep(rec, v, true);
         };
@@ -282,12 +282,12 @@ impl VerifyStage {
                     }
                     Verification {
                         fields: fields(&c.verdict, &c.method),
-                        outcome: outcome(Status::Found, None, a.cached, a.credits),
+                        outcome: Outcome::now(Status::Found, None, a.cached, a.credits),
                     }
                 }
                 Err(e) => Verification {
                     fields: VerificationFields::default(),
-                    outcome: outcome(
+                    outcome: Outcome::now(
                         Status::Failed,
                         Some(format!("unreadable cached verdict: {e}")),
                         false,
@@ -300,7 +300,7 @@ impl VerifyStage {
                 let last = matches!(e, CallError::Record { transient: false, .. });
                 let v = Verification {
                     fields: VerificationFields::default(),
-                    outcome: outcome(Status::Failed, Some(e.to_string()), false, 0.0),
+                    outcome: Outcome::now(Status::Failed, Some(e.to_string()), false, 0.0),
                 };
                 return self.keep(rec, v, last);
             }
@@ -338,7 +338,7 @@ impl VerifyStage {
                     method: Some("inferred".into()),
                     ..VerificationFields::default()
                 },
-                outcome: outcome(
+                outcome: Outcome::now(
                     Status::Found,
                     Some("inferred: the domain is catch-all".into()),
                     false,
@@ -407,7 +407,7 @@ fn local_verdict(status: EmailStatus, reason: String, flags: (Option<bool>, Opti
             role_account: flags.1,
             method: Some("local".into()),
         },
-        outcome: outcome(Status::Found, Some(reason), false, 0.0),
+        outcome: Outcome::now(Status::Found, Some(reason), false, 0.0),
     }
 }
 
@@ -433,16 +433,6 @@ fn fields(v: &Verdict, method: &str) -> VerificationFields {
         free_account: v.free_account,
         role_account: v.role_account,
         method: Some(method.into()),
-    }
-}
-
-fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
-    Outcome {
-        status,
-        reason,
-        at: crate::state::now(),
-        cached,
-        credits,
     }
 }
 

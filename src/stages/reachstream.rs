@@ -414,7 +414,7 @@ impl EnrichStage {
         }
         let skip = |reason: &str| Enrichment {
             fields: RsFields::default(),
-            outcome: outcome(Status::Skipped, Some(reason.into()), false, 0.0),
+            outcome: Outcome::now(Status::Skipped, Some(reason.into()), false, 0.0),
         };
         if self.spec.has_all(&rec.identity) {
             let e = skip("the row already has the fields asked for");
@@ -483,13 +483,13 @@ impl EnrichStage {
                 };
                 Enrichment {
                     fields,
-                    outcome: outcome(status, reason, answer.cached, credits),
+                    outcome: Outcome::now(status, reason, answer.cached, credits),
                 }
             }
             Err(err) => {
                 let e = Enrichment {
                     fields: RsFields::default(),
-                    outcome: outcome(Status::Failed, Some(err.to_string()), false, 0.0),
+                    outcome: Outcome::now(Status::Failed, Some(err.to_string()), false, 0.0),
                 };
                 // A transient failure or a stopped vendor is tried again by the next
                 // attempt; a request the vendor refused for this row is final.
@@ -525,16 +525,6 @@ impl EnrichStage {
             fields: Some(filled.to_string()),
             reason: e.outcome.reason.clone(),
         });
-    }
-}
-
-fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
-    Outcome {
-        status,
-        reason,
-        at: crate::state::now(),
-        cached,
-        credits,
     }
 }
 

@@ -202,7 +202,7 @@ impl LookupStage {
         }
         let skip = |reason: &str| Person {
             fields: PersonFields::default(),
-            outcome: outcome(Status::Skipped, Some(reason.to_string()), false, 0.0),
+            outcome: Outcome::now(Status::Skipped, Some(reason.to_string()), false, 0.0),
         };
         if !self.spec.only_if_missing.is_empty()
             && self.spec.only_if_missing.iter().all(|f| f.get(&rec.identity).is_some())
@@ -228,11 +228,11 @@ impl LookupStage {
                 match profile {
                     Some(p) if answer.found => Person {
                         fields: p.fields(self.spec.prefer_professional),
-                        outcome: outcome(Status::Found, None, answer.cached, answer.credits),
+                        outcome: Outcome::now(Status::Found, None, answer.cached, answer.credits),
                     },
                     Some(p) => Person {
                         fields: PersonFields::default(),
-                        outcome: outcome(
+                        outcome: Outcome::now(
                             Status::NotFound,
                             Some(format!("RocketReach lookup ended {:?}", p.status())),
                             answer.cached,
@@ -241,7 +241,7 @@ impl LookupStage {
                     },
                     None => Person {
                         fields: PersonFields::default(),
-                        outcome: outcome(
+                        outcome: Outcome::now(
                             Status::NotFound,
                             Some("RocketReach has no profile for this person".into()),
                             answer.cached,
@@ -253,7 +253,7 @@ impl LookupStage {
             Err(e) => {
                 let person = Person {
                     fields: PersonFields::default(),
-                    outcome: outcome(Status::Failed, Some(e.to_string()), false, 0.0),
+                    outcome: Outcome::now(Status::Failed, Some(e.to_string()), false, 0.0),
                 };
                 // A transient failure or a stopped vendor is tried again by the next
                 // attempt; a request the vendor refused for this row is final.
@@ -322,15 +322,5 @@ fn bulk_chosen(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> bool {
             }
             false
         }
-    }
-}
-
-fn outcome(status: Status, reason: Option<String>, cached: bool, credits: f64) -> Outcome {
-    Outcome {
-        status,
-        reason,
-        at: crate::state::now(),
-        cached,
-        credits,
     }
 }
