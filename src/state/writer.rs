@@ -7,7 +7,10 @@
 //! [`WriterHandle::after_commit`] runs a callback once that is so, without
 //! hurrying the commit (used to drop what memory holds once the store has it).
 //!
-//! A batch commits every 200 ms or 5,000 writes. Within a batch, a ledger
+//! A batch commits as soon as writes pause for 5 ms, and at least every
+//! 200 ms or 5,000 writes: a paid answer of a run at a vendor's pace is
+//! durable moments after it arrives (a crash then re-buys only what was on
+//! the wire), while a busy run still writes in large batches. Within a batch, a ledger
 //! intent whose outcome arrives before the commit is written once, with its
 //! outcome: both would become durable in the same commit anyway. The writer's
 //! connection has a page cache large enough for the hot pages of a long run
@@ -102,6 +105,8 @@ pub struct Writer {
     thread: JoinHandle<Result<(), StateError>>,
 }
 
+/// Commit once writes pause this long.
+const COMMIT_WHEN_IDLE: Duration = Duration::from_millis(5);
 /// Commit at least this often while writes keep coming.
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
 const COMMIT_OPS: usize = 5_000;
@@ -210,7 +215,8 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
                 break;
             }
             next = if waiters.is_empty() {
-                rx.recv_timeout(COMMIT_EVERY.saturating_sub(started.elapsed())).ok()
+                let left = COMMIT_EVERY.saturating_sub(started.elapsed());
+                rx.recv_timeout(left.min(COMMIT_WHEN_IDLE)).ok()
             } else {
                 rx.try_recv().ok()
             };
@@ -387,6 +393,45 @@ mod tests {
             .query_row("SELECT count(*) FROM cache", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 100);
+        drop(h);
+        writer.close().unwrap();
+    }
+
+    /// A run at a vendor's pace sends an answer now and then: it is committed
+    /// moments after it arrives, not when the batch's 200 ms are up, so a
+    /// crash right after does not lose (and re-buy) it.
+    #[test]
+    fn a_lone_answer_is_committed_without_waiting_for_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let writer = Writer::spawn(&path).unwrap();
+        let h = writer.handle();
+        let sent = Instant::now();
+        h.send(Op::LedgerIntent {
+            id: 1,
+            run_id: 1,
+            provider: "rocketreach",
+            endpoint: "person_lookup",
+            request_key: "email=a@b.com".into(),
+        });
+        let committed = loop {
+            let n: i64 = store
+                .conn()
+                .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))
+                .unwrap();
+            if n == 1 {
+                break sent.elapsed();
+            }
+            assert!(
+                sent.elapsed() < COMMIT_EVERY,
+                "not committed after {:?}",
+                sent.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        // 5 ms after the last write, give or take a busy machine's scheduling.
+        assert!(committed < COMMIT_EVERY / 2, "committed after {committed:?}");
         drop(h);
         writer.close().unwrap();
     }
