@@ -10,12 +10,13 @@
 //! A batch commits as soon as writes pause for 5 ms, and at least every
 //! 200 ms or 5,000 writes: a paid answer of a run at a vendor's pace is
 //! durable moments after it arrives (a crash then re-buys only what was on
-//! the wire), while a busy run still writes in large batches. Within a batch, a ledger
-//! intent whose outcome arrives before the commit is written once, with its
-//! outcome: both would become durable in the same commit anyway. The writer's
-//! connection has a page cache large enough for the hot pages of a long run
-//! and checkpoints the WAL every 32 MiB rather than every 4 MiB, so busy runs
-//! spend their time on rows, not on re-reading and re-copying pages.
+//! the wire), while a busy run still writes in large batches. Within a
+//! batch, a ledger intent whose outcome arrives before the commit is written
+//! once, with its outcome: both would become durable in the same commit
+//! anyway. The writer's connection has a page cache large enough for the
+//! hot pages of a long run and checkpoints the WAL every 32 MiB rather than
+//! every 4 MiB, so busy runs spend their time on rows, not on re-reading and
+//! re-copying pages.
 
 use std::collections::HashMap;
 use std::path::Path;
