@@ -10,14 +10,21 @@
 //! nothing stored otherwise), size-limited (`max_body_bytes`, 413), read
 //! (400 if it names no `unique_processing_id`), **stored** in the state
 //! store's `webhook_deliveries` table, and only then acknowledged with 200.
-//! A crash before the 200 loses nothing: the vendor retries. A repeated
-//! delivery of the same processing id is acknowledged and ignored (the first
-//! payload wins; ReachStream delivers one POST per processing id).
+//! A crash before the 200 loses nothing: the vendor retries. Each distinct
+//! post of a processing id is kept as one part (under `<id>#<hash of the
+//! body>`), so a vendor that sends a fetch's records in several posts loses
+//! none, and a repeated post changes nothing.
 //!
 //! RocketReach deliveries are checked against `X-RocketReach-Signature`
 //! (base64 HMAC-SHA256 of the raw body, constant-time) when a secret is
-//! configured, and stored per profile: under the bulk query's
-//! `metadata.leadpipe_key`, else under `id:<profile id>`.
+//! configured, and stored per profile, under every key it belongs to: the
+//! bulk query's `metadata.leadpipe_key` when the vendor echoes it; each bulk
+//! query the stage expects ([`Receiver::expect_rocketreach`]) that the
+//! profile answers by identity (LinkedIn URL, email, name and employer), for
+//! vendors that echo nothing; and `id:<profile id>`. A profile that matches
+//! none of these is kept under `unmatched:<hash>` (paid for, so never
+//! dropped), counted by [`Receiver::unmatched`], and matched again when a
+//! later attempt of the run expects its query.
 //!
 //! Stages wait for a processing id with [`Receiver::wait`]; a payload that
 //! arrived before the wait began (in this run, or in an earlier attempt of
@@ -42,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secret;
 use crate::state::{StateError, connect, now};
+use crate::vendors::rocketreach::{LookupKey, Profile, answers};
 
 /// `[webhook]`: where the run's receiver listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +117,10 @@ pub struct Receiver {
 
 struct Inner {
     conn: Mutex<Connection>,
+    /// RocketReach bulk queries waiting for their profile, by canonical key.
+    rr_expected: Mutex<HashMap<String, LookupKey>>,
+    /// When a RocketReach delivery for each `RR-Request-ID` first came.
+    rr_arrivals: Mutex<HashMap<String, tokio::time::Instant>>,
     secrets: Secrets,
     slots: Mutex<Slots>,
     addr: SocketAddr,
@@ -124,6 +136,14 @@ struct Inner {
 struct Slots {
     arrived: HashMap<String, Arc<str>>,
     waiting: HashMap<String, Vec<oneshot::Sender<Arc<str>>>>,
+}
+
+/// One stored post of a multi-part delivery.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub payload: String,
+    /// Seconds since the epoch, as [`crate::state::now`].
+    pub received_at: f64,
 }
 
 fn slot(provider: &str, id: &str) -> String {
@@ -164,6 +184,8 @@ impl Receiver {
             .to_string();
         let inner = Arc::new(Inner {
             conn: Mutex::new(connect(state)?),
+            rr_expected: Mutex::new(HashMap::new()),
+            rr_arrivals: Mutex::new(HashMap::new()),
             secrets,
             slots: Mutex::new(Slots::default()),
             addr,
@@ -231,6 +253,83 @@ impl Receiver {
         }
     }
 
+    /// Every stored post delivered for `id`, oldest first, once there are
+    /// more than `have` of them, or as they are after `within` (or when the
+    /// run is shutting down).
+    pub async fn wait_parts(&self, provider: &str, id: &str, have: usize, within: Duration) -> Vec<Part> {
+        let key = slot(provider, id);
+        let rx = {
+            let mut slots = self.inner.slots.lock().expect("slots lock");
+            let parts = self.inner.parts(provider, id);
+            if parts.len() > have {
+                return parts;
+            }
+            let (tx, rx) = oneshot::channel();
+            slots.waiting.entry(key).or_default().push(tx);
+            rx
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(within, rx) => {},
+            _ = self.inner.shutdown.cancelled() => {},
+        }
+        self.inner.parts(provider, id)
+    }
+
+    /// A RocketReach bulk query is about to be sent (or was sent by an
+    /// earlier attempt): deliveries that answer it by identity are stored
+    /// under its key, including those that came before and matched nothing.
+    pub fn expect_rocketreach(&self, keys: &[LookupKey]) {
+        {
+            let mut expected = self.inner.rr_expected.lock().expect("expected lock");
+            for k in keys {
+                expected.insert(k.canonical.clone(), k.clone());
+            }
+        }
+        let inner = self.inner.clone();
+        if let Err(e) = inner.rematch_rocketreach(keys) {
+            tracing::warn!(error = %e, "cannot match earlier RocketReach deliveries");
+        }
+    }
+
+    /// When a RocketReach delivery carrying `RR-Request-ID: request_id` first
+    /// came in this run (the contract: a request's webhook carries its id).
+    pub fn rocketreach_delivered(&self, request_id: &str) -> Option<tokio::time::Instant> {
+        self.inner
+            .rr_arrivals
+            .lock()
+            .expect("arrivals lock")
+            .get(request_id)
+            .copied()
+    }
+
+    /// Paid deliveries kept because they matched no request, by provider.
+    pub fn unmatched(&self) -> u64 {
+        let conn = self.inner.conn.lock().expect("conn lock");
+        conn.query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE delivery_key LIKE 'unmatched:%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_or(0, |n| n as u64)
+    }
+
+    /// A payload is kept for `id` (this run's or an earlier one's).
+    pub fn has_delivery(&self, provider: &str, id: &str) -> bool {
+        let arrived = self
+            .inner
+            .slots
+            .lock()
+            .expect("slots lock")
+            .arrived
+            .contains_key(&slot(provider, id));
+        arrived || self.inner.stored(provider, id).is_some()
+    }
+
+    /// The run is stopping: what is awaited stays pending for the next run.
+    pub fn shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
     /// Stop listening; waits briefly for deliveries being stored to finish.
     pub async fn stop(&self) {
         self.inner.stop.cancel();
@@ -256,6 +355,96 @@ impl Inner {
             tracing::warn!(error = %e, "cannot read webhook deliveries");
             None
         })
+    }
+
+    fn parts(&self, provider: &str, id: &str) -> Vec<Part> {
+        let conn = self.conn.lock().expect("conn lock");
+        let read = || -> rusqlite::Result<Vec<Part>> {
+            let mut stmt = conn.prepare_cached(
+                "SELECT payload, received_at FROM webhook_deliveries WHERE provider = ?1
+                 AND (delivery_key = ?2 OR substr(delivery_key, 1, length(?2) + 1) = ?2 || '#')
+                 ORDER BY received_at, delivery_key",
+            )?;
+            let rows = stmt.query_map(params![provider, id], |r| {
+                Ok(Part {
+                    payload: r.get(0)?,
+                    received_at: r.get(1)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read webhook deliveries");
+            Vec::new()
+        })
+    }
+
+    /// Store one post of a multi-part delivery durably, then wake its waiters.
+    fn deliver_part(&self, provider: &'static str, id: &str, payload: &str) -> Result<(), rusqlite::Error> {
+        let part = format!("{id}#{:016x}", xxhash_rust::xxh3::xxh3_64(payload.as_bytes()));
+        {
+            let conn = self.conn.lock().expect("conn lock");
+            conn.execute(
+                "INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)",
+                params![provider, part, payload, now()],
+            )?;
+        }
+        let mut slots = self.slots.lock().expect("slots lock");
+        for tx in slots.waiting.remove(&slot(provider, id)).unwrap_or_default() {
+            let _ = tx.send(Arc::from(""));
+        }
+        Ok(())
+    }
+
+    /// Keys a RocketReach profile is stored under (see the module doc).
+    fn rocketreach_keys(&self, item: &serde_json::Value) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Some(k) = item["metadata"]["leadpipe_key"].as_str() {
+            keys.push(k.to_string());
+        }
+        if let Ok(profile) = serde_json::from_value::<Profile>(item.clone()) {
+            let expected = self.rr_expected.lock().expect("expected lock");
+            keys.extend(
+                expected
+                    .values()
+                    .filter(|k| answers(k, &profile))
+                    .map(|k| k.canonical.clone())
+                    .filter(|k| !keys.contains(k))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if let Some(id) = item["id"].as_i64() {
+            keys.push(format!("id:{id}"));
+        }
+        if keys.is_empty() {
+            let text = item.to_string();
+            keys.push(format!(
+                "unmatched:{:016x}",
+                xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+            ));
+        }
+        keys
+    }
+
+    /// Deliveries kept earlier that answer one of `keys` by identity, stored under it.
+    fn rematch_rocketreach(&self, keys: &[LookupKey]) -> rusqlite::Result<()> {
+        let stored: Vec<String> = {
+            let conn = self.conn.lock().expect("conn lock");
+            let mut stmt = conn.prepare(
+                "SELECT payload FROM webhook_deliveries WHERE provider = 'rocketreach'
+                 AND (delivery_key LIKE 'unmatched:%' OR delivery_key LIKE 'id:%')",
+            )?;
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        for payload in stored {
+            let Ok(profile) = serde_json::from_str::<Profile>(&payload) else {
+                continue;
+            };
+            for k in keys.iter().filter(|k| answers(k, &profile)) {
+                self.deliver("rocketreach", &k.canonical, &payload)?;
+            }
+        }
+        Ok(())
     }
 
     /// Store durably (first payload per id wins), then wake the waiters.
@@ -314,7 +503,7 @@ async fn reachstream(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
         _ => return StatusCode::BAD_REQUEST,
     };
     let (inner2, text) = (inner.clone(), text.to_string());
-    let stored = tokio::task::spawn_blocking(move || inner2.deliver("reachstream", &id, &text)).await;
+    let stored = tokio::task::spawn_blocking(move || inner2.deliver_part("reachstream", &id, &text)).await;
     match stored {
         Ok(Ok(())) => StatusCode::OK,
         Ok(Err(e)) => {
@@ -351,6 +540,10 @@ async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
+    let request_id = headers
+        .get("rr-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let items = match value {
         serde_json::Value::Array(a) => a,
         v @ serde_json::Value::Object(_) => vec![v],
@@ -358,23 +551,31 @@ async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
     };
     let keyed: Vec<(String, String)> = items
         .iter()
-        .filter_map(|p| {
-            let key = match (p["metadata"]["leadpipe_key"].as_str(), p["id"].as_i64()) {
-                (Some(k), _) => k.to_string(),
-                (None, Some(id)) => format!("id:{id}"),
-                _ => return None,
-            };
-            Some((key, p.to_string()))
+        .filter(|p| p.is_object())
+        .flat_map(|p| {
+            let payload = p.to_string();
+            inner.rocketreach_keys(p).into_iter().map(move |k| (k, payload.clone()))
         })
         .collect();
+    let arrivals = inner.clone();
     let stored = tokio::task::spawn_blocking(move || {
         keyed
             .iter()
             .try_for_each(|(key, payload)| inner.deliver("rocketreach", key, payload))
     })
     .await;
+    let arrivals = &arrivals.rr_arrivals;
     match stored {
-        Ok(Ok(())) => StatusCode::OK,
+        Ok(Ok(())) => {
+            if let Some(rid) = request_id {
+                arrivals
+                    .lock()
+                    .expect("arrivals lock")
+                    .entry(rid)
+                    .or_insert_with(tokio::time::Instant::now);
+            }
+            StatusCode::OK
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot store a RocketReach delivery; answering 500 so it is retried");
             StatusCode::INTERNAL_SERVER_ERROR
@@ -416,7 +617,7 @@ pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&S
 mod tests {
     use super::*;
 
-    /// Secret, size limit, storage before the 200, idempotence, and a waiter woken.
+    /// Secret, size limit, storage before the 200, idempotence, parts, and a waiter woken.
     #[tokio::test]
     async fn deliveries_are_checked_limited_stored_then_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
@@ -436,7 +637,7 @@ mod tests {
         let url = rx.reachstream_url();
         let waiter = {
             let rx = rx.clone();
-            tokio::spawn(async move { rx.wait("reachstream", "1300", Duration::from_secs(10)).await })
+            tokio::spawn(async move { rx.wait_parts("reachstream", "1300", 0, Duration::from_secs(10)).await })
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let post = |secret: &'static str, body: String| {
@@ -466,10 +667,15 @@ mod tests {
         assert_eq!(count(), 0, "nothing stored from refused deliveries");
         assert_eq!(post("s3cret", first.into()).await, 200);
         assert_eq!(count(), 1, "stored before the 200");
+        assert_eq!(post("s3cret", first.into()).await, 200);
+        assert_eq!(count(), 1, "a repeated post changes nothing");
         let again = r#"{"unique_processing_id":"1300","data":[{"id":2}]}"#;
         assert_eq!(post("s3cret", again.into()).await, 200);
-        assert_eq!(count(), 1, "a repeated delivery changes nothing");
-        assert_eq!(waiter.await.unwrap().as_deref(), Some(first));
+        assert_eq!(count(), 2, "another post of the same id is kept as another part");
+        assert_eq!(waiter.await.unwrap()[0].payload, first);
+        let parts = rx.wait_parts("reachstream", "1300", 2, Duration::ZERO).await;
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].payload, again);
         rx.stop().await;
     }
 

@@ -179,6 +179,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     }
     let writer = Writer::spawn(&p.state_path)?;
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
+    let balances = crate::vendors::balance::Readings::start(vendors.values()).await;
 
     let progress = Arc::new(Progress::default());
     let reporter_done = CancellationToken::new();
@@ -315,6 +316,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         RunStatus::Done
     };
     let counts = tally;
+    let charged = balances.charged().await;
     let report = RunReport {
         pipeline: p.name.clone(),
         run_id,
@@ -331,10 +333,10 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         vendors: vendors
             .values()
             .map(|h| {
-                (
-                    h.vendor().name().to_string(),
-                    serde_json::to_value(h.snapshot()).unwrap_or_default(),
-                )
+                let mut entry = serde_json::to_value(h.snapshot()).unwrap_or_default();
+                let by_balance = charged.iter().find(|(v, _)| *v == h.vendor()).map(|(_, c)| *c);
+                crate::vendors::balance::reconcile(&mut entry, by_balance);
+                (h.vendor().name().to_string(), entry)
             })
             .collect(),
         outputs,

@@ -399,6 +399,9 @@ pub struct RocketReachWebhook {
     pub delay_ms: u64,
     pub retry_schedule_ms: Vec<u64>,
     pub timeout_ms: u64,
+    /// A delivery carries the `RR-Request-ID` of the request it answers (the
+    /// contract); off plays a vendor whose deliveries carry ids of their own.
+    pub same_request_id: bool,
 }
 
 impl Default for RocketReachWebhook {
@@ -412,8 +415,22 @@ impl Default for RocketReachWebhook {
             delay_ms: 50,
             retry_schedule_ms: default_schedule(),
             timeout_ms: 10_000,
+            same_request_id: true,
         }
     }
+}
+
+/// How RocketReach charges a lookup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Charging {
+    /// The contract's FAQ: charged on data found, by `lookup_type`: standard
+    /// = an A/A- email; premium = an A/A- email or a valid phone; phone = a
+    /// phone; enrich = the profile exists. Bulk: one export credit per profile.
+    #[default]
+    DataFound,
+    /// One credit for every profile found, whatever it holds.
+    EveryProfile,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -434,6 +451,11 @@ pub struct RocketReachConfig {
     pub lifecycle: Lifecycle,
     /// Charge (and count as paid) a repeated lookup of the same profile.
     pub charge_relookup: bool,
+    /// What a lookup costs (the contract's FAQ, or a vendor that charges every profile).
+    pub charging: Charging,
+    /// Bulk deliveries echo each query's `metadata` (the contract lists it for
+    /// lookups; for bulk it only says "a list" of profiles).
+    pub bulk_echo_metadata: bool,
     pub error_shape: ErrorShape,
     pub bulk_min_queries: u32,
     pub bulk_max_queries: u32,
@@ -453,6 +475,8 @@ impl Default for RocketReachConfig {
             plan_time_scale: 1.0,
             lifecycle: Lifecycle::default(),
             charge_relookup: true,
+            charging: Charging::DataFound,
+            bulk_echo_metadata: true,
             error_shape: ErrorShape::Both,
             bulk_min_queries: 1,
             bulk_max_queries: 100,
@@ -508,6 +532,9 @@ pub struct ReachStreamConfig {
     pub rate_limit: Vec<RateWindow>,
     /// Masked preview records in a count answer.
     pub preview_size: u32,
+    /// The preview masks the company's name and website too, not only the
+    /// contact's names, email and phone.
+    pub preview_masks_company: bool,
     /// Reject filter values given as JSON arrays (400) instead of `{"0":..}` objects.
     pub reject_array_filters: bool,
     /// Serve the unverified `/async/records/filter/data` + `/records/batch-process` variant.
@@ -524,6 +551,7 @@ impl Default for ReachStreamConfig {
             credits: Credits::Amount(10_000),
             rate_limit: vec![RateWindow::per_second(10)],
             preview_size: 2,
+            preview_masks_company: false,
             reject_array_filters: true,
             batch_process_api: false,
             webhook: ReachStreamWebhook::default(),

@@ -127,6 +127,11 @@ impl KeyState {
     }
 
     /// Takes `n` credits if the balance allows it.
+    /// The key has credits left (a vendor refuses a key with none, even for a free answer).
+    pub(crate) fn can_pay(&self) -> bool {
+        self.unlimited() || self.balance() > 0
+    }
+
     pub(crate) fn try_charge(&self, n: u64) -> bool {
         if n == 0 {
             return true;

@@ -382,7 +382,14 @@ async fn count(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let records: Vec<Value> = hits
         .iter()
         .take(cfg.reachstream.preview_size as usize)
-        .map(|p| record(u, p, true))
+        .map(|p| {
+            let mut r = record(u, p, true);
+            if cfg.reachstream.preview_masks_company {
+                r["company_company_name"] = json!("xxxxx");
+                r["company_website"] = json!("xxxxx");
+            }
+            r
+        })
         .collect();
     Ok(envelope(
         StatusCode::OK,

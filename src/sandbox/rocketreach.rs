@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Map, Value, json};
 
-use super::config::{ErrorShape, Lifecycle, RocketReachConfig};
+use super::config::{Charging, ErrorShape, Lifecycle, RocketReachConfig};
 use super::limits::{KeyState, Keyring, Limiter, key_of, retry_after_secs};
 use super::universe::{Company, EmailStatus, Person, RrOutcome, Universe};
 use super::util::{
@@ -256,9 +256,18 @@ pub(crate) fn throttled(core: &Core, secs: u64) -> Response {
     r
 }
 
+/// The `RR-Request-ID` of the request being answered; its webhook carries the same.
+#[derive(Clone)]
+struct RequestId(String);
+
+fn request_id_of(req: &Request) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
 /// Every answer carries `RR-Request-ID`, refusals included.
 async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) -> Response {
     let rid = core.rr.request_id(core.seed());
+    req.extensions_mut().insert(RequestId(rid.clone()));
     let mut resp = match admit(&core, &mut req) {
         Ok(()) => next.run(req).await,
         Err(refused) => refused,
@@ -460,8 +469,26 @@ fn optional_u64(params: &Params, name: &str) -> Result<Option<u64>, Response> {
 
 /// The hot path: a complete lookup with default parameters answers the
 /// profile serialised once per person.
+/// Credits a lookup of `p` costs (it will not fail).
+fn lookup_cost(p: &Person, lookup_type: &str, charging: Charging) -> u64 {
+    if charging == Charging::EveryProfile {
+        return 1;
+    }
+    // The profile's emails: the work address (graded A when valid) and a personal one (graded A).
+    let good_email = p.email_status == EmailStatus::Valid || p.personal_email.is_some();
+    let phone = p.phone.is_some() || p.mobile.is_some();
+    let charged = match lookup_type {
+        "premium" | "premium (feeds disabled)" => good_email || phone,
+        "phone" => phone,
+        "enrich" => true,
+        _ => good_email,
+    };
+    u64::from(charged)
+}
+
 async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Reply {
     let key = key_of(&req);
+    let rid = request_id_of(&req);
     let params = Params::parse(req.uri().query());
     let get = |k: &str| params.get_nonblank(k).map(str::to_string);
     let ident = ident_from(&get)?;
@@ -490,7 +517,8 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
     };
     // Charge on data found (a lookup that will fail finds nothing).
     if p.rr != RrOutcome::Failed && (rr.charge_relookup || !core.rr.already_bought(&key.key, p.id)) {
-        if !key.try_charge(1) {
+        let units = lookup_cost(p, lookup_type, rr.charging);
+        if !key.can_pay() || !key.try_charge(units) {
             return Err(credits_exhausted(rr.error_shape));
         }
         let kind = if with_company { "profile-company" } else { "lookup" };
@@ -533,7 +561,7 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
         };
         let body = with_company_json(profile(u, p, terminal, true, &api_lookups(), metadata.as_ref()));
         let delay = if p.rr == RrOutcome::Instant { 0 } else { h.delay_ms };
-        send_webhook(&core, &h, body_bytes(&body), delay);
+        send_webhook(&core, &h, body_bytes(&body), delay, rid);
     }
     let plain = status == "complete" && return_cached && metadata.is_none() && !with_company;
     if plain {
@@ -567,12 +595,24 @@ fn resolve_webhook(
     }
 }
 
-fn send_webhook(core: &Arc<Core>, h: &super::config::RocketReachWebhook, body: Bytes, delay_ms: u64) {
+/// Delivers `body` to the webhook; with `request_id` the delivery carries
+/// the request's `RR-Request-ID` (the contract), unless the configuration
+/// plays a vendor whose deliveries carry their own.
+fn send_webhook(
+    core: &Arc<Core>,
+    h: &super::config::RocketReachWebhook,
+    body: Bytes,
+    delay_ms: u64,
+    request_id: Option<String>,
+) {
     let Some(url) = h.url.clone() else { return };
     let cfg = core.config();
     let f = &cfg.rocketreach.faults;
     let n = core.rr.seq.load(Ordering::Relaxed);
-    let mut headers = vec![("RR-Request-ID".to_string(), core.rr.request_id(core.seed()))];
+    let rid = request_id
+        .filter(|_| h.same_request_id)
+        .unwrap_or_else(|| core.rr.request_id(core.seed()));
+    let mut headers = vec![("RR-Request-ID".to_string(), rid)];
     if let Some(secret) = &h.secret {
         headers.push(("X-RocketReach-Signature".to_string(), webhook::sign_b64(secret, &body)));
     }
@@ -874,6 +914,7 @@ fn value_str(v: &Value) -> Option<String> {
 
 async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let key = key_of(&req);
+    let rid = request_id_of(&req);
     let body = body_as_json(req).await?;
     let cfg = core.config();
     let rr = &cfg.rocketreach;
@@ -935,7 +976,8 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
                 &format!("Item {i}: \"{lt}\" is not a valid lookup_type."),
             ));
         }
-        resolved.push((ident, obj.get("metadata").cloned()));
+        let metadata = obj.get("metadata").cloned().filter(|_| rr.bulk_echo_metadata);
+        resolved.push((ident, metadata));
     }
     let found = resolved
         .iter()
@@ -960,7 +1002,7 @@ async fn bulk_lookup(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
             None => results.push(json!({"id": null, "status": "failed", "detail": "Could not find a profile matching this request.", "query": ident.canonical(), "profile_list": profile_list, "metadata": meta})),
         }
     }
-    send_webhook(&core, &hook, body_bytes(&Value::Array(results)), hook.delay_ms);
+    send_webhook(&core, &hook, body_bytes(&Value::Array(results)), hook.delay_ms, rid);
     Ok(json_resp(
         StatusCode::OK,
         &json!({"status": "accepted", "message": "Bulk lookup accepted; results will be delivered to your webhook.", "count": resolved.len(), "profile_list": profile_list, "webhook_id": hook.id}),

@@ -89,15 +89,27 @@ impl RunReport {
         }
         for (name, v) in &self.vendors {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            let credits = match (v["credits_source"].as_str(), v["credits_differ"].as_bool()) {
+                (Some("balance"), Some(true)) => format!(
+                    "{} credits by the vendor's balance (leadpipe's estimate: {}; see docs/contracts.md)",
+                    n("credits"),
+                    n("credits_estimated")
+                ),
+                (Some("balance"), _) => format!("{} credits (as the vendor's balance shows)", n("credits")),
+                _ => format!("{} credits", n("credits")),
+            };
+            let refused = match n("answers_refused") {
+                0 => String::new(),
+                r => format!(", {r} answers refused (another request's)"),
+            };
             let _ = writeln!(
                 s,
-                "  vendor {name}: {} calls ({:.1}/s), {} cache hits, {} retries, {} rate-limited, {} credits",
+                "  vendor {name}: {} calls ({:.1}/s), {} cache hits, {} retries, {} rate-limited, {credits}{refused}",
                 n("calls"),
                 v["achieved_rate"].as_f64().unwrap_or(0.0),
                 n("cache_hits"),
                 n("retries"),
                 n("rate_limited"),
-                n("credits"),
             );
         }
         if self.status == "done" {

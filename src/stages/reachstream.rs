@@ -68,6 +68,10 @@ pub struct ReachStreamSpec {
     /// Contacts mode: how long a fetch waits for its webhook (the vendor retries for about an hour).
     #[serde(default = "default_deadline")]
     pub deadline: Span,
+    /// Contacts mode: once a post of a fetch's records has come, how long to
+    /// wait for another post of the same fetch (vendors may batch deliveries).
+    #[serde(default = "default_settle")]
+    pub settle: Span,
     /// Contacts mode: start even when the balance does not cover every company.
     #[serde(default)]
     pub allow_partial: bool,
@@ -90,6 +94,9 @@ fn default_deadline() -> Span {
 }
 fn default_window() -> usize {
     2048
+}
+fn default_settle() -> Span {
+    Span(std::time::Duration::from_secs(2))
 }
 
 /// Filter keys the contract knows.
@@ -196,11 +203,9 @@ pub fn company_filter(id: &Identity) -> Option<Filter> {
     Some(Filter::default().with("company_name", [name.to_string()]))
 }
 
+/// A field's value, unless empty or masked (previews mask names as `xxxxx`).
 fn some(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    crate::vendors::reachstream::known(s).map(str::to_string)
 }
 
 fn scalar(v: &Option<serde_json::Value>) -> Option<String> {
@@ -228,8 +233,7 @@ fn firmographics(r: &RsRecord) -> Firmographics {
     .collect();
     Firmographics {
         company_name: some(&r.company_company_name),
-        website: r
-            .company_website
+        website: some(&r.company_website)
             .as_deref()
             .and_then(crate::pipeline::normalize::domain),
         employee_size: some(&r.company_employee_size),
@@ -249,25 +253,29 @@ fn firmographics(r: &RsRecord) -> Firmographics {
     }
 }
 
-/// The record that is the row's company: same website, else same name.
+/// The record that is the row's company, asked for with `filter`: one with
+/// the same website, else the same name, else (a preview that masks both)
+/// the first one, since the vendor already selected the company by the filter.
+/// The client refused answers with another company's records before this.
 fn same_company<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsRecord> {
     let domain = id.company_domain();
     let by_site = domain.and_then(|d| {
         records.iter().find(|r| {
-            r.company_website
+            some(&r.company_website)
                 .as_deref()
                 .and_then(crate::pipeline::normalize::domain)
                 .is_some_and(|w| w.eq_ignore_ascii_case(d))
         })
     });
-    by_site.or_else(|| {
+    let by_name = || {
         let name = id.company()?;
         records.iter().find(|r| {
-            r.company_company_name
+            some(&r.company_company_name)
                 .as_deref()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
         })
-    })
+    };
+    by_site.or_else(by_name).or_else(|| records.first())
 }
 
 /// The delivered contact who is the row's person: same email, else same first and last name.
@@ -374,6 +382,7 @@ impl EnrichStage {
             vendor_spec.webhook_secret.clone(),
             FetchSettings {
                 deadline: spec.deadline.0,
+                settle: spec.settle.0,
             },
         );
         let preflight = check_credits(client.clone(), spec.clone(), ctx.name.clone(), to_buy)
@@ -442,7 +451,14 @@ impl EnrichStage {
                 let data: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
                 let records = crate::vendors::reachstream::records(&data);
                 let mut fields = RsFields {
-                    firmographics: same_company(&rec.identity, &records).map(firmographics),
+                    firmographics: same_company(&rec.identity, &records).map(|r| {
+                        let mut f = firmographics(r);
+                        // Asked by website: that is the company's website, masked or not.
+                        f.website = f
+                            .website
+                            .or_else(|| rec.identity.company_domain().map(str::to_lowercase));
+                        f
+                    }),
                     ..RsFields::default()
                 };
                 if self.spec.mode == Mode::Contacts {

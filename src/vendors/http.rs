@@ -255,6 +255,11 @@ impl VendorHttp {
         self.inner.stats.credits(credits);
     }
 
+    /// An answer that did not answer its request was refused (see `docs/contracts.md`).
+    pub fn answer_refused(&self) {
+        self.inner.stats.answer_refused();
+    }
+
     pub fn snapshot(&self) -> VendorStats {
         self.inner.stats.snapshot(self.vendor())
     }

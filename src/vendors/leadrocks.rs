@@ -261,23 +261,7 @@ impl LeadRocks {
 
     /// `GET /getcredits`: the balance.
     pub async fn credits(&self) -> Result<u64, CallError> {
-        let path = self.http.path("credits").to_string();
-        self.http
-            .send_decode(
-                "credits",
-                reqwest::Method::GET,
-                &path,
-                |r| r,
-                |r| {
-                    let d = data(&r.body)?;
-                    let c = d.get("credits").ok_or("no credits in the answer")?;
-                    c.as_u64()
-                        .or_else(|| c.as_f64().map(|f| f.max(0.0) as u64))
-                        .or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))
-                        .ok_or_else(|| format!("credits is not a number: {c}"))
-                },
-            )
-            .await
+        credit_balance(&self.http).await
     }
 
     /// `POST /verify-instant` for one email.
@@ -433,6 +417,26 @@ impl LeadRocks {
             state,
         });
     }
+}
+
+/// `GET /getcredits`: the key's balance (free).
+pub async fn credit_balance(http: &VendorHttp) -> Result<u64, CallError> {
+    let path = http.path("credits").to_string();
+    http.send_decode(
+        "credits",
+        reqwest::Method::GET,
+        &path,
+        |r| r,
+        |r| {
+            let d = data(&r.body)?;
+            let c = d.get("credits").ok_or("no credits in the answer")?;
+            c.as_u64()
+                .or_else(|| c.as_f64().map(|f| f.max(0.0) as u64))
+                .or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| format!("credits is not a number: {c}"))
+        },
+    )
+    .await
 }
 
 /// Bulk lists of earlier attempts of this run still pending: list id → emails it covers.

@@ -3,6 +3,8 @@
 //! `http` is the layer every client stands on: settings resolved from the
 //! contracts, rate windows, concurrency, retries, failure classes, counters.
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
+//! `balance` reads each vendor's own balance, to reconcile credits.
+pub mod balance;
 pub mod graph8;
 pub mod http;
 pub mod leadrocks;

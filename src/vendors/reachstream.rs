@@ -13,6 +13,15 @@
 //!   waits for the webhook, so a restarted run waits for the vendor's
 //!   redelivery instead of paying for a second fetch.
 //!
+//! - A fetch's records may come in several webhook posts (the contract
+//!   assumes one; a vendor may batch): the client gathers every post of the
+//!   processing id until `fetch_count` records have come or no post has come
+//!   for `settle` (see `docs/contracts.md`).
+//! - An answer is attached only if it answers the request: a record whose
+//!   (unmasked) company website or name is another company's refuses the
+//!   whole answer ([`contradiction`]), which is logged with its ids, counted
+//!   in the report, never cached and never merged into a row.
+//!
 //! Cache, coalescing and ledger live in [`super::paid`]; what to do with the
 //! records in `stages::reachstream`.
 
@@ -137,11 +146,54 @@ pub fn records(data: &Value) -> Vec<RsRecord> {
         .collect()
 }
 
+/// A value the vendor masked in a preview (`"xxxxx"`): no information.
+pub fn is_masked(v: &str) -> bool {
+    let v = v.trim();
+    v.len() >= 3 && v.bytes().all(|b| matches!(b, b'x' | b'X' | b'*'))
+}
+
+/// A field's value, trimmed, unless empty or masked.
+pub fn known(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty() && !is_masked(s))
+}
+
+/// Why `rec` is not an answer to `filter`'s company, if it is not: its
+/// website is another domain than the one asked for, or (asked by name) its
+/// company name shares nothing with the name asked for. A masked or missing
+/// field contradicts nothing: the vendor applied the filter.
+pub fn contradiction(filter: &Filter, rec: &RsRecord) -> Option<String> {
+    if let Some(asked) = filter.0.get("company_website").filter(|v| !v.is_empty()) {
+        let site = known(&rec.company_website).and_then(crate::pipeline::normalize::domain)?;
+        let ok = asked.iter().any(|a| a.trim().eq_ignore_ascii_case(&site));
+        return (!ok).then(|| format!("record {} is of {site}, not {}", record_id(rec), asked.join("|")));
+    }
+    if let Some(asked) = filter.0.get("company_name").filter(|v| !v.is_empty()) {
+        let name = known(&rec.company_company_name)?.to_lowercase();
+        let ok = asked.iter().any(|a| {
+            let a = a.trim().to_lowercase();
+            name.contains(&a) || a.contains(&name)
+        });
+        return (!ok).then(|| format!("record {} is of {name:?}, not {}", record_id(rec), asked.join("|")));
+    }
+    None
+}
+
+/// The first contradiction among `recs`, which refuses them all.
+fn refuse(filter: &Filter, recs: &[RsRecord]) -> Option<String> {
+    recs.iter().find_map(|r| contradiction(filter, r))
+}
+
+fn record_id(rec: &RsRecord) -> String {
+    rec.id.as_ref().map_or_else(|| "without id".into(), Value::to_string)
+}
+
 /// How a run's fetches behave.
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
     /// How long a fetch waits for its webhook (from the submit).
     pub deadline: Duration,
+    /// How long to wait for one more post of a fetch's records once one has come.
+    pub settle: Duration,
 }
 
 /// The ReachStream client of one run.
@@ -201,6 +253,7 @@ impl ReachStream {
         let key = format!("count:{}", filter.canonical());
         let alternate = self.alternate_count.clone();
         let use_alternate = alternate.load(Ordering::Relaxed);
+        let filter = filter.clone();
         self.paid
             .fetch("count", &key, row, move || async move {
                 let decode = |r: super::http::Response| envelope_data(&r.body);
@@ -233,8 +286,18 @@ impl ReachStream {
                     }
                 }
                 let data = sent?;
+                let recs = records(&data);
+                if let Some(why) = refuse(&filter, &recs) {
+                    http.answer_refused();
+                    tracing::warn!(%why, "ReachStream count preview answers another company: refused");
+                    return Err(Self::failure(
+                        format!("the count preview is another company's ({why}): refused"),
+                        true,
+                    ));
+                }
+                let counted = data.get("counts").and_then(Value::as_u64).unwrap_or(0);
                 Ok(Fetched {
-                    found: !records(&data).is_empty(),
+                    found: counted > 0 || !recs.is_empty(),
                     body: data.to_string(),
                     credits: 0.0,
                     http_status: Some(200),
@@ -261,8 +324,9 @@ impl ReachStream {
         let run_id = self.run_id;
         let receiver = self.receiver.clone();
         let secret = self.secret.clone();
-        let deadline = self.settings.deadline;
+        let (deadline, settle) = (self.settings.deadline, self.settings.settle);
         let body = json!({ "fetchCount": fetch_count, "filter": filter.to_json() }).to_string();
+        let filter = filter.clone();
         let request_key = key.clone();
         self.paid
             .fetch("fetch", &key, row, move || async move {
@@ -335,24 +399,20 @@ impl ReachStream {
                     }
                 };
                 let left = Duration::from_secs_f64((until - crate::state::now()).max(0.0));
-                let Some(payload) = receiver.wait("reachstream", &id, left).await else {
+                let recs = collect(&receiver, &id, left, fetch_count, settle).await?;
+                if let Some(why) = refuse(&filter, &recs) {
+                    http.answer_refused();
+                    tracing::warn!(processing_id = %id, %why, "ReachStream delivery answers another request: refused");
+                    writer.send(Op::PendingState {
+                        provider: "reachstream",
+                        job_id: id.clone(),
+                        state: "refused",
+                    });
                     return Err(Self::failure(
-                        format!(
-                            "processing id {id}: no webhook delivery within {}",
-                            humantime::format_duration(Duration::from_secs(deadline.as_secs()))
-                        ),
+                        format!("processing id {id} delivered another request's records ({why}): refused"),
                         true,
                     ));
-                };
-                #[derive(Deserialize)]
-                struct Delivery {
-                    #[serde(default)]
-                    data: Value,
                 }
-                let delivered: Delivery = serde_json::from_str(&payload)
-                    .map_err(|e| Self::failure(format!("unreadable webhook payload: {e}"), false))?;
-                let data = data_value(delivered.data).map_err(|e| Self::failure(e, false))?;
-                let recs = records(&data);
                 writer.send(Op::PendingState {
                     provider: "reachstream",
                     job_id: id,
@@ -370,7 +430,13 @@ impl ReachStream {
 
     /// The key's available credits.
     pub async fn credits(&self) -> Result<i64, CallError> {
-        let http = self.paid.http();
+        available_credit(self.paid.http()).await
+    }
+}
+
+/// The key's available credits (`POST …/retrive/users/active/credits`, free).
+pub async fn available_credit(http: &VendorHttp) -> Result<i64, CallError> {
+    {
         let path = http.path("credits").to_string();
         let data = http
             .send_decode(
@@ -386,8 +452,86 @@ impl ReachStream {
             Some(Value::String(s)) => s.trim().parse().map_err(|_| s.clone()),
             _ => Err("missing".into()),
         }
-        .map_err(|v| Self::failure(format!("unreadable available_credit ({v})"), false))
+        .map_err(|v| ReachStream::failure(format!("unreadable available_credit ({v})"), false))
     }
+}
+
+/// The records delivered for processing id `id`: every post of it, gathered
+/// until `fetch_count` records have come or no new post came for `settle`
+/// (records repeated across posts count once).
+async fn collect(
+    receiver: &Receiver,
+    id: &str,
+    within: Duration,
+    fetch_count: u32,
+    settle: Duration,
+) -> Result<Vec<RsRecord>, CallError> {
+    let mut parts = receiver.wait_parts("reachstream", id, 0, within).await;
+    loop {
+        if receiver.shutting_down() {
+            return Err(ReachStream::failure(
+                "interrupted while collecting a delivery".into(),
+                true,
+            ));
+        }
+        let Some(last) = parts.last().map(|p| p.received_at) else {
+            return Err(ReachStream::failure(
+                format!(
+                    "processing id {id}: no webhook delivery within {}",
+                    humantime::format_duration(Duration::from_secs(within.as_secs()))
+                ),
+                true,
+            ));
+        };
+        let recs = part_records(&parts)?;
+        let quiet = Duration::from_secs_f64((crate::state::now() - last).max(0.0));
+        if recs.len() >= fetch_count as usize || quiet >= settle {
+            return Ok(recs);
+        }
+        let more = receiver
+            .wait_parts("reachstream", id, parts.len(), settle - quiet)
+            .await;
+        if more.len() == parts.len() && !receiver.shutting_down() {
+            return Ok(recs);
+        }
+        parts = more;
+    }
+}
+
+/// The records of every post, each once (by id, else by content), in the
+/// order of their ids: the same whether the vendor sent one post or many.
+fn part_records(parts: &[crate::webhook::Part]) -> Result<Vec<RsRecord>, CallError> {
+    #[derive(Deserialize)]
+    struct Delivery {
+        #[serde(default)]
+        data: Value,
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for part in parts {
+        let delivered: Delivery = serde_json::from_str(&part.payload)
+            .map_err(|e| ReachStream::failure(format!("unreadable webhook payload: {e}"), false))?;
+        let data = data_value(delivered.data).map_err(|e| ReachStream::failure(e, false))?;
+        for rec in records(&data) {
+            let identity = match &rec.id {
+                Some(id) => id.to_string(),
+                None => serde_json::to_string(&rec).unwrap_or_default(),
+            };
+            if seen.insert(identity) {
+                out.push(rec);
+            }
+        }
+    }
+    if parts.len() > 1 {
+        out.sort_by_key(|r| {
+            let id = r.id.as_ref();
+            let n = id
+                .and_then(Value::as_u64)
+                .or_else(|| id.and_then(Value::as_str)?.trim().parse().ok());
+            (n.is_none(), n, id.map(Value::to_string))
+        });
+    }
+    Ok(out)
 }
 
 /// Values the vendor knows for a preset parameter matching `query` (e.g. `job_title_level`, `"C-Suite"`).
@@ -446,6 +590,29 @@ mod tests {
             json!({"company_website": {"0": "acme.com"}, "job_title_level": {"0": "C-Suite", "1": "VP"}})
         );
         assert_eq!(f.canonical(), "company_website=acme.com&job_title_level=c-suite|vp");
+    }
+
+    #[test]
+    fn masked_or_missing_fields_contradict_nothing_another_company_does() {
+        let by_site = Filter::default().with("company_website", ["lattice.io".to_string()]);
+        let rec = |site: Option<&str>, name: Option<&str>| RsRecord {
+            id: Some(json!(5)),
+            company_website: site.map(str::to_string),
+            company_company_name: name.map(str::to_string),
+            ..RsRecord::default()
+        };
+        assert_eq!(
+            contradiction(&by_site, &rec(Some("https://www.lattice.io"), None)),
+            None
+        );
+        assert_eq!(contradiction(&by_site, &rec(Some("xxxxx"), Some("xxxxx"))), None);
+        assert_eq!(contradiction(&by_site, &rec(None, Some("Atlas"))), None);
+        let other = contradiction(&by_site, &rec(Some("atlas-security.com"), None)).unwrap();
+        assert!(other.contains("atlas-security.com"), "{other}");
+        let by_name = Filter::default().with("company_name", ["Lattice Security".to_string()]);
+        assert_eq!(contradiction(&by_name, &rec(None, Some("LATTICE SECURITY INC"))), None);
+        assert!(contradiction(&by_name, &rec(None, Some("Atlas Security"))).is_some());
+        assert!(is_masked("XXXXX") && !is_masked("Xerox") && !is_masked("xx"));
     }
 
     #[test]

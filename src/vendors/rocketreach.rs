@@ -29,20 +29,26 @@ pub struct LookupKey {
     pub params: Vec<(&'static str, String)>,
     /// Provider-independent canonical form, the cache and ledger key.
     pub canonical: String,
+    /// The row's full name, when it has one: an answer whose surname differs
+    /// is another person's (not part of the request or its key).
+    pub name_hint: Option<String>,
 }
 
 /// LinkedIn URL, else email, else name + current employer.
 pub fn lookup_key(id: &Identity) -> Option<LookupKey> {
+    let name_hint = id.full_name().map(str::to_string);
     if let Some(url) = id.linkedin_url() {
         return Some(LookupKey {
             params: vec![("linkedin_url", url.to_string())],
             canonical: format!("linkedin_url={url}"),
+            name_hint,
         });
     }
     if let Some(email) = id.email() {
         return Some(LookupKey {
             params: vec![("email", email.to_string())],
             canonical: format!("email={email}"),
+            name_hint,
         });
     }
     let name = id.full_name()?;
@@ -54,7 +60,104 @@ pub fn lookup_key(id: &Identity) -> Option<LookupKey> {
             name.to_lowercase(),
             employer.to_lowercase()
         ),
+        name_hint,
     })
+}
+
+/// The request a canonical key stands for (the inverse of [`lookup_key`]'s
+/// `canonical`), for work submitted by an earlier attempt of the run.
+pub fn key_from_canonical(canonical: &str) -> LookupKey {
+    let params = canonical
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| {
+            let k = ["linkedin_url", "email", "name", "current_employer"]
+                .into_iter()
+                .find(|known| *known == k)?;
+            Some((k, v.to_string()))
+        })
+        .collect();
+    LookupKey {
+        params,
+        canonical: canonical.to_string(),
+        name_hint: None,
+    }
+}
+
+/// The words of a name, folded for comparison: lowercase, accents and punctuation dropped.
+fn name_words(name: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = name
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    folded.split_whitespace().map(str::to_string).collect()
+}
+
+/// Why `profile` does not answer `key`, if it does not: another LinkedIn
+/// URL than the one asked for, or another surname than the request's (or
+/// the row's) name. What the profile does not say contradicts nothing; an
+/// email is no test (a person's current addresses need not include the
+/// one a lookup was made with).
+pub fn contradiction(key: &LookupKey, profile: &Profile) -> Option<String> {
+    let asked = |k: &str| key.params.iter().find(|(p, _)| *p == k).map(|(_, v)| v.as_str());
+    if let (Some(url), Some(got)) = (asked("linkedin_url"), profile.linkedin())
+        && !url.eq_ignore_ascii_case(&got)
+    {
+        return Some(format!("profile {} is {got}, not {url}", profile.id_text()));
+    }
+    let name = asked("name").or(key.name_hint.as_deref());
+    if let (Some(name), Some(got)) = (name, profile.name.as_deref()) {
+        let (want, have) = (name_words(name), name_words(got));
+        if let (Some(w), Some(h)) = (want.last(), have.last())
+            && w != h
+        {
+            return Some(format!("profile {} is {got:?}, not {name:?}", profile.id_text()));
+        }
+    }
+    None
+}
+
+/// Whether `profile` answers `key` positively (for deliveries that echo
+/// nothing of the request): the same LinkedIn URL, an address equal to the
+/// one asked for, or the same name at the same employer.
+pub fn answers(key: &LookupKey, profile: &Profile) -> bool {
+    if contradiction(key, profile).is_some() {
+        return false;
+    }
+    let asked = |k: &str| key.params.iter().find(|(p, _)| *p == k).map(|(_, v)| v.as_str());
+    if let Some(url) = asked("linkedin_url") {
+        return profile.linkedin().is_some_and(|got| got.eq_ignore_ascii_case(url));
+    }
+    if let Some(email) = asked("email") {
+        return profile
+            .emails
+            .iter()
+            .filter_map(|e| e.email.as_deref())
+            .any(|e| e.trim().eq_ignore_ascii_case(email));
+    }
+    let (Some(name), Some(employer)) = (asked("name"), asked("current_employer")) else {
+        return false;
+    };
+    let same_name = profile
+        .name
+        .as_deref()
+        .is_some_and(|n| name_words(n) == name_words(name));
+    let employer = employer.trim().to_lowercase();
+    let same_employer = [
+        profile.current_employer.as_deref(),
+        profile.current_employer_domain.as_deref(),
+        profile.current_employer_website.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|e| {
+        let e = e.trim().to_lowercase();
+        e == employer || crate::pipeline::normalize::domain(&e).is_some_and(|d| d == employer)
+    });
+    same_name && same_employer
 }
 
 /// A person profile, read leniently (every field optional; unknown fields ignored).
@@ -95,6 +198,11 @@ pub struct ProfilePhone {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub recommended: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    /// Deprecated by the vendor, still read: `"valid"` marks a valid number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
 }
 
 impl Profile {
@@ -130,7 +238,9 @@ impl Profile {
                 Some("unknown") | None => 2,
                 Some(_) => 3,
             };
-            (kind, grade, smtp)
+            // An address the vendor found undeliverable never outranks one that may work.
+            let invalid = e.smtp_valid.as_deref() == Some("invalid");
+            (invalid, kind, grade, smtp)
         };
         let mut emails: Vec<&ProfileEmail> = self.emails.iter().filter(|e| e.email.is_some()).collect();
         emails.sort_by_key(|e| rank(e)); // stable: the vendor's order breaks ties
@@ -180,13 +290,41 @@ impl Profile {
         }
     }
 
-    /// Credits a complete lookup costs: RocketReach charges when it finds contact data.
-    fn credits(&self) -> f64 {
-        if self.status() == "complete" && (!self.emails.is_empty() || !self.phones.is_empty()) {
-            1.0
-        } else {
-            0.0
+    /// The profile's LinkedIn URL, normalised.
+    fn linkedin(&self) -> Option<String> {
+        self.linkedin_url
+            .as_deref()
+            .and_then(crate::pipeline::normalize::linkedin_url)
+    }
+
+    fn id_text(&self) -> String {
+        self.id.map_or_else(|| "without id".into(), |id| id.to_string())
+    }
+
+    /// Credits this answer costs by the contract's charging rules, which
+    /// charge on data found, per `lookup_type`: standard = an A/A- email;
+    /// premium = an A/A- email or a valid phone; phone = a valid phone;
+    /// enrich = a profile; bulk = one export credit per profile found.
+    pub fn credits(&self, lookup_type: Option<&str>) -> f64 {
+        if self.status() != "complete" {
+            return 0.0;
         }
+        let good_email = self
+            .emails
+            .iter()
+            .any(|e| e.email.is_some() && matches!(e.grade.as_deref(), Some("A" | "A-")));
+        let good_phone = self.phones.iter().any(|p| {
+            (p.number.is_some() || p.e164.is_some())
+                && (matches!(p.grade.as_deref(), Some("A" | "A-"))
+                    || p.validity.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("valid")))
+        });
+        let charged = match lookup_type.unwrap_or("standard") {
+            "premium" | "premium (feeds disabled)" => good_email || good_phone,
+            "phone" => good_phone,
+            "enrich" | "bulk" => self.id.is_some(),
+            _ => good_email,
+        };
+        if charged { 1.0 } else { 0.0 }
     }
 }
 
@@ -201,6 +339,16 @@ pub struct LookupSettings {
     /// `delivery = "webhook"`: non-final profiles are awaited at the run's
     /// receiver (under `id:<profile id>`) instead of polled.
     pub webhook: Option<crate::webhook::Receiver>,
+}
+
+impl LookupSettings {
+    /// The `lookup_type` sent with every lookup, if the pipeline sets one.
+    pub fn lookup_type(&self) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| *k == "lookup_type")
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The RocketReach client of one run.
@@ -251,8 +399,10 @@ impl RocketReach {
         let (run_id, deadline) = (self.run_id, self.settings.deadline);
         let webhook = self.settings.webhook.clone();
         let canonical = key.canonical.clone();
+        let asked = key.clone();
         let mut params = key.params.clone();
         params.extend(self.settings.extra.iter().cloned());
+        let lookup_type = self.settings.lookup_type().map(str::to_string);
         self.paid
             .fetch("person_lookup", &key.canonical, row, move || async move {
                 let profile = match resume_id {
@@ -319,11 +469,21 @@ impl RocketReach {
                     });
                     done
                 };
+                if let Some(why) = contradiction(&asked, &profile) {
+                    http.answer_refused();
+                    tracing::warn!(%why, "RocketReach answered another person's profile: refused");
+                    return Err(CallError::Record {
+                        vendor: Vendor::RocketReach,
+                        status: None,
+                        reason: format!("RocketReach answered another person ({why}): refused"),
+                        transient: true,
+                    });
+                }
                 let found = profile.status() == "complete";
                 // A lookup resumed from an earlier attempt of this run was paid
                 // by that attempt, whose ledger entry never got its outcome: this
                 // entry records the cost once, and the row says what it cost.
-                let credits = profile.credits();
+                let credits = profile.credits(lookup_type.as_deref());
                 let body = serde_json::to_string(&profile).unwrap_or_else(|_| "null".into());
                 Ok(Fetched {
                     found,
@@ -534,4 +694,105 @@ pub fn pending_lookups(conn: &rusqlite::Connection, run_id: i64) -> rusqlite::Re
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(json: serde_json::Value) -> Profile {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn key(params: &[(&'static str, &str)], name_hint: Option<&str>) -> LookupKey {
+        LookupKey {
+            params: params.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            canonical: String::new(),
+            name_hint: name_hint.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_invalid_first_address_does_not_hide_a_valid_one() {
+        let p = profile(serde_json::json!({"status": "complete", "emails": [
+            {"email": "Old@Acme.com", "smtp_valid": "invalid", "type": "professional", "grade": "A"},
+            {"email": "jane@home.net", "smtp_valid": "valid", "type": "personal", "grade": "A-"},
+        ]}));
+        let f = p.fields(true);
+        assert_eq!(f.email.as_deref(), Some("jane@home.net"));
+        assert_eq!(f.email_smtp.as_deref(), Some("valid"));
+        assert_eq!(
+            f.emails.last().map(String::as_str),
+            Some("old@acme.com"),
+            "kept in the list"
+        );
+    }
+
+    #[test]
+    fn another_persons_profile_contradicts_the_request() {
+        let by_url = key(&[("linkedin_url", "linkedin.com/in/jane-doe")], Some("Jane Doe"));
+        let other = profile(
+            serde_json::json!({"id": 7, "name": "John Roe", "linkedin_url": "https://www.linkedin.com/in/john-roe"}),
+        );
+        assert!(contradiction(&by_url, &other).is_some());
+        let same = profile(
+            serde_json::json!({"id": 8, "name": "Jane Doe", "linkedin_url": "https://linkedin.com/in/jane-doe/"}),
+        );
+        assert_eq!(contradiction(&by_url, &same), None);
+        assert!(answers(&by_url, &same));
+
+        let by_email = key(&[("email", "jane@acme.com")], Some("Jane Doé"));
+        assert!(
+            contradiction(&by_email, &other).is_some(),
+            "another surname than the row's"
+        );
+        let silent = profile(serde_json::json!({"id": 9}));
+        assert_eq!(
+            contradiction(&by_email, &silent),
+            None,
+            "what a profile does not say contradicts nothing"
+        );
+        assert!(!answers(&by_email, &silent), "but it answers nothing by identity");
+        let accented = profile(serde_json::json!({"name": "JANE DOE", "emails": [{"email": "Jane@Acme.com"}]}));
+        assert!(answers(&by_email, &accented));
+
+        let by_name = key(&[("name", "Jane Doe"), ("current_employer", "acme.com")], None);
+        let at_acme = profile(
+            serde_json::json!({"name": "Jane Doe", "current_employer": "Acme", "current_employer_domain": "acme.com"}),
+        );
+        assert!(answers(&by_name, &at_acme));
+        let elsewhere = profile(serde_json::json!({"name": "Jane Doe", "current_employer": "Initech"}));
+        assert!(!answers(&by_name, &elsewhere));
+    }
+
+    #[test]
+    fn credits_follow_the_lookup_type_and_the_data_found() {
+        let only_b = profile(serde_json::json!({"id": 1, "status": "complete",
+            "emails": [{"email": "a@b.co", "grade": "B"}],
+            "phones": [{"number": "+1 555", "grade": "A", "validity": "valid"}]}));
+        assert_eq!(only_b.credits(None), 0.0, "standard: an A/A- email only");
+        assert_eq!(only_b.credits(Some("premium")), 1.0, "premium: or a valid phone");
+        assert_eq!(only_b.credits(Some("enrich")), 1.0);
+        let graded_a =
+            profile(serde_json::json!({"id": 2, "status": "complete", "emails": [{"email": "a@b.co", "grade": "A-"}]}));
+        assert_eq!(graded_a.credits(None), 1.0);
+        assert_eq!(graded_a.credits(Some("phone")), 0.0);
+        let failed =
+            profile(serde_json::json!({"id": 3, "status": "failed", "emails": [{"email": "a@b.co", "grade": "A"}]}));
+        assert_eq!(failed.credits(Some("bulk")), 0.0);
+    }
+
+    #[test]
+    fn canonical_keys_give_back_their_request() {
+        let id = Identity::default();
+        assert!(lookup_key(&id).is_none());
+        let k = key_from_canonical("name=jane doe&current_employer=acme.com");
+        assert_eq!(
+            k.params,
+            vec![
+                ("name", "jane doe".to_string()),
+                ("current_employer", "acme.com".to_string())
+            ]
+        );
+    }
 }

@@ -5,14 +5,21 @@
 //! what arrived within `linger` of the first) into one request, within the
 //! plan's bulk-job quotas (per minute / hour / day, a rate gate of their
 //! own on top of the vendor's limiter). Each query carries
-//! `metadata.leadpipe_key` = its canonical request key, which the webhook
-//! receiver uses to hand each delivered profile to the row that asked.
+//! `metadata.leadpipe_key` = its canonical request key. The contract does not
+//! say bulk deliveries echo it, so the receiver also hands a delivered
+//! profile to each query it answers by identity (see `crate::webhook`), and
+//! a profile that contradicts its query is refused.
+//!
+//! A bulk delivery need not include the people it found nothing for. Once a
+//! delivery of a request has come (known by its `RR-Request-ID`, or by a
+//! profile of the same request), a query of it still without a profile
+//! [`SETTLE`] later is answered "not found", for no credits.
 //!
 //! Accepted queries are stored as pending jobs (kind `bulk`, with a deadline)
 //! and committed before anyone waits: after a restart, a query already
 //! submitted waits for its delivery instead of being bought again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,13 +30,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::http::{CallError, RateGate, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
-use super::rocketreach::{LookupKey, Profile};
+use super::rocketreach::{LookupKey, Profile, contradiction, key_from_canonical};
 use crate::spec::Rate;
 use crate::state::writer::{Op, WriterHandle};
 use crate::webhook::Receiver;
 
 /// At most this many queries per bulk request (the contract's maximum).
 pub const MAX_QUERIES: usize = 100;
+
+/// How long after a request's first delivery its other queries may still come.
+pub const SETTLE: Duration = Duration::from_secs(5);
 
 /// Bulk-job quotas per plan: per minute, hour, day (the contract's table).
 pub fn plan_quotas(plan: &str) -> Vec<Rate> {
@@ -54,7 +64,20 @@ pub struct BulkSettings {
     pub quotas: Vec<Rate>,
 }
 
-type Submit = (LookupKey, oneshot::Sender<Result<(), CallError>>);
+/// A submitted bulk request: its `RR-Request-ID`, and when the first of
+/// its profiles came.
+#[derive(Default)]
+struct Batch {
+    request_id: Option<String>,
+    delivered_at: Option<tokio::time::Instant>,
+}
+
+type Batches = Arc<Mutex<HashMap<u64, Batch>>>;
+
+/// A query for the batcher, answered with the request it went out in, or
+/// `None` when a delivery for it was already kept (an earlier attempt's
+/// request, delivered late): it is not bought again.
+type Submit = (LookupKey, oneshot::Sender<Result<Option<u64>, CallError>>);
 
 /// The bulk lookups of one run.
 pub struct Bulk {
@@ -65,6 +88,7 @@ pub struct Bulk {
     /// Queries submitted by an earlier attempt of this run (canonical keys).
     pending: Mutex<HashSet<String>>,
     deadline: Duration,
+    batches: Batches,
 }
 
 impl Bulk {
@@ -77,10 +101,17 @@ impl Bulk {
         settings: BulkSettings,
     ) -> Arc<Bulk> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let batches = Batches::default();
+        let resumed: Vec<LookupKey> = pending.iter().map(|k| key_from_canonical(k)).collect();
+        receiver.expect_rocketreach(&resumed);
         tokio::spawn(batch_loop(
-            paid.http().clone(),
-            writer.clone(),
-            run_id,
+            BatchLoop {
+                http: paid.http().clone(),
+                writer: writer.clone(),
+                run_id,
+                receiver: receiver.clone(),
+                batches: batches.clone(),
+            },
             settings.clone(),
             rx,
         ));
@@ -91,42 +122,95 @@ impl Bulk {
             writer,
             pending: Mutex::new(pending),
             deadline: settings.deadline,
+            batches,
         })
     }
 
+    /// When the request `batch` (this run's) was first delivered, if it was.
+    fn delivered(&self, batch: Option<u64>) -> Option<tokio::time::Instant> {
+        let batches = self.batches.lock().expect("batches lock");
+        let b = batches.get(&batch?)?;
+        let by_header = b
+            .request_id
+            .as_deref()
+            .and_then(|r| self.receiver.rocketreach_delivered(r));
+        [b.delivered_at, by_header].into_iter().flatten().min()
+    }
+
+    fn mark_delivered(&self, batch: Option<u64>) {
+        let Some(batch) = batch else { return };
+        let mut batches = self.batches.lock().expect("batches lock");
+        if let Some(entry) = batches.get_mut(&batch) {
+            entry.delivered_at.get_or_insert_with(tokio::time::Instant::now);
+        }
+    }
+
+    /// The profile delivered for `key`, waiting at most `deadline`; `Ok(None)`
+    /// when its request was delivered without it (see [`SETTLE`]).
+    async fn wait(&self, key: &LookupKey, batch: Option<u64>) -> Result<Option<Arc<str>>, CallError> {
+        let until = tokio::time::Instant::now() + self.deadline;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(failure(format!(
+                    "no bulk delivery within {}",
+                    humantime::format_duration(self.deadline)
+                )));
+            }
+            let step = left.min(Duration::from_secs(1));
+            if let Some(payload) = self.receiver.wait("rocketreach", &key.canonical, step).await {
+                self.mark_delivered(batch);
+                return Ok(Some(payload));
+            }
+            if self.receiver.shutting_down() {
+                return Err(failure("interrupted while waiting for a bulk delivery".into()));
+            }
+            if self.delivered(batch).is_some_and(|at| at.elapsed() >= SETTLE) {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Look a person up for `row` through a bulk request (once per canonical request, ever, within the cache TTL).
-    pub async fn lookup(&self, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
+    pub async fn lookup(self: &Arc<Self>, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
         let resumed = self.pending.lock().expect("pending lock").remove(&key.canonical);
-        let (tx, receiver, deadline) = (self.tx.clone(), self.receiver.clone(), self.deadline);
-        let writer = self.writer.clone();
+        let this = self.clone();
         let key2 = key.clone();
         self.paid
             .fetch("bulk_lookup", &key.canonical, row, move || async move {
                 let gone = || failure("the bulk batcher stopped".into());
+                let mut batch = None;
+                let mut bought_before = resumed;
                 if !resumed {
                     let (done_tx, done_rx) = oneshot::channel();
-                    tx.send((key2.clone(), done_tx)).map_err(|_| gone())?;
-                    done_rx.await.map_err(|_| gone())??;
+                    this.tx.send((key2.clone(), done_tx)).map_err(|_| gone())?;
+                    batch = done_rx.await.map_err(|_| gone())??;
+                    bought_before = batch.is_none();
                 }
-                let Some(payload) = receiver.wait("rocketreach", &key2.canonical, deadline).await else {
-                    return Err(failure(format!(
-                        "no bulk delivery within {}",
-                        humantime::format_duration(deadline)
-                    )));
-                };
-                writer.send(Op::PendingState {
+                let payload = this.wait(&key2, batch).await?;
+                this.writer.send(Op::PendingState {
                     provider: "rocketreach",
                     job_id: format!("bulk:{}", key2.canonical),
                     state: "done",
                 });
+                let Some(payload) = payload else {
+                    return Ok(Fetched {
+                        found: false,
+                        body: "null".into(),
+                        credits: 0.0,
+                        http_status: Some(200),
+                    });
+                };
                 let profile: Profile =
                     serde_json::from_str(&payload).map_err(|e| failure(format!("unreadable bulk delivery: {e}")))?;
+                if let Some(why) = contradiction(&key2, &profile) {
+                    this.paid.http().answer_refused();
+                    tracing::warn!(%why, "RocketReach bulk delivery answers another person: refused");
+                    return Err(failure(format!(
+                        "RocketReach delivered another person ({why}): refused"
+                    )));
+                }
                 let found = profile.status() == "complete";
-                let credits = if found && (!profile.emails.is_empty() || !profile.phones.is_empty()) {
-                    1.0
-                } else {
-                    0.0
-                };
                 Ok(Fetched {
                     found,
                     body: if profile.id.is_some() {
@@ -134,7 +218,11 @@ impl Bulk {
                     } else {
                         "null".into()
                     },
-                    credits: if resumed { 0.0 } else { credits },
+                    credits: if bought_before {
+                        0.0
+                    } else {
+                        profile.credits(Some("bulk"))
+                    },
                     http_status: Some(200),
                 })
             })
@@ -151,14 +239,25 @@ fn failure(reason: String) -> CallError {
     }
 }
 
-async fn batch_loop(
+/// What the batcher works with.
+struct BatchLoop {
     http: VendorHttp,
     writer: WriterHandle,
     run_id: i64,
-    settings: BulkSettings,
-    mut rx: mpsc::UnboundedReceiver<Submit>,
-) {
+    receiver: Receiver,
+    batches: Batches,
+}
+
+async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::UnboundedReceiver<Submit>) {
+    let BatchLoop {
+        http,
+        writer,
+        run_id,
+        receiver,
+        batches,
+    } = ctx;
     let quotas = RateGate::new(&settings.quotas);
+    let mut seq = 0u64;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + settings.linger;
@@ -167,6 +266,16 @@ async fn batch_loop(
                 Ok(Some(q)) => batch.push(q),
                 _ => break,
             }
+        }
+        // A query whose delivery is already kept (an earlier attempt's, come late) is not bought again.
+        let (kept, batch): (Vec<Submit>, Vec<Submit>) = batch
+            .into_iter()
+            .partition(|(key, _)| receiver.has_delivery("rocketreach", &key.canonical));
+        for (_, done) in kept {
+            let _ = done.send(Ok(None));
+        }
+        if batch.is_empty() {
+            continue;
         }
         quotas.acquire().await;
         let queries: Vec<Value> = batch
@@ -182,6 +291,10 @@ async fn batch_loop(
             })
             .collect();
         let body = json!({ "queries": queries, "profile_list": "leadpipe" }).to_string();
+        // Expected before sent: a fast delivery finds its queries.
+        let keys: Vec<LookupKey> = batch.iter().map(|(k, _)| k.clone()).collect();
+        receiver.expect_rocketreach(&keys);
+        seq += 1;
         let path = http.path("bulk_lookup").to_string();
         let sent = http
             .send("bulk_lookup", Method::POST, &path, |r| {
@@ -189,7 +302,19 @@ async fn batch_loop(
             })
             .await;
         let result = match sent {
-            Ok(_) => {
+            Ok(resp) => {
+                let request_id = resp
+                    .headers
+                    .get("rr-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                batches.lock().expect("batches lock").insert(
+                    seq,
+                    Batch {
+                        request_id,
+                        delivered_at: None,
+                    },
+                );
                 let deadline = Some(crate::state::now() + settings.deadline.as_secs_f64());
                 for (key, _) in &batch {
                     writer.send(Op::PendingPut {
@@ -203,7 +328,11 @@ async fn batch_loop(
                     });
                 }
                 // Durable before anyone waits: a restart must find them.
-                writer.flush().await.map_err(|e| failure(e.to_string()))
+                writer
+                    .flush()
+                    .await
+                    .map(|()| Some(seq))
+                    .map_err(|e| failure(e.to_string()))
             }
             Err(e) => Err(e),
         };

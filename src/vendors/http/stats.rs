@@ -24,6 +24,9 @@ pub struct VendorStats {
     pub cache_hits: u64,
     /// Credits spent (reported by callers, who know what an answer costs).
     pub credits: u64,
+    /// Answers and deliveries refused because they answered another request
+    /// (another company's records, another person's profile): never merged.
+    pub answers_refused: u64,
     pub errors: ErrorCounts,
     /// From the first request's start to the last response's end.
     pub active_secs: f64,
@@ -51,6 +54,7 @@ pub(crate) struct Stats {
     rate_limited: AtomicU64,
     cache_hits: AtomicU64,
     credits: AtomicU64,
+    answers_refused: AtomicU64,
     transient: AtomicU64,
     record: AtomicU64,
     gave_up: AtomicU64,
@@ -71,6 +75,7 @@ impl Stats {
             rate_limited: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             credits: AtomicU64::new(0),
+            answers_refused: AtomicU64::new(0),
             transient: AtomicU64::new(0),
             record: AtomicU64::new(0),
             gave_up: AtomicU64::new(0),
@@ -116,6 +121,10 @@ impl Stats {
         self.credits.fetch_add(n, Relaxed);
     }
 
+    pub fn answer_refused(&self) {
+        self.answers_refused.fetch_add(1, Relaxed);
+    }
+
     pub fn failed(&self, e: &CallError) {
         let counter = match e {
             CallError::VendorFatal { .. } => &self.vendor_fatal,
@@ -143,6 +152,7 @@ impl Stats {
             rate_limited: self.rate_limited.load(Relaxed),
             cache_hits: self.cache_hits.load(Relaxed),
             credits: self.credits.load(Relaxed),
+            answers_refused: self.answers_refused.load(Relaxed),
             errors: ErrorCounts {
                 transient: self.transient.load(Relaxed),
                 record: self.record.load(Relaxed),
