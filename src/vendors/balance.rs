@@ -69,10 +69,14 @@ impl Readings {
 /// Puts the vendor's own figure into a vendor's report entry: `credits`
 /// becomes what the vendor charged when its balance shows it, next to
 /// `credits_estimated` (leadpipe's figure by the charging rules), with
-/// `credits_source` and `credits_differ` to flag a difference.
+/// `credits_source` and `credits_differ` to flag a difference. A balance that
+/// stood still while answers were bought (an unlimited plan) is no figure.
 pub fn reconcile(entry: &mut Value, charged: Option<f64>) {
     let estimated = entry["credits"].as_f64().unwrap_or(0.0);
     entry["credits_estimated"] = entry["credits"].clone();
+    // A balance that did not move while answers were bought is not metered
+    // (an unlimited plan): it says nothing of what was charged.
+    let charged = charged.filter(|c| *c != 0.0 || estimated == 0.0);
     match charged {
         Some(c) => {
             entry["credits"] = serde_json::json!(c.round() as i64);
@@ -150,5 +154,36 @@ mod tests {
         assert_eq!(Meter::Spent(3.0).charged_until(Meter::Spent(10.0)), Some(7.0));
         assert_eq!(Meter::Remaining(10.0).charged_until(Meter::Remaining(4.0)), Some(6.0));
         assert_eq!(Meter::Remaining(10.0).charged_until(Meter::Spent(4.0)), None);
+    }
+
+    #[test]
+    fn the_report_gives_the_vendors_figure_and_flags_a_difference() {
+        let entry = |credits: u64| json!({"credits": credits});
+        let mut agrees = entry(5);
+        reconcile(&mut agrees, Some(5.0));
+        assert_eq!(
+            (
+                agrees["credits"].clone(),
+                agrees["credits_source"].clone(),
+                agrees["credits_differ"].clone()
+            ),
+            (json!(5), json!("balance"), json!(false))
+        );
+        let mut differs = entry(5);
+        reconcile(&mut differs, Some(7.0));
+        assert_eq!(
+            (differs["credits"].clone(), differs["credits_estimated"].clone()),
+            (json!(7), json!(5))
+        );
+        assert_eq!(differs["credits_differ"], true);
+        let mut unmetered = entry(5);
+        reconcile(&mut unmetered, Some(0.0));
+        assert_eq!(
+            (unmetered["credits"].clone(), unmetered["credits_source"].clone()),
+            (json!(5), json!("estimate"))
+        );
+        let mut unknown = entry(3);
+        reconcile(&mut unknown, None);
+        assert_eq!(unknown["credits_source"], "estimate");
     }
 }

@@ -410,7 +410,8 @@ async fn a_second_run_verifies_nothing_and_writes_the_same_verdicts() {
 async fn the_bulk_cap_109_is_waited_out() {
     let sb = sandbox(|c| {
         c.leadrocks.bulk.max_running = 1;
-        c.leadrocks.bulk.running_ms = 1_500;
+        // Long enough that the run's first upload surely meets it, however slow its start.
+        c.leadrocks.bulk.running_ms = 5_000;
     })
     .await;
     let other = reqwest::multipart::Form::new().part(

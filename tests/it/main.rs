@@ -8,6 +8,7 @@ mod graph8;
 mod leadrocks;
 mod local_plane;
 mod reachstream;
+mod readings;
 mod resume;
 mod rocketreach;
 mod rocketreach_bulk;

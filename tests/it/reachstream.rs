@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leadpipe::sandbox::{Company, Credits, EmailStatus, Person, Sandbox, SandboxConfig, Vendor};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -860,4 +860,73 @@ async fn ctrl_c_while_waiting_exits_3_and_the_next_run_collects() {
         "no second submit"
     );
     assert!(output(&w).iter().all(|r| r["reachstream_status"] == "found"));
+}
+
+/// The processing ids the run has submitted, read from its state file.
+fn submitted_ids(w: &Work) -> Vec<String> {
+    let Ok(conn) = rusqlite::Connection::open(w.path("state/rs.db")) else {
+        return Vec::new();
+    };
+    conn.prepare("SELECT job_id FROM pending_jobs WHERE provider = 'reachstream'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default()
+}
+
+/// A delivery that answers another request (another company's records under
+/// the processing id of this row's fetch) is refused: the row gets nothing
+/// of it, fails with the reason, and the report counts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_of_another_companys_records_is_refused() {
+    let sb = sandbox(|_| {}).await;
+    let [asked, other]: [Company; 2] = companies(&sb, 2, 3).try_into().unwrap();
+    // The vendor's own deliveries go nowhere: only the forged one reaches the run.
+    deliver_to(&sb, &format!("http://127.0.0.1:{}/reachstream", free_port()));
+    let port = free_port();
+    let w = Work::new();
+    w.write(
+        "in.csv",
+        format!(
+            "first_name,last_name,company,website\nAda,Row,{},{}\n",
+            asked.name, asked.domain
+        ),
+    );
+    w.write(
+        "p.toml",
+        pipeline(&sb, port, "mode = \"contacts\"\nfetch_count = 3\ndeadline = \"20s\""),
+    );
+    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+    cmd.env("RS_KEY", KEY).env("RS_SECRET", SECRET);
+    let run = tokio::spawn(output_of(cmd));
+    let id = loop {
+        if let Some(id) = submitted_ids(&w).pop() {
+            break id;
+        }
+        assert!(!run.is_finished(), "the run ended before submitting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let theirs: Vec<Value> = people_of(&sb, &other)
+        .iter()
+        .take(2)
+        .map(|p| json!({"id": p.id, "contact_email_1": p.work_email, "company_company_name": other.name, "company_website": other.domain}))
+        .collect();
+    let forged =
+        json!({"unique_processing_id": id.parse::<u64>().unwrap(), "event": "data_notification", "data": theirs});
+    let status = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/reachstream"))
+        .header("webhook_secret_key", SECRET)
+        .json(&forged)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "stored, as any authentic delivery is");
+    let out = run.await.unwrap();
+    check(&out, 1);
+    let row = &output(&w)[0];
+    assert_eq!(row["reachstream_status"], "failed");
+    assert!(row["reachstream_reason"].contains("refused"), "{row:?}");
+    assert_eq!(row["reachstream_contacts"], "", "nothing of the other company's");
+    assert_eq!(row["company_website"], "");
+    let report = w.report("out/report.json");
+    assert_eq!(report["vendors"]["reachstream"]["answers_refused"], 1, "{report}");
 }

@@ -534,3 +534,66 @@ async fn pending_lookups_survive_a_kill_and_are_not_bought_again() {
     let out_rows = output(&w);
     assert_eq!(count_status(&out_rows, "found"), 20);
 }
+
+/// A profile delivered for this row's lookup id that is another person's
+/// (a vendor that reused an id, or a forged post) is refused: the row gets
+/// nothing of it, fails with the reason, and the report counts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivered_profile_of_another_person_is_refused() {
+    let port = free_port();
+    let sb = sandbox(|c| {
+        // The vendor's own deliveries go nowhere: only the forged one reaches the run.
+        c.rocketreach.webhook.url = Some(format!("http://127.0.0.1:{}/rocketreach", free_port()));
+        c.rocketreach.webhook.active = true;
+        c.rocketreach.webhook.secret = None;
+    })
+    .await;
+    let person = rr_people(&sb, RrOutcome::Async, 1).remove(0);
+    let w = Work::new();
+    w.write("in.csv", csv_of(std::slice::from_ref(&person)));
+    w.write(
+        "p.toml",
+        format!(
+            "name = \"rr\"\n[source]\nkind = \"csv\"\npath = \"in.csv\"\n\n[vendors.rocketreach]\napi_key = \"${{RR_KEY}}\"\nbase_url = \"{}\"\n{FAST}\n\n\
+             [webhook]\nlisten = \"127.0.0.1:{port}\"\n\n[[stages]]\nkind = \"rocketreach_lookup\"\ndelivery = \"webhook\"\ndeadline = \"20s\"\n\n\
+             [[sinks]]\nkind = \"csv\"\npath = \"out/rr.csv\"\n\n[state]\npath = \"state/rr.db\"\n",
+            sb.endpoints().rocketreach.base_url
+        ),
+    );
+    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+    cmd.env("RR_KEY", KEY);
+    let run = tokio::spawn(output_of(cmd));
+    let id: String = loop {
+        let pending = rusqlite::Connection::open(w.path("state/rr.db")).ok().and_then(|c| {
+            c.query_row(
+                "SELECT job_id FROM pending_jobs WHERE provider = 'rocketreach'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()
+        });
+        if let Some(id) = pending {
+            break id;
+        }
+        assert!(!run.is_finished(), "the run ended before its lookup was pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let forged = serde_json::json!({"id": id.parse::<u64>().unwrap(), "status": "complete", "name": "Eve Forger",
+        "emails": [{"email": "eve@forged.example", "type": "professional", "grade": "A", "smtp_valid": "valid"}]});
+    let status = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/rocketreach"))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "stored, as any authentic delivery is");
+    let out = run.await.unwrap();
+    check(&out, 1);
+    let row = &output(&w)[0];
+    assert_eq!(row["rocketreach_status"], "failed");
+    assert!(row["rocketreach_reason"].contains("refused"), "{row:?}");
+    assert_eq!(row["found_email"], "", "nothing of the other person's");
+    let report = w.report("out/report.json");
+    assert_eq!(rr(&report)["answers_refused"], 1, "{report}");
+}

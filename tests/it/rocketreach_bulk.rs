@@ -261,3 +261,61 @@ async fn bulk_lookups_paid_before_a_kill_are_not_bought_again() {
         assert_eq!(row["rocketreach_id"], p.id.to_string(), "joined to the right row");
     }
 }
+
+/// The contract does not say bulk deliveries echo `metadata`, nor that they
+/// carry the request's `RR-Request-ID`. Against a vendor that does neither,
+/// every found person is still joined to its row by identity, the people
+/// the delivery left out (failed, unknown) end not found, the credits
+/// reported are those charged, and a second run buys nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_deliveries_without_metadata_are_matched_by_identity() {
+    let port = free_port();
+    let sb = sandbox(port).await;
+    sb.update(|c| {
+        c.rocketreach.bulk_echo_metadata = false;
+        c.rocketreach.webhook.same_request_id = false;
+    })
+    .unwrap();
+    let mut people = rr_people(&sb, RrOutcome::Instant, 60);
+    people.extend(rr_people(&sb, RrOutcome::Async, 20));
+    people.extend(rr_people(&sb, RrOutcome::Failed, 10));
+    people.extend(rr_people(&sb, RrOutcome::NotFound, 10));
+    let w = Work::new();
+    w.write("in.csv", csv_of(&people));
+    w.write(
+        "p.toml",
+        pipeline(&sb, port, "bulk = \"on\"\nbulk_linger = \"200ms\"\ndeadline = \"60s\""),
+    );
+    let out = run(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows = output(&w);
+    for (row, p) in rows.iter().zip(&people) {
+        let found = matches!(p.rr, RrOutcome::Instant | RrOutcome::Async);
+        let want = if found { "found" } else { "not_found" };
+        assert_eq!(row["rocketreach_status"], want, "{:?}: {row:?}", p.rr);
+        if found {
+            assert_eq!(row["rocketreach_id"], p.id.to_string(), "joined to the right row");
+        }
+    }
+    let stats = sb.stats();
+    let report = w.report("out/report.json");
+    let rr = &report["vendors"]["rocketreach"];
+    assert_eq!(
+        rr["credits"].as_u64(),
+        Some(stats.credits_charged(Vendor::RocketReach)),
+        "{rr}"
+    );
+    assert_eq!(rr["credits_differ"], false, "{rr}");
+    assert_eq!(rr["answers_refused"], 0);
+
+    let bulks = stats.calls_to(Vendor::RocketReach, BULK);
+    std::fs::remove_file(w.path("out/rr.csv")).unwrap();
+    let out = output_of(w.command(&["run", "p.toml", "--fresh", "--report", "out/report.json"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        sb.stats().calls_to(Vendor::RocketReach, BULK),
+        bulks,
+        "nothing bought again"
+    );
+    assert_eq!(output(&w).len(), people.len());
+}
