@@ -96,6 +96,12 @@ fn name_words(name: &str) -> Vec<String> {
     folded.split_whitespace().map(str::to_string).collect()
 }
 
+/// The LinkedIn URL a request asked with, normalised as profiles' are.
+fn asked_linkedin(key: &LookupKey) -> Option<String> {
+    let (_, url) = key.params.iter().find(|(p, _)| *p == "linkedin_url")?;
+    Some(crate::pipeline::normalize::linkedin_url(url).unwrap_or_else(|| url.clone()))
+}
+
 /// Why `profile` does not answer `key`, if it does not: another LinkedIn
 /// URL than the one asked for, or another surname than the request's (or
 /// the row's) name. What the profile does not say contradicts nothing; an
@@ -103,7 +109,7 @@ fn name_words(name: &str) -> Vec<String> {
 /// one a lookup was made with).
 pub fn contradiction(key: &LookupKey, profile: &Profile) -> Option<String> {
     let asked = |k: &str| key.params.iter().find(|(p, _)| *p == k).map(|(_, v)| v.as_str());
-    if let (Some(url), Some(got)) = (asked("linkedin_url"), profile.linkedin())
+    if let (Some(url), Some(got)) = (asked_linkedin(key), profile.linkedin())
         && !url.eq_ignore_ascii_case(&got)
     {
         return Some(format!("profile {} is {got}, not {url}", profile.id_text()));
@@ -128,8 +134,8 @@ pub fn answers(key: &LookupKey, profile: &Profile) -> bool {
         return false;
     }
     let asked = |k: &str| key.params.iter().find(|(p, _)| *p == k).map(|(_, v)| v.as_str());
-    if let Some(url) = asked("linkedin_url") {
-        return profile.linkedin().is_some_and(|got| got.eq_ignore_ascii_case(url));
+    if let Some(url) = asked_linkedin(key) {
+        return profile.linkedin().is_some_and(|got| got.eq_ignore_ascii_case(&url));
     }
     if let Some(email) = asked("email") {
         return profile
