@@ -256,7 +256,10 @@ impl VendorHttp {
     }
 
     pub fn snapshot(&self) -> VendorStats {
-        self.inner.stats.snapshot(self.vendor())
+        let window = self.inner.settings.rate_limits.iter().map(|r| r.per).min();
+        self.inner
+            .stats
+            .snapshot(self.vendor(), window.unwrap_or(Duration::from_secs(1)))
     }
 
     /// `GET path?query`.
