@@ -481,6 +481,21 @@ pub struct ReachStreamWebhook {
     pub batch_size: u32,
     /// Also send `X-Webhook-Signature: sha256=<hex HMAC of body>`.
     pub hmac_signature: bool,
+    /// How a data fetch with a wrong `webhook_secret_key` is refused (an open question).
+    pub bad_secret: BadSecret,
+}
+
+/// The reply to a wrong `webhook_secret_key`, in the contract's envelope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadSecret {
+    /// 401 `"Unauthorized"`, as for a bad key.
+    #[default]
+    Unauthorized,
+    /// 400 `"Invalid webhook secret key"`.
+    BadRequest,
+    /// 403 `"Forbidden"`.
+    Forbidden,
 }
 
 impl Default for ReachStreamWebhook {
@@ -494,6 +509,7 @@ impl Default for ReachStreamWebhook {
             deliver_twice: false,
             batch_size: 0,
             hmac_signature: false,
+            bad_secret: BadSecret::default(),
         }
     }
 }

@@ -81,7 +81,7 @@ pub use classify::{
     Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, graph8, leadrocks, reachstream,
     retry_after, rocketreach,
 };
-pub use error::CallError;
+pub use error::{API_KEY, CallError};
 pub use limits::RateGate;
 pub use settings::{
     Auth, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PAUSE, DEFAULT_MIN_BACKOFF, ROCKETREACH_DEFAULT_PLAN,
@@ -508,6 +508,10 @@ impl VendorHttp {
                 .request(method.clone(), url.clone())
                 .header(inner.auth.0.clone(), inner.auth.1.clone()),
         );
+        if let Some(log) = inner.rate_log.get() {
+            log(RateEvent::Sent(SystemTime::now()));
+        }
+        let _ = ON_SEND.try_with(|hook| hook());
         inner.stats.request_sent(started);
         // Boxed: only requests holding a permit need the exchange's state
         // (1.7 KB of a RocketReach lookup's 4.8 KB future); the rows of a
