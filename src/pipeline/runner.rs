@@ -109,6 +109,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let store = Store::open(&p.state_path)?;
     let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
+    super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
     // A CRM list says how many members it has; a file is counted by the stages that need to.
     let (input_fp, list_size) = match &p.source {
         SourceSpec::Csv(csv) => {

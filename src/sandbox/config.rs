@@ -623,7 +623,20 @@ pub struct Graph8Config {
     pub suppressions_size: u32,
     /// Status for `POST /contacts` without `list_id`: 400 (string detail) or 422 (pydantic).
     pub missing_list_id_status: u16,
+    /// Contacts written into a list that is not a contacts list (an open question).
+    pub wrong_list_type: WrongListType,
     pub faults: Faults,
+}
+
+/// What graph8 does with contacts written into a list of another entity type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WrongListType {
+    /// Accepts them (counted as created/updated) and keeps none in the list.
+    #[default]
+    Drop,
+    /// 400 `{"detail":"List N is a companies list, not a contacts list"}`.
+    Reject,
 }
 
 impl Default for Graph8Config {
@@ -636,6 +649,7 @@ impl Default for Graph8Config {
             prospects_size: 500,
             suppressions_size: 100,
             missing_list_id_status: 400,
+            wrong_list_type: WrongListType::default(),
             faults: Faults::default(),
         }
     }
