@@ -91,6 +91,21 @@ pub use stats::{ErrorCounts, VendorStats};
 
 use stats::Stats;
 
+tokio::task_local! {
+    /// What to do when a request of the current call is about to be sent.
+    static ON_SEND: Arc<dyn Fn() + Send + Sync>;
+}
+
+/// Runs `call` so that `hook` runs right before each request it sends goes on
+/// the wire (after its permit and rate slot): the call ledger writes its
+/// intent then, not while the request still waits its turn.
+pub fn on_send<F: std::future::Future>(
+    hook: Arc<dyn Fn() + Send + Sync>,
+    call: F,
+) -> impl std::future::Future<Output = F::Output> {
+    ON_SEND.scope(hook, call)
+}
+
 /// A vendor's reply, body read in full.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -511,6 +526,7 @@ impl VendorHttp {
         if let Some(log) = inner.rate_log.get() {
             log(RateEvent::Sent(SystemTime::now()));
         }
+        let _ = ON_SEND.try_with(|hook| hook());
         let _ = ON_SEND.try_with(|hook| hook());
         inner.stats.request_sent(started);
         // Boxed: only requests holding a permit need the exchange's state
