@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - `settings.rs` — [`VendorSettings`]: a `[vendors.x]` table resolved against the contracts' defaults.
-//! - `limits.rs` — [`RateGate`]: sliding rate windows plus the vendor-wide 429 pause.
+//! - `limits.rs` — [`RateGate`]: sliding rate windows plus the vendor-wide 429 pause;
+//!   a run starts them from what the state store remembers ([`VendorHttp::remember`]).
 //! - `classify.rs` — [`Verdict`]: every reply classified before acting; one classifier per vendor.
 //! - `retry.rs` — the backoff schedule (`backon`).
 //! - `error.rs` — [`CallError`], what a failed call means for the caller.
@@ -64,7 +65,7 @@ use std::collections::HashSet;
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpInfo;
@@ -106,6 +107,18 @@ pub fn on_send<F: std::future::Future>(
     ON_SEND.scope(hook, call)
 }
 
+/// What a vendor's rate gate did, for the state store to remember.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateEvent {
+    /// A request took its slots and went out.
+    Sent(SystemTime),
+    /// Every request is held until then (a 429, or a window the vendor says is spent).
+    Paused(SystemTime),
+}
+
+/// Receives a vendor's [`RateEvent`]s.
+pub type RateLog = Arc<dyn Fn(RateEvent) + Send + Sync>;
+
 /// A vendor's reply, body read in full.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -140,6 +153,8 @@ struct Inner {
     throttle: Mutex<Throttle>,
     /// Local addresses of the connections answers came on (see [`Inner::opened_connection`]).
     connections: Mutex<HashSet<SocketAddr>>,
+    /// Where slots taken and pauses go to outlive the process (see [`VendorHttp::log_rates`]).
+    rate_log: OnceLock<RateLog>,
 }
 
 impl Inner {
@@ -224,6 +239,7 @@ impl VendorHttp {
                 stop: CancellationToken::new(),
                 throttle: Mutex::new(Throttle::default()),
                 connections: Mutex::new(HashSet::new()),
+                rate_log: OnceLock::new(),
                 settings,
             }),
         })
@@ -253,11 +269,58 @@ impl VendorHttp {
         self.stop(e)
     }
 
+    /// The vendor key as the state store names it: a hash, never the key.
+    pub fn key_id(&self) -> String {
+        let key = self.inner.settings.api_key.expose();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+    }
+
+    /// The longest rate window: how far back the vendor still counts requests.
+    pub fn longest_window(&self) -> Option<Duration> {
+        self.inner.settings.rate_limits.iter().map(|r| r.per).max()
+    }
+
+    /// Starts from what an earlier process left: the times its requests to
+    /// this key went out (they fill this process's windows as if it had sent
+    /// them, a twentieth of the shortest window later, for the time they took
+    /// to reach the vendor) and a 429 pause not over yet.
+    pub fn remember(&self, sent: &[SystemTime], paused_until: Option<SystemTime>) {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let at = |t: SystemTime| match wall.duration_since(t) {
+            Ok(age) => now.checked_sub(age),
+            Err(ahead) => Some(now + ahead.duration()),
+        };
+        let late = self.inner.settings.rate_limits.iter().map(|r| r.per / 20).min();
+        let sent: Vec<Instant> = sent
+            .iter()
+            .filter_map(|&t| at(t))
+            .map(|t| t + late.unwrap_or_default())
+            .collect();
+        self.inner.gate.remember(&sent);
+        if let Some(until) = paused_until.and_then(at) {
+            self.inner.gate.pause_until(until);
+        }
+    }
+
+    /// From now on every slot taken and every pause goes to `log` (set once).
+    pub fn log_rates(&self, log: RateLog) {
+        let _ = self.inner.rate_log.set(log);
+    }
+
+    fn pause(&self, until: Instant) {
+        self.inner.gate.pause_until(until);
+        if let Some(log) = self.inner.rate_log.get() {
+            log(RateEvent::Paused(
+                SystemTime::now() + until.saturating_duration_since(Instant::now()),
+            ));
+        }
+    }
+
     /// Holds every request to this vendor for `wait`, as a 429 would: for a
     /// vendor whose answer says its window is spent (e.g. graph8's
     /// `X-RateLimit-Remaining: 0`), so the next request does not draw a 429.
     pub fn pause_for(&self, wait: Duration) {
-        self.inner.gate.pause_until(Instant::now() + wait);
+        self.pause(Instant::now() + wait);
     }
 
     /// Counts an answer served from the cache instead of a call.
@@ -454,6 +517,7 @@ impl VendorHttp {
                                 vendor: self.vendor(),
                                 status: Some(status),
                                 message: self.redact(message),
+                                refused: API_KEY,
                             }));
                         }
                         Verdict::OutOfCredits(message) => {
@@ -527,7 +591,6 @@ impl VendorHttp {
             log(RateEvent::Sent(SystemTime::now()));
         }
         let _ = ON_SEND.try_with(|hook| hook());
-        let _ = ON_SEND.try_with(|hook| hook());
         inner.stats.request_sent(started);
         // Boxed: only requests holding a permit need the exchange's state
         // (1.7 KB of a RocketReach lookup's 4.8 KB future); the rows of a
@@ -588,7 +651,7 @@ impl VendorHttp {
             header = retry_after.is_some(),
             "rate limited: pausing every request to this vendor"
         );
-        inner.gate.pause_until(now + wait);
+        self.pause(now + wait);
         Ok(())
     }
 

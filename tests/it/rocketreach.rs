@@ -183,6 +183,59 @@ async fn keeps_the_rate_limit_busy_without_a_429() {
     );
 }
 
+/// Must-hold: rate windows outlive the process. A run at a tight limit
+/// (10 per 5 s, the sandbox's and the pipeline's) is killed right after its
+/// first burst; the run started again at once, as a new process, waits for
+/// the window the vendor still counts instead of bursting into it: no 429 in
+/// either run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_run_restarted_at_once_draws_no_429_from_its_remembered_window() {
+    let sb = sandbox(|c| {
+        c.rocketreach.rate_limit = vec![RateWindow {
+            limit: 10,
+            per_ms: 5_000,
+        }]
+    })
+    .await;
+    let rows = rr_people(&sb, RrOutcome::Instant, 25);
+    let w = Work::new();
+    w.write("in.csv", csv_of(&rows));
+    w.write(
+        "p.toml",
+        pipeline(&sb, "rate_limits = [\"10/5s\"]\nconcurrency = 4", ""),
+    );
+    let mut child = w
+        .command(&["run", "p.toml", "--quiet"])
+        .env("RR_KEY", KEY)
+        .spawn()
+        .unwrap();
+    // Kill once the first window is spent and the state store holds its sends.
+    let sent = || -> i64 {
+        rusqlite::Connection::open(w.path("state/rr.db"))
+            .and_then(|c| c.query_row("SELECT count(*) FROM rate_slots", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent() < 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    assert!(child.wait().unwrap().code().is_none(), "killed before it finished");
+    assert!(sent() >= 10, "a window's worth sent before the kill");
+
+    let out = run(&w).await;
+    check(&out, 0);
+    let report = w.report("out/report.json");
+    assert_eq!(report["resumed"], true);
+    assert_eq!(rr(&report)["rate_limited"], 0, "no 429 after the restart");
+    assert_eq!(
+        sb.stats().status_count(Vendor::RocketReach, 429),
+        0,
+        "429s the sandbox sent"
+    );
+    assert_eq!(output(&w).len(), 25);
+}
+
 // ---------------------------------------------------------------- 429 honoured
 
 /// Acceptance 3: the vendor allows less than the pipeline thinks. Every 429
