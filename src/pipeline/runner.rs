@@ -829,10 +829,25 @@ async fn collect(
         .map(|p| SideFile::duplicates(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tally = RunCounts::default();
-    // The run's counts so far go to the state store about once a second, for `leadpipe status`.
+    // The run's counts so far go to the state store once a second, for
+    // `leadpipe status`, also while no batch comes (rows waiting on a vendor).
     let (writer, run_id) = state;
-    let mut counted_at = Instant::now();
-    while let Some(batch) = rx.recv().await {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let batch = tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+            _ = tick.tick() => {
+                // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
+                let rows_in = progress.rows_read.load(Ordering::Relaxed).max(tally.rows_in);
+                let counts = RunCounts { rows_in, ..tally };
+                writer.send(Op::RunCounts { run_id, counts });
+                continue;
+            }
+        };
         tally.rows_in += batch.rows_in;
         tally.rows_out += batch.records.len() as u64;
         tally.rows_rejected += batch.rejects.len() as u64;
@@ -850,15 +865,6 @@ async fn collect(
         progress
             .rows_written
             .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        if counted_at.elapsed() >= Duration::from_secs(1) {
-            // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
-            let counts = RunCounts {
-                rows_in: progress.rows_read.load(Ordering::Relaxed),
-                ..tally
-            };
-            writer.send(Op::RunCounts { run_id, counts });
-            counted_at = Instant::now();
-        }
         let batch = Arc::new(batch);
         for tx in &senders {
             if tx.send(batch.clone()).await.is_err() {
