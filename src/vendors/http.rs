@@ -119,6 +119,12 @@ pub enum RateEvent {
 /// Receives a vendor's [`RateEvent`]s.
 pub type RateLog = Arc<dyn Fn(RateEvent) + Send + Sync>;
 
+/// Runs the current call's send hook now: for a request handed to a batch
+/// that another task sends (the batch's requests carry many calls).
+pub fn handed_to_batch() {
+    let _ = ON_SEND.try_with(|hook| hook());
+}
+
 /// A vendor's reply, body read in full.
 #[derive(Debug, Clone)]
 pub struct Response {

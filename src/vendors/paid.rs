@@ -270,7 +270,8 @@ impl PaidCalls {
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let book = self.book.clone();
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
-        // The intent is written when the call's first request goes out, or
+        // The intent is written when the call's first request goes out (or
+        // it is handed to a batch another task sends), or
         // with its outcome if none did (a delivery awaited from an earlier
         // attempt, a stopped vendor): an intent left without an outcome is a
         // request on the wire when the process died, whose answer may be lost.

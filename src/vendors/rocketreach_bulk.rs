@@ -105,6 +105,7 @@ impl Bulk {
                 let gone = || failure("the bulk batcher stopped".into());
                 if !resumed {
                     let (done_tx, done_rx) = oneshot::channel();
+                    crate::vendors::http::handed_to_batch();
                     tx.send((key2.clone(), done_tx)).map_err(|_| gone())?;
                     done_rx.await.map_err(|_| gone())??;
                 }
