@@ -117,8 +117,9 @@ fn rr(report: &Value) -> &Value {
 
 // ---------------------------------------------------------------- at the limit
 
-/// Acceptance 1, short: 10/s on both sides, 200 ms latency, 200 rows of the
-/// universe's mix (found, async, failed, not found), no 429 at all. The
+/// Acceptance 1, short: 10/s (the sandbox with room for arrival jitter),
+/// 200 ms latency, 200 rows of the universe's mix (found, async, failed, not
+/// found), no 429 at all. The
 /// benchmark (`benches/rocketreach.sh rate`, release build, 2,000 rows) is the
 /// gate for 97% of the limit; here the rate floor is lower (90%), because two
 /// one-time costs weigh ten times more on 200 rows than on 2,000: the end of
@@ -127,8 +128,14 @@ fn rr(report: &Value) -> &Value {
 /// slots until their answers arrive (see `vendors/http/limits.rs`).
 #[tokio::test(flavor = "multi_thread")]
 async fn keeps_the_rate_limit_busy_without_a_429() {
+    // The sandbox counts 10 per window by arrival, the pipeline 10/s by send.
+    // On a machine whose two cores run the whole suite, a request can wait
+    // 100 ms and more in a run queue between the two, on either side, so two
+    // requests sent a second apart can arrive less than a second apart: the
+    // sandbox's window is 800 ms, room for that drift. The pipeline's own
+    // bound (at most 10 sends in any second) is checked below on its sends.
     let sb = sandbox(|c| {
-        c.rocketreach.rate_limit = vec![RateWindow::per_second(10)];
+        c.rocketreach.rate_limit = vec![RateWindow { limit: 10, per_ms: 800 }];
         c.rocketreach.faults.latency = Latency::Fixed { ms: 200 };
     })
     .await;
