@@ -239,8 +239,9 @@ async fn wait_for_signal(shutdown: CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
-    eprintln!("leadpipe: interrupted; finishing what is in flight (press Ctrl-C again to stop at once)");
+    // Stop first, then say so: once the line is out, nothing new starts.
     shutdown.cancel();
+    eprintln!("leadpipe: interrupted; finishing what is in flight (press Ctrl-C again to stop at once)");
     let _ = tokio::signal::ctrl_c().await;
     std::process::exit(Exit::Interrupted.code().into());
 }

@@ -1,6 +1,7 @@
 //! The runner and the record type: stage tasks joined by bounded channels,
 //! from the source through the stages to the sinks, with the state store beside.
 
+mod crm_lists;
 pub mod normalize;
 pub mod progress;
 pub mod record;

@@ -8,8 +8,8 @@
 //! path and exits resumable.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -33,7 +33,7 @@ use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, Stag
 use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
 use crate::vendors::graph8::Graph8;
-use crate::vendors::http::{CallError, Vendor, VendorHttp, VendorSettings};
+use crate::vendors::http::{CallError, RateEvent, Vendor, VendorHttp, VendorSettings};
 
 /// How a run was asked for.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +109,8 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let store = Store::open(&p.state_path)?;
     let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
+    remember_rates(&store, &vendors)?;
+    super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
     // A CRM list says how many members it has; a file is counted by the stages that need to.
     let (input_fp, list_size) = match &p.source {
         SourceSpec::Csv(csv) => {
@@ -178,6 +180,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         }
     }
     let writer = Writer::spawn(&p.state_path)?;
+    let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
     let balances = crate::vendors::balance::Readings::start(vendors.values()).await;
 
@@ -286,6 +289,8 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     }
     reporter_done.cancel();
     let _ = reporter.await;
+    // The vendors outlive the writer: their rate logs let go of it first.
+    rate_writer.lock().expect("rate writer lock").take();
     writer.close()?;
 
     let interrupted = shutdown.is_cancelled();
@@ -504,6 +509,47 @@ fn run_dedupe(
     }
     counts.duration_s = started.elapsed().as_secs_f64();
     Ok(counts)
+}
+
+/// Every vendor key starts with the rate windows and pause an earlier process
+/// left in the state store (see `state::rates`).
+fn remember_rates(store: &Store, vendors: &IndexMap<Vendor, VendorHttp>) -> Result<(), RunError> {
+    for http in vendors.values() {
+        if let Some(longest) = http.longest_window() {
+            let r = store.remembered_rates(http.vendor().name(), &http.key_id(), longest)?;
+            if !r.sent.is_empty() || r.paused_until.is_some() {
+                tracing::info!(vendor = %http.vendor(), requests = r.sent.len(), "rate windows remembered from earlier runs");
+            }
+            http.remember(&r.sent, r.paused_until);
+        }
+    }
+    Ok(())
+}
+
+/// From here on, every request sent and every pause is written to the state
+/// store, until the returned handle is taken (before the writer closes).
+fn log_rates(vendors: &IndexMap<Vendor, VendorHttp>, writer: &WriterHandle) -> Arc<Mutex<Option<WriterHandle>>> {
+    let shared = Arc::new(Mutex::new(Some(writer.clone())));
+    for http in vendors.values().filter(|h| h.longest_window().is_some()) {
+        let (vendor, key, writer) = (http.vendor().name(), Arc::<str>::from(http.key_id()), shared.clone());
+        http.log_rates(Arc::new(move |event| {
+            let writer = writer.lock().expect("rate writer lock");
+            let Some(writer) = writer.as_ref() else { return };
+            writer.send(match event {
+                RateEvent::Sent(t) => Op::RateSlot {
+                    vendor,
+                    key: key.clone(),
+                    sent_at: crate::state::rates::secs(t),
+                },
+                RateEvent::Paused(t) => Op::RatePause {
+                    vendor,
+                    key: key.clone(),
+                    until: crate::state::rates::secs(t),
+                },
+            })
+        }));
+    }
+    shared
 }
 
 /// One HTTP client per vendor that the source, a stage or a sink uses, shared
@@ -785,10 +831,25 @@ async fn collect(
         .map(|p| SideFile::duplicates(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tally = RunCounts::default();
-    // The run's counts so far go to the state store about once a second, for `leadpipe status`.
+    // The run's counts so far go to the state store once a second, for
+    // `leadpipe status`, also while no batch comes (rows waiting on a vendor).
     let (writer, run_id) = state;
-    let mut counted_at = Instant::now();
-    while let Some(batch) = rx.recv().await {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let batch = tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+            _ = tick.tick() => {
+                // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
+                let rows_in = progress.rows_read.load(Ordering::Relaxed).max(tally.rows_in);
+                let counts = RunCounts { rows_in, ..tally };
+                writer.send(Op::RunCounts { run_id, counts });
+                continue;
+            }
+        };
         tally.rows_in += batch.rows_in;
         tally.rows_out += batch.records.len() as u64;
         tally.rows_rejected += batch.rejects.len() as u64;
@@ -806,15 +867,6 @@ async fn collect(
         progress
             .rows_written
             .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        if counted_at.elapsed() >= Duration::from_secs(1) {
-            // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
-            let counts = RunCounts {
-                rows_in: progress.rows_read.load(Ordering::Relaxed),
-                ..tally
-            };
-            writer.send(Op::RunCounts { run_id, counts });
-            counted_at = Instant::now();
-        }
         let batch = Arc::new(batch);
         for tx in &senders {
             if tx.send(batch.clone()).await.is_err() {

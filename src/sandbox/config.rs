@@ -505,6 +505,21 @@ pub struct ReachStreamWebhook {
     pub batch_size: u32,
     /// Also send `X-Webhook-Signature: sha256=<hex HMAC of body>`.
     pub hmac_signature: bool,
+    /// How a data fetch with a wrong `webhook_secret_key` is refused (an open question).
+    pub bad_secret: BadSecret,
+}
+
+/// The reply to a wrong `webhook_secret_key`, in the contract's envelope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadSecret {
+    /// 401 `"Unauthorized"`, as for a bad key.
+    #[default]
+    Unauthorized,
+    /// 400 `"Invalid webhook secret key"`.
+    BadRequest,
+    /// 403 `"Forbidden"`.
+    Forbidden,
 }
 
 impl Default for ReachStreamWebhook {
@@ -518,6 +533,7 @@ impl Default for ReachStreamWebhook {
             deliver_twice: false,
             batch_size: 0,
             hmac_signature: false,
+            bad_secret: BadSecret::default(),
         }
     }
 }
@@ -635,7 +651,20 @@ pub struct Graph8Config {
     pub suppressions_size: u32,
     /// Status for `POST /contacts` without `list_id`: 400 (string detail) or 422 (pydantic).
     pub missing_list_id_status: u16,
+    /// Contacts written into a list that is not a contacts list (an open question).
+    pub wrong_list_type: WrongListType,
     pub faults: Faults,
+}
+
+/// What graph8 does with contacts written into a list of another entity type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WrongListType {
+    /// Accepts them (counted as created/updated) and keeps none in the list.
+    #[default]
+    Drop,
+    /// 400 `{"detail":"List N is a companies list, not a contacts list"}`.
+    Reject,
 }
 
 impl Default for Graph8Config {
@@ -648,6 +677,7 @@ impl Default for Graph8Config {
             prospects_size: 500,
             suppressions_size: 100,
             missing_list_id_status: 400,
+            wrong_list_type: WrongListType::default(),
             faults: Faults::default(),
         }
     }

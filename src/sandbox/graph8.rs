@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 
-use super::config::Graph8Config;
+use super::config::{Graph8Config, WrongListType};
 use super::limits::{KeyState, Keyring, Limiter, retry_after_secs};
 use super::universe::Universe;
 use super::util::{
@@ -1016,10 +1016,13 @@ async fn create_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
         });
     };
     let fields = contact_fields(&obj).map_err(FieldError::response)?;
+    let wrong_type = core.config().graph8.wrong_list_type;
     let mut st = core.g8.store();
-    found(&st.lists, list_id)?;
+    let joins = contact_list(&st, list_id, wrong_type)?;
     let id = insert_contact(&mut st, fields);
-    add_member(&mut st, list_id, id);
+    if joins {
+        add_member(&mut st, list_id, id);
+    }
     created(json!({"status": "ok", "count": 1, "validation_errors": []}))
 }
 
@@ -1042,7 +1045,24 @@ async fn delete_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<Strin
 }
 
 /// Upsert: match on work_email first, then linkedin_url.
-fn upsert_contact(st: &mut Store, list_id: u64, fields: Map<String, Value>) -> &'static str {
+/// A list contacts are written into: whether they join it (they do in a
+/// `contacts` list), or the refusal. Into a list of another type, graph8 keeps
+/// the contacts but not their membership (`wrong_list_type = "drop"`) or
+/// refuses with 400 (`"reject"`): the contract leaves it open.
+fn contact_list(st: &Store, list_id: u64, wrong_type: WrongListType) -> Result<bool, Response> {
+    let list = found(&st.lists, list_id)?;
+    match (list.kind.as_str(), wrong_type) {
+        ("contacts", _) => Ok(true),
+        (_, WrongListType::Drop) => Ok(false),
+        (kind, WrongListType::Reject) => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("List {list_id} is a {kind} list, not a contacts list"),
+        )),
+    }
+}
+
+/// Upsert: match on work_email first, then linkedin_url; joins `list_id` when `joins`.
+fn upsert_contact(st: &mut Store, list_id: u64, joins: bool, fields: Map<String, Value>) -> &'static str {
     let email = str_field(&fields, "work_email").map(|e| e.to_ascii_lowercase());
     let li = str_field(&fields, "linkedin_url").map(normalize_linkedin);
     let by_email = email.as_ref().and_then(|e| st.contact_by_email(e));
@@ -1060,7 +1080,9 @@ fn upsert_contact(st: &mut Store, list_id: u64, fields: Map<String, Value>) -> &
         }
         None => (insert_contact(st, fields), "created"),
     };
-    add_member(st, list_id, id);
+    if joins {
+        add_member(st, list_id, id);
+    }
     action
 }
 
@@ -1076,9 +1098,10 @@ async fn assert_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
     if !has_identity(&fields) {
         return Err(error(StatusCode::BAD_REQUEST, "work_email or linkedin_url is required"));
     }
+    let wrong_type = core.config().graph8.wrong_list_type;
     let mut st = core.g8.store();
-    found(&st.lists, list_id)?;
-    let action = upsert_contact(&mut st, list_id, fields);
+    let joins = contact_list(&st, list_id, wrong_type)?;
+    let action = upsert_contact(&mut st, list_id, joins, fields);
     ok(json!({"action": action, "count": 1}))
 }
 
@@ -1102,8 +1125,9 @@ async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
             "value_error.list.max_items",
         ));
     }
+    let wrong_type = core.config().graph8.wrong_list_type;
     let mut st = core.g8.store();
-    found(&st.lists, list_id)?;
+    let joins = contact_list(&st, list_id, wrong_type)?;
     let (mut created_n, mut updated_n, mut errors) = (0, 0, Vec::new());
     for (i, c) in contacts.iter().enumerate() {
         let Some(o) = c.as_object() else {
@@ -1121,7 +1145,7 @@ async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
             errors.push(json!({"index": i, "loc": ["body", "contacts", i], "msg": "work_email or linkedin_url is required", "type": "value_error.missing"}));
             continue;
         }
-        match upsert_contact(&mut st, list_id, fields) {
+        match upsert_contact(&mut st, list_id, joins, fields) {
             "created" => created_n += 1,
             _ => updated_n += 1,
         }

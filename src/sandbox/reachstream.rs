@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::config::ReachStreamConfig;
+use super::config::{BadSecret, ReachStreamConfig};
 use super::limits::{KeyState, Keyring, Limiter, key_of};
 use super::universe::{Company, EmailStatus, Person, Universe};
 use super::util::{BodyError, Params, Reply, header_str, lock};
@@ -464,7 +464,11 @@ async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
         return Err(error(StatusCode::BAD_REQUEST, "Required webhook_secret_key header"));
     };
     if !bool::from(secret.as_slice().ct_eq(rs.webhook.secret.as_bytes())) {
-        return Err(error(StatusCode::UNAUTHORIZED, "Invalid webhook secret key"));
+        return Err(match rs.webhook.bad_secret {
+            BadSecret::Unauthorized => error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            BadSecret::BadRequest => error(StatusCode::BAD_REQUEST, "Invalid webhook secret key"),
+            BadSecret::Forbidden => error(StatusCode::FORBIDDEN, "Forbidden"),
+        });
     }
     let Some(url) = rs.webhook.url.clone().filter(|_| rs.webhook.active) else {
         return Err(error(StatusCode::BAD_REQUEST, "Webhook feature is inactive"));

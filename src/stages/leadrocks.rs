@@ -374,6 +374,7 @@ impl VerifyStage {
                 reason: "the verification batcher stopped".into(),
                 transient: true,
             };
+            crate::vendors::http::handed_to_batch();
             batcher.send((email, tx)).map_err(|_| gone())?;
             let (verdict, method) = rx.await.map_err(|_| gone())??;
             Ok(fetched(&verdict, method, 1.0))

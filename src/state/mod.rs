@@ -7,6 +7,7 @@
 //! them into transactions; reads use their own connections.
 
 pub mod lock;
+pub mod rates;
 pub mod runs;
 pub mod schema;
 pub mod status;

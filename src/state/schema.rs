@@ -126,6 +126,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX cache_by_request ON cache (provider, request_key);
     DROP INDEX ledger_by_request;
     "#,
+    // 4: rate windows and quota usage outlive the process: when each request
+    // to a vendor key went out (within the key's longest window) and until
+    // when a 429 paused it, so a resumed run, or the next day's against a
+    // daily quota, starts with the windows the vendor still counts.
+    r#"
+    CREATE TABLE rate_slots (
+        vendor  TEXT NOT NULL,
+        key     TEXT NOT NULL,          -- a hash of the API key, never the key
+        sent_at REAL NOT NULL
+    );
+    CREATE INDEX rate_slots_by_key ON rate_slots (vendor, key, sent_at);
+    CREATE TABLE rate_pauses (
+        vendor  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        until   REAL NOT NULL,
+        PRIMARY KEY (vendor, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -35,7 +35,11 @@ pub struct PaidView {
     pub credits: f64,
     /// Requests the vendor refused or that failed for good.
     pub failed: i64,
-    /// Requests sent (or about to be) when the process stopped, never answered.
+    /// Requests on the wire when a process of the run died, whose answer was
+    /// lost: ledger intents without an outcome (the intent is written as the
+    /// request is sent, so each kill leaves at most the vendor's concurrency),
+    /// except async jobs whose id was kept and whose delivery is collected later.
+    /// While the run goes on, these are the requests in flight.
     pub cut_short: i64,
 }
 
@@ -111,7 +115,9 @@ impl Store {
     /// Paid requests per provider, providers in the order of their first request.
     fn paid(&self, run_id: i64) -> Result<Vec<PaidView>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT provider, sum(state = 'done'), coalesce(sum(credits), 0), sum(state = 'failed'), sum(state = 'intent')
+            "SELECT provider, sum(state = 'done'), coalesce(sum(credits), 0), sum(state = 'failed'),
+                    sum(state = 'intent' AND NOT EXISTS (SELECT 1 FROM pending_jobs j WHERE j.provider = ledger.provider
+                        AND j.request_key = ledger.request_key AND j.run_id = ledger.run_id))
              FROM ledger WHERE run_id = ?1 GROUP BY provider ORDER BY min(started_at), provider",
         )?;
         let paid = stmt
@@ -202,7 +208,9 @@ impl Status {
                 if p.failed > 0 {
                     let _ = write!(s, ", {} failed", p.failed);
                 }
-                if p.cut_short > 0 {
+                if p.cut_short > 0 && r.status.as_str() == "running" && self.run_in_progress {
+                    let _ = write!(s, ", {} in flight", p.cut_short);
+                } else if p.cut_short > 0 {
                     let _ = write!(s, ", {} cut short by a stop", p.cut_short);
                 }
                 s.push('\n');

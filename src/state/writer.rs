@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,18 @@ pub enum Op {
     },
     /// A running run's counts so far (the end of the run writes the final ones).
     RunCounts { run_id: i64, counts: RunCounts },
+    /// A request to a vendor key took its rate slots (see [`super::rates`]).
+    RateSlot {
+        vendor: &'static str,
+        key: Arc<str>,
+        sent_at: f64,
+    },
+    /// A vendor key is paused (a 429) until then.
+    RatePause {
+        vendor: &'static str,
+        key: Arc<str>,
+        until: f64,
+    },
 }
 
 enum Msg {
@@ -343,6 +355,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
                 c.rows_failed as i64,
                 t
             ])?;
+        }
+        Op::RateSlot { vendor, key, sent_at } => {
+            tx.prepare_cached("INSERT INTO rate_slots (vendor, key, sent_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![vendor, &*key, sent_at])?;
+        }
+        Op::RatePause { vendor, key, until } => {
+            tx.prepare_cached(
+                "INSERT INTO rate_pauses (vendor, key, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (vendor, key) DO UPDATE SET until = max(until, excluded.until)",
+            )?
+            .execute(params![vendor, &*key, until])?;
         }
     }
     Ok(())

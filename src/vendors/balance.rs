@@ -91,7 +91,7 @@ pub fn reconcile(entry: &mut Value, charged: Option<f64>) {
 pub async fn read(http: &VendorHttp) -> Option<Result<Meter, CallError>> {
     Some(match http.vendor() {
         Vendor::RocketReach => rocketreach_account(http).await,
-        Vendor::ReachStream => super::reachstream::available_credit(http)
+        Vendor::ReachStream => super::reachstream::available_credits(http)
             .await
             .map(|n| Meter::Remaining(n as f64)),
         Vendor::LeadRocks => super::leadrocks::credit_balance(http)

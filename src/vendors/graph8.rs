@@ -95,6 +95,17 @@ struct PageBody {
     pagination: Pagination,
 }
 
+/// A list as `GET /lists` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListInfo {
+    pub id: u64,
+    #[serde(default)]
+    pub title: String,
+    /// `contacts`, `companies`, `suppressions`, `deals` or `leads`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page {
@@ -306,6 +317,43 @@ impl Graph8 {
             contacts: body.data,
             pagination: body.pagination,
         })
+    }
+
+    /// The lists among `ids` the organisation has, each with its title and
+    /// entity `type`, read from `GET /lists` page by page (the API has no
+    /// `GET /lists/{id}`), stopping once all are found.
+    pub async fn lists(&self, ids: &[u64]) -> Result<Vec<ListInfo>, CallError> {
+        #[derive(Deserialize)]
+        struct ListsBody {
+            data: Vec<ListInfo>,
+            #[serde(default)]
+            pagination: Pagination,
+        }
+        let path = self.http.path("lists").to_string();
+        let mut found: Vec<ListInfo> = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let query = [("limit", MAX_PAGE.to_string()), ("page", page.to_string())];
+            let body: ListsBody = self
+                .http
+                .send_decode(
+                    "lists",
+                    Method::GET,
+                    &path,
+                    |r| r.query(&query),
+                    |resp| {
+                        self.respect_window(&resp);
+                        resp.json::<ListsBody>().map_err(|e| e.to_string())
+                    },
+                )
+                .await?;
+            let last = !body.pagination.has_next || body.data.is_empty();
+            found.extend(body.data.into_iter().filter(|l| ids.contains(&l.id)));
+            if last || ids.iter().all(|id| found.iter().any(|l| l.id == *id)) {
+                return Ok(found);
+            }
+            page += 1;
+        }
     }
 
     /// Pauses the vendor until graph8's window resets when an answer says none of it is left.

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - `settings.rs` — [`VendorSettings`]: a `[vendors.x]` table resolved against the contracts' defaults.
-//! - `limits.rs` — [`RateGate`]: sliding rate windows plus the vendor-wide 429 pause.
+//! - `limits.rs` — [`RateGate`]: sliding rate windows plus the vendor-wide 429 pause;
+//!   a run starts them from what the state store remembers ([`VendorHttp::remember`]).
 //! - `classify.rs` — [`Verdict`]: every reply classified before acting; one classifier per vendor.
 //! - `retry.rs` — the backoff schedule (`backon`).
 //! - `error.rs` — [`CallError`], what a failed call means for the caller.
@@ -64,7 +65,7 @@ use std::collections::HashSet;
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpInfo;
@@ -81,7 +82,7 @@ pub use classify::{
     Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, graph8, leadrocks, reachstream,
     retry_after, rocketreach,
 };
-pub use error::CallError;
+pub use error::{API_KEY, CallError};
 pub use limits::RateGate;
 pub use settings::{
     Auth, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PAUSE, DEFAULT_MIN_BACKOFF, ROCKETREACH_DEFAULT_PLAN,
@@ -90,6 +91,39 @@ pub use settings::{
 pub use stats::{ErrorCounts, VendorStats};
 
 use stats::Stats;
+
+tokio::task_local! {
+    /// What to do when a request of the current call is about to be sent.
+    static ON_SEND: Arc<dyn Fn() + Send + Sync>;
+}
+
+/// Runs `call` so that `hook` runs right before each request it sends goes on
+/// the wire (after its permit and rate slot): the call ledger writes its
+/// intent then, not while the request still waits its turn.
+pub fn on_send<F: std::future::Future>(
+    hook: Arc<dyn Fn() + Send + Sync>,
+    call: F,
+) -> impl std::future::Future<Output = F::Output> {
+    ON_SEND.scope(hook, call)
+}
+
+/// What a vendor's rate gate did, for the state store to remember.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateEvent {
+    /// A request took its slots and went out.
+    Sent(SystemTime),
+    /// Every request is held until then (a 429, or a window the vendor says is spent).
+    Paused(SystemTime),
+}
+
+/// Receives a vendor's [`RateEvent`]s.
+pub type RateLog = Arc<dyn Fn(RateEvent) + Send + Sync>;
+
+/// Runs the current call's send hook now: for a request handed to a batch
+/// that another task sends (the batch's requests carry many calls).
+pub fn handed_to_batch() {
+    let _ = ON_SEND.try_with(|hook| hook());
+}
 
 /// A vendor's reply, body read in full.
 #[derive(Debug, Clone)]
@@ -125,6 +159,8 @@ struct Inner {
     throttle: Mutex<Throttle>,
     /// Local addresses of the connections answers came on (see [`Inner::opened_connection`]).
     connections: Mutex<HashSet<SocketAddr>>,
+    /// Where slots taken and pauses go to outlive the process (see [`VendorHttp::log_rates`]).
+    rate_log: OnceLock<RateLog>,
 }
 
 impl Inner {
@@ -209,6 +245,7 @@ impl VendorHttp {
                 stop: CancellationToken::new(),
                 throttle: Mutex::new(Throttle::default()),
                 connections: Mutex::new(HashSet::new()),
+                rate_log: OnceLock::new(),
                 settings,
             }),
         })
@@ -238,11 +275,58 @@ impl VendorHttp {
         self.stop(e)
     }
 
+    /// The vendor key as the state store names it: a hash, never the key.
+    pub fn key_id(&self) -> String {
+        let key = self.inner.settings.api_key.expose();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+    }
+
+    /// The longest rate window: how far back the vendor still counts requests.
+    pub fn longest_window(&self) -> Option<Duration> {
+        self.inner.settings.rate_limits.iter().map(|r| r.per).max()
+    }
+
+    /// Starts from what an earlier process left: the times its requests to
+    /// this key went out (they fill this process's windows as if it had sent
+    /// them, a twentieth of the shortest window later, for the time they took
+    /// to reach the vendor) and a 429 pause not over yet.
+    pub fn remember(&self, sent: &[SystemTime], paused_until: Option<SystemTime>) {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let at = |t: SystemTime| match wall.duration_since(t) {
+            Ok(age) => now.checked_sub(age),
+            Err(ahead) => Some(now + ahead.duration()),
+        };
+        let late = self.inner.settings.rate_limits.iter().map(|r| r.per / 20).min();
+        let sent: Vec<Instant> = sent
+            .iter()
+            .filter_map(|&t| at(t))
+            .map(|t| t + late.unwrap_or_default())
+            .collect();
+        self.inner.gate.remember(&sent);
+        if let Some(until) = paused_until.and_then(at) {
+            self.inner.gate.pause_until(until);
+        }
+    }
+
+    /// From now on every slot taken and every pause goes to `log` (set once).
+    pub fn log_rates(&self, log: RateLog) {
+        let _ = self.inner.rate_log.set(log);
+    }
+
+    fn pause(&self, until: Instant) {
+        self.inner.gate.pause_until(until);
+        if let Some(log) = self.inner.rate_log.get() {
+            log(RateEvent::Paused(
+                SystemTime::now() + until.saturating_duration_since(Instant::now()),
+            ));
+        }
+    }
+
     /// Holds every request to this vendor for `wait`, as a 429 would: for a
     /// vendor whose answer says its window is spent (e.g. graph8's
     /// `X-RateLimit-Remaining: 0`), so the next request does not draw a 429.
     pub fn pause_for(&self, wait: Duration) {
-        self.inner.gate.pause_until(Instant::now() + wait);
+        self.pause(Instant::now() + wait);
     }
 
     /// Counts an answer served from the cache instead of a call.
@@ -261,7 +345,10 @@ impl VendorHttp {
     }
 
     pub fn snapshot(&self) -> VendorStats {
-        self.inner.stats.snapshot(self.vendor())
+        let window = self.inner.settings.rate_limits.iter().map(|r| r.per).min();
+        self.inner
+            .stats
+            .snapshot(self.vendor(), window.unwrap_or(Duration::from_secs(1)))
     }
 
     /// `GET path?query`.
@@ -441,6 +528,7 @@ impl VendorHttp {
                                 vendor: self.vendor(),
                                 status: Some(status),
                                 message: self.redact(message),
+                                refused: API_KEY,
                             }));
                         }
                         Verdict::OutOfCredits(message) => {
@@ -510,6 +598,10 @@ impl VendorHttp {
                 .request(method.clone(), url.clone())
                 .header(inner.auth.0.clone(), inner.auth.1.clone()),
         );
+        if let Some(log) = inner.rate_log.get() {
+            log(RateEvent::Sent(SystemTime::now()));
+        }
+        let _ = ON_SEND.try_with(|hook| hook());
         inner.stats.request_sent(started);
         // Boxed: only requests holding a permit need the exchange's state
         // (1.7 KB of a RocketReach lookup's 4.8 KB future); the rows of a
@@ -570,7 +662,7 @@ impl VendorHttp {
             header = retry_after.is_some(),
             "rate limited: pausing every request to this vendor"
         );
-        inner.gate.pause_until(now + wait);
+        self.pause(now + wait);
         Ok(())
     }
 

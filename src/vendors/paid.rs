@@ -4,7 +4,8 @@
 //! `PaidCalls::fetch(key, row, call)` answers from, in order: the answers this run
 //! already has or is fetching (identical requests share one call), the state
 //! store's cache (within its TTL, unless `--refresh`), and only then `call`,
-//! which is written to the ledger as an intent before and an outcome after.
+//! which is written to the ledger as an intent when its first request goes on
+//! the wire and an outcome after.
 //! Definitive answers (found / not found) are cached; failures are not.
 //!
 //! The hashes of the cache's unexpired keys for the vendor are read once when
@@ -269,15 +270,31 @@ impl PaidCalls {
         let (writer, http, provider, run_id) = (self.writer.clone(), self.http.clone(), self.provider, self.run_id);
         let book = self.book.clone();
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
-        writer.send(Op::LedgerIntent {
+        // The intent is written when the call's first request goes out (or
+        // it is handed to a batch another task sends), or
+        // with its outcome if none did (a delivery awaited from an earlier
+        // attempt, a stopped vendor): an intent left without an outcome is a
+        // request on the wire when the process died, whose answer may be lost.
+        let intent = Arc::new(Mutex::new(Some(Op::LedgerIntent {
             id,
             run_id,
             provider,
             endpoint,
             request_key: key.clone(),
-        });
+        })));
+        let write_intent = {
+            let (intent, writer) = (intent.clone(), writer.clone());
+            move || {
+                if let Some(op) = intent.lock().expect("intent lock").take() {
+                    writer.send(op);
+                }
+            }
+        };
+        let call = super::http::on_send(Arc::new(write_intent.clone()), call);
         async move {
-            match call.await {
+            let result = call.await;
+            write_intent();
+            match result {
                 Ok(f) => {
                     writer.send(Op::LedgerOutcome {
                         id,

@@ -372,7 +372,11 @@ impl ReachStream {
                                 },
                                 |r| envelope_data(&r.body),
                             )
-                            .await?;
+                            .await;
+                        let data = match data {
+                            Ok(data) => data,
+                            Err(e) => return Err(refusal(&http, e).await),
+                        };
                         let id = match data.get("unique_processing_id") {
                             Some(Value::Number(n)) => n.to_string(),
                             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
@@ -430,30 +434,69 @@ impl ReachStream {
 
     /// The key's available credits.
     pub async fn credits(&self) -> Result<i64, CallError> {
-        available_credit(self.paid.http()).await
+        available_credits(self.paid.http()).await
     }
 }
 
-/// The key's available credits (`POST …/retrive/users/active/credits`, free).
-pub async fn available_credit(http: &VendorHttp) -> Result<i64, CallError> {
-    {
-        let path = http.path("credits").to_string();
-        let data = http
-            .send_decode(
-                "credits",
-                Method::POST,
-                &path,
-                |r| r.header(CONTENT_TYPE, "application/json"),
-                |r| envelope_data(&r.body),
-            )
-            .await?;
-        match data.get("available_credit") {
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("{n}")),
-            Some(Value::String(s)) => s.trim().parse().map_err(|_| s.clone()),
-            _ => Err("missing".into()),
-        }
-        .map_err(|v| ReachStream::failure(format!("unreadable available_credit ({v})"), false))
+/// What a stopped vendor names when the data fetch was refused while the API key is good.
+pub const WEBHOOK_SECRET: &str = "the webhook secret (vendors.reachstream.webhook_secret; the API key was accepted)";
+
+/// A data fetch refused with 400, 401 or 403 (the classifier leaves these
+/// record-level on the fetch). The fetch is the one call that also carries
+/// `webhook_secret_key`, and the contract leaves open whether a wrong secret
+/// gets 401, 403 or 400. A 400 about the body (`fetchCount`, `filter`) or an
+/// inactive webhook stays a record-level failure; any other refusal asks the
+/// credits endpoint (free, the key alone): if the key passes there, the
+/// secret is what was refused, and the vendor is stopped saying so. If the key
+/// fails there too, that call stops the vendor as a refused key.
+async fn refusal(http: &VendorHttp, e: CallError) -> CallError {
+    let CallError::Record { status, reason, .. } = &e else {
+        return e;
+    };
+    // A 2xx whose envelope carries the error has the envelope's status in the reason.
+    let refused = [400u16, 401, 403]
+        .into_iter()
+        .find(|s| *status == Some(*s) || reason.starts_with(&format!("HTTP {s} ")));
+    let Some(refused) = refused else {
+        return e;
+    };
+    let lower = reason.to_lowercase();
+    if refused == 400 && ["fetchcount", "filter", "inactive"].iter().any(|w| lower.contains(w)) {
+        return e;
     }
+    let (status, message) = (Some(refused), reason.clone());
+    let refused = match available_credits(http).await {
+        Ok(_) => WEBHOOK_SECRET,
+        Err(stop) if stop.stops_vendor() => return stop,
+        Err(_) => "the API key or the webhook secret (vendors.reachstream.webhook_secret)",
+    };
+    tracing::error!(status, "ReachStream refused the data fetch: {refused}");
+    http.halt(CallError::VendorFatal {
+        vendor: Vendor::ReachStream,
+        status,
+        message,
+        refused,
+    })
+}
+
+/// The key's available credits (`POST …/retrive/users/active/credits`, free; the key alone).
+pub async fn available_credits(http: &VendorHttp) -> Result<i64, CallError> {
+    let path = http.path("credits").to_string();
+    let data = http
+        .send_decode(
+            "credits",
+            Method::POST,
+            &path,
+            |r| r.header(CONTENT_TYPE, "application/json"),
+            |r| envelope_data(&r.body),
+        )
+        .await?;
+    match data.get("available_credit") {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("{n}")),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| s.clone()),
+        _ => Err("missing".into()),
+    }
+    .map_err(|v| ReachStream::failure(format!("unreadable available_credit ({v})"), false))
 }
 
 /// The records delivered for processing id `id`: every post of it, gathered

@@ -183,6 +183,7 @@ impl Bulk {
                 let mut bought_before = resumed;
                 if !resumed {
                     let (done_tx, done_rx) = oneshot::channel();
+                    crate::vendors::http::handed_to_batch();
                     this.tx.send((key2.clone(), done_tx)).map_err(|_| gone())?;
                     batch = done_rx.await.map_err(|_| gone())??;
                     bought_before = batch.is_none();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use leadpipe::sandbox::{Credits, Person, Plan, RateWindow, RrOutcome, Sandbox, SandboxConfig, Vendor};
+use leadpipe::sandbox::{Credits, Person, Plan, RateWindow, RrOutcome, Sandbox, SandboxConfig, Vendor, WrongListType};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -654,6 +654,123 @@ fields = { work_email = "crm_email", first_name = "first_name", last_name = "las
 }
 
 // ------------------------------------------------------------ refused early
+
+/// A new empty list of entity `kind`.
+async fn new_list(sb: &Sandbox, kind: &str) -> u64 {
+    g8(
+        sb,
+        Method::POST,
+        "/lists",
+        Some(json!({"title": "Accounts", "type": kind})),
+    )
+    .await["data"]["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Upserting into a list that is not a contacts list is refused before any
+/// paid call, naming the list, its type and the pipeline key, whatever graph8
+/// would do with the contacts (the contract leaves it open: the sandbox plays
+/// both, counting them and keeping none in the list, or refusing with 400).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upsert_into_a_list_that_is_not_a_contacts_list_is_refused_before_any_paid_call() {
+    for reading in [WrongListType::Drop, WrongListType::Reject] {
+        let sb = sandbox().await;
+        sb.update(|c| c.graph8.wrong_list_type = reading).unwrap();
+        let companies = new_list(&sb, "companies").await;
+        // What graph8 does under this reading, seen from a plain client.
+        let resp = reqwest::Client::new()
+            .put(format!("{}/contacts/assert/batch", sb.endpoints().graph8.base_url))
+            .bearer_auth(G8_KEY)
+            .json(&json!({"list_id": companies, "contacts": [{"work_email": "probe@example.com"}]}))
+            .send()
+            .await
+            .unwrap();
+        match reading {
+            WrongListType::Drop => assert_eq!(resp.status().as_u16(), 200),
+            WrongListType::Reject => assert_eq!(resp.status().as_u16(), 400),
+        }
+        assert!(contacts(&sb, Some(companies)).await.is_empty(), "{reading:?}");
+
+        let people = rr_people(&sb, RrOutcome::Instant, 5);
+        let w = Work::new();
+        let mut csv = String::from("first_name,last_name,email\n");
+        for p in &people {
+            csv.push_str(&format!("{},{},{}\n", p.first_name, p.last_name, p.work_email));
+        }
+        w.write("in.csv", csv);
+        w.write(
+            "p.toml",
+            pipeline(
+                &sb,
+                "kind = \"csv\"\npath = \"in.csv\"",
+                "",
+                &format!(
+                    "[[stages]]\nkind = \"rocketreach_lookup\"\n\n[[sinks]]\nkind = \"csv\"\npath = \"out/x.csv\"\n\n\
+                     [[sinks]]\nkind = \"graph8_upsert\"\nlist_id = {companies}\npath = \"out/graph8.csv\"\n"
+                ),
+            ),
+        );
+        let out = run(&w).await;
+        assert_eq!(code(&out), 2, "{reading:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("sinks[1].list_id = {companies}"))
+                && err.contains("\"Accounts\" is a companies list")
+                && err.contains("needs a list of type contacts"),
+            "{reading:?}: {err}"
+        );
+        let stats = sb.stats();
+        assert_eq!(
+            stats.calls_to(Vendor::RocketReach, LOOKUP),
+            0,
+            "{reading:?}: nothing bought"
+        );
+        assert_eq!(
+            stats.calls_to(Vendor::Graph8, UPSERT),
+            1,
+            "{reading:?}: only the probe above"
+        );
+    }
+}
+
+/// The source and the suppress stage are checked too: a suppressions list read
+/// as the source would send the people nobody may contact to the paid stages,
+/// and a companies list as suppressions would suppress nobody.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_or_suppression_list_of_the_wrong_type_is_refused_before_any_paid_call() {
+    let sb = sandbox().await;
+    let companies = new_list(&sb, "companies").await;
+    let (prospects, _) = seed_list(&sb, 5).await;
+    let lookup = "[[stages]]\nkind = \"rocketreach_lookup\"\n\n[[sinks]]\nkind = \"csv\"\npath = \"out/x.csv\"\n";
+    for (source, stages, key, kind) in [
+        (
+            graph8_list(SUPPRESSIONS, ""),
+            String::new(),
+            format!("source.list_id = {SUPPRESSIONS}"),
+            "suppressions",
+        ),
+        (
+            graph8_list(prospects, ""),
+            format!("[[stages]]\nkind = \"suppress\"\ngraph8_list = {companies}\n\n"),
+            format!("stages[0].graph8_list = {companies}"),
+            "companies",
+        ),
+    ] {
+        let w = Work::new();
+        w.write("p.toml", pipeline(&sb, &source, "", &format!("{stages}{lookup}")));
+        let out = run(&w).await;
+        assert_eq!(code(&out), 2, "{key}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&key) && err.contains(&format!("is a {kind} list")),
+            "{err}"
+        );
+    }
+    let stats = sb.stats();
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), 0, "nothing bought");
+    assert_eq!(stats.calls_to(Vendor::Graph8, PAGES), 0, "no list read");
+}
 
 #[test]
 fn a_suppress_stage_after_a_paid_stage_is_refused() {

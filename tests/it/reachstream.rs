@@ -8,7 +8,7 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leadpipe::sandbox::{Company, Credits, EmailStatus, Person, Sandbox, SandboxConfig, Vendor};
+use leadpipe::sandbox::{BadSecret, Company, Credits, EmailStatus, Person, Sandbox, SandboxConfig, Vendor};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -653,6 +653,48 @@ async fn a_402_mid_run_exits_4_and_the_next_run_finishes_without_repeating_work(
         assert!(contact_emails(row).iter().all(|e| e.ends_with(&c.domain)));
     }
     assert_eq!(w.report("out/report.json")["resumed"], true);
+}
+
+/// A wrong webhook secret is named as such, not as a refused API key, however
+/// the vendor refuses it (the contract leaves 401, 400 or 403 open; 401 and
+/// 403 come in the same envelope as a bad key): the vendor is stopped (exit 4)
+/// with the pipeline key to fix, and nothing is bought.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_webhook_secret_is_named_under_every_refusal_status() {
+    for (reading, status) in [
+        (BadSecret::Unauthorized, 401),
+        (BadSecret::BadRequest, 400),
+        (BadSecret::Forbidden, 403),
+    ] {
+        let sb = sandbox(|c| c.reachstream.webhook.bad_secret = reading).await;
+        let known = companies(&sb, 3, 5);
+        let w = Work::new();
+        w.write("in.csv", one_row_per_company(&sb, &known));
+        let port = free_port();
+        deliver_to(&sb, &format!("http://127.0.0.1:{port}/reachstream"));
+        w.write("p.toml", pipeline(&sb, port, "mode = \"contacts\"\nfetch_count = 5"));
+        let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+        cmd.env("RS_KEY", KEY).env("RS_SECRET", "not-the-secret");
+        let out = output_of(cmd).await;
+        check(&out, 4);
+        let err = stderr(&out);
+        assert!(
+            err.contains("refused the webhook secret") && err.contains("vendors.reachstream.webhook_secret"),
+            "{reading:?}: {err}"
+        );
+        assert!(!err.contains("refused the API key"), "{reading:?}: {err}");
+        let stats = sb.stats();
+        assert!(
+            stats.calls_with_status(Vendor::ReachStream, FETCH, status) >= 1,
+            "{reading:?}"
+        );
+        assert_eq!(
+            stats.calls_with_status(Vendor::ReachStream, FETCH, 200),
+            0,
+            "{reading:?}"
+        );
+        assert_eq!(stats.credits_charged(Vendor::ReachStream), 0, "{reading:?}");
+    }
 }
 
 /// Bad stage keys are refused before any call, with file, line and key.

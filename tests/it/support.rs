@@ -177,3 +177,75 @@ pub fn rr_people(
     assert_eq!(v.len(), n, "the universe has {n} people with {outcome:?}");
     v
 }
+
+/// A loopback proxy in front of a vendor's base URL that holds every request
+/// while it is closed: a run whose vendor stage goes through it cannot finish
+/// until the test opens it, however fast or slow the machine is.
+pub struct Gate {
+    /// The vendor's base URL through the gate.
+    pub base_url: String,
+    open: tokio::sync::watch::Sender<bool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gate {
+    /// A closed gate in front of `target` (e.g. `http://127.0.0.1:PORT/api/v2`).
+    pub async fn start(target: &str) -> Gate {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let url = reqwest::Url::parse(target).expect("a base URL");
+        let origin = url.origin().ascii_serialization();
+        let (open, watch) = tokio::sync::watch::channel(false);
+        let held = Arc::new(AtomicUsize::new(0));
+        let client = reqwest::Client::new();
+        let counter = held.clone();
+        let handler = move |req: axum::extract::Request| {
+            let (mut watch, client, origin, counter) = (watch.clone(), client.clone(), origin.clone(), counter.clone());
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = watch.wait_for(|open| *open).await;
+                counter.fetch_sub(1, Ordering::SeqCst);
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut fwd = client.request(parts.method, format!("{origin}{path}")).body(body);
+                for (k, v) in &parts.headers {
+                    if k != "host" && k != "content-length" {
+                        fwd = fwd.header(k, v);
+                    }
+                }
+                let resp = fwd.send().await.expect("the vendor behind the gate answers");
+                let mut out = axum::http::Response::builder().status(resp.status().as_u16());
+                for (k, v) in resp.headers() {
+                    if k != "content-length" && k != "transfer-encoding" {
+                        out = out.header(k, v);
+                    }
+                }
+                out.body(axum::body::Body::from(resp.bytes().await.unwrap_or_default()))
+                    .unwrap()
+            }
+        };
+        let app = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Gate {
+            base_url: format!("http://{addr}{}", url.path().trim_end_matches('/')),
+            open,
+            held,
+        }
+    }
+
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    pub fn close(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Requests waiting at the gate now.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

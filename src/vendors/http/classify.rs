@@ -125,7 +125,17 @@ pub fn rocketreach(reply: &Reply<'_>) -> Verdict {
 /// ReachStream: the envelope `{"status":…,"message":…,"data":…}` repeats the
 /// HTTP code (as a number or a string); when a 2xx carries an error status in
 /// the envelope, that status decides. 401/403 bad key, 402 insufficient credit.
+/// On the data fetch, which also carries the webhook secret, a 401/403 is
+/// returned to the client as record-level: it may be the secret, not the key,
+/// and the client finds out which before stopping the vendor.
 pub fn reachstream(reply: &Reply<'_>) -> Verdict {
+    match reachstream_envelope(reply) {
+        Verdict::Fatal(why) if reply.endpoint == "fetch" => Verdict::Record(why),
+        v => v,
+    }
+}
+
+fn reachstream_envelope(reply: &Reply<'_>) -> Verdict {
     /// Only the envelope's status: the rest of the body is skipped, not built.
     #[derive(serde::Deserialize)]
     struct Envelope {

@@ -4,17 +4,23 @@ use std::time::Duration;
 
 use super::settings::Vendor;
 
+/// What [`CallError::VendorFatal`] names when the vendor refuses the key itself.
+pub const API_KEY: &str = "the API key";
+
 /// Why a vendor call failed. The first three stop the vendor: once one is
 /// returned, every later call to that vendor returns the same error at once,
 /// without touching the network. Messages never carry the API key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// The vendor refuses our key (401/403, LeadRocks 100): fix the key.
-    #[error("{vendor}: the vendor refused the API key ({message}); no more calls will be made to it")]
+    /// The vendor refuses a credential (401/403, LeadRocks 100): fix it.
+    /// `refused` names it: [`API_KEY`], or e.g. ReachStream's webhook secret
+    /// with its pipeline key.
+    #[error("{vendor}: the vendor refused {refused} ({message}); no more calls will be made to it")]
     VendorFatal {
         vendor: Vendor,
         status: Option<u16>,
         message: String,
+        refused: &'static str,
     },
     /// Credits or a hard quota are exhausted (402, LeadRocks 103/110,
     /// RocketReach 403 about credits): checkpoint and stop; the next run continues.

@@ -221,6 +221,18 @@ impl RateGate {
         }
     }
 
+    /// Fills the windows with requests sent before this gate existed (by an
+    /// earlier process with the same key), so they count as if sent here.
+    pub fn remember(&self, sent: &[Instant]) {
+        let mut windows = self.windows.lock().expect("windows lock");
+        for w in windows.iter_mut() {
+            let mut all: Vec<Instant> = w.starts.iter().chain(sent).copied().collect();
+            all.sort();
+            let keep = all.len().saturating_sub(w.count);
+            w.starts = all.drain(keep..).collect();
+        }
+    }
+
     /// Holds every request until `until` (a later pause wins over an earlier one).
     pub fn pause_until(&self, until: Instant) {
         let mut p = self.paused_until.lock().expect("pause lock");

@@ -30,7 +30,11 @@ pub struct VendorStats {
     pub errors: ErrorCounts,
     /// From the first request's start to the last response's end.
     pub active_secs: f64,
-    /// `calls / active_secs`: how close the run came to the vendor's limit.
+    /// Calls per second over the span from the first request sent to the
+    /// last, plus the length of the vendor's shortest rate window: a run that
+    /// keeps the window full reaches the window's limit and never passes it
+    /// (n calls within a span d fit at most the limit × (d + window)), and a
+    /// run of a few calls does not show a rate it never held.
     pub achieved_rate: f64,
 }
 
@@ -63,6 +67,7 @@ pub(crate) struct Stats {
     throttled: AtomicU64,
     /// Nanoseconds since `origin`, plus one (0 = not yet).
     first_start: AtomicU64,
+    last_start: AtomicU64,
     last_end: AtomicU64,
 }
 
@@ -83,6 +88,7 @@ impl Stats {
             out_of_credits: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             first_start: AtomicU64::new(0),
+            last_start: AtomicU64::new(0),
             last_end: AtomicU64::new(0),
         }
     }
@@ -95,6 +101,7 @@ impl Stats {
     pub fn request_sent(&self, at: Instant) {
         self.calls.fetch_add(1, Relaxed);
         let _ = self.first_start.compare_exchange(0, self.tick(at), Relaxed, Relaxed);
+        self.last_start.fetch_max(self.tick(at), Relaxed);
     }
 
     pub fn request_done(&self, at: Instant) {
@@ -136,9 +143,11 @@ impl Stats {
         counter.fetch_add(1, Relaxed);
     }
 
-    pub fn snapshot(&self, vendor: Vendor) -> VendorStats {
+    /// The counters now; `window` is the vendor's shortest rate window (1 s without one).
+    pub fn snapshot(&self, vendor: Vendor, window: Duration) -> VendorStats {
         let calls = self.calls.load(Relaxed);
         let (first, last) = (self.first_start.load(Relaxed), self.last_end.load(Relaxed));
+        let sending = Duration::from_nanos(self.last_start.load(Relaxed).saturating_sub(first));
         let active = if first == 0 || last <= first {
             Duration::ZERO
         } else {
@@ -162,8 +171,8 @@ impl Stats {
                 throttled: self.throttled.load(Relaxed),
             },
             active_secs,
-            achieved_rate: if active_secs > 0.0 {
-                calls as f64 / active_secs
+            achieved_rate: if calls > 0 {
+                calls as f64 / (sending + window).as_secs_f64()
             } else {
                 0.0
             },
@@ -192,19 +201,55 @@ mod tests {
             reason: "x".into(),
             transient: false,
         });
-        let snap = s.snapshot(Vendor::Graph8);
+        let snap = s.snapshot(Vendor::Graph8, Duration::from_secs(1));
         assert_eq!(snap.calls, 20);
         assert_eq!(snap.active_secs, 2.0);
-        assert_eq!(snap.achieved_rate, 10.0);
+        // Sent over 1.9 s, plus the 1 s window.
+        assert_eq!(snap.achieved_rate, 20.0 / 2.9);
         assert_eq!((snap.cache_hits, snap.credits, snap.errors.record), (1, 3, 1));
         let json = serde_json::to_value(&snap).unwrap();
         assert_eq!(json["vendor"], "graph8");
         assert_eq!(json["errors"]["record"], 1);
     }
 
+    /// A 10/s window kept full (10 at once, then 10 each time the window
+    /// frees, answers taking 50 ms) shows 10/s, not more; a burst of 10 calls
+    /// answered in 5 ms shows 10/s too, not 2,000/s.
+    #[tokio::test(start_paused = true)]
+    async fn achieved_rate_never_passes_the_window_limit() {
+        let s = Stats::new();
+        for second in 0..5 {
+            let start = Instant::now();
+            for _ in 0..10 {
+                s.request_sent(start);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            s.request_done(Instant::now());
+            if second < 4 {
+                tokio::time::sleep(Duration::from_millis(950)).await;
+            }
+        }
+        let snap = s.snapshot(Vendor::ReachStream, Duration::from_secs(1));
+        assert_eq!(snap.calls, 50);
+        assert_eq!(snap.achieved_rate, 10.0);
+        assert!(
+            snap.calls as f64 / snap.active_secs > 10.0,
+            "calls over the active time would pass it"
+        );
+
+        let s = Stats::new();
+        for _ in 0..10 {
+            s.request_sent(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.request_done(Instant::now());
+        let snap = s.snapshot(Vendor::ReachStream, Duration::from_secs(1));
+        assert_eq!(snap.achieved_rate, 10.0);
+    }
+
     #[test]
     fn empty_stats_have_no_rate() {
-        let snap = Stats::new().snapshot(Vendor::LeadRocks);
+        let snap = Stats::new().snapshot(Vendor::LeadRocks, Duration::from_secs(1));
         assert_eq!((snap.calls, snap.active_secs, snap.achieved_rate), (0, 0.0, 0.0));
     }
 }

@@ -334,6 +334,7 @@ async fn a_refused_key_stops_the_vendor_and_later_calls_fail_fast() {
         vendor: Vendor::Graph8,
         status: Some(401),
         message: "HTTP 401 Unauthorized: API key not associated with an organization".into(),
+        refused: API_KEY,
     };
     assert_eq!(err, expected);
     assert!(err.stops_vendor());
