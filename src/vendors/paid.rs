@@ -277,6 +277,8 @@ impl PaidCalls {
             request_key: key.clone(),
         });
         async move {
+            // The vendor's balance before this run's first purchase, for the report.
+            http.opening_balance().await;
             match call.await {
                 Ok(f) => {
                     writer.send(Op::LedgerOutcome {
