@@ -182,7 +182,6 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let writer = Writer::spawn(&p.state_path)?;
     let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
-    let balances = crate::vendors::balance::Readings::start(vendors.values()).await;
 
     let progress = Arc::new(Progress::default());
     let reporter_done = CancellationToken::new();
@@ -321,7 +320,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         RunStatus::Done
     };
     let counts = tally;
-    let charged = balances.charged().await;
+    let charged = crate::vendors::balance::charged(vendors.values()).await;
     let report = RunReport {
         pipeline: p.name.clone(),
         run_id,

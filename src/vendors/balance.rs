@@ -1,5 +1,6 @@
 //! Credits as the vendor counts them: each paid vendor's own balance, read
-//! (free) when a run starts and when it ends, so the run report can give
+//! (free) before the run's first purchase from it and when the run ends
+//! ([`super::http::VendorHttp::opening_balance`]), so the run report can give
 //! what the vendor charged next to what leadpipe computed by the contract's
 //! charging rules, and flag a difference (`docs/contracts.md`).
 //!
@@ -34,36 +35,16 @@ impl Meter {
     }
 }
 
-/// The balances read when a run (attempt) started, to compare with its end.
-pub struct Readings(Vec<(VendorHttp, Meter)>);
-
-impl Readings {
-    /// Reads every vendor's balance at once; a vendor whose balance cannot
-    /// be read is left out (its report gives leadpipe's estimate only).
-    pub async fn start<'a>(vendors: impl IntoIterator<Item = &'a VendorHttp>) -> Readings {
-        let reads = vendors.into_iter().map(|h| async move { (h.clone(), read(h).await) });
-        let read = futures::future::join_all(reads).await;
-        Readings(
-            read.into_iter()
-                .filter_map(|(h, r)| match r? {
-                    Ok(m) => Some((h, m)),
-                    Err(e) => {
-                        tracing::warn!(vendor = h.vendor().name(), error = %e, "cannot read the balance; credits will be estimated");
-                        None
-                    }
-                })
-                .collect(),
-        )
-    }
-
-    /// Credits each vendor charged since [`Readings::start`], by its balance.
-    pub async fn charged(&self) -> Vec<(Vendor, f64)> {
-        let reads = self.0.iter().map(|(h, before)| async move {
-            let after = read(h).await?.ok()?;
-            Some((h.vendor(), before.charged_until(after)?))
-        });
-        futures::future::join_all(reads).await.into_iter().flatten().collect()
-    }
+/// Credits each vendor charged since its opening balance (read before the
+/// run's first purchase from it), by its balance now. A vendor this run
+/// bought nothing from is not asked: it charged nothing.
+pub async fn charged<'a>(vendors: impl IntoIterator<Item = &'a VendorHttp>) -> Vec<(Vendor, f64)> {
+    let reads = vendors.into_iter().map(|h| async move {
+        let before = h.opened_balance()?;
+        let after = read(h).await?.ok()?;
+        Some((h.vendor(), before.charged_until(after)?))
+    });
+    futures::future::join_all(reads).await.into_iter().flatten().collect()
 }
 
 /// Puts the vendor's own figure into a vendor's report entry: `credits`

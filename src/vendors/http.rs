@@ -161,6 +161,8 @@ struct Inner {
     connections: Mutex<HashSet<SocketAddr>>,
     /// Where slots taken and pauses go to outlive the process (see [`VendorHttp::log_rates`]).
     rate_log: OnceLock<RateLog>,
+    /// The vendor's balance before this process's first purchase (see [`super::balance`]).
+    opening_balance: tokio::sync::OnceCell<Option<super::balance::Meter>>,
 }
 
 impl Inner {
@@ -246,6 +248,7 @@ impl VendorHttp {
                 throttle: Mutex::new(Throttle::default()),
                 connections: Mutex::new(HashSet::new()),
                 rate_log: OnceLock::new(),
+                opening_balance: tokio::sync::OnceCell::new(),
                 settings,
             }),
         })
@@ -337,6 +340,29 @@ impl VendorHttp {
     /// Counts credits an answer cost.
     pub fn add_credits(&self, credits: u64) {
         self.inner.stats.credits(credits);
+    }
+
+    /// The vendor's balance, read once, before the first purchase of the run
+    /// (`None` for a vendor without a balance API, or one that cannot be read).
+    pub async fn opening_balance(&self) -> Option<super::balance::Meter> {
+        *self
+            .inner
+            .opening_balance
+            .get_or_init(|| async {
+                match super::balance::read(self).await? {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(vendor = self.vendor().name(), error = %e, "cannot read the balance; credits will be estimated");
+                        None
+                    }
+                }
+            })
+            .await
+    }
+
+    /// The balance [`VendorHttp::opening_balance`] read, if this run bought anything.
+    pub fn opened_balance(&self) -> Option<super::balance::Meter> {
+        self.inner.opening_balance.get().copied().flatten()
     }
 
     /// An answer that did not answer its request was refused (see `docs/contracts.md`).

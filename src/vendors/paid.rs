@@ -292,6 +292,8 @@ impl PaidCalls {
         };
         let call = super::http::on_send(Arc::new(write_intent.clone()), call);
         async move {
+            // The vendor's balance before this run's first purchase, for the report.
+            http.opening_balance().await;
             let result = call.await;
             write_intent();
             match result {

@@ -101,7 +101,11 @@ async fn bulk_mode_looks_up_1000_people_in_10_requests_through_the_webhook() {
     assert_eq!(people.len(), 1_000);
     let w = Work::new();
     w.write("in.csv", csv_of(&people));
-    w.write("p.toml", pipeline(&sb, port, "bulk = \"auto\"\nbulk_min_rows = 200"));
+    // A linger long enough that a busy machine feeding rows slowly still fills each request.
+    w.write(
+        "p.toml",
+        pipeline(&sb, port, "bulk = \"auto\"\nbulk_min_rows = 200\nbulk_linger = \"3s\""),
+    );
     let started = Instant::now();
     let child = w
         .command(&["run", "p.toml", "--report", "out/report.json"])
