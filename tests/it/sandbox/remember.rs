@@ -129,6 +129,12 @@ async fn killed_and_started_again_on_its_state_file_the_sandbox_is_the_same_vend
 
     // Second start on the same file: new ports, the same vendor.
     let (second, e) = start_cli(&w);
+    for _ in 0..400 {
+        if rx.hits().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let hits = rx.wait_for(2).await;
     let redelivered: Value = serde_json::from_slice(&hits[1].1).unwrap();
     assert_eq!(
