@@ -244,6 +244,17 @@ impl Persist {
     /// turns the journal on. Answers the deliveries still due.
     pub(crate) fn load(&self, core: &Core, id_base: u64) -> Result<Vec<super::webhook::Pending>, SandboxError> {
         let conn = lock(&self.conn);
+        self.same_universe(&conn, core)?;
+        let spaces = read_spaces(&conn).map_err(|e| db_error(&self.path, e))?;
+        drop(conn);
+        let due = restore(core, spaces, id_base).map_err(|e| db_error(&self.path, e))?;
+        core.journal.on.store(true, Ordering::Relaxed);
+        self.flush(core);
+        Ok(due)
+    }
+
+    /// Refuses a file written for another seed or universe; marks a new one.
+    fn same_universe(&self, conn: &Connection, core: &Core) -> Result<(), SandboxError> {
         let err = |e: rusqlite::Error| db_error(&self.path, e);
         let c = core.config();
         let universe = format!(
@@ -255,113 +266,22 @@ impl Persist {
             .optional()
             .map_err(err)?;
         match known {
-            Some(k) if k != universe => {
-                return Err(db_error(
-                    &self.path,
-                    format!(
-                        "remembers a sandbox of {k}, not of {universe}; start with that seed and universe, \
-                         or remove the file to start over"
-                    ),
-                ));
-            }
-            Some(_) => {}
-            None => {
-                conn.execute(
+            Some(k) if k != universe => Err(db_error(
+                &self.path,
+                format!(
+                    "remembers a sandbox of {k}, not of {universe}; start with that seed and universe, \
+                     or remove the file to start over"
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => conn
+                .execute(
                     "INSERT INTO meta(key, value) VALUES ('universe', ?1)",
                     params![universe],
                 )
-                .map_err(err)?;
-            }
+                .map(drop)
+                .map_err(err),
         }
-        let mut spaces: HashMap<String, Vec<(String, Vec<u8>)>> = HashMap::new();
-        {
-            let mut stmt = conn.prepare("SELECT space, key, value FROM records").map_err(err)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
-                })
-                .map_err(err)?;
-            for row in rows {
-                let (space, key, value) = row.map_err(err)?;
-                spaces.entry(space).or_default().push((key, value));
-            }
-        }
-        let mut space = |name: &str| spaces.remove(name).unwrap_or_default();
-        let bad = |what: &str, e: &dyn std::fmt::Display| db_error(&self.path, format!("{what}: {e}"));
-        let fixed: Fixed = match space("fixed").pop() {
-            Some((_, v)) => serde_json::from_slice(&v).map_err(|e| bad("fixed", &e))?,
-            None => Fixed::default(),
-        };
-        restore_fixed(core, &fixed, id_base);
-        for (k, v) in space("paid") {
-            let n: u64 = serde_json::from_slice(&v).map_err(|e| bad("paid", &e))?;
-            core.stats.paid.add(k, n);
-        }
-        for (k, v) in space("rr.lookup") {
-            let r: LookupRec = serde_json::from_slice(&v).map_err(|e| bad("rr.lookup", &e))?;
-            let Ok(id) = k.parse() else { continue };
-            lock(&core.rr.lookups).insert(
-                id,
-                super::rocketreach::Lookup {
-                    started: from_wall(r.started),
-                    polls: r.polls,
-                    done_at: r.done_at.map(from_wall),
-                },
-            );
-        }
-        for (k, _) in space("rr.bought") {
-            if let Some((key, id)) = k.rsplit_once('\t')
-                && let Ok(id) = id.parse()
-            {
-                lock(&core.rr.bought).insert((key.to_string(), id));
-            }
-        }
-        for (k, v) in space("rs.job") {
-            let r: JobRec = serde_json::from_slice(&v).map_err(|e| bad("rs.job", &e))?;
-            let (Ok(id), Some(key)) = (k.parse(), core.rs.keys.get(&r.key)) else {
-                continue;
-            };
-            lock(&core.rs.jobs).insert(
-                id,
-                super::reachstream::BatchJob {
-                    key,
-                    created: from_wall(r.created),
-                    records: r.records,
-                    charged: r.charged,
-                },
-            );
-        }
-        for (k, v) in space("lr.list") {
-            let r: ListRec = serde_json::from_slice(&v).map_err(|e| bad("lr.list", &e))?;
-            let Ok(id) = k.parse() else { continue };
-            lock(&core.lr.lists).insert(
-                id,
-                super::leadrocks::BulkList {
-                    key: r.key,
-                    created: from_wall(r.created),
-                    queued: Duration::from_millis(r.queued_ms),
-                    running: Duration::from_millis(r.running_ms),
-                    header: r.header,
-                    rows: r.rows,
-                    email_col: r.email_col,
-                },
-            );
-        }
-        if let Some((_, v)) = space("graph8").pop() {
-            core.g8.import(&v).map_err(|e| bad("graph8", &e))?;
-        }
-        let mut due = Vec::new();
-        for (k, v) in space("delivery") {
-            let p: super::webhook::Pending = serde_json::from_slice(&v).map_err(|e| bad("delivery", &e))?;
-            if let Ok(id) = k.parse::<u64>() {
-                due.push((id, p));
-            }
-        }
-        due.sort_by_key(|(id, _)| *id);
-        drop(conn);
-        core.journal.on.store(true, Ordering::Relaxed);
-        self.flush(core);
-        Ok(due.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Writes what changed, and the small state, in one transaction.
@@ -384,6 +304,95 @@ impl Persist {
         }
         self.flush(core);
     }
+}
+
+/// Records by space: (key, value) pairs.
+type Spaces = HashMap<String, Vec<(String, Vec<u8>)>>;
+
+/// Every record of the file, by space.
+fn read_spaces(conn: &Connection) -> rusqlite::Result<Spaces> {
+    let mut spaces = Spaces::new();
+    let mut stmt = conn.prepare("SELECT space, key, value FROM records")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+    })?;
+    for row in rows {
+        let (space, key, value) = row?;
+        spaces.entry(space).or_default().push((key, value));
+    }
+    Ok(spaces)
+}
+
+/// Puts the records back into the simulators; answers the deliveries due,
+/// oldest first.
+fn restore(core: &Core, mut spaces: Spaces, id_base: u64) -> Result<Vec<super::webhook::Pending>, String> {
+    let mut space = |name: &str| spaces.remove(name).unwrap_or_default();
+    fn read<T: serde::de::DeserializeOwned>(what: &str, v: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(v).map_err(|e| format!("{what}: {e}"))
+    }
+    let fixed: Fixed = match space("fixed").pop() {
+        Some((_, v)) => read("fixed", &v)?,
+        None => Fixed::default(),
+    };
+    restore_fixed(core, &fixed, id_base);
+    for (k, v) in space("paid") {
+        core.stats.paid.add(k, read("paid", &v)?);
+    }
+    for (k, v) in space("rr.lookup") {
+        let r: LookupRec = read("rr.lookup", &v)?;
+        let Ok(id) = k.parse() else { continue };
+        let lookup = super::rocketreach::Lookup {
+            started: from_wall(r.started),
+            polls: r.polls,
+            done_at: r.done_at.map(from_wall),
+        };
+        lock(&core.rr.lookups).insert(id, lookup);
+    }
+    for (k, _) in space("rr.bought") {
+        if let Some((key, id)) = k.rsplit_once('\t')
+            && let Ok(id) = id.parse()
+        {
+            lock(&core.rr.bought).insert((key.to_string(), id));
+        }
+    }
+    for (k, v) in space("rs.job") {
+        let r: JobRec = read("rs.job", &v)?;
+        let (Ok(id), Some(key)) = (k.parse(), core.rs.keys.get(&r.key)) else {
+            continue;
+        };
+        let job = super::reachstream::BatchJob {
+            key,
+            created: from_wall(r.created),
+            records: r.records,
+            charged: r.charged,
+        };
+        lock(&core.rs.jobs).insert(id, job);
+    }
+    for (k, v) in space("lr.list") {
+        let r: ListRec = read("lr.list", &v)?;
+        let Ok(id) = k.parse() else { continue };
+        let list = super::leadrocks::BulkList {
+            key: r.key,
+            created: from_wall(r.created),
+            queued: Duration::from_millis(r.queued_ms),
+            running: Duration::from_millis(r.running_ms),
+            header: r.header,
+            rows: r.rows,
+            email_col: r.email_col,
+        };
+        lock(&core.lr.lists).insert(id, list);
+    }
+    if let Some((_, v)) = space("graph8").pop() {
+        core.g8.import(&v).map_err(|e| format!("graph8: {e}"))?;
+    }
+    let mut due = Vec::new();
+    for (k, v) in space("delivery") {
+        if let Ok(id) = k.parse::<u64>() {
+            due.push((id, read::<super::webhook::Pending>("delivery", &v)?));
+        }
+    }
+    due.sort_by_key(|(id, _)| *id);
+    Ok(due.into_iter().map(|(_, p)| p).collect())
 }
 
 fn put(tx: &rusqlite::Transaction<'_>, space: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {

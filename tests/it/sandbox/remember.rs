@@ -102,6 +102,16 @@ async fn stats(e: &Endpoints) -> StatsSnapshot {
     resp.json().await.unwrap()
 }
 
+async fn g8(e: &Endpoints, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = client()
+        .request(method, format!("{}{path}", e.graph8.base_url))
+        .bearer_auth("g8_test_sandbox");
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    json(r.send().await.unwrap()).await
+}
+
 fn kill(mut child: Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -123,6 +133,9 @@ async fn killed_and_started_again_on_its_state_file_the_sandbox_is_the_same_vend
     let (first, e) = start_cli(&w);
     let list = lr_upload(&e, &emails).await;
     let processing = rs_fetch(&e, &filter).await;
+    let ann = json!({"list_id": 3, "first_name": "Ann", "work_email": "ann@newco.example"});
+    let (s, v) = g8(&e, reqwest::Method::POST, "/contacts", Some(ann)).await;
+    assert_eq!(s, 201, "{v}");
     let hits = rx.wait_for(1).await;
     kill(first);
     assert_eq!(hits[0].2, 500, "the first attempt was refused");
@@ -156,6 +169,14 @@ async fn killed_and_started_again_on_its_state_file_the_sandbox_is_the_same_vend
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (s, v) = lr_get(&e, &format!("/verify-bulk-progress?list_id={list}")).await;
     assert_eq!((s, &v["data"]["progress_status"]), (200, &json!("completed")), "{v}");
+    let (_, v) = g8(
+        &e,
+        reqwest::Method::GET,
+        "/contacts?list_id=3&email=ann@newco.example",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"][0]["first_name"], "Ann", "graph8 keeps what was written: {v}");
     let (_, v) = lr_get(&e, "/getcredits").await;
     assert_eq!(
         v["data"]["credits"],
