@@ -216,6 +216,11 @@ fn run_command(args: RunArgs) -> Exit {
                     s.endpoints().point(&mut pipeline.vendors);
                     Some(s)
                 }
+                Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {
+                    // In use: most likely another run of this pipeline goes on.
+                    eprintln!("leadpipe: cannot start the sandbox: {e}");
+                    return Exit::Invalid;
+                }
                 Err(e) => {
                     eprintln!("leadpipe: cannot start the sandbox: {e}");
                     return Exit::RowsFailed;

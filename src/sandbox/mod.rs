@@ -131,6 +131,10 @@ pub enum SandboxError {
     },
     #[error("sandbox: {0}")]
     Invalid(String),
+    /// The state file cannot be used: in use by another sandbox, written for
+    /// another universe, unreadable.
+    #[error("sandbox state {path}: {message}")]
+    State { path: String, message: String },
 }
 
 impl SandboxError {

@@ -197,7 +197,10 @@ pub(crate) struct Persist {
 }
 
 fn db_error(path: &Path, e: impl std::fmt::Display) -> SandboxError {
-    SandboxError::Invalid(format!("sandbox state {}: {e}", path.display()))
+    SandboxError::State {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 impl Persist {

@@ -195,9 +195,9 @@ async fn killed_and_started_again_on_its_state_file_the_sandbox_is_the_same_vend
 
     // The file is this sandbox's alone while it runs.
     let out = w.run(&["sandbox", "--config", "c.json", "--state", "s.db"]);
-    assert_ne!(code(&out), 0);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("in use by another running sandbox"),
+        stderr(&out).contains("s.db: in use by another running sandbox"),
         "{}",
         stderr(&out)
     );
