@@ -51,6 +51,10 @@ pub struct SandboxArgs {
     /// Address to bind (loopback by default).
     #[arg(long, value_name = "IP")]
     pub bind: Option<std::net::IpAddr>,
+    /// Keep the vendors' state (balances, lookups, jobs, lists, webhooks due,
+    /// graph8 data, counters) in this file across restarts; remove it to start over.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +76,9 @@ pub struct RunArgs {
     /// Run against the built-in vendor simulators instead of the real vendors (no credits spent).
     #[arg(long)]
     pub sandbox: bool,
+    /// The sandbox's configuration (as `leadpipe sandbox --config` takes it: faults, latency, limits…).
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_config: Option<PathBuf>,
     /// Ask the vendors again even for answers already in the cache.
     #[arg(long)]
     pub refresh: bool,

@@ -9,7 +9,7 @@ use leadpipe::cli::{Cli, Command, LogFormat, RunArgs, SandboxArgs};
 use leadpipe::exit::Exit;
 use leadpipe::pipeline::runner::DisplayMode;
 use leadpipe::pipeline::{RunOptions, run};
-use leadpipe::sandbox::{Sandbox, SandboxConfig};
+use leadpipe::sandbox::{Sandbox, SandboxConfig, SandboxOptions, state_beside};
 use leadpipe::spec::{self, valid::Checks};
 use tokio_util::sync::CancellationToken;
 
@@ -113,17 +113,22 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// The configuration in `path`, or the default one.
+fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, String> {
+    match path {
+        Some(path) => SandboxConfig::from_file(path).map_err(|e| e.to_string()),
+        None => Ok(SandboxConfig::default()),
+    }
+}
+
 fn sandbox_command(args: SandboxArgs) -> Exit {
     init_logging(LogFormat::Text, false);
-    let mut config = match &args.config {
-        Some(path) => match SandboxConfig::from_file(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("leadpipe sandbox: {e}");
-                return Exit::Invalid;
-            }
-        },
-        None => SandboxConfig::default(),
+    let mut config = match sandbox_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("leadpipe sandbox: {e}");
+            return Exit::Invalid;
+        }
     };
     if let Some(seed) = args.seed {
         config.seed = seed;
@@ -132,8 +137,12 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
         config.bind = bind;
     }
     let Some(rt) = runtime() else { return Exit::RowsFailed };
+    let options = SandboxOptions {
+        state: args.state,
+        id_base: None,
+    };
     rt.block_on(async {
-        let sandbox = match Sandbox::start(config).await {
+        let sandbox = match Sandbox::start_with(config, options).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("leadpipe sandbox: {e}");
@@ -182,16 +191,35 @@ fn run_command(args: RunArgs) -> Exit {
         sandbox: args.sandbox,
         refresh: args.refresh,
     };
+    let sandbox_config = match args.sandbox.then(|| sandbox_config(args.sandbox_config.as_deref())) {
+        Some(Err(e)) => {
+            eprintln!("leadpipe: {e}");
+            return Exit::Invalid;
+        }
+        Some(Ok(c)) => c,
+        None => SandboxConfig::default(),
+    };
+    // The in-process vendors remember beside the run's state, so a resumed
+    // run meets the vendor that answered the killed one.
+    let sandbox_options = SandboxOptions {
+        state: Some(state_beside(&pipeline.state_path)),
+        id_base: None,
+    };
     let Some(runtime) = runtime() else {
         return Exit::RowsFailed;
     };
     let mut pipeline = pipeline;
     runtime.block_on(async {
         let sandbox = if args.sandbox {
-            match Sandbox::start(SandboxConfig::default()).await {
+            match Sandbox::start_with(sandbox_config, sandbox_options).await {
                 Ok(s) => {
                     s.endpoints().point(&mut pipeline.vendors);
                     Some(s)
+                }
+                Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {
+                    // In use: most likely another run of this pipeline goes on.
+                    eprintln!("leadpipe: cannot start the sandbox: {e}");
+                    return Exit::Invalid;
                 }
                 Err(e) => {
                     eprintln!("leadpipe: cannot start the sandbox: {e}");

@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::config::{Graph8Config, WrongListType};
@@ -93,6 +94,7 @@ const COMPANY_LIST_FIELDS: &[&str] = &[
 const LIST_TYPES: &[&str] = &["contacts", "companies", "suppressions", "deals", "leads"];
 const SEED_TIME: &str = "2026-01-15T09:30:00Z";
 
+#[derive(Serialize, Deserialize)]
 struct Contact {
     fields: Map<String, Value>,
     company_id: Option<u64>,
@@ -115,6 +117,7 @@ impl Contact {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct Company {
     fields: Map<String, Value>,
     deleted: bool,
@@ -133,6 +136,7 @@ impl Company {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct List {
     title: String,
     kind: String,
@@ -230,7 +234,7 @@ fn soft_delete<T: Record>(records: &mut BTreeMap<u64, T>, id: u64) -> Reply {
     ok(json!({"deleted": true}))
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Column {
     id: u64,
     title: String,
@@ -257,7 +261,7 @@ impl Column {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Store {
     contacts: BTreeMap<u64, Contact>,
     companies: BTreeMap<u64, Company>,
@@ -324,6 +328,17 @@ impl State {
 
     pub(crate) fn reset(&self, u: &Universe, cfg: &Graph8Config) {
         *self.store() = seed_store(u, cfg);
+    }
+
+    /// The CRM's data as JSON, for the state file.
+    pub(crate) fn export(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.store()).expect("graph8 data serialises")
+    }
+
+    /// Replaces the CRM's data by what [`State::export`] wrote.
+    pub(crate) fn import(&self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        *self.store() = serde_json::from_slice(bytes)?;
+        Ok(())
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {

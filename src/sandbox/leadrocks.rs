@@ -28,18 +28,19 @@ use serde_json::{Value, json};
 
 use super::config::{LeadRocksBulk, LeadRocksConfig};
 use super::limits::{KeyState, Keyring, Limiter, key_of};
+use super::persist::Dirty;
 use super::universe::{Universe, Verdict};
 use super::util::{BodyError, Params, Reply, hash3, header_str, lock, normalize_email, strip_bearer};
 use super::{Core, Vendor};
 
-struct BulkList {
-    key: String,
-    created: Instant,
-    queued: Duration,
-    running: Duration,
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    email_col: usize,
+pub(crate) struct BulkList {
+    pub(crate) key: String,
+    pub(crate) created: Instant,
+    pub(crate) queued: Duration,
+    pub(crate) running: Duration,
+    pub(crate) header: Vec<String>,
+    pub(crate) rows: Vec<Vec<String>>,
+    pub(crate) email_col: usize,
 }
 
 impl BulkList {
@@ -57,8 +58,8 @@ impl BulkList {
 
 pub(crate) struct State {
     pub(crate) keys: Keyring,
-    seq: AtomicU64,
-    lists: Mutex<HashMap<u64, BulkList>>,
+    pub(crate) seq: AtomicU64,
+    pub(crate) lists: Mutex<HashMap<u64, BulkList>>,
 }
 
 impl State {
@@ -87,8 +88,8 @@ impl State {
         );
     }
 
+    /// Forgets the lists; list ids go on where they were.
     pub(crate) fn reset(&self) {
-        self.seq.store(0, Ordering::Relaxed);
         lock(&self.lists).clear();
     }
 }
@@ -396,6 +397,7 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
             email_col,
         },
     );
+    core.journal.touch(|| Dirty::LrList(list_id));
     Ok(success(json!({"list_id": list_id})))
 }
 

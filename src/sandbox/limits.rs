@@ -188,6 +188,16 @@ impl KeyState {
         Ok(last)
     }
 
+    /// Puts back what a state file remembers of this key; the balance only
+    /// when the configured credits are still the same.
+    pub(crate) fn restore(&self, initial: Credits, balance: i64, charged: u64, calls: u64) {
+        if initial == self.initial {
+            self.balance.store(balance, Ordering::Relaxed);
+        }
+        self.charged.store(charged, Ordering::Relaxed);
+        self.calls.store(calls, Ordering::Relaxed);
+    }
+
     fn carry_from(&self, old: &KeyState) {
         if old.initial == self.initial {
             self.balance.store(old.balance(), Ordering::Relaxed);

@@ -11,6 +11,8 @@
 //! - `faults`: the layer every vendor route goes through (faults, call counters).
 //! - `stats`: counters behind `GET /__sandbox/stats` and [`Sandbox::stats`].
 //! - `webhook`: outgoing deliveries with a retry schedule.
+//! - `persist`: the vendor-side state kept in a file across starts
+//!   ([`SandboxOptions::state`]).
 //! - `rocketreach`, `reachstream`, `leadrocks`, `graph8`: one router each.
 //! - `admin`: `/__sandbox/{stats,reset,config}` on every vendor's port.
 //! - `util`: seeded hashing, query parsing, identity normalisation, and what
@@ -43,6 +45,7 @@ mod faults;
 mod graph8;
 mod leadrocks;
 mod limits;
+mod persist;
 mod reachstream;
 mod rocketreach;
 mod stats;
@@ -51,8 +54,9 @@ mod webhook;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -69,6 +73,7 @@ pub use config::{
     SandboxConfig, UniverseConfig, WrongListType,
 };
 pub use demo::demo_contacts;
+pub use persist::beside as state_beside;
 pub use stats::{FaultStats, StatsSnapshot, WebhookStats};
 pub use universe::{Company, EmailStatus, Person, RrOutcome, Universe, Verdict};
 
@@ -127,6 +132,10 @@ pub enum SandboxError {
     },
     #[error("sandbox: {0}")]
     Invalid(String),
+    /// The state file cannot be used: in use by another sandbox, written for
+    /// another universe, unreadable.
+    #[error("sandbox state {path}: {message}")]
+    State { path: String, message: String },
 }
 
 impl SandboxError {
@@ -218,10 +227,28 @@ pub(crate) struct Core {
     pub(crate) rs: reachstream::State,
     pub(crate) lr: leadrocks::State,
     pub(crate) g8: graph8::State,
+    /// What changed since the last write to the state file, if one is kept.
+    pub(crate) journal: Arc<persist::Journal>,
+    persist: OnceLock<persist::Persist>,
+    /// Numbers webhook deliveries (for the state file).
+    pub(crate) delivery_seq: AtomicU64,
+}
+
+/// How a sandbox starts besides its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxOptions {
+    /// Keep the vendors' state in this file (SQLite), loaded at start and
+    /// written before every answer that changed it; see docs/sandbox.md.
+    pub state: Option<PathBuf>,
+    /// First value of the id counters (processing ids, list ids, request
+    /// ids) when the state file has none higher; by default the clock in
+    /// microseconds, so ids never repeat across starts. Set it where a test
+    /// needs the same ids on every run.
+    pub id_base: Option<u64>,
 }
 
 impl Core {
-    fn new(config: SandboxConfig) -> Result<Arc<Self>, SandboxError> {
+    fn new(config: SandboxConfig, id_base: u64) -> Result<Arc<Self>, SandboxError> {
         validate(&config)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -234,8 +261,9 @@ impl Core {
             config.universe.companies,
             config.universe.people,
         ));
+        let journal = Arc::new(persist::Journal::default());
         let core = Arc::new(Core {
-            rr: rocketreach::State::new(),
+            rr: rocketreach::State::new(journal.clone()),
             rs: reachstream::State::new(),
             lr: leadrocks::State::new(),
             g8: graph8::State::new(&universe, &config.graph8),
@@ -244,13 +272,35 @@ impl Core {
             faults_on: Default::default(),
             fault_seq: Default::default(),
             throttled_until: Default::default(),
-            stats: stats::Stats::new(),
+            stats: stats::Stats::new(journal.clone()),
             http,
             cancel: Mutex::new(CancellationToken::new()),
             routes: RwLock::new(HashMap::new()),
+            journal,
+            persist: OnceLock::new(),
+            delivery_seq: AtomicU64::new(id_base),
         });
+        for seq in [&core.rr.seq, &core.rs.seq, &core.lr.seq] {
+            seq.store(id_base, Ordering::Relaxed);
+        }
         core.apply(false);
         Ok(core)
+    }
+
+    /// Loads the state file into the simulators and keeps it from now on;
+    /// answers the webhook deliveries it still had due.
+    fn keep(&self, path: &std::path::Path, id_base: u64) -> Result<Vec<webhook::Pending>, SandboxError> {
+        let p = persist::Persist::open(path)?;
+        let due = p.load(self, id_base)?;
+        let _ = self.persist.set(p);
+        Ok(due)
+    }
+
+    /// Writes what changed to the state file, if one is kept.
+    pub(crate) fn persist_flush(&self) {
+        if let Some(p) = self.persist.get() {
+            p.flush(self);
+        }
     }
 
     pub(crate) fn config(&self) -> Arc<SandboxConfig> {
@@ -277,7 +327,7 @@ impl Core {
         Some(self.config().faults(v).clone())
     }
 
-    fn keyring(&self, v: Vendor) -> &limits::Keyring {
+    pub(crate) fn keyring(&self, v: Vendor) -> &limits::Keyring {
         match v {
             Vendor::RocketReach => &self.rr.keys,
             Vendor::ReachStream => &self.rs.keys,
@@ -338,6 +388,9 @@ impl Core {
         self.lr.reset();
         self.g8.reset(&self.universe, &c.graph8);
         self.apply(false);
+        if let Some(p) = self.persist.get() {
+            p.clear(self);
+        }
     }
 
     fn snapshot(&self) -> StatsSnapshot {
@@ -473,7 +526,7 @@ pub struct Simulators {
 impl Simulators {
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
         Ok(Self {
-            core: Core::new(config)?,
+            core: Core::new(config, persist::clock_base())?,
         })
     }
 
@@ -486,12 +539,19 @@ impl Simulators {
             Vendor::LeadRocks => leadrocks::routes(&core),
             Vendor::Graph8 => graph8::routes(&core),
         };
-        api.layer(axum::middleware::from_fn_with_state(
+        let api = api.layer(axum::middleware::from_fn_with_state(
             (core.clone(), vendor),
             faults::layer,
-        ))
-        .with_state(core.clone())
-        .merge(admin::router(core))
+        ));
+        let api = if core.persist.get().is_some() {
+            api.layer(axum::middleware::from_fn_with_state(
+                (core.clone(), vendor),
+                persist::layer,
+            ))
+        } else {
+            api
+        };
+        api.with_state(core.clone()).merge(admin::router(core))
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -540,7 +600,20 @@ impl Sandbox {
     /// Builds the simulators and binds every vendor on `config.bind` (ports
     /// from the config, 0 = ephemeral). Returns once all four accept connections.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let sims = Simulators::new(config.clone())?;
+        Self::start_with(config, SandboxOptions::default()).await
+    }
+
+    /// [`Sandbox::start`] with a state file (the vendors remember what they
+    /// did across starts) or a fixed id base.
+    pub async fn start_with(config: SandboxConfig, options: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let id_base = options.id_base.unwrap_or_else(persist::clock_base);
+        let sims = Simulators {
+            core: Core::new(config.clone(), id_base)?,
+        };
+        let due = match &options.state {
+            Some(path) => sims.core.keep(path, id_base)?,
+            None => Vec::new(),
+        };
         let shutdown = CancellationToken::new();
         let mut servers = Vec::new();
         let mut addrs = Vec::new();
@@ -564,6 +637,7 @@ impl Sandbox {
             }));
         }
         let addrs: [SocketAddr; 4] = addrs.try_into().expect("four vendors");
+        webhook::resume(&sims.core, due);
         let endpoint = |v: Vendor| Endpoint {
             base_url: format!("http://{}{}", addrs[v.idx()], v.base_path()),
             api_key: config.api_keys(v)[0].clone(),
@@ -586,6 +660,15 @@ impl Sandbox {
             shutdown,
             servers,
         })
+    }
+
+    /// The counters a state file remembers (what the vendors were asked and
+    /// charged over every start that kept it), read without serving. The
+    /// file must not be in use by a running sandbox.
+    pub fn remembered_stats(config: SandboxConfig, state: &std::path::Path) -> Result<StatsSnapshot, SandboxError> {
+        let core = Core::new(config, persist::clock_base())?;
+        core.keep(state, 0)?;
+        Ok(core.snapshot())
     }
 
     /// Base URLs and keys, as printed by `leadpipe sandbox`.

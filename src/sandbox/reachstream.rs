@@ -31,22 +31,23 @@ use subtle::ConstantTimeEq;
 
 use super::config::{BadSecret, ReachStreamConfig};
 use super::limits::{KeyState, Keyring, Limiter, key_of};
+use super::persist::Dirty;
 use super::universe::{Company, EmailStatus, Person, Universe};
 use super::util::{BodyError, Params, Reply, header_str, lock};
 use super::webhook::{self, Delivery};
 use super::{Core, Vendor};
 
-struct BatchJob {
-    key: Arc<KeyState>,
-    created: Instant,
-    records: Vec<u32>,
-    charged: bool,
+pub(crate) struct BatchJob {
+    pub(crate) key: Arc<KeyState>,
+    pub(crate) created: Instant,
+    pub(crate) records: Vec<u32>,
+    pub(crate) charged: bool,
 }
 
 pub(crate) struct State {
     pub(crate) keys: Keyring,
-    seq: AtomicU64,
-    jobs: Mutex<HashMap<u64, BatchJob>>,
+    pub(crate) seq: AtomicU64,
+    pub(crate) jobs: Mutex<HashMap<u64, BatchJob>>,
 }
 
 const FIRST_PROCESSING_ID: u64 = 1300;
@@ -73,8 +74,8 @@ impl State {
         );
     }
 
+    /// Forgets the jobs; processing ids go on where they were.
     pub(crate) fn reset(&self) {
-        self.seq.store(0, Ordering::Relaxed);
         lock(&self.jobs).clear();
     }
 }
@@ -501,7 +502,6 @@ async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
             ));
         }
         let charge = chunk.len() as u64;
-        let k = key.clone();
         let dup = rs.webhook.deliver_twice
             || super::faults::webhook_duplicate(core.seed(), Vendor::ReachStream, id * 1000 + i as u64, &rs.faults);
         webhook::spawn(
@@ -514,9 +514,10 @@ async fn fetch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
                 schedule: webhook::ms_schedule(&rs.webhook.retry_schedule_ms, rs.faults.webhook_late_ms),
                 timeout: Duration::from_millis(rs.webhook.timeout_ms),
                 duplicate: dup,
-                on_delivered: Some(Box::new(move || {
-                    k.charge_up_to(charge);
-                })),
+                charge: Some(webhook::Charge {
+                    key: key.key.clone(),
+                    credits: charge,
+                }),
             },
         );
     }
@@ -548,6 +549,7 @@ async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
             charged: false,
         },
     );
+    core.journal.touch(|| Dirty::RsJob(id));
     Ok(envelope(
         StatusCode::OK,
         "Records processing initiated",
@@ -583,6 +585,7 @@ async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !job.charged {
         job.charged = true;
         job.key.charge_up_to(job.records.len() as u64);
+        core.journal.touch(|| Dirty::RsJob(id));
     }
     let records: Vec<Value> = job
         .records

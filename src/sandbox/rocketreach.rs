@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{Charging, ErrorShape, Lifecycle, RocketReachConfig};
 use super::limits::{KeyState, Keyring, Limiter, key_of, retry_after_secs};
+use super::persist::{Dirty, Journal};
 use super::universe::{Company, EmailStatus, Person, RrOutcome, Universe};
 use super::util::{
     Params, Reply, hash3, header_str, into_object, lock, normalize_domain, normalize_email, normalize_employer,
@@ -38,11 +39,11 @@ use super::util::{
 use super::webhook::{self, Delivery};
 use super::{Core, Vendor};
 
-struct Lookup {
-    started: Instant,
-    polls: u32,
+pub(crate) struct Lookup {
+    pub(crate) started: Instant,
+    pub(crate) polls: u32,
     /// Set when a webhook delivery is scheduled: terminal from then on.
-    done_at: Option<Instant>,
+    pub(crate) done_at: Option<Instant>,
 }
 
 impl Lookup {
@@ -57,10 +58,11 @@ impl Lookup {
 
 pub(crate) struct State {
     pub(crate) keys: Keyring,
-    lookups: Mutex<HashMap<u64, Lookup>>,
+    pub(crate) lookups: Mutex<HashMap<u64, Lookup>>,
     /// (key, person id) already charged, when re-lookups are free.
-    bought: Mutex<HashSet<(String, u64)>>,
-    seq: AtomicU64,
+    pub(crate) bought: Mutex<HashSet<(String, u64)>>,
+    pub(crate) seq: AtomicU64,
+    journal: Arc<Journal>,
     complete: OnceLock<Vec<OnceLock<Bytes>>>,
 }
 
@@ -74,12 +76,13 @@ const LOOKUP_TYPES: &[&str] = &[
 ];
 
 impl State {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(journal: Arc<Journal>) -> Self {
         Self {
             keys: Keyring::new(),
             lookups: Mutex::new(HashMap::new()),
             bought: Mutex::new(HashSet::new()),
             seq: AtomicU64::new(0),
+            journal,
             complete: OnceLock::new(),
         }
     }
@@ -88,10 +91,10 @@ impl State {
         self.keys.rebuild(&cfg.api_keys, |k| make_key(k, cfg), carry);
     }
 
+    /// Forgets lookups and purchases; request ids go on where they were.
     pub(crate) fn reset(&self) {
         lock(&self.lookups).clear();
         lock(&self.bought).clear();
-        self.seq.store(0, Ordering::Relaxed);
     }
 
     fn request_id(&self, seed: u64) -> String {
@@ -102,7 +105,9 @@ impl State {
     /// Runs `f` on the person's async lookup, started now if not seen before
     /// (polling re-attaches to a lookup not seen since a restart).
     fn with_lookup<R>(&self, person_id: u64, f: impl FnOnce(&mut Lookup) -> R) -> R {
-        f(lock(&self.lookups).entry(person_id).or_insert_with(Lookup::new))
+        let r = f(lock(&self.lookups).entry(person_id).or_insert_with(Lookup::new));
+        self.journal.touch(|| Dirty::RrLookup(person_id));
+        r
     }
 
     fn already_bought(&self, key: &str, person_id: u64) -> bool {
@@ -111,6 +116,7 @@ impl State {
 
     fn mark_bought(&self, key: &str, person_id: u64) {
         lock(&self.bought).insert((key.to_string(), person_id));
+        self.journal.touch(|| Dirty::RrBought(key.to_string(), person_id));
     }
 
     /// The complete profile of `p`, serialised once.
@@ -626,7 +632,7 @@ fn send_webhook(
             schedule: webhook::ms_schedule(&h.retry_schedule_ms, delay_ms + f.webhook_late_ms),
             timeout: Duration::from_millis(h.timeout_ms),
             duplicate: super::faults::webhook_duplicate(core.seed(), Vendor::RocketReach, n, f),
-            on_delivered: None,
+            charge: None,
         },
     );
 }

@@ -34,6 +34,10 @@ impl<K: Hash + Eq + Clone> Sharded<K> {
         let mut g = lock(&self.shards[i]);
         *g.entry(k).or_insert(0) += n;
     }
+    pub(crate) fn get(&self, k: &K) -> u64 {
+        let i = (self.hasher.hash_one(k) as usize) % SHARDS;
+        lock(&self.shards[i]).get(k).copied().unwrap_or(0)
+    }
     pub(crate) fn snapshot(&self) -> Vec<(K, u64)> {
         let mut out = Vec::new();
         for s in &self.shards {
@@ -77,11 +81,13 @@ pub(crate) struct Stats {
     pub webhooks: [WebhookCounters; 4],
     pub faults: [FaultCounters; 4],
     pub rate_limited: [AtomicU64; 4],
+    journal: std::sync::Arc<super::persist::Journal>,
 }
 
 impl Stats {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(journal: std::sync::Arc<super::persist::Journal>) -> Self {
         Self {
+            journal,
             calls: Sharded::new(),
             paid: Sharded::new(),
             paid_calls: Default::default(),
@@ -92,7 +98,13 @@ impl Stats {
     }
 
     pub(crate) fn paid(&self, key: String) {
-        self.paid.add(key, 1);
+        // Counted before it is noted, so a write in between cannot miss it.
+        if self.journal.on() {
+            self.paid.add(key.clone(), 1);
+            self.journal.touch(|| super::persist::Dirty::Paid(key));
+        } else {
+            self.paid.add(key, 1);
+        }
     }
 
     /// One request of `vendor` cost credits.

@@ -1,16 +1,27 @@
 //! Outgoing webhook deliveries: a POST per attempt, retried on any answer but
 //! 200 after each delay of the schedule, optionally sent twice after success
 //! (duplicate webhooks) and optionally late. Deliveries stop on reset/shutdown.
+//! With a state file, a delivery still due is remembered (see `persist`) and
+//! the next start of the sandbox goes on with it where its schedule stood,
+//! to the vendor's webhook URL of that start.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
+use super::persist::{Dirty, from_wall, to_wall};
 use super::{Core, Vendor};
 
-pub(crate) type OnDelivered = Box<dyn FnOnce() + Send + Sync + 'static>;
+/// Credits a key pays once the delivery is accepted (ReachStream charges
+/// per delivered record).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Charge {
+    pub key: String,
+    pub credits: u64,
+}
 
 pub(crate) struct Delivery {
     pub vendor: Vendor,
@@ -21,8 +32,24 @@ pub(crate) struct Delivery {
     pub schedule: Vec<Duration>,
     pub timeout: Duration,
     pub duplicate: bool,
-    /// Runs once, after the first successful attempt.
-    pub on_delivered: Option<OnDelivered>,
+    /// Charged once, after the first successful attempt.
+    pub charge: Option<Charge>,
+}
+
+/// A delivery still due, as the state file keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    id: u64,
+    vendor: Vendor,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// Delays of the attempts not made yet; the first counts from `due_from`.
+    schedule_ms: Vec<u64>,
+    /// Wall-clock ms the first remaining delay counts from.
+    due_from: u64,
+    timeout_ms: u64,
+    duplicate: bool,
+    charge: Option<Charge>,
 }
 
 pub(crate) fn ms_schedule(ms: &[u64], extra_first: u64) -> Vec<Duration> {
@@ -34,16 +61,90 @@ pub(crate) fn ms_schedule(ms: &[u64], extra_first: u64) -> Vec<Duration> {
     v
 }
 
-pub(crate) fn spawn(core: &Arc<Core>, mut d: Delivery) {
+/// Where a remembered delivery goes: the vendor's webhook as configured now.
+fn current_url(core: &Core, v: Vendor) -> Option<String> {
+    let c = core.config();
+    match v {
+        Vendor::ReachStream if c.reachstream.webhook.active => c.reachstream.webhook.url.clone(),
+        Vendor::RocketReach => c.rocketreach.webhook.url.clone(),
+        _ => None,
+    }
+}
+
+/// Notes where delivery `id` stands: `schedule[next..]` still to go, the
+/// first of them counted from `from`.
+fn remember(core: &Core, id: u64, d: &Delivery, next: usize, from: Instant) {
+    core.journal.touch(|| {
+        let p = Pending {
+            id,
+            vendor: d.vendor,
+            headers: d.headers.clone(),
+            body: String::from_utf8_lossy(&d.body).into_owned(),
+            schedule_ms: d.schedule[next..].iter().map(|x| x.as_millis() as u64).collect(),
+            due_from: to_wall(from),
+            timeout_ms: d.timeout.as_millis() as u64,
+            duplicate: d.duplicate,
+            charge: d.charge.clone(),
+        };
+        Dirty::Delivery(id, serde_json::to_vec(&p).expect("delivery serialises"))
+    });
+}
+
+pub(crate) fn spawn(core: &Arc<Core>, d: Delivery) {
+    let id = core.delivery_seq.fetch_add(1, Ordering::Relaxed);
+    let from = Instant::now();
+    remember(core, id, &d, 0, from);
+    run(core, id, d, from, false);
+}
+
+/// Goes on with deliveries remembered by an earlier start.
+pub(crate) fn resume(core: &Arc<Core>, pending: Vec<Pending>) {
+    for p in pending {
+        let d = Delivery {
+            vendor: p.vendor,
+            url: String::new(),
+            headers: p.headers,
+            body: Bytes::from(p.body),
+            schedule: p.schedule_ms.iter().map(|m| Duration::from_millis(*m)).collect(),
+            timeout: Duration::from_millis(p.timeout_ms),
+            duplicate: p.duplicate,
+            charge: p.charge,
+        };
+        if d.schedule.is_empty() {
+            core.journal.touch(|| Dirty::DeliveryDone(p.id));
+            continue;
+        }
+        run(core, p.id, d, from_wall(p.due_from), true);
+    }
+    core.persist_flush();
+}
+
+/// Attempts `d` on its schedule, the first delay counted from `from`. A
+/// remembered delivery goes to the vendor's current webhook and waits while
+/// none is set.
+fn run(core: &Arc<Core>, id: u64, mut d: Delivery, from: Instant, remembered: bool) {
     let cancel = core.cancel_token();
     let core = core.clone();
     tokio::spawn(async move {
         let counters = &core.stats.webhooks[d.vendor.idx()];
         let attempts = d.schedule.len();
-        for (i, delay) in d.schedule.iter().enumerate() {
+        let mut since = from;
+        for i in 0..attempts {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(*delay) => {}
+                _ = tokio::time::sleep_until((since + d.schedule[i]).into()) => {}
+            }
+            if remembered {
+                loop {
+                    if let Some(url) = current_url(&core, d.vendor) {
+                        d.url = url;
+                        break;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
             }
             counters.attempts.fetch_add(1, Ordering::Relaxed);
             let ok = tokio::select! {
@@ -52,20 +153,30 @@ pub(crate) fn spawn(core: &Arc<Core>, mut d: Delivery) {
             };
             if ok {
                 counters.delivered.fetch_add(1, Ordering::Relaxed);
-                if let Some(f) = d.on_delivered.take() {
-                    f();
+                if let Some(c) = d.charge.take()
+                    && let Some(k) = core.keyring(d.vendor).get(&c.key)
+                {
+                    k.charge_up_to(c.credits);
                 }
+                core.journal.touch(|| Dirty::DeliveryDone(id));
+                core.persist_flush();
                 if d.duplicate {
                     counters.duplicates.fetch_add(1, Ordering::Relaxed);
                     counters.attempts.fetch_add(1, Ordering::Relaxed);
                     let _ = post(&core, &d).await;
+                    core.persist_flush();
                 }
                 return;
             }
             counters.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            since = Instant::now();
             if i + 1 == attempts {
                 counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                core.journal.touch(|| Dirty::DeliveryDone(id));
+            } else {
+                remember(&core, id, &d, i + 1, since);
             }
+            core.persist_flush();
         }
     });
 }

@@ -5,8 +5,14 @@
 //! moments and restarted until it finishes, then held against a reference run
 //! of the same pipeline and seed without kills or faults.
 //!
-//! The fast variant runs with the other tests; the long one (at least 20
-//! kills) is ignored by default:
+//! Two ways to run the sandbox: one sandbox in the test that outlives the
+//! kills (the vendors are far away and keep running), or every start a new
+//! `leadpipe run --sandbox` process whose in-process sandbox is killed with
+//! the run and remembers the vendors' state in its file beside the run's
+//! (`state/demo.sandbox.db`), its faults set by `--sandbox-config`.
+//!
+//! The fast variants run with the other tests; the long ones (at least 20
+//! kills) are ignored by default:
 //!
 //! ```text
 //! cargo test --release --test it torture_long -- --ignored --nocapture
@@ -20,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use leadpipe::sandbox::{Credits, Latency, Sandbox, SandboxConfig, Vendor, demo_contacts};
+use leadpipe::sandbox::{Credits, Latency, Sandbox, SandboxConfig, StatsSnapshot, Vendor, demo_contacts};
 use serde_json::Value;
 
 use crate::support::*;
@@ -216,10 +222,17 @@ fn without_provenance(rows: &[BTreeMap<String, String>]) -> Vec<BTreeMap<String,
         .collect()
 }
 
+/// The sandbox of the torture, serving in the test.
+async fn sandbox(seed: u64, faults: bool) -> Sandbox {
+    Sandbox::start(sandbox_config(seed, faults))
+        .await
+        .expect("sandbox starts")
+}
+
 /// The sandbox of the torture: the default universe and limits of `seed`,
 /// unlimited credits, a webhook redelivered every second for half a minute;
 /// with `faults`, every vendor misbehaving.
-async fn sandbox(seed: u64, faults: bool) -> Sandbox {
+fn sandbox_config(seed: u64, faults: bool) -> SandboxConfig {
     let mut c = SandboxConfig {
         seed,
         ..SandboxConfig::default()
@@ -247,7 +260,7 @@ async fn sandbox(seed: u64, faults: bool) -> Sandbox {
         c.leadrocks.bulk.queued_ms = 1_500;
         c.leadrocks.bulk.running_ms = 4_000;
     }
-    Sandbox::start(c).await.expect("sandbox starts")
+    c
 }
 
 /// A few rows no stage can use, for the rejects.
@@ -424,6 +437,248 @@ fn parquet_rows(w: &Work) -> Vec<BTreeMap<String, String>> {
 /// Paid calls per vendor, by the sandbox's count.
 fn paid_calls(sb: &Sandbox) -> BTreeMap<&'static str, u64> {
     let s = sb.stats();
+    VENDORS.iter().map(|(v, name)| (*name, s.paid_calls(*v))).collect()
+}
+
+// ---------- every start a new `leadpipe run --sandbox` process ----------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_and_resumed_with_a_new_sandbox_each_start_it_writes_what_an_uninterrupted_run_writes() {
+    torture_in_process(Torture {
+        seed: 42,
+        rows: 300,
+        kills: 8,
+        window_ms: (200, 2_500),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "long: 24 kills, each start a new sandbox; run with --ignored"]
+async fn torture_long_with_a_new_sandbox_each_start() {
+    let seed = std::env::var("LEADPIPE_TORTURE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(42);
+    torture_in_process(Torture {
+        seed,
+        rows: 3_000,
+        kills: 24,
+        window_ms: (100, 3_000),
+    })
+    .await;
+}
+
+/// The torture with no simulator outliving the kills: each start is
+/// `leadpipe run --sandbox --sandbox-config`, and what the vendors charged is
+/// read from the sandbox's state file once no process holds it.
+async fn torture_in_process(t: Torture) {
+    let started = Instant::now();
+    let input = with_malformed_rows(&demo_contacts(t.seed, t.rows));
+    let keep = std::env::var_os("LEADPIPE_TORTURE_KEEP").is_some();
+
+    // The reference: same seed, no faults, no kills.
+    let mut reference = Work::new();
+    reference.dir.disable_cleanup(keep);
+    reference.write("in.csv", &input);
+    prepare_in_process(&reference, &sandbox_config(t.seed, false));
+    let out = run_in_process(&reference).await;
+    assert_eq!(code(&out), 0, "reference run:\n{}", stderr(&out));
+    let reference_took = started.elapsed();
+    let reference_stats = remembered(&reference, t.seed);
+    let reference_paid = paid_of(&reference_stats);
+
+    // The tortured run.
+    let config = sandbox_config(t.seed, true);
+    let mut w = Work::new();
+    w.dir.disable_cleanup(keep);
+    if keep {
+        eprintln!(
+            "work dirs kept: {:?} (reference {:?})",
+            w.dir.path(),
+            reference.dir.path()
+        );
+    }
+    w.write("in.csv", &input);
+    prepare_in_process(&w, &config);
+    let mut rng = SplitMix(t.seed ^ 0x5a4d);
+    let (mut kills, mut starts) = (0, 0);
+    let tortured = Instant::now();
+    loop {
+        starts += 1;
+        let mut child = spawn_in_process(&w, starts);
+        if kills < t.kills {
+            let (lo, hi) = t.window_ms;
+            let at = Duration::from_millis(lo + rng.next() % (hi - lo + 1));
+            if !exited_within(&mut child, at).await {
+                child.kill().unwrap(); // SIGKILL: the run and its sandbox at once
+                assert!(child.wait().unwrap().code().is_none(), "killed");
+                kills += 1;
+                after_a_kill(&w, kills);
+                sandbox_file_sound(&w, kills);
+                continue;
+            }
+        }
+        if !exited_within(&mut child, Duration::from_secs(600)).await {
+            child.kill().unwrap();
+            panic!("start {starts} hung:\n{}", w.read(&format!("log/{starts}.txt")));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "start {starts} failed:\n{}",
+            w.read(&format!("log/{starts}.txt"))
+        );
+        break;
+    }
+    let tortured_took = tortured.elapsed();
+    let stats = remembered(&w, t.seed);
+    let paid = paid_of(&stats);
+    eprintln!(
+        "torture (a new sandbox each start) seed {}: {} rows, {kills} kills, {starts} starts, {:.1}s \
+         (reference {:.1}s); calls {:?}, paid calls {paid:?} (reference {reference_paid:?}), paid twice {:?}; \
+         faults {:?}; 429s {:?}; webhooks {:?}",
+        t.seed,
+        t.rows,
+        tortured_took.as_secs_f64(),
+        reference_took.as_secs_f64(),
+        VENDORS
+            .iter()
+            .map(|(_, name)| (
+                *name,
+                stats
+                    .calls
+                    .get(*name)
+                    .map_or(0, |m| m.values().flat_map(|s| s.values()).sum::<u64>())
+            ))
+            .collect::<BTreeMap<_, _>>(),
+        stats.paid_twice(),
+        stats.faults,
+        stats.rate_limited,
+        stats.webhook(Vendor::ReachStream),
+    );
+    assert!(
+        kills >= t.kills,
+        "only {kills} of {} kills landed before the run finished",
+        t.kills
+    );
+
+    // 1. The same Parquet output as the reference, timestamps aside.
+    let (got, want) = (parquet_rows(&w), parquet_rows(&reference));
+    assert_eq!(got.len(), want.len(), "rows out");
+    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, r, "output row {i} differs from the reference's");
+    }
+
+    // 2. Row accounting, in the report and in the files.
+    let report = w.report("out/report.json");
+    assert_eq!(report["resumed"], true);
+    accounting(&w, &report, &got, t.rows);
+    accounting(&reference, &reference.report("out/report.json"), &want, t.rows);
+
+    // 3. The vendors remember every start: every answer the reference paid
+    // for was paid for in some start (a sandbox that forgot would know only
+    // the last start's), and beyond the reference's paid calls at most what
+    // was in flight at the kills, plus answers charged but cut in half (a
+    // malformed answer is charged again on retry).
+    let forgotten: Vec<&String> = reference_stats
+        .paid_requests
+        .keys()
+        .filter(|k| stats.paid(k) == 0)
+        .collect();
+    assert!(
+        forgotten.is_empty(),
+        "paid for by the reference, never by the tortured run: {forgotten:?}"
+    );
+    for ((vendor, name), (_, concurrency)) in VENDORS.iter().zip(CONCURRENCY) {
+        let extra = paid[name].saturating_sub(reference_paid[name]);
+        let truncated = stats.faults[*name].truncated;
+        let bound = kills as u64 * concurrency + truncated;
+        assert!(
+            extra <= bound,
+            "{vendor:?}: {extra} paid calls more than the reference, bound {bound} \
+             ({kills} kills × {concurrency} in flight + {truncated} truncated answers)"
+        );
+    }
+
+    // 4. A further run, on a sandbox that remembers, pays nothing and writes the same data.
+    let out = run_in_process(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        paid_of(&remembered(&w, t.seed)),
+        paid,
+        "a run after completion pays for nothing"
+    );
+    assert_eq!(
+        without_provenance(&parquet_rows(&w)),
+        without_provenance(&got),
+        "and writes the same data"
+    );
+}
+
+/// The demo pipeline on `in.csv` with the torture's concurrency and short
+/// backoffs, and the sandbox's configuration in `sandbox.json`.
+fn prepare_in_process(w: &Work, config: &SandboxConfig) {
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/demo.toml")).unwrap();
+    let mut p: toml::Table = demo.parse().unwrap();
+    p["source"]["path"] = "in.csv".into();
+    for ((_, name), (_, concurrency)) in VENDORS.iter().zip(CONCURRENCY) {
+        let v = p["vendors"][*name].as_table_mut().unwrap();
+        v.insert("concurrency".into(), (concurrency as i64).into());
+        v.insert("min_backoff".into(), "20ms".into());
+        v.insert("max_backoff".into(), "300ms".into());
+    }
+    w.write("p.toml", toml::to_string(&p).unwrap());
+    w.write("sandbox.json", serde_json::to_string_pretty(config).unwrap());
+}
+
+fn in_process_command(w: &Work) -> std::process::Command {
+    w.command(&[
+        "run",
+        "p.toml",
+        "--sandbox",
+        "--sandbox-config",
+        "sandbox.json",
+        "--report",
+        "out/report.json",
+    ])
+}
+
+async fn run_in_process(w: &Work) -> std::process::Output {
+    let mut cmd = in_process_command(w);
+    tokio::task::spawn_blocking(move || cmd.output().expect("leadpipe runs"))
+        .await
+        .unwrap()
+}
+
+/// Start number `n` with its own sandbox, its stderr in `log/n.txt`.
+fn spawn_in_process(w: &Work, n: usize) -> Child {
+    let log = w.write(&format!("log/{n}.txt"), "");
+    in_process_command(w)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("leadpipe starts")
+}
+
+/// After kill `n`: the sandbox's file is sound too.
+fn sandbox_file_sound(w: &Work, n: usize) {
+    let db = w.path("state/demo.sandbox.db");
+    if db.exists() {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok", "sandbox state integrity after kill {n}");
+    }
+}
+
+/// What the vendors of `w`'s runs remember having been asked and charged.
+fn remembered(w: &Work, seed: u64) -> StatsSnapshot {
+    Sandbox::remembered_stats(sandbox_config(seed, false), &w.path("state/demo.sandbox.db"))
+        .expect("the sandbox's state file reads")
+}
+
+fn paid_of(s: &StatsSnapshot) -> BTreeMap<&'static str, u64> {
     VENDORS.iter().map(|(v, name)| (*name, s.paid_calls(*v))).collect()
 }
 

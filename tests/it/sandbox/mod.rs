@@ -5,6 +5,7 @@ mod general;
 mod graph8;
 mod leadrocks;
 mod reachstream;
+mod remember;
 mod rocketreach;
 mod sdk;
 

@@ -1,0 +1,622 @@
+//! The sandbox's memory on disk: what a vendor remembers between two starts
+//! of the simulators (`leadpipe sandbox --state FILE`, and `leadpipe run
+//! --sandbox`, which keeps it beside the run's state file). Owns the SQLite
+//! file, the journal of what changed since the last write, and the loading
+//! of a file back into the simulators; it does not decide any answer.
+//!
+//! Kept: credit balances and charges per key, the id counters (RocketReach
+//! request ids, ReachStream processing ids, LeadRocks list ids, webhook
+//! deliveries), RocketReach lookups in progress and profiles already bought,
+//! ReachStream batch jobs, LeadRocks bulk lists, webhook deliveries still due
+//! (and where each is in its retry schedule), the graph8 CRM, the fault
+//! sequence and the counters behind [`super::StatsSnapshot`]. Not kept: the
+//! configuration (each start reads its own), rate windows and throttling
+//! bursts (they are seconds long).
+//!
+//! Write-through: a vendor route marks what it changed in the [`Journal`],
+//! and [`layer`] writes it in one transaction before the answer leaves, so a
+//! SIGKILL can land anywhere and the next start meets what the last answer
+//! said. Webhook deliveries write after each attempt. The file is held with
+//! an exclusive lock while a sandbox uses it. Times are stored as wall-clock
+//! milliseconds and turned back into [`Instant`]s on loading, so a lookup's
+//! lifecycle or a bulk list's progress goes on counting while no sandbox runs.
+//!
+//! Hand-written rather than a generic key-value crate: the records are the
+//! simulators' own structs, and rusqlite is already how leadpipe keeps state.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::util::lock;
+use super::{Core, SandboxError, Vendor};
+
+/// Schema of the file (`PRAGMA user_version`).
+const VERSION: i64 = 1;
+
+/// Where `leadpipe run --sandbox` keeps the sandbox of a run whose state file
+/// is `state`: `state/demo.db` → `state/demo.sandbox.db`.
+pub fn beside(state: &Path) -> PathBuf {
+    let stem = state.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = format!("{}.sandbox.db", stem.as_deref().unwrap_or("state"));
+    state.with_file_name(name)
+}
+
+/// Microseconds since the epoch: the base of the id counters when nothing is
+/// remembered, so a restarted sandbox never hands out an id of an earlier one
+/// (it would take over a million ids a second to catch up with the clock).
+pub(crate) fn clock_base() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn wall_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An instant as wall-clock milliseconds.
+pub(crate) fn to_wall(t: Instant) -> u64 {
+    let now = Instant::now();
+    let wall = wall_ms_now();
+    if t <= now {
+        wall.saturating_sub(now.duration_since(t).as_millis() as u64)
+    } else {
+        wall + t.duration_since(now).as_millis() as u64
+    }
+}
+
+/// Wall-clock milliseconds as an instant of this process.
+pub(crate) fn from_wall(ms: u64) -> Instant {
+    let now = Instant::now();
+    let wall = wall_ms_now();
+    if ms <= wall {
+        now.checked_sub(Duration::from_millis(wall - ms)).unwrap_or(now)
+    } else {
+        now + Duration::from_millis(ms - wall)
+    }
+}
+
+/// Something a route or a delivery changed, to be written before its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Dirty {
+    /// A canonical paid request's count.
+    Paid(String),
+    RrLookup(u64),
+    RrBought(String, u64),
+    RsJob(u64),
+    LrList(u64),
+    /// A webhook delivery still due, as JSON.
+    Delivery(u64, Vec<u8>),
+    DeliveryDone(u64),
+    Graph8,
+}
+
+/// What changed since the last write. Off (and free) without a state file.
+#[derive(Default)]
+pub(crate) struct Journal {
+    on: AtomicBool,
+    dirty: Mutex<Vec<Dirty>>,
+}
+
+impl Journal {
+    pub(crate) fn on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Notes a change; `what` is only built when a file is kept.
+    pub(crate) fn touch(&self, what: impl FnOnce() -> Dirty) {
+        if self.on() {
+            lock(&self.dirty).push(what());
+        }
+    }
+
+    fn take(&self) -> Vec<Dirty> {
+        std::mem::take(&mut *lock(&self.dirty))
+    }
+}
+
+/// The id counters, kept so no id is handed out twice.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+struct Seqs {
+    rocketreach: u64,
+    reachstream: u64,
+    leadrocks: u64,
+    deliveries: u64,
+}
+
+/// One API key's balance and counters.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyRec {
+    vendor: Vendor,
+    key: String,
+    initial: super::Credits,
+    balance: i64,
+    charged: u64,
+    calls: u64,
+}
+
+/// The small state rewritten whole at every write.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Fixed {
+    seqs: Seqs,
+    fault_seq: [u64; 4],
+    keys: Vec<KeyRec>,
+    /// (vendor, method, route, status, calls).
+    calls: Vec<(Vendor, String, String, u16, u64)>,
+    paid_calls: [u64; 4],
+    /// attempts, delivered, failed attempts, exhausted, duplicates.
+    webhooks: [[u64; 5]; 4],
+    /// error, slow, dropped, truncated, bursts.
+    faults: [[u64; 5]; 4],
+    rate_limited: [u64; 4],
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LookupRec {
+    started: u64,
+    polls: u32,
+    done_at: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ListRec {
+    key: String,
+    created: u64,
+    queued_ms: u64,
+    running_ms: u64,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    email_col: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JobRec {
+    key: String,
+    created: u64,
+    records: Vec<u32>,
+    charged: bool,
+}
+
+/// The open file.
+pub(crate) struct Persist {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn db_error(path: &Path, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::State {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Persist {
+    /// Opens (or creates) the file and takes it for this sandbox alone.
+    pub(crate) fn open(path: &Path) -> Result<Persist, SandboxError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| db_error(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        let setup = || -> rusqlite::Result<()> {
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // A process killed after a commit loses nothing at NORMAL in WAL
+            // mode; only a power cut could take back the last commits.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version > VERSION {
+                return Err(rusqlite::Error::InvalidParameterName(format!(
+                    "written by a newer leadpipe (schema {version}, this one knows {VERSION})"
+                )));
+            }
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS records(space TEXT NOT NULL, key TEXT NOT NULL,
+                     value BLOB NOT NULL, PRIMARY KEY(space, key)) WITHOUT ROWID;
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+        };
+        setup().map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+                db_error(path, "in use by another running sandbox")
+            }
+            e => db_error(path, e),
+        })?;
+        Ok(Persist {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Checks the file belongs to this universe, loads it into `core` and
+    /// turns the journal on. Answers the deliveries still due.
+    pub(crate) fn load(&self, core: &Core, id_base: u64) -> Result<Vec<super::webhook::Pending>, SandboxError> {
+        let conn = lock(&self.conn);
+        self.same_universe(&conn, core)?;
+        let spaces = read_spaces(&conn).map_err(|e| db_error(&self.path, e))?;
+        drop(conn);
+        let due = restore(core, spaces, id_base).map_err(|e| db_error(&self.path, e))?;
+        core.journal.on.store(true, Ordering::Relaxed);
+        self.flush(core);
+        Ok(due)
+    }
+
+    /// Refuses a file written for another seed or universe; marks a new one.
+    fn same_universe(&self, conn: &Connection, core: &Core) -> Result<(), SandboxError> {
+        let err = |e: rusqlite::Error| db_error(&self.path, e);
+        let c = core.config();
+        let universe = format!(
+            "seed {}, {} companies, {} people",
+            c.seed, c.universe.companies, c.universe.people
+        );
+        let known: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'universe'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        match known {
+            Some(k) if k != universe => Err(db_error(
+                &self.path,
+                format!(
+                    "remembers a sandbox of {k}, not of {universe}; start with that seed and universe, \
+                     or remove the file to start over"
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => conn
+                .execute(
+                    "INSERT INTO meta(key, value) VALUES ('universe', ?1)",
+                    params![universe],
+                )
+                .map(drop)
+                .map_err(err),
+        }
+    }
+
+    /// Writes what changed, and the small state, in one transaction.
+    pub(crate) fn flush(&self, core: &Core) {
+        let mut conn = lock(&self.conn);
+        let dirty = core.journal.take();
+        if let Err(e) = write(&mut conn, core, dirty) {
+            tracing::error!(file = %self.path.display(), error = %e, "sandbox state not written");
+        }
+    }
+
+    /// Forgets everything but the id counters (a reset of the simulators).
+    pub(crate) fn clear(&self, core: &Core) {
+        {
+            let conn = lock(&self.conn);
+            core.journal.take();
+            if let Err(e) = conn.execute("DELETE FROM records", []) {
+                tracing::error!(file = %self.path.display(), error = %e, "sandbox state not cleared");
+            }
+        }
+        self.flush(core);
+    }
+}
+
+/// Records by space: (key, value) pairs.
+type Spaces = HashMap<String, Vec<(String, Vec<u8>)>>;
+
+/// Every record of the file, by space.
+fn read_spaces(conn: &Connection) -> rusqlite::Result<Spaces> {
+    let mut spaces = Spaces::new();
+    let mut stmt = conn.prepare("SELECT space, key, value FROM records")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+    })?;
+    for row in rows {
+        let (space, key, value) = row?;
+        spaces.entry(space).or_default().push((key, value));
+    }
+    Ok(spaces)
+}
+
+/// Puts the records back into the simulators; answers the deliveries due,
+/// oldest first.
+fn restore(core: &Core, mut spaces: Spaces, id_base: u64) -> Result<Vec<super::webhook::Pending>, String> {
+    let mut space = |name: &str| spaces.remove(name).unwrap_or_default();
+    fn read<T: serde::de::DeserializeOwned>(what: &str, v: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(v).map_err(|e| format!("{what}: {e}"))
+    }
+    let fixed: Fixed = match space("fixed").pop() {
+        Some((_, v)) => read("fixed", &v)?,
+        None => Fixed::default(),
+    };
+    restore_fixed(core, &fixed, id_base);
+    for (k, v) in space("paid") {
+        core.stats.paid.add(k, read("paid", &v)?);
+    }
+    for (k, v) in space("rr.lookup") {
+        let r: LookupRec = read("rr.lookup", &v)?;
+        let Ok(id) = k.parse() else { continue };
+        let lookup = super::rocketreach::Lookup {
+            started: from_wall(r.started),
+            polls: r.polls,
+            done_at: r.done_at.map(from_wall),
+        };
+        lock(&core.rr.lookups).insert(id, lookup);
+    }
+    for (k, _) in space("rr.bought") {
+        if let Some((key, id)) = k.rsplit_once('\t')
+            && let Ok(id) = id.parse()
+        {
+            lock(&core.rr.bought).insert((key.to_string(), id));
+        }
+    }
+    for (k, v) in space("rs.job") {
+        let r: JobRec = read("rs.job", &v)?;
+        let (Ok(id), Some(key)) = (k.parse(), core.rs.keys.get(&r.key)) else {
+            continue;
+        };
+        let job = super::reachstream::BatchJob {
+            key,
+            created: from_wall(r.created),
+            records: r.records,
+            charged: r.charged,
+        };
+        lock(&core.rs.jobs).insert(id, job);
+    }
+    for (k, v) in space("lr.list") {
+        let r: ListRec = read("lr.list", &v)?;
+        let Ok(id) = k.parse() else { continue };
+        let list = super::leadrocks::BulkList {
+            key: r.key,
+            created: from_wall(r.created),
+            queued: Duration::from_millis(r.queued_ms),
+            running: Duration::from_millis(r.running_ms),
+            header: r.header,
+            rows: r.rows,
+            email_col: r.email_col,
+        };
+        lock(&core.lr.lists).insert(id, list);
+    }
+    if let Some((_, v)) = space("graph8").pop() {
+        core.g8.import(&v).map_err(|e| format!("graph8: {e}"))?;
+    }
+    let mut due = Vec::new();
+    for (k, v) in space("delivery") {
+        if let Ok(id) = k.parse::<u64>() {
+            due.push((id, read::<super::webhook::Pending>("delivery", &v)?));
+        }
+    }
+    due.sort_by_key(|(id, _)| *id);
+    Ok(due.into_iter().map(|(_, p)| p).collect())
+}
+
+fn put(tx: &rusqlite::Transaction<'_>, space: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR REPLACE INTO records(space, key, value) VALUES (?1, ?2, ?3)")?
+        .execute(params![space, key, value])
+        .map(drop)
+}
+
+fn delete(tx: &rusqlite::Transaction<'_>, space: &str, key: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM records WHERE space = ?1 AND key = ?2")?
+        .execute(params![space, key])
+        .map(drop)
+}
+
+fn json(v: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).expect("sandbox records serialise")
+}
+
+fn write(conn: &mut Connection, core: &Core, dirty: Vec<Dirty>) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    put(&tx, "fixed", "", &json(&fixed(core)))?;
+    let mut seen = HashSet::new();
+    for d in dirty {
+        match &d {
+            Dirty::Delivery(id, v) => put(&tx, "delivery", &id.to_string(), v)?,
+            Dirty::DeliveryDone(id) => delete(&tx, "delivery", &id.to_string())?,
+            _ if !seen.insert(d.clone()) => {}
+            Dirty::Paid(k) => put(&tx, "paid", k, &json(&core.stats.paid.get(k)))?,
+            Dirty::RrLookup(id) => match lock(&core.rr.lookups).get(id) {
+                Some(l) => put(
+                    &tx,
+                    "rr.lookup",
+                    &id.to_string(),
+                    &json(&LookupRec {
+                        started: to_wall(l.started),
+                        polls: l.polls,
+                        done_at: l.done_at.map(to_wall),
+                    }),
+                )?,
+                None => delete(&tx, "rr.lookup", &id.to_string())?,
+            },
+            Dirty::RrBought(key, id) => put(&tx, "rr.bought", &format!("{key}\t{id}"), b"1")?,
+            Dirty::RsJob(id) => {
+                if let Some(j) = lock(&core.rs.jobs).get(id) {
+                    let rec = JobRec {
+                        key: j.key.key.clone(),
+                        created: to_wall(j.created),
+                        records: j.records.clone(),
+                        charged: j.charged,
+                    };
+                    put(&tx, "rs.job", &id.to_string(), &json(&rec))?;
+                }
+            }
+            Dirty::LrList(id) => {
+                let rec = lock(&core.lr.lists).get(id).map(|l| ListRec {
+                    key: l.key.clone(),
+                    created: to_wall(l.created),
+                    queued_ms: l.queued.as_millis() as u64,
+                    running_ms: l.running.as_millis() as u64,
+                    header: l.header.clone(),
+                    rows: l.rows.clone(),
+                    email_col: l.email_col,
+                });
+                if let Some(rec) = rec {
+                    put(&tx, "lr.list", &id.to_string(), &json(&rec))?;
+                }
+            }
+            Dirty::Graph8 => put(&tx, "graph8", "", &core.g8.export())?,
+        }
+    }
+    tx.commit()
+}
+
+fn counters(c: [&std::sync::atomic::AtomicU64; 5]) -> [u64; 5] {
+    c.map(|a| a.load(Ordering::Relaxed))
+}
+
+/// The small state of `core` as it is now.
+fn fixed(core: &Core) -> Fixed {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut keys = Vec::new();
+    for v in Vendor::ALL {
+        for k in core.keyring(v).all() {
+            keys.push(KeyRec {
+                vendor: v,
+                key: k.key.clone(),
+                initial: k.initial,
+                balance: k.balance(),
+                charged: load(&k.charged),
+                calls: load(&k.calls),
+            });
+        }
+    }
+    let s = &core.stats;
+    Fixed {
+        seqs: Seqs {
+            rocketreach: load(&core.rr.seq),
+            reachstream: load(&core.rs.seq),
+            leadrocks: load(&core.lr.seq),
+            deliveries: load(&core.delivery_seq),
+        },
+        fault_seq: core.fault_seq.each_ref().map(load),
+        keys,
+        calls: s
+            .calls
+            .snapshot()
+            .into_iter()
+            .map(|((v, m, r, st), n)| (v, m.to_string(), r.to_string(), st, n))
+            .collect(),
+        paid_calls: s.paid_calls.each_ref().map(load),
+        webhooks: s.webhooks.each_ref().map(|w| {
+            counters([
+                &w.attempts,
+                &w.delivered,
+                &w.failed_attempts,
+                &w.exhausted,
+                &w.duplicates,
+            ])
+        }),
+        faults: s
+            .faults
+            .each_ref()
+            .map(|f| counters([&f.error, &f.slow, &f.dropped, &f.truncated, &f.bursts])),
+        rate_limited: s.rate_limited.each_ref().map(load),
+    }
+}
+
+/// Puts the small state back; every id counter starts at or above `id_base`.
+fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
+    let set = |a: &std::sync::atomic::AtomicU64, n: u64| a.store(n, Ordering::Relaxed);
+    set(&core.rr.seq, f.seqs.rocketreach.max(id_base));
+    set(&core.rs.seq, f.seqs.reachstream.max(id_base));
+    set(&core.lr.seq, f.seqs.leadrocks.max(id_base));
+    set(&core.delivery_seq, f.seqs.deliveries.max(id_base));
+    for (a, n) in core.fault_seq.iter().zip(f.fault_seq) {
+        set(a, n);
+    }
+    for k in &f.keys {
+        if let Some(ks) = core.keyring(k.vendor).get(&k.key) {
+            ks.restore(k.initial, k.balance, k.charged, k.calls);
+        }
+    }
+    let s = &core.stats;
+    for (v, m, r, st, n) in &f.calls {
+        let Ok(method) = axum::http::Method::from_bytes(m.as_bytes()) else {
+            continue;
+        };
+        s.calls.add((*v, method, core.route_name(r), *st), *n);
+    }
+    for (a, n) in s.paid_calls.iter().zip(f.paid_calls) {
+        set(a, n);
+    }
+    for (w, n) in s.webhooks.iter().zip(f.webhooks) {
+        for (a, n) in [
+            &w.attempts,
+            &w.delivered,
+            &w.failed_attempts,
+            &w.exhausted,
+            &w.duplicates,
+        ]
+        .into_iter()
+        .zip(n)
+        {
+            set(a, n);
+        }
+    }
+    for (c, n) in s.faults.iter().zip(f.faults) {
+        for (a, n) in [&c.error, &c.slow, &c.dropped, &c.truncated, &c.bursts]
+            .into_iter()
+            .zip(n)
+        {
+            set(a, n);
+        }
+    }
+    for (a, n) in s.rate_limited.iter().zip(f.rate_limited) {
+        set(a, n);
+    }
+}
+
+/// Writes what a request changed before its answer leaves, also when the
+/// caller goes away mid-request.
+struct WriteOnDrop {
+    core: Arc<Core>,
+    graph8: bool,
+}
+
+impl Drop for WriteOnDrop {
+    fn drop(&mut self) {
+        if self.graph8 {
+            self.core.journal.touch(|| Dirty::Graph8);
+        }
+        self.core.persist_flush();
+    }
+}
+
+/// Middleware around a vendor's routes when a state file is kept.
+pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req: Request, next: Next) -> Response {
+    let graph8 = vendor == Vendor::Graph8 && req.method() != axum::http::Method::GET;
+    let guard = WriteOnDrop { core, graph8 };
+    let resp = next.run(req).await;
+    drop(guard);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_file_sits_beside_the_state_file() {
+        assert_eq!(beside(Path::new("state/demo.db")), Path::new("state/demo.sandbox.db"));
+        assert_eq!(beside(Path::new("run")), Path::new("run.sandbox.db"));
+    }
+
+    #[test]
+    fn instants_survive_the_trip_through_the_wall_clock() {
+        let past = Instant::now() - Duration::from_secs(5);
+        let back = from_wall(to_wall(past));
+        let diff = if back > past { back - past } else { past - back };
+        assert!(diff < Duration::from_millis(50), "{diff:?}");
+        let future = Instant::now() + Duration::from_secs(5);
+        assert!(from_wall(to_wall(future)) > Instant::now() + Duration::from_secs(4));
+    }
+}
