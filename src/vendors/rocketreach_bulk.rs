@@ -96,7 +96,7 @@ impl Bulk {
 
     /// Look a person up for `row` through a bulk request (once per canonical request, ever, within the cache TTL).
     pub async fn lookup(&self, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
-        let resumed = self.pending.lock().expect("pending lock").remove(&key.canonical);
+        let resumed = crate::sync::lock(&self.pending).remove(&key.canonical);
         let (tx, receiver, deadline) = (self.tx.clone(), self.receiver.clone(), self.deadline);
         let writer = self.writer.clone();
         let key2 = key.clone();
