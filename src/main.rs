@@ -86,8 +86,14 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
         eprintln!("{}: no such state file", state.display());
         return Exit::Invalid;
     }
-    let status = leadpipe::state::Store::open(&state).and_then(|s| s.status());
-    match status {
+    let store = match leadpipe::state::Store::open(&state) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("leadpipe: {e}");
+            return Exit::StateUnavailable;
+        }
+    };
+    match store.status() {
         Ok(st) if json => {
             println!("{}", serde_json::to_string_pretty(&st).expect("status serialises"));
             Exit::Done
@@ -131,13 +137,13 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
-    let Some(rt) = runtime() else { return Exit::RowsFailed };
+    let Some(rt) = runtime() else { return Exit::RuntimeFailed };
     rt.block_on(async {
         let sandbox = match Sandbox::start(config).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("leadpipe sandbox: {e}");
-                return Exit::Invalid;
+                eprintln!("leadpipe sandbox: cannot start: {e}");
+                return Exit::SandboxFailed;
             }
         };
         println!(
@@ -183,7 +189,7 @@ fn run_command(args: RunArgs) -> Exit {
         refresh: args.refresh,
     };
     let Some(runtime) = runtime() else {
-        return Exit::RowsFailed;
+        return Exit::RuntimeFailed;
     };
     let mut pipeline = pipeline;
     runtime.block_on(async {
@@ -195,7 +201,7 @@ fn run_command(args: RunArgs) -> Exit {
                 }
                 Err(e) => {
                     eprintln!("leadpipe: cannot start the sandbox: {e}");
-                    return Exit::RowsFailed;
+                    return Exit::SandboxFailed;
                 }
             }
         } else {

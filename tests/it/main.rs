@@ -12,4 +12,5 @@ mod resume;
 mod rocketreach;
 mod rocketreach_bulk;
 mod sandbox;
+mod startup;
 mod torture;
