@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod canary;
 mod graph8;
 mod leadrocks;
 mod local_plane;
