@@ -137,7 +137,9 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
-    let Some(rt) = runtime() else { return Exit::RuntimeFailed };
+    let Some(rt) = runtime() else {
+        return Exit::RuntimeFailed;
+    };
     rt.block_on(async {
         let sandbox = match Sandbox::start(config).await {
             Ok(s) => s,

@@ -352,7 +352,9 @@ pub mod fuzzing {
                 };
                 req = req.header(name, value);
             }
-            let Ok(req) = req.body(Body::from(body)) else { return 400 };
+            let Ok(req) = req.body(Body::from(body)) else {
+                return 400;
+            };
             match self.app.clone().oneshot(req).await {
                 Ok(resp) => resp.status().as_u16(),
                 Err(never) => match never {},
@@ -363,7 +365,9 @@ pub mod fuzzing {
         pub fn stored(&self) -> Vec<(String, String, String)> {
             let conn = crate::sync::lock(&self.inner.conn);
             let mut stmt = conn
-                .prepare("SELECT provider, delivery_key, payload FROM webhook_deliveries ORDER BY provider, delivery_key")
+                .prepare(
+                    "SELECT provider, delivery_key, payload FROM webhook_deliveries ORDER BY provider, delivery_key",
+                )
                 .expect("the deliveries table exists");
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .and_then(Iterator::collect)

@@ -544,7 +544,8 @@ fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunE
             .find(|(n, _)| *n == vendor.name())
             .map(|(_, s)| s.clone())
             .unwrap_or_default();
-        let settings = VendorSettings::resolve(vendor, &spec).map_err(|source| RunError::VendorSettings { vendor, source })?;
+        let settings =
+            VendorSettings::resolve(vendor, &spec).map_err(|source| RunError::VendorSettings { vendor, source })?;
         let http = match vendor {
             Vendor::Graph8 => VendorHttp::with_classifier(settings, crate::vendors::graph8::classify),
             _ => VendorHttp::new(settings),
@@ -731,12 +732,15 @@ impl Open {
     }
 }
 
+/// A graph8 upsert sink's task: the sink back once its input ends.
+type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
+
 /// The run's outputs, opened before any row is read: a sink that cannot be
 /// opened stops the run before anything is paid for.
 struct Outputs {
     senders: Vec<mpsc::Sender<Arc<Batch>>>,
     sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
-    upsert_tasks: Vec<(String, PathBuf, tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>)>,
+    upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
     rejects: SideFile,
     duplicates: Vec<SideFile>,
 }

@@ -16,7 +16,6 @@ pub(crate) type Reply = Result<Response, Response>;
 /// The crate's lock policy (a poisoned lock is taken over), as the simulators use it.
 pub(crate) use crate::sync::{lock, read_lock, write_lock};
 
-
 /// A header's value, trimmed; `""` when absent or not visible ASCII.
 pub(crate) fn header_str(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> &str {
     headers

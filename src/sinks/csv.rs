@@ -97,10 +97,12 @@ impl CsvSink {
                     source,
                 })?;
             }
-            self.writer.write_record(None::<&[u8]>).map_err(|source| SinkError::Csv {
-                path: self.path.clone(),
-                source,
-            })?;
+            self.writer
+                .write_record(None::<&[u8]>)
+                .map_err(|source| SinkError::Csv {
+                    path: self.path.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }

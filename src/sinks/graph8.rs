@@ -103,13 +103,11 @@ impl Graph8SinkSpec {
         self.fields
             .iter()
             .map(|(field, col)| {
-                find(col)
-                    .map(|c| (field.clone(), c))
-                    .ok_or_else(|| UnknownColumn {
-                        field: field.clone(),
-                        column: col.clone(),
-                        columns: columns.iter().map(|c| c.name.clone()).collect(),
-                    })
+                find(col).map(|c| (field.clone(), c)).ok_or_else(|| UnknownColumn {
+                    field: field.clone(),
+                    column: col.clone(),
+                    columns: columns.iter().map(|c| c.name.clone()).collect(),
+                })
             })
             .collect()
     }
@@ -323,10 +321,7 @@ impl Graph8Sink {
             path: path.clone(),
             source,
         };
-        let file = self
-            .receipt
-            .into_inner()
-            .map_err(|e| io(e.into_error()))?;
+        let file = self.receipt.into_inner().map_err(|e| io(e.into_error()))?;
         file.commit(None).map_err(io)?;
         Ok(self.counts)
     }

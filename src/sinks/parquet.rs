@@ -82,11 +82,12 @@ impl ParquetSink {
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
         let props = props.build();
-        let writer =
-            ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|source| SinkError::Parquet {
+        let writer = ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|source| {
+            SinkError::Parquet {
                 path: spec.path.clone(),
                 source,
-            })?;
+            }
+        })?;
         Ok(ParquetSink {
             file,
             writer,

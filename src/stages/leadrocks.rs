@@ -275,8 +275,7 @@ impl VerifyStage {
                     if c.verdict.status == EmailStatus::CatchAll
                         && let Some((_, domain)) = email.rsplit_once('@')
                     {
-                        crate::sync::lock(&self.catch_all)
-                            .insert(domain.to_string());
+                        crate::sync::lock(&self.catch_all).insert(domain.to_string());
                     }
                     Verification {
                         fields: fields(&c.verdict, &c.method),

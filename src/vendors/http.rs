@@ -132,10 +132,9 @@ impl Inner {
     /// waited for that connection to open, so it may have reached the vendor
     /// well after its rate slot was taken (see `limits.rs`).
     fn opened_connection(&self, resp: &reqwest::Response) -> bool {
-        resp.extensions().get::<HttpInfo>().is_some_and(|info| {
-            crate::sync::lock(&self.connections)
-                .insert(info.local_addr())
-        })
+        resp.extensions()
+            .get::<HttpInfo>()
+            .is_some_and(|info| crate::sync::lock(&self.connections).insert(info.local_addr()))
     }
 }
 

@@ -231,7 +231,9 @@ async fn no_command_writes_a_secret_anywhere() {
     // Killed mid-run, then resumed to the end.
     let cmd = command(&work, &sb, port, &["run", "canary.toml"]);
     let (wal, log) = (work.path("state/canary.db-wal"), work.path("killed-run.log"));
-    tokio::task::spawn_blocking(move || killed_run(&wal, &log, cmd)).await.unwrap();
+    tokio::task::spawn_blocking(move || killed_run(&wal, &log, cmd))
+        .await
+        .unwrap();
     let out = output_of(command(&work, &sb, port, &["run", "canary.toml"])).await;
     seen.output("resumed run", &out);
     assert!(
@@ -263,7 +265,13 @@ async fn no_command_writes_a_secret_anywhere() {
     seen.output("run with a refused key", &out);
 
     // On the built-in sandbox: the canaries are in the environment and the file.
-    let out = output_of(command(&work, &sb, port, &["run", "canary.toml", "--sandbox", "--fresh"])).await;
+    let out = output_of(command(
+        &work,
+        &sb,
+        port,
+        &["run", "canary.toml", "--sandbox", "--fresh"],
+    ))
+    .await;
     seen.output("--sandbox run", &out);
     assert!(matches!(code(&out), 0 | 1), "{}", stderr(&out));
 
@@ -271,7 +279,9 @@ async fn no_command_writes_a_secret_anywhere() {
     let leaks = seen.leaks();
     assert!(leaks.is_empty(), "secrets written:\n{}", leaks.join("\n"));
     assert!(
-        seen.0.iter().any(|(what, _)| what.ends_with("canary.db-wal") || what.ends_with("canary.db")),
+        seen.0
+            .iter()
+            .any(|(what, _)| what.ends_with("canary.db-wal") || what.ends_with("canary.db")),
         "the state store was scanned"
     );
     sb.shutdown().await;

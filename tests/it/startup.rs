@@ -13,7 +13,10 @@ fn minimal(work: &Work) {
 fn a_state_store_that_cannot_be_opened_exits_5() {
     let work = Work::new();
     minimal(&work);
-    work.write("state/sample.db", "these bytes are not a SQLite database, whatever the name says\n");
+    work.write(
+        "state/sample.db",
+        "these bytes are not a SQLite database, whatever the name says\n",
+    );
     let out = work.run(&["run", "p.toml"]);
     check(&out, 5);
     assert!(stderr(&out).contains("state/sample.db"), "{}", stderr(&out));
