@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod canary;
+mod fuzz_regressions;
 mod graph8;
 mod leadrocks;
 mod local_plane;
