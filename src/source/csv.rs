@@ -480,7 +480,8 @@ impl CsvSource {
     /// The 1-based line on which a record starting at byte `start` begins.
     /// csv reports record starts before any terminator or blank lines that
     /// precede the record; those are skipped here, so CRLF files, blank lines
-    /// and quoted newlines all give the line a text editor shows.
+    /// and quoted newlines all give the line a text editor shows. A line ends
+    /// at LF, at CRLF, or at a lone CR (old Mac exports), as csv itself reads it.
     fn line_at(&mut self, start: u64) -> u64 {
         let index = &mut self.reader.get_mut().terminators;
         let mut cursor = start;
@@ -489,8 +490,10 @@ impl CsvSource {
                 if offset == cursor {
                     cursor += 1;
                 }
-                self.lines_before += u64::from(is_lf);
                 index.pop_front();
+                // A CR ends a line unless an LF follows it (CRLF counts at its LF).
+                let crlf = !is_lf && index.front().is_some_and(|&(next, lf)| lf && next == offset + 1);
+                self.lines_before += u64::from(is_lf || !crlf);
             } else {
                 break;
             }
