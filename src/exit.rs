@@ -1,5 +1,8 @@
 //! The process exit codes: the contract between leadpipe and the scripts
 //! (cron jobs, CI) that run it.
+//!
+//! 0–4 say how a run ended; 5–8 say it could not start, each for its own
+//! reason, so a script can tell "fix the machine" from "look at the rows".
 
 /// What a finished `leadpipe` invocation tells its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +17,14 @@ pub enum Exit {
     Interrupted = 3,
     /// 4: a vendor refused to go on (bad key, out of credits); resumable once fixed.
     VendorStopped = 4,
+    /// 5: the state store cannot be opened (unreadable, not a database, written by a newer leadpipe).
+    StateUnavailable = 5,
+    /// 6: an output (sink, rejects or duplicates file) cannot be opened; nothing paid was attempted.
+    OutputUnavailable = 6,
+    /// 7: the sandbox cannot start (its address is taken, or its config is unusable at start).
+    SandboxFailed = 7,
+    /// 8: the async runtime cannot start (no threads or file descriptors left).
+    RuntimeFailed = 8,
 }
 
 impl Exit {
@@ -29,4 +40,8 @@ Exit codes:
   1  done, some rows failed (see the report and the rejects file)
   2  invalid pipeline, input or usage (nothing paid was attempted)
   3  interrupted; run the same command again to resume
-  4  a vendor refused to go on (bad key, out of credits); resumable once fixed";
+  4  a vendor refused to go on (bad key, out of credits); resumable once fixed
+  5  cannot start: the state store cannot be opened
+  6  cannot start: an output file cannot be opened (nothing paid was attempted)
+  7  cannot start: the sandbox cannot start
+  8  cannot start: the runtime cannot start (threads, file descriptors)";

@@ -19,6 +19,7 @@
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
 //! - [`secret`]: API keys in a type that never prints them.
+//! - [`sync`]: the one lock policy (a poisoned lock is taken over).
 //! - [`exit`]: the documented exit codes.
 //! - [`cli`]: the command line definitions (`main.rs` acts on them).
 //!
@@ -34,5 +35,6 @@ pub mod source;
 pub mod spec;
 pub mod stages;
 pub mod state;
+pub mod sync;
 pub mod vendors;
 pub mod webhook;

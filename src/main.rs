@@ -86,8 +86,14 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
         eprintln!("{}: no such state file", state.display());
         return Exit::Invalid;
     }
-    let status = leadpipe::state::Store::open(&state).and_then(|s| s.status());
-    match status {
+    let store = match leadpipe::state::Store::open(&state) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("leadpipe: {e}");
+            return Exit::StateUnavailable;
+        }
+    };
+    match store.status() {
         Ok(st) if json => {
             println!("{}", serde_json::to_string_pretty(&st).expect("status serialises"));
             Exit::Done
@@ -136,7 +142,9 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
-    let Some(rt) = runtime() else { return Exit::RowsFailed };
+    let Some(rt) = runtime() else {
+        return Exit::RuntimeFailed;
+    };
     let options = SandboxOptions {
         state: args.state,
         id_base: None,
@@ -145,8 +153,8 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
         let sandbox = match Sandbox::start_with(config, options).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("leadpipe sandbox: {e}");
-                return Exit::Invalid;
+                eprintln!("leadpipe sandbox: cannot start: {e}");
+                return Exit::SandboxFailed;
             }
         };
         println!(
@@ -206,7 +214,7 @@ fn run_command(args: RunArgs) -> Exit {
         id_base: None,
     };
     let Some(runtime) = runtime() else {
-        return Exit::RowsFailed;
+        return Exit::RuntimeFailed;
     };
     let mut pipeline = pipeline;
     runtime.block_on(async {
@@ -223,7 +231,7 @@ fn run_command(args: RunArgs) -> Exit {
                 }
                 Err(e) => {
                     eprintln!("leadpipe: cannot start the sandbox: {e}");
-                    return Exit::RowsFailed;
+                    return Exit::SandboxFailed;
                 }
             }
         } else {

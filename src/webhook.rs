@@ -107,6 +107,16 @@ pub enum WebhookError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot point the sandbox's webhooks at the run: {base:?} is not a URL: {source}")]
+    SandboxUrl {
+        base: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("cannot point the sandbox's webhooks at the run: {0}")]
+    SandboxUnreachable(#[source] reqwest::Error),
+    #[error("cannot point the sandbox's webhooks at the run: the sandbox answered {0}")]
+    SandboxRefused(reqwest::StatusCode),
 }
 
 /// The running receiver; cheap to clone.
@@ -194,11 +204,7 @@ impl Receiver {
             shutdown,
             task: Mutex::new(None),
         });
-        let app = Router::new()
-            .route("/reachstream", post(reachstream))
-            .route("/rocketreach", post(rocketreach))
-            .layer(DefaultBodyLimit::max(spec.max_body_bytes))
-            .with_state(inner.clone());
+        let app = router(inner.clone(), spec.max_body_bytes);
         let stop = inner.stop.clone();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -208,7 +214,7 @@ impl Receiver {
                 tracing::error!(error = %e, "webhook receiver stopped");
             }
         });
-        *inner.task.lock().expect("task lock") = Some(task);
+        *crate::sync::lock(&inner.task) = Some(task);
         tracing::info!(%addr, "webhook receiver listening");
         Ok(Receiver { inner })
     }
@@ -234,7 +240,7 @@ impl Receiver {
     pub async fn wait(&self, provider: &str, id: &str, within: Duration) -> Option<Arc<str>> {
         let key = slot(provider, id);
         let rx = {
-            let mut slots = self.inner.slots.lock().expect("slots lock");
+            let mut slots = crate::sync::lock(&self.inner.slots);
             if let Some(p) = slots.arrived.get(&key) {
                 return Some(p.clone());
             }
@@ -259,7 +265,7 @@ impl Receiver {
     pub async fn wait_parts(&self, provider: &str, id: &str, have: usize, within: Duration) -> Vec<Part> {
         let key = slot(provider, id);
         let rx = {
-            let mut slots = self.inner.slots.lock().expect("slots lock");
+            let mut slots = crate::sync::lock(&self.inner.slots);
             let parts = self.inner.parts(provider, id);
             if parts.len() > have {
                 return parts;
@@ -280,7 +286,7 @@ impl Receiver {
     /// under its key, including those that came before and matched nothing.
     pub fn expect_rocketreach(&self, keys: &[LookupKey]) {
         {
-            let mut expected = self.inner.rr_expected.lock().expect("expected lock");
+            let mut expected = crate::sync::lock(&self.inner.rr_expected);
             for k in keys {
                 expected.insert(k.canonical.clone(), k.clone());
             }
@@ -304,7 +310,7 @@ impl Receiver {
 
     /// Paid deliveries kept because they matched no request, by provider.
     pub fn unmatched(&self) -> u64 {
-        let conn = self.inner.conn.lock().expect("conn lock");
+        let conn = crate::sync::lock(&self.inner.conn);
         conn.query_row(
             "SELECT count(*) FROM webhook_deliveries WHERE delivery_key LIKE 'unmatched:%'",
             [],
@@ -333,7 +339,7 @@ impl Receiver {
     /// Stop listening; waits briefly for deliveries being stored to finish.
     pub async fn stop(&self) {
         self.inner.stop.cancel();
-        let task = self.inner.task.lock().expect("task lock").take();
+        let task = crate::sync::lock(&self.inner.task).take();
         if let Some(mut task) = task
             && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
         {
@@ -344,7 +350,7 @@ impl Receiver {
 
 impl Inner {
     fn stored(&self, provider: &str, id: &str) -> Option<String> {
-        let conn = self.conn.lock().expect("conn lock");
+        let conn = crate::sync::lock(&self.conn);
         conn.query_row(
             "SELECT payload FROM webhook_deliveries WHERE provider = ?1 AND delivery_key = ?2",
             params![provider, id],
@@ -358,7 +364,7 @@ impl Inner {
     }
 
     fn parts(&self, provider: &str, id: &str) -> Vec<Part> {
-        let conn = self.conn.lock().expect("conn lock");
+        let conn = crate::sync::lock(&self.conn);
         let read = || -> rusqlite::Result<Vec<Part>> {
             let mut stmt = conn.prepare_cached(
                 "SELECT payload, received_at FROM webhook_deliveries WHERE provider = ?1
@@ -383,13 +389,13 @@ impl Inner {
     fn deliver_part(&self, provider: &'static str, id: &str, payload: &str) -> Result<(), rusqlite::Error> {
         let part = format!("{id}#{:016x}", xxhash_rust::xxh3::xxh3_64(payload.as_bytes()));
         {
-            let conn = self.conn.lock().expect("conn lock");
+            let conn = crate::sync::lock(&self.conn);
             conn.execute(
                 "INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)",
                 params![provider, part, payload, now()],
             )?;
         }
-        let mut slots = self.slots.lock().expect("slots lock");
+        let mut slots = crate::sync::lock(&self.slots);
         for tx in slots.waiting.remove(&slot(provider, id)).unwrap_or_default() {
             let _ = tx.send(Arc::from(""));
         }
@@ -403,7 +409,7 @@ impl Inner {
             keys.push(k.to_string());
         }
         if let Ok(profile) = serde_json::from_value::<Profile>(item.clone()) {
-            let expected = self.rr_expected.lock().expect("expected lock");
+            let expected = crate::sync::lock(&self.rr_expected);
             keys.extend(
                 expected
                     .values()
@@ -429,7 +435,7 @@ impl Inner {
     /// Deliveries kept earlier that answer one of `keys` by identity, stored under it.
     fn rematch_rocketreach(&self, keys: &[LookupKey]) -> rusqlite::Result<()> {
         let stored: Vec<String> = {
-            let conn = self.conn.lock().expect("conn lock");
+            let conn = crate::sync::lock(&self.conn);
             let mut stmt = conn.prepare(
                 "SELECT payload FROM webhook_deliveries WHERE provider = 'rocketreach'
                  AND (delivery_key LIKE 'unmatched:%' OR delivery_key LIKE 'id:%')",
@@ -450,14 +456,14 @@ impl Inner {
     /// Store durably (first payload per id wins), then wake the waiters.
     fn deliver(&self, provider: &'static str, id: &str, payload: &str) -> Result<(), rusqlite::Error> {
         {
-            let conn = self.conn.lock().expect("conn lock");
+            let conn = crate::sync::lock(&self.conn);
             conn.execute(
                 "INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)",
                 params![provider, id, payload, now()],
             )?;
         }
         let key = slot(provider, id);
-        let mut slots = self.slots.lock().expect("slots lock");
+        let mut slots = crate::sync::lock(&self.slots);
         if slots.arrived.contains_key(&key) {
             return Ok(());
         }
@@ -470,6 +476,94 @@ impl Inner {
         }
         slots.arrived.insert(key, payload);
         Ok(())
+    }
+}
+
+/// The receiver's routes, as served (and as [`fuzzing`] drives them without a socket).
+fn router(inner: Arc<Inner>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/reachstream", post(reachstream))
+        .route("/rocketreach", post(rocketreach))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(inner)
+}
+
+/// The receiver's request handling without a socket, for the fuzz targets
+/// and their regression tests: the same router, the same state store table.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::{Inner, Secrets, Slots, WebhookError, router};
+    use crate::state::{Store, connect};
+
+    /// A receiver's routes over the state store at `state` (created if missing).
+    pub struct Harness {
+        app: Router,
+        inner: Arc<Inner>,
+    }
+
+    impl Harness {
+        pub fn new(state: &Path, secrets: Secrets, max_body_bytes: usize) -> Result<Harness, WebhookError> {
+            drop(Store::open(state)?);
+            let inner = Arc::new(Inner {
+                conn: std::sync::Mutex::new(connect(state)?),
+                rr_expected: Default::default(),
+                rr_arrivals: Default::default(),
+                secrets,
+                slots: std::sync::Mutex::new(Slots::default()),
+                addr: ([127, 0, 0, 1], 0).into(),
+                public_url: String::new(),
+                stop: Default::default(),
+                shutdown: Default::default(),
+                task: std::sync::Mutex::new(None),
+            });
+            Ok(Harness {
+                app: router(inner.clone(), max_body_bytes),
+                inner,
+            })
+        }
+
+        /// POST `body` to `path` with `headers` (invalid names or values are
+        /// skipped, as a client could not send them); the answer's status.
+        pub async fn post(&self, path: &str, headers: &[(Vec<u8>, Vec<u8>)], body: Vec<u8>) -> u16 {
+            let mut req = Request::post(path);
+            for (name, value) in headers {
+                let (Ok(name), Ok(value)) = (
+                    axum::http::HeaderName::from_bytes(name),
+                    axum::http::HeaderValue::from_bytes(value),
+                ) else {
+                    continue;
+                };
+                req = req.header(name, value);
+            }
+            let Ok(req) = req.body(Body::from(body)) else {
+                return 400;
+            };
+            match self.app.clone().oneshot(req).await {
+                Ok(resp) => resp.status().as_u16(),
+                Err(never) => match never {},
+            }
+        }
+
+        /// Deliveries in the store, as `(provider, key, payload)` in key order.
+        pub fn stored(&self) -> Vec<(String, String, String)> {
+            let conn = crate::sync::lock(&self.inner.conn);
+            let mut stmt = conn
+                .prepare(
+                    "SELECT provider, delivery_key, payload FROM webhook_deliveries ORDER BY provider, delivery_key",
+                )
+                .expect("the deliveries table exists");
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(Iterator::collect)
+                .expect("deliveries are readable")
+        }
     }
 }
 
@@ -587,9 +681,14 @@ async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
 /// `--sandbox`: point the sandbox's webhooks (ReachStream, RocketReach) at
 /// this run's receiver, through the sandbox's admin route (served on every
 /// simulated vendor's origin).
-pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&Secret>) -> Result<(), String> {
-    let url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
-    let admin = url.join("/__sandbox/config").map_err(|e| e.to_string())?;
+pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&Secret>) -> Result<(), WebhookError> {
+    let url_err = |source| WebhookError::SandboxUrl {
+        base: base.to_string(),
+        source,
+    };
+    let admin = reqwest::Url::parse(base)
+        .and_then(|url| url.join("/__sandbox/config"))
+        .map_err(url_err)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let patch = serde_json::json!({
         "reachstream": {"webhook": {"url": receiver.reachstream_url(), "active": true}},
@@ -605,11 +704,11 @@ pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&S
         .json(&patch)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| WebhookError::SandboxUnreachable(e.without_url()))?;
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("the sandbox answered {}", resp.status()))
+        Err(WebhookError::SandboxRefused(resp.status()))
     }
 }
 

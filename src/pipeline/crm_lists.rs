@@ -84,7 +84,7 @@ pub async fn check(p: &ValidPipeline, client: Option<Graph8>) -> Result<(), RunE
     let file = p.file.display();
     for u in &uses {
         let Some(list) = lists.iter().find(|l| l.id == u.list_id) else {
-            return Err(RunError::Vendor(format!(
+            return Err(RunError::CrmList(format!(
                 "{file}: {} = {}: graph8 has no list {} in this organisation (GET /lists); nothing was bought",
                 u.key, u.list_id, u.list_id
             )));
@@ -94,7 +94,7 @@ pub async fn check(p: &ValidPipeline, client: Option<Graph8>) -> Result<(), RunE
             continue;
         }
         if !u.accepts.contains(&list.kind.as_str()) {
-            return Err(RunError::Vendor(format!(
+            return Err(RunError::CrmList(format!(
                 "{file}: {} = {}: graph8 list {} {:?} is a {} list, and {}: it needs a list of type {}; nothing was bought",
                 u.key,
                 u.list_id,

@@ -7,7 +7,7 @@
 //! whole run completed; an interrupted run leaves no partial file at a sink
 //! path and exits resumable.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,8 +64,14 @@ pub struct RunOutcome {
 pub enum RunError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The state store could not be opened when the run began.
+    #[error(transparent)]
+    OpenState(StateError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// An output could not be opened when the run began (before any row was read).
+    #[error(transparent)]
+    OpenOutput(SinkError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(
@@ -78,14 +84,32 @@ pub enum RunError {
         pipeline: String,
         what: &'static str,
     },
+    #[error("vendors.{vendor}: {source}")]
+    VendorSettings {
+        vendor: Vendor,
+        #[source]
+        source: crate::vendors::http::SettingsError,
+    },
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::WebhookError),
+    /// A CRM list the pipeline names is missing, or holds another kind of entity
+    /// (checked before anything is bought; the message names the file and key).
     #[error("{0}")]
-    Vendor(String),
+    CrmList(String),
     #[error("stage {stage}: cannot hold its rows on disk in {dir}: {source}")]
     Held {
         stage: String,
         dir: PathBuf,
+        #[source]
         source: std::io::Error,
     },
+    #[error("a task of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot start a sink's thread: {0}")]
+    SinkThread(#[source] std::io::Error),
+    #[error("the report cannot be written as JSON: {0}")]
+    Report(#[source] serde_json::Error),
+    /// A broken invariant of the runner itself (a bug): nothing caused it but the code.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,8 +121,12 @@ impl RunError {
             RunError::Source(SourceError::List { error, .. }) if error.stops_vendor() => Exit::VendorStopped,
             RunError::Source(_)
             | RunError::Conflict { .. }
-            | RunError::Vendor(_)
+            | RunError::VendorSettings { .. }
+            | RunError::Webhook(_)
+            | RunError::CrmList(_)
             | RunError::State(StateError::InUse { .. }) => Exit::Invalid,
+            RunError::OpenState(_) => Exit::StateUnavailable,
+            RunError::OpenOutput(_) => Exit::OutputUnavailable,
             _ => Exit::RowsFailed,
         }
     }
@@ -106,7 +134,7 @@ impl RunError {
 
 pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
-    let store = Store::open(&p.state_path)?;
+    let store = Store::open(&p.state_path).map_err(RunError::OpenState)?;
     let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
     remember_rates(&store, &vendors)?;
@@ -175,10 +203,31 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     // A field mapping naming a column this run does not have is refused before any paid call.
     for sink in &p.sinks {
         if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
-            g.mapping(&columns)
-                .map_err(|m| SinkError::Config(format!("{}: sinks.graph8_upsert.{m}", p.file.display())))?;
+            g.mapping(&columns).map_err(|source| SinkError::Graph8Mapping {
+                file: p.file.clone(),
+                source,
+            })?;
         }
     }
+    let duplicates_paths: Vec<PathBuf> = p
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
+        .map(|(i, _)| p.duplicates_path(i))
+        .collect();
+    let cap = p.run.channel_batches;
+    // Written rows go back to the source, which reuses their buffers.
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
+    let outputs = open_outputs(
+        &p.sinks,
+        &columns,
+        &p.rejects_path,
+        &duplicates_paths,
+        &recycle_tx,
+        vendors.get(&Vendor::Graph8),
+    )?;
+    drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
     let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
@@ -197,10 +246,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         reporter_done.clone(),
     ));
 
-    let cap = p.run.channel_batches;
     let (source_tx, mut rx) = mpsc::channel::<Batch>(cap);
-    // Written rows go back to the source, which reuses their buffers.
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
     let source_task = {
         let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
         match source {
@@ -244,36 +290,13 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         rx = next_rx;
     }
 
-    let duplicates_paths: Vec<PathBuf> = p
-        .stages
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
-        .map(|(i, _)| p.duplicates_path(i))
-        .collect();
-    let sinks = p.sinks.clone();
-    let rejects_path = p.rejects_path.clone();
-    let collector = {
-        let (progress, dup_paths) = (progress.clone(), duplicates_paths.clone());
-        let graph8 = vendors.get(&Vendor::Graph8).cloned();
-        tokio::spawn(collect(
-            rx,
-            sinks,
-            columns,
-            rejects_path,
-            dup_paths,
-            progress,
-            recycle_tx,
-            graph8,
-            (writer.handle(), run_id),
-        ))
-    };
+    let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
 
-    let source_result = source_task.await.map_err(|e| RunError::Internal(e.to_string()))?;
+    let source_result = source_task.await?;
     let mut stages = IndexMap::new();
     let mut stage_failed = None;
     for (name, task) in stage_tasks {
-        match task.await.map_err(|e| RunError::Internal(e.to_string()))? {
+        match task.await? {
             Ok(counts) => {
                 stages.insert(name, counts);
             }
@@ -282,7 +305,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             }
         }
     }
-    let collected = collector.await.map_err(|e| RunError::Internal(e.to_string()))?;
+    let collected = collector.await?;
     if let Some(receiver) = webhook {
         receiver.stop().await;
     }
@@ -356,7 +379,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             (None, false) => None,
         },
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| RunError::Internal(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&report).map_err(RunError::Report)?;
     store.end_run(run_id, status, counts, &json)?;
     let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
     write_report(&report_path, &json)?;
@@ -407,9 +430,7 @@ pub fn stage_name(stages: &[StageSpec], i: usize) -> String {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RunError::Internal(e.to_string()))
+    Ok(tokio::task::spawn_blocking(f).await?)
 }
 
 /// The source's thread: read batches until the input ends or shutdown is asked for.
@@ -575,12 +596,13 @@ fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunE
             .find(|(n, _)| *n == vendor.name())
             .map(|(_, s)| s.clone())
             .unwrap_or_default();
-        let settings = VendorSettings::resolve(vendor, &spec).map_err(|e| RunError::Vendor(e.to_string()))?;
+        let settings =
+            VendorSettings::resolve(vendor, &spec).map_err(|source| RunError::VendorSettings { vendor, source })?;
         let http = match vendor {
             Vendor::Graph8 => VendorHttp::with_classifier(settings, crate::vendors::graph8::classify),
             _ => VendorHttp::new(settings),
         }
-        .map_err(|e| RunError::Vendor(e.to_string()))?;
+        .map_err(|source| RunError::VendorSettings { vendor, source })?;
         out.insert(vendor, http);
     }
     Ok(out)
@@ -603,13 +625,9 @@ async fn start_webhook(
         rocketreach: rr.webhook_secret.clone(),
     };
     let spec = p.webhook.clone().unwrap_or_default();
-    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown)
-        .await
-        .map_err(|e| RunError::Vendor(e.to_string()))?;
+    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown).await?;
     if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {
-        crate::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref())
-            .await
-            .map_err(|e| RunError::Vendor(format!("cannot point the sandbox's webhook at the run: {e}")))?;
+        crate::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref()).await?;
     }
     Ok(Some(receiver))
 }
@@ -754,7 +772,7 @@ impl Open {
         for (path, thread) in self.sinks {
             let sink = thread
                 .join()
-                .map_err(|_| RunError::Internal("a sink thread panicked".into()))??;
+                .map_err(|_| RunError::Internal(format!("{}: the sink's thread panicked", path.display())))??;
             sink.finish()?;
             outputs.push(path);
         }
@@ -766,36 +784,44 @@ impl Open {
     }
 }
 
-/// The last task: fan records out to the sinks (each on its own thread, a
-/// graph8 upsert sink on its own task) and write rejects and duplicates.
-#[allow(clippy::too_many_arguments)] // one task's whole setup; each argument is used once
-async fn collect(
-    mut rx: mpsc::Receiver<Batch>,
-    sink_specs: Vec<crate::spec::SinkSpec>,
-    columns: Vec<Column>,
-    rejects_path: PathBuf,
-    duplicates_paths: Vec<PathBuf>,
-    progress: Arc<Progress>,
-    recycle: std::sync::mpsc::SyncSender<Vec<Record>>,
-    graph8: Option<VendorHttp>,
-    state: (WriterHandle, i64),
-) -> Result<Open, RunError> {
+/// A graph8 upsert sink's task: the sink back once its input ends.
+type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
+
+/// The run's outputs, opened before any row is read: a sink that cannot be
+/// opened stops the run before anything is paid for.
+struct Outputs {
+    senders: Vec<mpsc::Sender<Arc<Batch>>>,
+    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
+    rejects: SideFile,
+    duplicates: Vec<SideFile>,
+}
+
+/// Open every sink (each file sink on its own thread, a graph8 upsert sink on
+/// its own task) and the rejects and duplicates files.
+fn open_outputs(
+    sink_specs: &[crate::spec::SinkSpec],
+    columns: &[Column],
+    rejects_path: &Path,
+    duplicates_paths: &[PathBuf],
+    recycle: &std::sync::mpsc::SyncSender<Vec<Record>>,
+    graph8: Option<&VendorHttp>,
+) -> Result<Outputs, RunError> {
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
     let mut upsert_tasks = Vec::new();
+    let upserts = sink_specs
+        .iter()
+        .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
+        .count();
     for (i, spec) in sink_specs.iter().enumerate() {
         if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
             let http = graph8
-                .clone()
+                .cloned()
                 .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
-            let sink = Graph8Sink::create(g, &columns, Graph8::new(http))?;
+            let sink = Graph8Sink::create(g, columns, Graph8::new(http)).map_err(RunError::OpenOutput)?;
             let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = if sink_specs
-                .iter()
-                .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
-                .count()
-                > 1
-            {
+            let name = if upserts > 1 {
                 format!("graph8_upsert#{i}")
             } else {
                 "graph8_upsert".to_string()
@@ -804,7 +830,7 @@ async fn collect(
             senders.push(tx);
             continue;
         }
-        let mut sink = Sink::create(spec, &columns)?;
+        let mut sink = Sink::create(spec, columns).map_err(RunError::OpenOutput)?;
         let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
         let recycle = recycle.clone();
         let thread = std::thread::Builder::new()
@@ -819,16 +845,40 @@ async fn collect(
                 }
                 Ok(sink)
             })
-            .map_err(|e| RunError::Internal(e.to_string()))?;
+            .map_err(RunError::SinkThread)?;
         senders.push(tx);
         sinks.push((spec.path().to_path_buf(), thread));
     }
-    let mut rejects = SideFile::rejects(&rejects_path)?;
+    let rejects = SideFile::rejects(rejects_path).map_err(RunError::OpenOutput)?;
     // One duplicates file per dedupe stage, in pipeline order.
-    let mut duplicates = duplicates_paths
+    let duplicates = duplicates_paths
         .iter()
         .map(|p| SideFile::duplicates(p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RunError::OpenOutput)?;
+    Ok(Outputs {
+        senders,
+        sinks,
+        upsert_tasks,
+        rejects,
+        duplicates,
+    })
+}
+
+/// The last task: fan records out to the open outputs and write rejects and duplicates.
+async fn collect(
+    mut rx: mpsc::Receiver<Batch>,
+    outputs: Outputs,
+    progress: Arc<Progress>,
+    state: (WriterHandle, i64),
+) -> Result<Open, RunError> {
+    let Outputs {
+        senders,
+        sinks,
+        upsert_tasks,
+        mut rejects,
+        mut duplicates,
+    } = outputs;
     let mut tally = RunCounts::default();
     // The run's counts so far go to the state store once a second, for
     // `leadpipe status`, also while no batch comes (rows waiting on a vendor).
@@ -876,7 +926,7 @@ async fn collect(
     drop(senders);
     let mut upserts = Vec::new();
     for (name, path, task) in upsert_tasks {
-        let sink = task.await.map_err(|e| RunError::Internal(e.to_string()))??;
+        let sink = task.await??;
         upserts.push((name, path, sink));
     }
     Ok(Open {

@@ -3,8 +3,6 @@
 //! plumbing every vendor's handlers share (poison-tolerant locks, header and
 //! body reading, the `Reply` type).
 
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -15,19 +13,8 @@ use serde_json::Value;
 /// checks written as `fn …() -> Result<T, Response>` compose with `?`.
 pub(crate) type Reply = Result<Response, Response>;
 
-/// A panic while a lock was held leaves plain data behind (counters, maps):
-/// the simulators keep serving with it rather than failing every request.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(crate) fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(PoisonError::into_inner)
-}
+/// The crate's lock policy (a poisoned lock is taken over), as the simulators use it.
+pub(crate) use crate::sync::{lock, read_lock, write_lock};
 
 /// A header's value, trimmed; `""` when absent or not visible ASCII.
 pub(crate) fn header_str(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> &str {

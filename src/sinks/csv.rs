@@ -23,16 +23,18 @@ fn default_delimiter() -> char {
 }
 
 impl CsvSinkSpec {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), BadDelimiter> {
         if !self.delimiter.is_ascii() || matches!(self.delimiter, '"' | '\n' | '\r') {
-            return Err(format!(
-                "delimiter: {:?} is not a usable single ASCII character",
-                self.delimiter
-            ));
+            return Err(BadDelimiter(self.delimiter));
         }
         Ok(())
     }
 }
+
+/// A CSV sink `delimiter` that is not a usable single ASCII character.
+#[derive(Debug, thiserror::Error)]
+#[error("delimiter: {0:?} is not a usable single ASCII character")]
+pub struct BadDelimiter(pub char);
 
 pub struct CsvSink {
     writer: csv::Writer<AtomicFile>,
@@ -52,9 +54,9 @@ impl CsvSink {
             .from_writer(file);
         writer
             .write_record(columns.iter().map(|c| c.name.as_str()))
-            .map_err(|e| SinkError::Csv {
+            .map_err(|source| SinkError::Csv {
                 path: spec.path.clone(),
-                message: e.to_string(),
+                source,
             })?;
         Ok(CsvSink {
             writer,
@@ -90,24 +92,26 @@ impl CsvSink {
                         text.as_bytes()
                     }
                 };
-                self.writer.write_field(field).map_err(|e| SinkError::Csv {
+                self.writer.write_field(field).map_err(|source| SinkError::Csv {
                     path: self.path.clone(),
-                    message: e.to_string(),
+                    source,
                 })?;
             }
-            self.writer.write_record(None::<&[u8]>).map_err(|e| SinkError::Csv {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
+            self.writer
+                .write_record(None::<&[u8]>)
+                .map_err(|source| SinkError::Csv {
+                    path: self.path.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }
 
     pub fn finish(self) -> Result<(), SinkError> {
         let path = self.path.clone();
-        let file = self.writer.into_inner().map_err(|e| SinkError::Csv {
+        let file = self.writer.into_inner().map_err(|e| SinkError::Io {
             path: path.clone(),
-            message: e.to_string(),
+            source: e.into_error(),
         })?;
         file.commit(None).map_err(|source| SinkError::Io { path, source })
     }

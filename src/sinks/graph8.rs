@@ -92,7 +92,7 @@ pub const DEFAULT_FIELDS: [(&str, &str); 7] = [
 
 impl Graph8SinkSpec {
     /// The mapping as (graph8 field, output column), checked against the run's columns.
-    pub fn mapping(&self, columns: &[Column]) -> Result<Vec<(String, Column)>, String> {
+    pub fn mapping(&self, columns: &[Column]) -> Result<Vec<(String, Column)>, UnknownColumn> {
         let find = |name: &str| columns.iter().find(|c| c.name == name).cloned();
         if self.fields.is_empty() {
             return Ok(DEFAULT_FIELDS
@@ -103,16 +103,23 @@ impl Graph8SinkSpec {
         self.fields
             .iter()
             .map(|(field, col)| {
-                find(col).map(|c| (field.clone(), c)).ok_or_else(|| {
-                    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-                    format!(
-                        "fields.{field}: no output column named {col:?} (columns: {})",
-                        names.join(", ")
-                    )
+                find(col).map(|c| (field.clone(), c)).ok_or_else(|| UnknownColumn {
+                    field: field.clone(),
+                    column: col.clone(),
+                    columns: columns.iter().map(|c| c.name.clone()).collect(),
                 })
             })
             .collect()
     }
+}
+
+/// A `fields` entry naming a column the run does not write.
+#[derive(Debug, thiserror::Error)]
+#[error("fields.{field}: no output column named {column:?} (columns: {})", columns.join(", "))]
+pub struct UnknownColumn {
+    pub field: String,
+    pub column: String,
+    pub columns: Vec<String>,
 }
 
 /// What the sink did, for the run report.
@@ -150,7 +157,10 @@ pub struct Graph8Sink {
 
 impl Graph8Sink {
     pub fn create(spec: &Graph8SinkSpec, columns: &[Column], client: Graph8) -> Result<Graph8Sink, SinkError> {
-        let mapping = spec.mapping(columns).map_err(SinkError::Config)?;
+        let mapping = spec.mapping(columns).map_err(|source| SinkError::Graph8Mapping {
+            file: spec.path.clone(),
+            source,
+        })?;
         let file = AtomicFile::create(&spec.path).map_err(|source| SinkError::Io {
             path: spec.path.clone(),
             source,
@@ -180,9 +190,9 @@ impl Graph8Sink {
     }
 
     fn line(&mut self, fields: &[&str]) -> Result<(), SinkError> {
-        self.receipt.write_record(fields).map_err(|e| SinkError::Csv {
+        self.receipt.write_record(fields).map_err(|source| SinkError::Csv {
             path: self.spec.path.clone(),
-            message: e.to_string(),
+            source,
         })
     }
 
@@ -311,10 +321,7 @@ impl Graph8Sink {
             path: path.clone(),
             source,
         };
-        let file = self
-            .receipt
-            .into_inner()
-            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let file = self.receipt.into_inner().map_err(|e| io(e.into_error()))?;
         file.commit(None).map_err(io)?;
         Ok(self.counts)
     }

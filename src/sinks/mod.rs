@@ -23,12 +23,38 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: writing Parquet failed: {message}")]
-    Parquet { path: PathBuf, message: String },
-    #[error("{path}: writing CSV failed: {message}")]
-    Csv { path: PathBuf, message: String },
-    #[error("{0}")]
-    Config(String),
+    #[error("{path}: writing Parquet failed: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: ::parquet::errors::ParquetError,
+    },
+    #[error("{path}: building a Parquet row group failed: {source}")]
+    Arrow {
+        path: PathBuf,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    #[error("{path}: writing CSV failed: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: ::csv::Error,
+    },
+    #[error("{path}: sinks.parquet.zstd_level: {source}")]
+    ZstdLevel {
+        path: PathBuf,
+        #[source]
+        source: ::parquet::errors::ParquetError,
+    },
+    #[error("{file}: sinks.graph8_upsert.{source}")]
+    Graph8Mapping {
+        file: PathBuf,
+        #[source]
+        source: graph8::UnknownColumn,
+    },
+    #[error("graph8_upsert is not a file sink (the runner drives it)")]
+    NotAFileSink,
 }
 
 /// An open sink of any kind.
@@ -43,9 +69,7 @@ impl Sink {
             SinkSpec::Parquet(s) => Sink::Parquet(parquet::ParquetSink::create(s, columns)?),
             SinkSpec::Csv(s) => Sink::Csv(csv::CsvSink::create(s, columns)?),
             SinkSpec::Graph8Upsert(_) => {
-                return Err(SinkError::Config(
-                    "graph8_upsert is not a file sink (the runner drives it)".into(),
-                ));
+                return Err(SinkError::NotAFileSink);
             }
         })
     }

@@ -64,7 +64,10 @@ impl ParquetSink {
                 .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
                 .collect::<Vec<_>>(),
         ));
-        let level = ZstdLevel::try_new(spec.zstd_level).map_err(|e| SinkError::Config(format!("zstd_level: {e}")))?;
+        let level = ZstdLevel::try_new(spec.zstd_level).map_err(|source| SinkError::ZstdLevel {
+            path: spec.path.clone(),
+            source,
+        })?;
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(spec.row_group_rows.max(1)))
@@ -79,11 +82,12 @@ impl ParquetSink {
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
         let props = props.build();
-        let writer =
-            ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|e| SinkError::Parquet {
+        let writer = ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|source| {
+            SinkError::Parquet {
                 path: spec.path.clone(),
-                message: e.to_string(),
-            })?;
+                source,
+            }
+        })?;
         Ok(ParquetSink {
             file,
             writer,
@@ -104,21 +108,21 @@ impl ParquetSink {
             .zip(self.bytes_hint.iter_mut())
             .map(|(c, hint)| column_array(c, records, hint))
             .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| SinkError::Parquet {
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|source| SinkError::Arrow {
             path: self.path.clone(),
-            message: e.to_string(),
+            source,
         })?;
-        self.writer.write(&batch).map_err(|e| SinkError::Parquet {
+        self.writer.write(&batch).map_err(|source| SinkError::Parquet {
             path: self.path.clone(),
-            message: e.to_string(),
+            source,
         })
     }
 
     pub fn finish(self) -> Result<(), SinkError> {
         let path = self.path.clone();
-        let inner = self.writer.into_inner().map_err(|e| SinkError::Parquet {
+        let inner = self.writer.into_inner().map_err(|source| SinkError::Parquet {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         self.file
             .commit(Some(inner))

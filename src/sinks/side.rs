@@ -39,10 +39,10 @@ impl SideFile {
         SideFile::create(path, &["line", "row_id", "kept_line", "kept_row_id", "key"])
     }
 
-    fn err(&self, e: csv::Error) -> SinkError {
+    fn err(&self, source: csv::Error) -> SinkError {
         SinkError::Csv {
             path: self.path.clone(),
-            message: e.to_string(),
+            source,
         }
     }
 
@@ -65,9 +65,9 @@ impl SideFile {
 
     pub fn finish(self) -> Result<(), SinkError> {
         let path = self.path.clone();
-        let file = self.writer.into_inner().map_err(|e| SinkError::Csv {
+        let file = self.writer.into_inner().map_err(|e| SinkError::Io {
             path: path.clone(),
-            message: e.to_string(),
+            source: e.into_error(),
         })?;
         file.commit(None).map_err(|source| SinkError::Io { path, source })
     }

@@ -102,20 +102,37 @@ fn squash(h: &str) -> String {
         .collect()
 }
 
+/// A `[source.columns]` entry naming a column the header does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("source.columns.{field}: no column named {name:?} in the header ({})", header.join(", "))]
+pub struct NoSuchColumn {
+    pub field: &'static str,
+    pub name: String,
+    pub header: Vec<String>,
+}
+
+/// A `delimiter` that is not one ASCII character, `"tab"` or `"auto"`.
+#[derive(Debug, thiserror::Error)]
+#[error("source.delimiter: {0:?} is not a single ASCII character, \"tab\" or \"auto\"")]
+pub struct BadDelimiter(pub String);
+
 impl Mapping {
-    fn from_header(header: &[String], overrides: &ColumnOverrides) -> Result<Mapping, String> {
+    fn from_header(header: &[String], overrides: &ColumnOverrides) -> Result<Mapping, NoSuchColumn> {
         let find_auto = |field: &str| {
             let names = AUTO.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)?;
             header.iter().position(|h| names.contains(&squash(h).as_str()))
         };
-        let pick = |field: &str, over: &Option<String>| -> Result<Option<usize>, String> {
+        let pick = |field: &'static str, over: &Option<String>| -> Result<Option<usize>, NoSuchColumn> {
             match over {
-                Some(name) => header.iter().position(|h| h == name).map(Some).ok_or_else(|| {
-                    format!(
-                        "source.columns.{field}: no column named {name:?} in the header ({})",
-                        header.join(", ")
-                    )
-                }),
+                Some(name) => header
+                    .iter()
+                    .position(|h| h == name)
+                    .map(Some)
+                    .ok_or_else(|| NoSuchColumn {
+                        field,
+                        name: name.clone(),
+                        header: header.to_vec(),
+                    }),
                 None => Ok(find_auto(field)),
             }
         };
@@ -269,20 +286,18 @@ fn sniff(header_line: &[u8]) -> Option<u8> {
     (n > 0).then_some([b',', b';', b'\t'][i])
 }
 
-fn parse_delimiter(s: &str) -> Result<Option<u8>, String> {
+fn parse_delimiter(s: &str) -> Result<Option<u8>, BadDelimiter> {
     match s {
         "auto" => Ok(None),
         "tab" | "\\t" | "\t" => Ok(Some(b'\t')),
         s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => Ok(Some(s.as_bytes()[0])),
-        other => Err(format!(
-            "source.delimiter: {other:?} is not a single ASCII character, \"tab\" or \"auto\""
-        )),
+        other => Err(BadDelimiter(other.to_string())),
     }
 }
 
 impl CsvSourceSpec {
     /// Checks that need no file: for `validate`.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), BadDelimiter> {
         if let Some(d) = &self.delimiter {
             parse_delimiter(d)?;
         }
@@ -319,9 +334,9 @@ impl CsvSource {
             .as_deref()
             .map(parse_delimiter)
             .transpose()
-            .map_err(|message| SourceError::Header {
+            .map_err(|source| SourceError::Delimiter {
                 path: path.clone(),
-                message,
+                source,
             })?
             .flatten();
         let delimiter = match configured.or_else(|| sniff(first_line)) {
@@ -349,26 +364,20 @@ impl CsvSource {
                 .map(|f| {
                     std::str::from_utf8(f)
                         .map(|s| s.trim().to_string())
-                        .map_err(|_| SourceError::Header {
+                        .map_err(|source| SourceError::HeaderNotUtf8 {
                             path: path.clone(),
-                            message: "the header line is not valid UTF-8".into(),
+                            source,
                         })
                 })
                 .collect::<Result<_, _>>()?,
-            Err(e) => {
-                return Err(SourceError::Read {
-                    path,
-                    line: 1,
-                    message: e.to_string(),
-                });
-            }
+            Err(source) => return Err(SourceError::Read { path, line: 1, source }),
         };
         if header.iter().all(String::is_empty) {
             return Err(SourceError::Empty { path });
         }
-        let mapping = Mapping::from_header(&header, &spec.columns).map_err(|message| SourceError::Header {
+        let mapping = Mapping::from_header(&header, &spec.columns).map_err(|source| SourceError::Column {
             path: path.clone(),
-            message,
+            source,
         })?;
         Ok(CsvSource {
             path,
@@ -460,21 +469,19 @@ impl CsvSource {
                 Ok(Some(raw))
             }
             Ok(false) => Ok(None),
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                Err(SourceError::Read {
-                    path: self.path.clone(),
-                    line,
-                    message: e.to_string(),
-                })
-            }
+            Err(source) => Err(SourceError::Read {
+                path: self.path.clone(),
+                line: source.position().map_or(0, |p| p.line()),
+                source,
+            }),
         }
     }
 
     /// The 1-based line on which a record starting at byte `start` begins.
     /// csv reports record starts before any terminator or blank lines that
     /// precede the record; those are skipped here, so CRLF files, blank lines
-    /// and quoted newlines all give the line a text editor shows.
+    /// and quoted newlines all give the line a text editor shows. A line ends
+    /// at LF, at CRLF, or at a lone CR (old Mac exports), as csv itself reads it.
     fn line_at(&mut self, start: u64) -> u64 {
         let index = &mut self.reader.get_mut().terminators;
         let mut cursor = start;
@@ -483,8 +490,10 @@ impl CsvSource {
                 if offset == cursor {
                     cursor += 1;
                 }
-                self.lines_before += u64::from(is_lf);
                 index.pop_front();
+                // A CR ends a line unless an LF follows it (CRLF counts at its LF).
+                let crlf = !is_lf && index.front().is_some_and(|&(next, lf)| lf && next == offset + 1);
+                self.lines_before += u64::from(is_lf || !crlf);
             } else {
                 break;
             }

@@ -24,10 +24,31 @@ pub enum SourceError {
         "{path}: cannot detect the delimiter: the header line has no comma, semicolon or tab; set `delimiter` in [source] (e.g. delimiter = \"|\")"
     )]
     UnknownDelimiter { path: PathBuf },
-    #[error("{path}: {message}")]
-    Header { path: PathBuf, message: String },
-    #[error("{path}: read error near line {line}: {message}")]
-    Read { path: PathBuf, line: u64, message: String },
+    #[error("{path}: {source}")]
+    Delimiter {
+        path: PathBuf,
+        #[source]
+        source: csv::BadDelimiter,
+    },
+    #[error("{path}: {source}")]
+    Column {
+        path: PathBuf,
+        #[source]
+        source: csv::NoSuchColumn,
+    },
+    #[error("{path}: the header line is not valid UTF-8: {source}")]
+    HeaderNotUtf8 {
+        path: PathBuf,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("{path}: read error near line {line}: {source}")]
+    Read {
+        path: PathBuf,
+        line: u64,
+        #[source]
+        source: ::csv::Error,
+    },
     #[error("graph8 list {list_id}: {error}")]
     List {
         list_id: u64,

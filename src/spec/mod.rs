@@ -275,11 +275,23 @@ impl SinkSpec {
 
 fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {
     let line = e.span().map(|span| line_of(text, span.start));
+    let message = e.message().trim().to_string();
+    // serde names a missing key in its message, not in its path: name it as the key.
+    let key = match message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        Some(field) => Some(match key {
+            Some(table) => format!("{table}.{field}"),
+            None => field.to_string(),
+        }),
+        None => key,
+    };
     Located {
         file: file.to_path_buf(),
         line,
         key,
-        message: e.message().trim().to_string(),
+        message,
     }
 }
 

@@ -136,7 +136,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 err("source.path".into(), format!("{}: {what}", csv.path.display()));
             }
             if let Err(m) = csv.check() {
-                err("source.delimiter".into(), m);
+                err("source.delimiter".into(), m.to_string());
             }
         }
         SourceSpec::Graph8List(g) => {
@@ -282,7 +282,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         match sink {
             SinkSpec::Csv(c) => {
                 if let Err(m) = c.check() {
-                    err(format!("sinks[{i}].delimiter"), m);
+                    err(format!("sinks[{i}].delimiter"), m.to_string());
                 }
             }
             SinkSpec::Graph8Upsert(g) => {

@@ -275,10 +275,7 @@ impl VerifyStage {
                     if c.verdict.status == EmailStatus::CatchAll
                         && let Some((_, domain)) = email.rsplit_once('@')
                     {
-                        self.catch_all
-                            .lock()
-                            .expect("catch-all lock")
-                            .insert(domain.to_string());
+                        crate::sync::lock(&self.catch_all).insert(domain.to_string());
                     }
                     Verification {
                         fields: fields(&c.verdict, &c.method),
@@ -330,7 +327,7 @@ impl VerifyStage {
                 (None, Some(true)),
             ));
         }
-        if self.spec.infer_catch_all && self.catch_all.lock().expect("catch-all lock").contains(domain) {
+        if self.spec.infer_catch_all && crate::sync::lock(&self.catch_all).contains(domain) {
             return Some(Verification {
                 fields: VerificationFields {
                     status: Some(EmailStatus::CatchAll.as_str().into()),

@@ -26,7 +26,7 @@ use super::{RowStage, StageContext, StageRow};
 use crate::pipeline::normalize;
 use crate::pipeline::record::{Record, Reject};
 use crate::vendors::graph8::{Graph8, MAX_PAGE, Paging};
-use crate::vendors::http::Vendor;
+use crate::vendors::http::{CallError, Vendor};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,17 +118,15 @@ impl Suppressions {
 
 /// The running stage.
 pub struct SuppressStage {
-    file: Option<(String, Result<Suppressions, String>)>,
+    file: Option<(String, Result<Suppressions, std::io::Error>)>,
     graph8: Option<(u64, Graph8)>,
-    list: OnceCell<Result<Suppressions, String>>,
+    list: OnceCell<Result<Suppressions, CallError>>,
 }
 
 impl SuppressStage {
     pub fn start(spec: &SuppressSpec, ctx: &StageContext<'_>) -> SuppressStage {
         let file = spec.file.as_ref().map(|path| {
-            let read = std::fs::read_to_string(path)
-                .map(|text| Suppressions::from_file(&text))
-                .map_err(|e| e.to_string());
+            let read = std::fs::read_to_string(path).map(|text| Suppressions::from_file(&text));
             (path.display().to_string(), read)
         });
         let graph8 = spec.graph8_list.map(|id| (id, Graph8::new(ctx.http(Vendor::Graph8))));
@@ -139,11 +137,8 @@ impl SuppressStage {
         }
     }
 
-    async fn load(&self, list_id: u64, client: &Graph8) -> Result<Suppressions, String> {
-        let contacts = client
-            .list_all(list_id, Paging::Cursor, MAX_PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn load(&self, list_id: u64, client: &Graph8) -> Result<Suppressions, CallError> {
+        let contacts = client.list_all(list_id, Paging::Cursor, MAX_PAGE).await?;
         let mut s = Suppressions::default();
         for c in contacts {
             if let Some(e) = c.work_email.as_deref().filter(|e| !e.trim().is_empty()) {

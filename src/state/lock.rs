@@ -27,9 +27,9 @@ fn lock_path(state: &Path) -> PathBuf {
 /// Takes the state file's lock, or says which process holds it.
 pub fn acquire(state: &Path) -> Result<RunLock, StateError> {
     let path = lock_path(state);
-    let open_err = |e: std::io::Error| StateError::Open {
+    let open_err = |source: std::io::Error| StateError::Lock {
         path: path.clone(),
-        message: e.to_string(),
+        source,
     };
     let mut file = OpenOptions::new()
         .read(true)

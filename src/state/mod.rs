@@ -21,8 +21,28 @@ pub use runs::{RunCounts, RunRecord, RunStart, RunStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{path}: cannot open the state store: {message}")]
-    Open { path: PathBuf, message: String },
+    #[error("{path}: cannot open the state store: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: cannot create the state store's directory: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot open the state store's lock file: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state store: cannot start the writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("state store: a commit failed: {0}")]
+    Commit(#[source] std::sync::Arc<rusqlite::Error>),
     #[error("{path}: the state store was written by a newer leadpipe (schema {found}, this one knows up to {known})")]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("state store: {0}")]
@@ -46,13 +66,21 @@ impl Store {
     /// Open (creating the file and its directory if needed) and migrate.
     pub fn open(path: &Path) -> Result<Store, StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StateError::Open {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source,
             })?;
         }
-        let conn = connect(path)?;
-        schema::migrate(&conn, path)?;
+        // A file that is not a SQLite database fails only here, at the first read: say which file.
+        let at_path = |e| match e {
+            StateError::Sql(source) => StateError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            e => e,
+        };
+        let conn = connect(path).map_err(at_path)?;
+        schema::migrate(&conn, path).map_err(at_path)?;
         Ok(Store {
             path: path.to_path_buf(),
             conn,
@@ -70,9 +98,9 @@ impl Store {
 
 /// A connection with the pragmas every user of the store relies on.
 pub fn connect(path: &Path) -> Result<Connection, StateError> {
-    let conn = Connection::open(path).map_err(|e| StateError::Open {
+    let conn = Connection::open(path).map_err(|source| StateError::Open {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -103,7 +103,7 @@ pub enum Op {
 
 enum Msg {
     Op(Op),
-    Flush(oneshot::Sender<Result<(), String>>),
+    Flush(oneshot::Sender<Result<(), Arc<rusqlite::Error>>>),
     AfterCommit(Box<dyn FnOnce() + Send>),
 }
 
@@ -133,10 +133,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("leadpipe-state".into())
             .spawn(move || run(conn, rx))
-            .map_err(|e| StateError::Open {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            .map_err(StateError::Thread)?;
         Ok(Writer {
             handle: WriterHandle { tx },
             thread,
@@ -172,10 +169,7 @@ impl WriterHandle {
         self.tx.send(Msg::Flush(tx)).map_err(|_| StateError::WriterGone)?;
         rx.await
             .map_err(|_| StateError::WriterGone)?
-            .map_err(|m| StateError::Open {
-                path: "state".into(),
-                message: m,
-            })
+            .map_err(StateError::Commit)
     }
 }
 
@@ -237,17 +231,14 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>) -> Result<(), StateError> 
         for (id, (run_id, provider, endpoint, request_key, started)) in intents.drain() {
             write_intent(&tx, id, run_id, provider, endpoint, &request_key, started)?;
         }
-        let result = tx.commit().map_err(|e| e.to_string());
+        let result = tx.commit().map_err(Arc::new);
         if result.is_ok() {
             after.into_iter().for_each(|f| f());
         }
         for w in waiters {
             let _ = w.send(result.clone());
         }
-        result.map_err(|message| StateError::Open {
-            path: "state".into(),
-            message,
-        })?;
+        result.map_err(StateError::Commit)?;
     }
 }
 

@@ -224,7 +224,10 @@ impl FieldProblem {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // An empty body still says something: a blank reason reads as no reason at all.
+            ApiError::Detail(s) | ApiError::Raw(s) if s.trim().is_empty() => f.write_str("(the answer had no message)"),
             ApiError::Detail(s) | ApiError::Raw(s) => f.write_str(s),
+            ApiError::Fields(items) if items.is_empty() => f.write_str("(the answer had no message)"),
             ApiError::Fields(items) => {
                 for (i, p) in items.iter().enumerate() {
                     if i > 0 {

@@ -170,12 +170,9 @@ impl Inner {
     /// waited for that connection to open, so it may have reached the vendor
     /// well after its rate slot was taken (see `limits.rs`).
     fn opened_connection(&self, resp: &reqwest::Response) -> bool {
-        resp.extensions().get::<HttpInfo>().is_some_and(|info| {
-            self.connections
-                .lock()
-                .expect("connections lock")
-                .insert(info.local_addr())
-        })
+        resp.extensions()
+            .get::<HttpInfo>()
+            .is_some_and(|info| crate::sync::lock(&self.connections).insert(info.local_addr()))
     }
 }
 
@@ -654,7 +651,7 @@ impl VendorHttp {
         inner.stats.rate_limited();
         let now = Instant::now();
         let (wait, since) = {
-            let mut t = inner.throttle.lock().expect("throttle lock");
+            let mut t = crate::sync::lock(&inner.throttle);
             if t.paused_at.is_none_or(|p| started >= p) {
                 t.streak += 1;
                 t.paused_at = Some(now);
@@ -693,7 +690,7 @@ impl VendorHttp {
     }
 
     fn end_throttle(&self) {
-        let mut t = self.inner.throttle.lock().expect("throttle lock");
+        let mut t = crate::sync::lock(&self.inner.throttle);
         if t.since.is_some() {
             *t = Throttle::default();
         }

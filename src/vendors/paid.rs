@@ -194,7 +194,7 @@ impl PaidCalls {
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
         let pending = {
-            let mut book = self.book.lock().expect("book lock");
+            let mut book = crate::sync::lock(&self.book);
             if let Some(claim) = book.claims.get(key) {
                 claim.first_row.fetch_min(row, Ordering::Relaxed);
                 claim.pending.clone()
@@ -226,7 +226,7 @@ impl PaidCalls {
             }
             Err(e) => {
                 // Failures are not answers: a later row (or run) may ask again.
-                self.book.lock().expect("book lock").claims.remove(key);
+                crate::sync::lock(&self.book).claims.remove(key);
                 Err(e)
             }
         }
@@ -238,7 +238,7 @@ impl PaidCalls {
         if !book.in_cache.contains(&xxhash_rust::xxh3::xxh3_64(key.as_bytes())) {
             return None;
         }
-        let conn = self.cache.lock().expect("cache lock");
+        let conn = crate::sync::lock(&self.cache);
         conn.prepare_cached(
             "SELECT found, response, run_id, row_id, credits FROM cache
              WHERE provider = ?1 AND request_key = ?2 AND (expires_at > ?3 OR run_id = ?4)",
@@ -285,7 +285,7 @@ impl PaidCalls {
         let write_intent = {
             let (intent, writer) = (intent.clone(), writer.clone());
             move || {
-                if let Some(op) = intent.lock().expect("intent lock").take() {
+                if let Some(op) = crate::sync::lock(&intent).take() {
                     writer.send(op);
                 }
             }
@@ -320,7 +320,7 @@ impl PaidCalls {
                     });
                     // Once committed, the cache answers later rows; memory lets go.
                     writer.after_commit(move || {
-                        let mut book = book.lock().expect("book lock");
+                        let mut book = crate::sync::lock(&book);
                         book.claims.remove(&key);
                         book.in_cache.insert(hash);
                     });

@@ -318,7 +318,7 @@ impl ReachStream {
         before_submit: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Arc<Answer>, CallError> {
         let key = format!("fetch:{}:count={fetch_count}", filter.canonical());
-        let resume = self.pending.lock().expect("pending lock").remove(&key);
+        let resume = crate::sync::lock(&self.pending).remove(&key);
         let http = self.paid.http().clone();
         let writer = self.writer.clone();
         let run_id = self.run_id;

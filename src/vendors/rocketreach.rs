@@ -397,7 +397,7 @@ impl RocketReach {
 
     /// Look a person up for `row` (once per canonical request, ever, within the cache TTL).
     pub async fn lookup(&self, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
-        let resume_id = self.pending.lock().expect("pending lock").remove(&key.canonical);
+        let resume_id = crate::sync::lock(&self.pending).remove(&key.canonical);
         let http = self.paid.http().clone();
         let poller = self.poller.clone();
         let lookups = self.lookups.clone();

@@ -128,7 +128,7 @@ impl Bulk {
 
     /// When the request `batch` (this run's) was first delivered, if it was.
     fn delivered(&self, batch: Option<u64>) -> Option<tokio::time::Instant> {
-        let batches = self.batches.lock().expect("batches lock");
+        let batches = crate::sync::lock(&self.batches);
         let b = batches.get(&batch?)?;
         let by_header = b
             .request_id
@@ -139,7 +139,7 @@ impl Bulk {
 
     fn mark_delivered(&self, batch: Option<u64>) {
         let Some(batch) = batch else { return };
-        let mut batches = self.batches.lock().expect("batches lock");
+        let mut batches = crate::sync::lock(&self.batches);
         if let Some(entry) = batches.get_mut(&batch) {
             entry.delivered_at.get_or_insert_with(tokio::time::Instant::now);
         }
@@ -173,7 +173,7 @@ impl Bulk {
 
     /// Look a person up for `row` through a bulk request (once per canonical request, ever, within the cache TTL).
     pub async fn lookup(self: &Arc<Self>, key: &LookupKey, row: u64) -> Result<Arc<Answer>, CallError> {
-        let resumed = self.pending.lock().expect("pending lock").remove(&key.canonical);
+        let resumed = crate::sync::lock(&self.pending).remove(&key.canonical);
         let this = self.clone();
         let key2 = key.clone();
         self.paid
@@ -309,7 +309,7 @@ async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::Unboun
                     .get("rr-request-id")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                batches.lock().expect("batches lock").insert(
+                crate::sync::lock(&batches).insert(
                     seq,
                     Batch {
                         request_id,

@@ -4,6 +4,8 @@
 mod support;
 
 mod bad_input;
+mod canary;
+mod fuzz_regressions;
 mod graph8;
 mod leadrocks;
 mod local_plane;
@@ -13,4 +15,5 @@ mod resume;
 mod rocketreach;
 mod rocketreach_bulk;
 mod sandbox;
+mod startup;
 mod torture;

@@ -171,7 +171,7 @@ impl RateGate {
     /// Takes a slot in every window now, or says when that may be possible.
     fn try_take(&self) -> Result<Instant, Instant> {
         let now = Instant::now();
-        let mut windows = self.windows.lock().expect("windows lock");
+        let mut windows = crate::sync::lock(&self.windows);
         let ready = windows
             .iter_mut()
             .map(|w| w.ready_at(now))
@@ -195,7 +195,7 @@ impl RateGate {
         }
         let round_trip = answered - start;
         let fastest = {
-            let mut fastest = self.fastest.lock().expect("fastest lock");
+            let mut fastest = crate::sync::lock(&self.fastest);
             if !new_connection && fastest.is_none_or(|f| round_trip < f) {
                 *fastest = Some(round_trip);
             }
@@ -216,7 +216,7 @@ impl RateGate {
     /// Count the request whose slots were taken at `start` from `arrived_by` in every window.
     pub fn settle(&self, start: Instant, arrived_by: Instant) {
         if arrived_by > start {
-            let mut windows = self.windows.lock().expect("windows lock");
+            let mut windows = crate::sync::lock(&self.windows);
             windows.iter_mut().for_each(|w| w.settle(start, arrived_by));
         }
     }
@@ -235,14 +235,14 @@ impl RateGate {
 
     /// Holds every request until `until` (a later pause wins over an earlier one).
     pub fn pause_until(&self, until: Instant) {
-        let mut p = self.paused_until.lock().expect("pause lock");
+        let mut p = crate::sync::lock(&self.paused_until);
         if p.is_none_or(|cur| cur < until) {
             *p = Some(until);
         }
     }
 
     pub fn paused_until(&self) -> Option<Instant> {
-        let p = *self.paused_until.lock().expect("pause lock");
+        let p = *crate::sync::lock(&self.paused_until);
         p.filter(|&t| t > Instant::now())
     }
 }

@@ -1,5 +1,5 @@
 //! The vendor's own client works unchanged: the official RocketReach Python SDK
-//! (installed by the test itself when missing) pointed at the sandbox.
+//! (installed by `scripts/install-test-deps.sh`) pointed at the sandbox.
 
 use std::process::Command;
 
@@ -28,16 +28,10 @@ fn python_with_sdk() -> String {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !has(&python) {
-        let st = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "rocketreach"])
-            .status()
-            .expect("python3 runs");
-        assert!(
-            st.success() && has(&python),
-            "could not install the rocketreach SDK with pip"
-        );
-    }
+    assert!(
+        has(&python),
+        "{python} lacks the rocketreach SDK: run scripts/install-test-deps.sh (CI runs it from .ci/run)"
+    );
     python
 }
 
