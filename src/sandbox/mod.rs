@@ -68,9 +68,9 @@ use tokio_util::sync::CancellationToken;
 use util::{lock, read_lock, write_lock};
 
 pub use config::{
-    BadSecret, Charging, Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig,
-    Lifecycle, Plan, RateWindow, ReachStreamConfig, ReachStreamWebhook, RocketReachConfig, RocketReachWebhook,
-    SandboxConfig, UniverseConfig, WrongListType,
+    BadSecret, Charging, Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig, Lifecycle,
+    Plan, RateWindow, ReachStreamConfig, ReachStreamWebhook, RocketReachConfig, RocketReachWebhook, SandboxConfig,
+    UniverseConfig, WrongListType,
 };
 pub use demo::demo_contacts;
 pub use persist::beside as state_beside;
