@@ -152,6 +152,11 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
     rt.block_on(async {
         let sandbox = match Sandbox::start_with(config, options).await {
             Ok(s) => s,
+            Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {
+                // Its state file is in use: another sandbox serves it.
+                eprintln!("leadpipe sandbox: cannot start: {e}");
+                return Exit::Invalid;
+            }
             Err(e) => {
                 eprintln!("leadpipe sandbox: cannot start: {e}");
                 return Exit::SandboxFailed;
