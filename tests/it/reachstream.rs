@@ -906,16 +906,6 @@ async fn ctrl_c_while_waiting_exits_3_and_the_next_run_collects() {
     assert!(output(&w).iter().all(|r| r["reachstream_status"] == "found"));
 }
 
-/// The processing ids the run has submitted, read from its state file.
-fn submitted_ids(w: &Work) -> Vec<String> {
-    let Ok(conn) = rusqlite::Connection::open(w.path("state/rs.db")) else {
-        return Vec::new();
-    };
-    conn.prepare("SELECT job_id FROM pending_jobs WHERE provider = 'reachstream'")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .unwrap_or_default()
-}
-
 /// A delivery that answers another request (another company's records under
 /// the processing id of this row's fetch) is refused: the row gets nothing
 /// of it, fails with the reason, and the report counts it.
@@ -941,13 +931,7 @@ async fn a_delivery_of_another_companys_records_is_refused() {
     let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
     cmd.env("RS_KEY", KEY).env("RS_SECRET", SECRET);
     let run = tokio::spawn(output_of(cmd));
-    let id = loop {
-        if let Some(id) = submitted_ids(&w).pop() {
-            break id;
-        }
-        assert!(!run.is_finished(), "the run ended before submitting");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let id = pending_job_id(&w, "state/rs.db", "reachstream", &run).await;
     let theirs: Vec<Value> = people_of(&sb, &other)
         .iter()
         .take(2)
@@ -955,14 +939,8 @@ async fn a_delivery_of_another_companys_records_is_refused() {
         .collect();
     let forged =
         json!({"unique_processing_id": id.parse::<u64>().unwrap(), "event": "data_notification", "data": theirs});
-    let status = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/reachstream"))
-        .header("webhook_secret_key", SECRET)
-        .json(&forged)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let url = format!("http://127.0.0.1:{port}/reachstream");
+    let status = post_delivery(&url, &[("webhook_secret_key", SECRET)], &forged).await;
     assert_eq!(status, 200, "stored, as any authentic delivery is");
     let out = run.await.unwrap();
     check(&out, 1);

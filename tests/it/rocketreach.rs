@@ -628,30 +628,10 @@ async fn a_delivered_profile_of_another_person_is_refused() {
     let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
     cmd.env("RR_KEY", KEY);
     let run = tokio::spawn(output_of(cmd));
-    let id: String = loop {
-        let pending = rusqlite::Connection::open(w.path("state/rr.db")).ok().and_then(|c| {
-            c.query_row(
-                "SELECT job_id FROM pending_jobs WHERE provider = 'rocketreach'",
-                [],
-                |r| r.get(0),
-            )
-            .ok()
-        });
-        if let Some(id) = pending {
-            break id;
-        }
-        assert!(!run.is_finished(), "the run ended before its lookup was pending");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let id = pending_job_id(&w, "state/rr.db", "rocketreach", &run).await;
     let forged = serde_json::json!({"id": id.parse::<u64>().unwrap(), "status": "complete", "name": "Eve Forger",
         "emails": [{"email": "eve@forged.example", "type": "professional", "grade": "A", "smtp_valid": "valid"}]});
-    let status = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/rocketreach"))
-        .json(&forged)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = post_delivery(&format!("http://127.0.0.1:{port}/rocketreach"), &[], &forged).await;
     assert_eq!(status, 200, "stored, as any authentic delivery is");
     let out = run.await.unwrap();
     check(&out, 1);

@@ -246,3 +246,30 @@ impl Gate {
         self.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// The id of the first async job `provider` has pending in the run's state
+/// file `state` (`state/x.db`), waited for while the run goes on.
+pub async fn pending_job_id(w: &Work, state: &str, provider: &str, run: &tokio::task::JoinHandle<Output>) -> String {
+    loop {
+        let id = rusqlite::Connection::open(w.path(state)).ok().and_then(|c| {
+            c.query_row("SELECT job_id FROM pending_jobs WHERE provider = ?1", [provider], |r| {
+                r.get::<_, String>(0)
+            })
+            .ok()
+        });
+        if let Some(id) = id {
+            return id;
+        }
+        assert!(!run.is_finished(), "the run ended before {provider} had a pending job");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// POSTs `body` as JSON to a webhook receiver's `url` with `headers`; the status.
+pub async fn post_delivery(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> u16 {
+    let mut req = reqwest::Client::new().post(url).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("the receiver answers").status().as_u16()
+}
