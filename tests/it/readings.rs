@@ -128,14 +128,7 @@ fn prepare(w: &Work, sb: &Sandbox, name: &str) {
 }
 
 fn command(w: &Work, sb: &Sandbox) -> std::process::Command {
-    let e = sb.endpoints();
-    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
-    cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
-        .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
-        .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)
-        .env("LEADROCKS_API_KEY", &e.leadrocks.api_key)
-        .env("GRAPH8_API_KEY", &e.graph8.api_key);
-    cmd
+    run_on_sandbox(w, sb)
 }
 
 /// Credits reported are credits charged, by the sandbox's count, for every paid vendor.

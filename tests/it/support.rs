@@ -273,3 +273,16 @@ pub async fn post_delivery(url: &str, headers: &[(&str, &str)], body: &serde_jso
     }
     req.send().await.expect("the receiver answers").status().as_u16()
 }
+
+/// `leadpipe run p.toml --report out/report.json` in `w`, with `sb`'s keys and
+/// webhook secret in the variables the committed pipelines read them from.
+pub fn run_on_sandbox(w: &Work, sb: &leadpipe::sandbox::Sandbox) -> Command {
+    let e = sb.endpoints();
+    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+    cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
+        .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
+        .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)
+        .env("LEADROCKS_API_KEY", &e.leadrocks.api_key)
+        .env("GRAPH8_API_KEY", &e.graph8.api_key);
+    cmd
+}

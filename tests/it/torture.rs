@@ -313,13 +313,7 @@ fn prepare(w: &Work, sb: &Sandbox) {
 }
 
 fn command(w: &Work, sb: &Sandbox) -> std::process::Command {
-    let e = sb.endpoints();
-    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
-    cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
-        .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
-        .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)
-        .env("LEADROCKS_API_KEY", &e.leadrocks.api_key);
-    cmd
+    run_on_sandbox(w, sb)
 }
 
 async fn run_to_end(w: &Work, sb: &Sandbox) -> std::process::Output {
