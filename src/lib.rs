@@ -18,6 +18,8 @@
 //! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
+//! - [`budget`]: `[budget]` caps enforced by reserving each paid request's
+//!   worst case in the state store before it is sent.
 //! - [`secret`]: API keys in a type that never prints them.
 //! - [`sync`]: the one lock policy (a poisoned lock is taken over).
 //! - [`exit`]: the documented exit codes.
@@ -25,6 +27,7 @@
 //!
 //! Data flows one way: source → stages → sinks, with the state store beside.
 
+pub mod budget;
 pub mod cli;
 pub mod exit;
 pub mod pipeline;

@@ -229,6 +229,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     )?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
+    crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
     let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
@@ -337,6 +338,8 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
 
     let status = if interrupted {
         RunStatus::Interrupted
+    } else if let Some(CallError::BudgetReached { .. }) = &stopped {
+        RunStatus::BudgetReached
     } else if stopped.is_some() {
         RunStatus::VendorStopped
     } else {
@@ -385,6 +388,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     write_report(&report_path, &json)?;
     let exit = match status {
         RunStatus::VendorStopped => Exit::VendorStopped,
+        RunStatus::BudgetReached => Exit::BudgetReached,
         RunStatus::Interrupted => Exit::Interrupted,
         _ if counts.rows_failed > 0 || upserts_failed > 0 => Exit::RowsFailed,
         _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,

@@ -7,6 +7,7 @@
 //! Nothing here performs I/O beyond reading the pipeline file and checking
 //! that paths exist.
 
+pub mod budget;
 pub mod interp;
 pub mod units;
 pub mod valid;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use budget::BudgetSpec;
 pub use units::{Rate, Span};
 pub use valid::{ValidPipeline, validate};
 pub use vendors::{VendorSpec, VendorsSpec};
@@ -42,6 +44,9 @@ pub struct PipelineSpec {
     /// `[webhook]`: the run's receiver of async vendor results.
     #[serde(default)]
     pub webhook: Option<crate::webhook::WebhookSpec>,
+    /// `[budget]`: credit caps per vendor (run, day, month) and a cap on paid calls.
+    #[serde(default)]
+    pub budget: BudgetSpec,
 }
 
 /// Where rows come from.
@@ -151,7 +156,8 @@ pub struct Loaded {
     pub text: String,
     pub spec: PipelineSpec,
     pub missing_vars: std::collections::BTreeMap<String, Vec<usize>>,
-    /// xxh3 of the file as written (before interpolation, so secrets never enter it).
+    /// xxh3 of the file as written (before interpolation, so secrets never
+    /// enter it), without its `[budget]` table: a raised budget resumes the run.
     pub hash: u64,
 }
 
@@ -190,7 +196,7 @@ pub fn parse(file: &Path, raw: &str, env: impl Fn(&str) -> Option<String>) -> Re
         text: interp.text,
         spec,
         missing_vars: interp.missing,
-        hash: xxhash_rust::xxh3::xxh3_64(raw.as_bytes()),
+        hash: xxhash_rust::xxh3::xxh3_64(budget::without_budget(raw).as_bytes()),
     })
 }
 

@@ -24,6 +24,7 @@ pub struct ValidPipeline {
     pub rejects_path: PathBuf,
     pub report_path: PathBuf,
     pub webhook: Option<crate::webhook::WebhookSpec>,
+    pub budget: super::BudgetSpec,
 }
 
 impl ValidPipeline {
@@ -329,6 +330,9 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+    for (key, message) in spec.budget.check(&spec.stages) {
+        err(key, message);
+    }
     if spec.run.batch_rows == 0 {
         err("run.batch_rows".into(), "must be at least 1".into());
     }
@@ -337,7 +341,9 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
     }
 
     for (key, message) in located {
-        let line = line_of_key(&text, &key);
+        // A key inside an inline table (`leadrocks = { run = 5 }`) is on its parent's line.
+        let line = line_of_key(&text, &key)
+            .or_else(|| key.rsplit_once('.').and_then(|(parent, _)| line_of_key(&text, parent)));
         errors.push(Located {
             file: file.clone(),
             line,
@@ -376,6 +382,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         rejects_path,
         report_path,
         webhook: spec.webhook,
+        budget: spec.budget,
     })
 }
 

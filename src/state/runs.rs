@@ -13,6 +13,8 @@ pub enum RunStatus {
     Done,
     Failed,
     VendorStopped,
+    /// A `[budget]` cap stopped it; resumed once the budget allows more.
+    BudgetReached,
     Abandoned,
 }
 
@@ -24,6 +26,7 @@ impl RunStatus {
             RunStatus::Done => "done",
             RunStatus::Failed => "failed",
             RunStatus::VendorStopped => "vendor_stopped",
+            RunStatus::BudgetReached => "budget_reached",
             RunStatus::Abandoned => "abandoned",
         }
     }
@@ -34,6 +37,7 @@ impl RunStatus {
             "interrupted" => RunStatus::Interrupted,
             "done" => RunStatus::Done,
             "vendor_stopped" => RunStatus::VendorStopped,
+            "budget_reached" => RunStatus::BudgetReached,
             "abandoned" => RunStatus::Abandoned,
             _ => RunStatus::Failed,
         }
@@ -43,7 +47,11 @@ impl RunStatus {
     pub fn resumable(self) -> bool {
         matches!(
             self,
-            RunStatus::Running | RunStatus::Interrupted | RunStatus::VendorStopped | RunStatus::Failed
+            RunStatus::Running
+                | RunStatus::Interrupted
+                | RunStatus::VendorStopped
+                | RunStatus::BudgetReached
+                | RunStatus::Failed
         )
     }
 }

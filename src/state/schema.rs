@@ -15,7 +15,7 @@ const MIGRATIONS: &[&str] = &[
         pipeline          TEXT NOT NULL,
         pipeline_hash     TEXT NOT NULL,
         input_fingerprint TEXT NOT NULL,
-        status            TEXT NOT NULL,   -- running | interrupted | done | failed | vendor_stopped
+        status            TEXT NOT NULL,   -- running | interrupted | done | failed | vendor_stopped | budget_reached
         started_at        REAL NOT NULL,
         updated_at        REAL NOT NULL,
         finished_at       REAL,
@@ -143,6 +143,23 @@ const MIGRATIONS: &[&str] = &[
         until   REAL NOT NULL,
         PRIMARY KEY (vendor, key)
     ) WITHOUT ROWID;
+    "#,
+    // 5: budgets. Every paid request's worst-case cost is reserved here
+    // (durably) before it is sent, and settled to what it cost once known,
+    // so a killed run's requests on the wire still count at their worst
+    // case. Run, day and month spending are sums over this table.
+    r#"
+    CREATE TABLE spending (
+        id        INTEGER PRIMARY KEY,
+        run_id    INTEGER,
+        provider  TEXT NOT NULL,
+        endpoint  TEXT NOT NULL,
+        reserved  REAL NOT NULL,   -- the worst case, held until settled
+        credits   REAL,            -- what it cost; NULL while unknown (in flight, or cut short by a kill)
+        at        REAL NOT NULL    -- when it was reserved (the budget clock)
+    );
+    CREATE INDEX spending_by_provider ON spending (provider, at);
+    CREATE INDEX spending_by_run ON spending (run_id, provider);
     "#,
 ];
 

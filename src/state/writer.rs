@@ -99,6 +99,18 @@ pub enum Op {
         key: Arc<str>,
         until: f64,
     },
+    /// A paid request's worst-case cost, held against the budgets before it
+    /// is sent (see [`crate::budget`]); `at` is the budget clock's time.
+    Reserve {
+        id: i64,
+        run_id: i64,
+        provider: &'static str,
+        endpoint: &'static str,
+        reserved: f64,
+        at: f64,
+    },
+    /// What a reserved request cost, once known.
+    Settle { id: i64, credits: f64 },
 }
 
 enum Msg {
@@ -350,6 +362,23 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
         Op::RateSlot { vendor, key, sent_at } => {
             tx.prepare_cached("INSERT INTO rate_slots (vendor, key, sent_at) VALUES (?1, ?2, ?3)")?
                 .execute(params![vendor, &*key, sent_at])?;
+        }
+        Op::Reserve {
+            id,
+            run_id,
+            provider,
+            endpoint,
+            reserved,
+            at,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO spending (id, run_id, provider, endpoint, reserved, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id, run_id, provider, endpoint, reserved, at])?;
+        }
+        Op::Settle { id, credits } => {
+            tx.prepare_cached("UPDATE spending SET credits = ?2 WHERE id = ?1")?
+                .execute(params![id, credits])?;
         }
         Op::RatePause { vendor, key, until } => {
             tx.prepare_cached(

@@ -163,6 +163,8 @@ struct Inner {
     rate_log: OnceLock<RateLog>,
     /// The vendor's balance before this process's first purchase (see [`super::balance`]).
     opening_balance: tokio::sync::OnceCell<Option<super::balance::Meter>>,
+    /// The run's budgets, which every paid request of this vendor reserves against.
+    budget: OnceLock<Arc<crate::budget::Budget>>,
 }
 
 impl Inner {
@@ -246,6 +248,7 @@ impl VendorHttp {
                 connections: Mutex::new(HashSet::new()),
                 rate_log: OnceLock::new(),
                 opening_balance: tokio::sync::OnceCell::new(),
+                budget: OnceLock::new(),
                 settings,
             }),
         })
@@ -306,6 +309,16 @@ impl VendorHttp {
         if let Some(until) = paused_until.and_then(at) {
             self.inner.gate.pause_until(until);
         }
+    }
+
+    /// From now on every paid request reserves its worst case against `budget` (set once).
+    pub fn set_budget(&self, budget: Arc<crate::budget::Budget>) {
+        let _ = self.inner.budget.set(budget);
+    }
+
+    /// The run's budgets, once set.
+    pub fn budget(&self) -> Option<&Arc<crate::budget::Budget>> {
+        self.inner.budget.get()
     }
 
     /// From now on every slot taken and every pause goes to `log` (set once).

@@ -193,6 +193,26 @@ impl PaidCalls {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
+        self.fetch_costing(endpoint, key, row, crate::budget::worst_case(endpoint), call)
+            .await
+    }
+
+    /// [`PaidCalls::fetch`] for a request whose worst-case cost is its own
+    /// (`None`: free), e.g. a ReachStream fetch of up to `fetch_count` records.
+    /// A call that must be paid for first reserves that much against the run's
+    /// budgets, and is never sent if a budget refuses it.
+    pub async fn fetch_costing<F, Fut>(
+        &self,
+        endpoint: &'static str,
+        key: &str,
+        row: u64,
+        worst: Option<f64>,
+        call: F,
+    ) -> Result<Arc<Answer>, CallError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
+    {
         let pending = {
             let mut book = crate::sync::lock(&self.book);
             if let Some(claim) = book.claims.get(key) {
@@ -203,7 +223,7 @@ impl PaidCalls {
             } else {
                 let first_row = Arc::new(AtomicU64::new(row));
                 let pending = self
-                    .paid(endpoint, key.to_string(), first_row.clone(), call())
+                    .paid(endpoint, key.to_string(), first_row.clone(), worst, call())
                     .boxed()
                     .shared();
                 book.claims.insert(
@@ -264,6 +284,7 @@ impl PaidCalls {
         endpoint: &'static str,
         key: String,
         first_row: Arc<AtomicU64>,
+        worst: Option<f64>,
         call: impl Future<Output = Result<Fetched, CallError>> + Send + 'static,
     ) -> impl Future<Output = Result<Arc<Bought>, CallError>> + Send + 'static {
         let id = NEXT_LEDGER_ID.fetch_add(1, Ordering::Relaxed);
@@ -294,8 +315,27 @@ impl PaidCalls {
         async move {
             // The vendor's balance before this run's first purchase, for the report.
             http.opening_balance().await;
+            // The worst case is held against the budgets before anything is sent.
+            let reservation = match (http.budget(), worst) {
+                (Some(budget), Some(worst)) => match budget.reserve(http.vendor(), endpoint, worst).await {
+                    Ok(r) => Some((budget.clone(), r)),
+                    Err(e @ CallError::BudgetReached { .. }) => return Err(http.halt(e)),
+                    Err(e) => return Err(e),
+                },
+                _ => None,
+            };
             let result = call.await;
+            let sent = crate::sync::lock(&intent).is_none();
             write_intent();
+            if let Some((budget, r)) = reservation {
+                match &result {
+                    Ok(f) => budget.settle(r, f.credits),
+                    // Never sent, or refused by the vendor: nothing was charged.
+                    Err(e) if !sent || e.status().is_some() => budget.settle(r, 0.0),
+                    // Lost on the wire: it may have been charged; the worst case stays held.
+                    Err(_) => {}
+                }
+            }
             match result {
                 Ok(f) => {
                     writer.send(Op::LedgerOutcome {

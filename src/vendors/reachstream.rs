@@ -329,7 +329,7 @@ impl ReachStream {
         let filter = filter.clone();
         let request_key = key.clone();
         self.paid
-            .fetch("fetch", &key, row, move || async move {
+            .fetch_costing("fetch", &key, row, Some(f64::from(fetch_count)), move || async move {
                 let Some(receiver) = receiver else {
                     return Err(Self::failure("no webhook receiver is running".into(), false));
                 };

@@ -34,6 +34,11 @@ pub enum CallError {
         waited: Duration,
         message: String,
     },
+    /// A `[budget]` cap would be exceeded by the next request: nothing more is
+    /// sent to the vendor this run; what is in flight finishes. Resumable once
+    /// the budget is raised (or the day or month has turned).
+    #[error("{vendor}: budget reached ({message}); no more paid requests will be sent to it")]
+    BudgetReached { vendor: Vendor, message: String },
     /// This request failed; the record gets `reason` and the run goes on.
     /// `transient` is true when retries ran out on failures that might pass
     /// later (5xx, timeouts, connection errors, malformed bodies).
@@ -52,6 +57,7 @@ impl CallError {
             CallError::VendorFatal { vendor, .. }
             | CallError::OutOfCredits { vendor, .. }
             | CallError::Throttled { vendor, .. }
+            | CallError::BudgetReached { vendor, .. }
             | CallError::Record { vendor, .. } => *vendor,
         }
     }
@@ -65,7 +71,7 @@ impl CallError {
     pub fn status(&self) -> Option<u16> {
         match self {
             CallError::VendorFatal { status, .. } | CallError::Record { status, .. } => *status,
-            CallError::OutOfCredits { .. } | CallError::Throttled { .. } => None,
+            CallError::OutOfCredits { .. } | CallError::Throttled { .. } | CallError::BudgetReached { .. } => None,
         }
     }
 
@@ -75,6 +81,7 @@ impl CallError {
             CallError::VendorFatal { .. } => "vendor_fatal",
             CallError::OutOfCredits { .. } => "out_of_credits",
             CallError::Throttled { .. } => "throttled",
+            CallError::BudgetReached { .. } => "budget_reached",
             CallError::Record { transient: true, .. } => "gave_up",
             CallError::Record { .. } => "record",
         }

@@ -49,6 +49,13 @@ pub struct ErrorCounts {
     pub vendor_fatal: u64,
     pub out_of_credits: u64,
     pub throttled: u64,
+    /// Calls refused because a `[budget]` cap was reached (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub budget_reached: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 pub(crate) struct Stats {
@@ -65,6 +72,7 @@ pub(crate) struct Stats {
     vendor_fatal: AtomicU64,
     out_of_credits: AtomicU64,
     throttled: AtomicU64,
+    budget_reached: AtomicU64,
     /// Nanoseconds since `origin`, plus one (0 = not yet).
     first_start: AtomicU64,
     last_start: AtomicU64,
@@ -87,6 +95,7 @@ impl Stats {
             vendor_fatal: AtomicU64::new(0),
             out_of_credits: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            budget_reached: AtomicU64::new(0),
             first_start: AtomicU64::new(0),
             last_start: AtomicU64::new(0),
             last_end: AtomicU64::new(0),
@@ -137,6 +146,7 @@ impl Stats {
             CallError::VendorFatal { .. } => &self.vendor_fatal,
             CallError::OutOfCredits { .. } => &self.out_of_credits,
             CallError::Throttled { .. } => &self.throttled,
+            CallError::BudgetReached { .. } => &self.budget_reached,
             CallError::Record { transient: true, .. } => &self.gave_up,
             CallError::Record { .. } => &self.record,
         };
@@ -169,6 +179,7 @@ impl Stats {
                 vendor_fatal: self.vendor_fatal.load(Relaxed),
                 out_of_credits: self.out_of_credits.load(Relaxed),
                 throttled: self.throttled.load(Relaxed),
+                budget_reached: self.budget_reached.load(Relaxed),
             },
             active_secs,
             achieved_rate: if calls > 0 {
