@@ -13,10 +13,11 @@
 //! its own.
 //!
 //! The day and the month are UTC calendar ones, read from a [`Clock`] that
-//! tests replace. A request a cap refuses stops its vendor
-//! ([`CallError::BudgetReached`]): the run finishes what is in flight,
-//! writes its report and exits 5; raising the budget and running again
-//! resumes it.
+//! tests replace. Once a cap refuses a request
+//! ([`CallError::BudgetReached`]), no new paid request goes to that vendor
+//! (to any vendor, for the cap on paid calls); what was sent finishes —
+//! async jobs are still polled and collected — and the run then writes its
+//! report and exits 5. Raising the budget and running again resumes it.
 //!
 //! Spending is recorded whether or not a budget is set, so `status` shows a
 //! day's and a month's spending, and a budget added later counts what was
@@ -130,11 +131,16 @@ struct Totals {
 pub struct Budget {
     spec: BudgetSpec,
     run_id: i64,
-    writer: WriterHandle,
+    /// Let go of by [`Budget::close`] before the run closes its writer.
+    writer: Mutex<Option<WriterHandle>>,
     clock: Clock,
     conn: Mutex<Connection>,
     next_id: AtomicI64,
     totals: Mutex<Totals>,
+    /// The first refusal per vendor: later requests to it are refused too,
+    /// so a run stops before the request that would exceed a cap, not after
+    /// a cheaper one squeezed past it.
+    refusals: Mutex<Vec<(Option<Vendor>, CallError)>>,
 }
 
 impl Budget {
@@ -156,7 +162,7 @@ impl Budget {
         let budget = Budget {
             spec,
             run_id,
-            writer,
+            writer: Mutex::new(Some(writer)),
             clock,
             conn: Mutex::new(conn),
             next_id: AtomicI64::new(max + 1),
@@ -166,6 +172,7 @@ impl Budget {
                 month: month_of(now).0,
                 spent: HashMap::new(),
             }),
+            refusals: Mutex::new(Vec::new()),
         };
         {
             let conn = crate::sync::lock(&budget.conn);
@@ -189,6 +196,9 @@ impl Budget {
         let name = vendor.name();
         let caps = self.spec.caps(name);
         let capped = caps != Caps::default() || self.spec.max_paid_calls.is_some();
+        if let Some(e) = self.refused_before(vendor) {
+            return Err(e);
+        }
         let reservation = {
             let mut totals = crate::sync::lock(&self.totals);
             self.turn_windows(&mut totals);
@@ -197,6 +207,7 @@ impl Budget {
             {
                 return Err(self.refused(
                     vendor,
+                    None,
                     format!(
                         "budget.max_paid_calls = {max}: {} paid requests sent by this run",
                         totals.calls
@@ -219,6 +230,7 @@ impl Budget {
                     };
                     return Err(self.refused(
                         vendor,
+                        Some(vendor),
                         format!(
                             "budget.{name}.{window} = {cap} credits: {so_far} spent or held by {of}, \
                              and the next request may cost {worst}"
@@ -232,7 +244,7 @@ impl Budget {
             entry.day += worst;
             entry.month += worst;
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            self.writer.send(Op::Reserve {
+            self.send(Op::Reserve {
                 id,
                 run_id: self.run_id,
                 provider: name,
@@ -250,7 +262,12 @@ impl Budget {
         };
         if capped {
             // Durable before the request goes out: a kill right after cannot lose the hold.
-            self.writer.flush().await.map_err(|e| CallError::Record {
+            let writer = crate::sync::lock(&self.writer).clone();
+            let flushed = match writer {
+                Some(w) => w.flush().await,
+                None => Err(StateError::WriterGone),
+            };
+            flushed.map_err(|e| CallError::Record {
                 vendor,
                 status: None,
                 reason: format!("cannot record the budget reservation: {e}"),
@@ -276,7 +293,19 @@ impl Budget {
                 entry.month += change;
             }
         }
-        self.writer.send(Op::Settle { id: r.id, credits });
+        self.send(Op::Settle { id: r.id, credits });
+    }
+
+    fn send(&self, op: Op) {
+        if let Some(w) = crate::sync::lock(&self.writer).as_ref() {
+            w.send(op);
+        }
+    }
+
+    /// Lets go of the state store's writer, so the run can close it: from now
+    /// on nothing more is recorded (the run's requests are all answered).
+    pub fn close(&self) {
+        crate::sync::lock(&self.writer).take();
     }
 
     /// What this run, today and this month have spent against `vendor` (held requests at their worst case).
@@ -307,11 +336,34 @@ impl Budget {
         totals.month = month;
     }
 
-    fn refused(&self, vendor: Vendor, message: String) -> CallError {
-        CallError::BudgetReached {
+    /// Refuses a request to `vendor`, and from now on every request to
+    /// `stops` (every vendor when `None`).
+    fn refused(&self, vendor: Vendor, stops: Option<Vendor>, message: String) -> CallError {
+        let e = CallError::BudgetReached {
             vendor,
             message: format!("{message}; raise it (or wait for the next day or month) and run again to resume"),
+        };
+        let mut refusals = crate::sync::lock(&self.refusals);
+        if refusals.is_empty() {
+            tracing::error!(class = e.class(), "{e}");
         }
+        refusals.push((stops, e.clone()));
+        e
+    }
+
+    /// The refusal that ended `vendor`'s paid requests (any vendor's, for the
+    /// cap on paid calls), if one did.
+    fn refused_before(&self, vendor: Vendor) -> Option<CallError> {
+        let refusals = crate::sync::lock(&self.refusals);
+        refusals
+            .iter()
+            .find(|(stops, _)| stops.is_none_or(|v| v == vendor))
+            .map(|(_, e)| e.clone())
+    }
+
+    /// The first cap that refused a request this run: the run stopped short of it.
+    pub fn reached(&self) -> Option<CallError> {
+        crate::sync::lock(&self.refusals).first().map(|(_, e)| e.clone())
     }
 }
 
@@ -322,12 +374,12 @@ pub fn attach<'a>(
     run_id: i64,
     writer: &WriterHandle,
     vendors: impl IntoIterator<Item = &'a crate::vendors::http::VendorHttp>,
-) -> Result<(), StateError> {
+) -> Result<Arc<Budget>, StateError> {
     let budget = Budget::open(&p.state_path, run_id, p.budget.clone(), writer.clone(), system_clock())?;
     for http in vendors {
         http.set_budget(budget.clone());
     }
-    Ok(())
+    Ok(budget)
 }
 
 /// Spending of `vendor` by run `run_id` (if any), in the UTC day and month of `now`.

@@ -229,7 +229,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     )?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
-    crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
+    let budget = crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
     let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
@@ -314,10 +314,14 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let _ = reporter.await;
     // The vendors outlive the writer: their rate logs let go of it first.
     rate_writer.lock().expect("rate writer lock").take();
+    budget.close();
     writer.close()?;
 
     let interrupted = shutdown.is_cancelled();
-    let stopped: Option<CallError> = vendors.values().find_map(VendorHttp::stopped);
+    let stopped: Option<CallError> = vendors
+        .values()
+        .find_map(VendorHttp::stopped)
+        .or_else(|| budget.reached());
     // A stage that failed cut the flow short: the output is incomplete.
     let source_result = match stage_failed {
         Some(e) => Err(e),

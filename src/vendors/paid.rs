@@ -319,7 +319,7 @@ impl PaidCalls {
             let reservation = match (http.budget(), worst) {
                 (Some(budget), Some(worst)) => match budget.reserve(http.vendor(), endpoint, worst).await {
                     Ok(r) => Some((budget.clone(), r)),
-                    Err(e @ CallError::BudgetReached { .. }) => return Err(http.halt(e)),
+                    // Not a halt: what this vendor has in flight (polls, bulk jobs) finishes.
                     Err(e) => return Err(e),
                 },
                 _ => None,
