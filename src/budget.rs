@@ -465,6 +465,33 @@ pub fn standing(
     Ok(out)
 }
 
+/// The latest run of pipeline `name`, whose run caps `status` shows.
+pub fn latest_run(conn: &Connection, name: &str) -> Result<Option<i64>, StateError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row("SELECT max(id) FROM runs WHERE pipeline = ?1", [name], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// `status`'s lines for the budget: each cap, spent and left.
+pub fn render_standing(standing: &[Standing]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for b in standing {
+        let _ = writeln!(
+            s,
+            "{}: {} of {} spent, {} left{}",
+            b.key,
+            b.spent,
+            b.cap,
+            b.left,
+            if b.left <= 0.0 { " (reached)" } else { "" }
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicU64;

@@ -28,6 +28,12 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// What a run would cost and how long it would take, before any paid call:
+    /// rows per stage after suppressions, dedupe and the cache, paid requests,
+    /// credits (worst case, and expected from this state's history), time at
+    /// the configured rate limits, and the balance or budget it would reach.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Plan(PlanArgs),
     /// Show the runs in a state file: progress per stage, paid calls and credits, pending async jobs.
     Status {
         /// A state file, or a pipeline file (its `[state] path` is used).
@@ -38,6 +44,21 @@ pub enum Command {
     },
     /// Serve simulators of the four vendor APIs on loopback until Ctrl-C; prints their endpoints as one JSON line.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Plan against the built-in vendor simulators, as `run --sandbox` would run.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The sandbox's configuration (as `leadpipe sandbox --config` takes it).
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

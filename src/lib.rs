@@ -18,6 +18,8 @@
 //! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
+//! - [`plan`]: `leadpipe plan` — a run's paid requests, credits (worst case
+//!   and expected from the state's history), time and limits, before any paid call.
 //! - [`budget`]: `[budget]` caps enforced by reserving each paid request's
 //!   worst case in the state store before it is sent.
 //! - [`secret`]: API keys in a type that never prints them.
@@ -31,6 +33,7 @@ pub mod budget;
 pub mod cli;
 pub mod exit;
 pub mod pipeline;
+pub mod plan;
 pub mod sandbox;
 pub mod secret;
 pub mod sinks;

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use leadpipe::cli::{Cli, Command, LogFormat, RunArgs, SandboxArgs};
+use leadpipe::cli::{Cli, Command, LogFormat, PlanArgs, RunArgs, SandboxArgs};
 use leadpipe::exit::Exit;
 use leadpipe::pipeline::runner::DisplayMode;
 use leadpipe::pipeline::{RunOptions, run};
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Validate { pipelines, sandbox } => validate(&pipelines, Checks { sandbox }),
         Command::Run(args) => run_command(args),
+        Command::Plan(args) => plan_command(args),
         Command::Sandbox(args) => sandbox_command(args),
         Command::Status { target, json } => status_command(&target, json),
     };
@@ -93,13 +94,27 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
             return Exit::StateUnavailable;
         }
     };
+    // Spending against each cap of the pipeline's `[budget]` (given a pipeline file).
+    let budget = match target.extension().is_some_and(|e| e == "toml") {
+        true => match budget_standing(target, &store) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("leadpipe: {e}");
+                return Exit::Invalid;
+            }
+        },
+        false => Vec::new(),
+    };
     match store.status() {
         Ok(st) if json => {
-            println!("{}", serde_json::to_string_pretty(&st).expect("status serialises"));
+            let mut value = serde_json::to_value(&st).expect("status serialises");
+            value["budget"] = serde_json::to_value(&budget).expect("budget serialises");
+            println!("{}", serde_json::to_string_pretty(&value).expect("status serialises"));
             Exit::Done
         }
         Ok(st) => {
             print!("{}", st.render());
+            print!("{}", leadpipe::budget::render_standing(&budget));
             Exit::Done
         }
         Err(e) => {
@@ -107,6 +122,105 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
             Exit::Invalid
         }
     }
+}
+
+/// The caps of the pipeline file's `[budget]` with what the state says is spent against them.
+fn budget_standing(
+    pipeline: &std::path::Path,
+    store: &leadpipe::state::Store,
+) -> Result<Vec<leadpipe::budget::Standing>, String> {
+    let loaded = spec::load(pipeline).map_err(|e| e.to_string())?;
+    let name = loaded.spec.name.clone().unwrap_or_else(|| {
+        pipeline
+            .file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let run = leadpipe::budget::latest_run(store.conn(), &name).map_err(|e| e.to_string())?;
+    leadpipe::budget::standing(store.conn(), &loaded.spec.budget, run, leadpipe::state::now())
+        .map_err(|e| e.to_string())
+}
+
+fn plan_command(args: PlanArgs) -> Exit {
+    init_logging(LogFormat::Text, true);
+    let checks = Checks { sandbox: args.sandbox };
+    let mut pipeline = match spec::load(&args.pipeline)
+        .map_err(|e| e.to_string())
+        .and_then(|l| spec::validate(l, checks).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::Invalid;
+        }
+    };
+    let sandbox_config = match args.sandbox.then(|| sandbox_config(args.sandbox_config.as_deref())) {
+        Some(Err(e)) => {
+            eprintln!("leadpipe: {e}");
+            return Exit::Invalid;
+        }
+        Some(Ok(c)) => c,
+        None => SandboxConfig::default(),
+    };
+    let Some(runtime) = runtime() else {
+        return Exit::RuntimeFailed;
+    };
+    runtime.block_on(async {
+        let sandbox = if args.sandbox {
+            let options = SandboxOptions {
+                state: Some(state_beside(&pipeline.state_path)),
+                id_base: None,
+            };
+            match Sandbox::start_with(sandbox_config, options).await {
+                Ok(s) => {
+                    s.endpoints().point(&mut pipeline.vendors);
+                    Some(s)
+                }
+                Err(e) => {
+                    eprintln!("leadpipe: cannot start the sandbox: {e}");
+                    return Exit::SandboxFailed;
+                }
+            }
+        } else {
+            None
+        };
+        // The simulators' counters outlive them (beside the state file): count what planning adds.
+        let before = sandbox.as_ref().map(|s| s.stats());
+        let result = match leadpipe::pipeline::runner::build_vendors(&pipeline) {
+            Ok(vendors) => leadpipe::plan::plan(&pipeline, &vendors).await,
+            Err(e) => Err(e.into()),
+        };
+        let sandbox_stats = sandbox.as_ref().map(|s| s.stats());
+        if let Some(s) = sandbox {
+            s.shutdown().await;
+        }
+        match result {
+            Ok(mut plan) => {
+                if let (Some(before), Some(after)) = (before, sandbox_stats) {
+                    use leadpipe::sandbox::Vendor;
+                    let vendors = [Vendor::RocketReach, Vendor::ReachStream, Vendor::LeadRocks];
+                    let sum = |f: &dyn Fn(Vendor) -> u64| vendors.iter().map(|v| f(*v)).sum::<u64>();
+                    let calls = sum(&|v| after.paid_calls(v)) - sum(&|v| before.paid_calls(v));
+                    let credits = sum(&|v| after.credits_charged(v)) - sum(&|v| before.credits_charged(v));
+                    plan.sandbox_paid_calls = Some(calls);
+                    plan.sandbox_credits_charged = Some(credits);
+                }
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
+                } else {
+                    print!("{}", plan.render());
+                }
+                Exit::Done
+            }
+            Err(leadpipe::plan::PlanError::State(e)) => {
+                eprintln!("leadpipe: {e}");
+                Exit::StateUnavailable
+            }
+            Err(e) => {
+                eprintln!("leadpipe: {e}");
+                Exit::Invalid
+            }
+        }
+    })
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

@@ -582,7 +582,7 @@ fn log_rates(vendors: &IndexMap<Vendor, VendorHttp>, writer: &WriterHandle) -> A
 
 /// One HTTP client per vendor that the source, a stage or a sink uses, shared
 /// by all of them, in the order rows meet them.
-fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunError> {
+pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunError> {
     let mut out = IndexMap::new();
     let graph8_source = matches!(p.source, SourceSpec::Graph8List(_));
     let graph8_sink = p

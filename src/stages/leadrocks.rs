@@ -306,6 +306,8 @@ impl VerifyStage {
     }
 
     /// A verdict that costs nothing: bad syntax, local flags, inferred catch-all.
+    /// (`leadpipe plan` applies the same rules but the catch-all inference,
+    /// which depends on answers: see [`LeadRocksSpec::free`].)
     fn free_verdict(&self, email: &str) -> Option<Verification> {
         let local = local_verdict;
         if let Err(why) = crate::pipeline::normalize::check_email(email) {
@@ -391,6 +393,21 @@ impl VerifyStage {
         }
         rec.verification = Some(Box::new(v));
         rec
+    }
+}
+
+impl LeadRocksSpec {
+    /// `email` gets a verdict without a paid call, whatever the answers of
+    /// the run: bad syntax, a disposable domain or a role address when skipped.
+    pub fn free(&self, email: &str) -> bool {
+        if crate::pipeline::normalize::check_email(email).is_err() {
+            return true;
+        }
+        let Some((user, domain)) = email.rsplit_once('@') else {
+            return true;
+        };
+        (self.skip_disposable && DISPOSABLE_DOMAINS.contains(&domain))
+            || (self.skip_role && ROLE_LOCALS.contains(&user))
     }
 }
 

@@ -120,6 +120,13 @@ pub const FILTER_KEYS: &[&str] = &[
 ];
 
 impl ReachStreamSpec {
+    /// The filter of a contacts fetch: the company's plus the static `criteria`.
+    pub fn contacts_filter(&self, company: Filter) -> Filter {
+        self.criteria
+            .iter()
+            .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()))
+    }
+
     /// The row already has every field `only_if_missing` asks for.
     pub fn has_all(&self, id: &Identity) -> bool {
         !self.only_if_missing.is_empty() && self.only_if_missing.iter().all(|f| f.get(id).is_some())
@@ -278,6 +285,38 @@ fn same_company<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsReco
     by_site.or_else(by_name).or_else(|| records.first())
 }
 
+/// The row's missing email and LinkedIn URL from `p`, the delivered contact who is the row's person.
+fn fill_identity(id: &mut Identity, p: &RsRecord) {
+    if id.email().is_none()
+        && let Some(email) = some(&p.contact_email_1)
+    {
+        id.set(IdentityField::Email, &email.to_lowercase());
+    }
+    if id.linkedin_url().is_none()
+        && let Some(url) = p
+            .contact_social_linkedin
+            .as_deref()
+            .and_then(crate::pipeline::normalize::linkedin_url)
+    {
+        id.set(IdentityField::LinkedinUrl, &url);
+    }
+}
+
+impl ReachStreamSpec {
+    /// What a contacts answer (`body`, as cached) fills in the row, as the
+    /// stage would (`leadpipe plan` follows rows through cached answers).
+    pub fn fill_from(&self, id: &mut Identity, body: &str) {
+        if self.mode != Mode::Contacts || !self.fill_missing {
+            return;
+        }
+        let data: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let records = crate::vendors::reachstream::records(&data);
+        if let Some(p) = same_person(id, &records) {
+            fill_identity(id, p);
+        }
+    }
+}
+
 /// The delivered contact who is the row's person: same email, else same first and last name.
 fn same_person<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsRecord> {
     let by_email = id.email().and_then(|e| {
@@ -400,10 +439,7 @@ impl EnrichStage {
     }
 
     fn contacts_filter(&self, company: Filter) -> Filter {
-        self.spec
-            .criteria
-            .iter()
-            .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()))
+        self.spec.contacts_filter(company)
     }
 
     pub async fn enrich_row(&self, mut rec: Record) -> Record {
@@ -467,19 +503,7 @@ impl EnrichStage {
                         fields.contact_title = some(&p.contact_job_title_1);
                         fields.contact_phone = some(&p.contact_phone_1);
                         if self.spec.fill_missing {
-                            if rec.identity.email().is_none()
-                                && let Some(email) = some(&p.contact_email_1)
-                            {
-                                rec.identity.set(IdentityField::Email, &email.to_lowercase());
-                            }
-                            if rec.identity.linkedin_url().is_none()
-                                && let Some(url) = p
-                                    .contact_social_linkedin
-                                    .as_deref()
-                                    .and_then(crate::pipeline::normalize::linkedin_url)
-                            {
-                                rec.identity.set(IdentityField::LinkedinUrl, &url);
-                            }
+                            fill_identity(&mut rec.identity, p);
                         }
                     }
                 }

@@ -480,6 +480,23 @@ async fn refusal(http: &VendorHttp, e: CallError) -> CallError {
 }
 
 /// The key's available credits (`POST …/retrive/users/active/credits`, free; the key alone).
+/// What the (free) count API says a fetch with `filter` could deliver at
+/// most: its `counts`. Asked without the cache or the ledger (`leadpipe plan`).
+pub async fn preview_count(http: &VendorHttp, filter: &Filter) -> Result<u64, CallError> {
+    let body = json!({ "filter": filter.to_json() }).to_string();
+    let path = http.path("count").to_string();
+    let data = http
+        .send_decode(
+            "count",
+            Method::POST,
+            &path,
+            |r| r.header(CONTENT_TYPE, "application/json").body(body.clone()),
+            |r| envelope_data(&r.body),
+        )
+        .await?;
+    Ok(data.get("counts").and_then(Value::as_u64).unwrap_or(0))
+}
+
 pub async fn available_credits(http: &VendorHttp) -> Result<i64, CallError> {
     let path = http.path("credits").to_string();
     let data = http

@@ -1,0 +1,764 @@
+//! `leadpipe plan`: what a run would cost and how long it would take, before
+//! any paid call.
+//!
+//! The plan reads the input as the run would (same parsing, normalisation,
+//! suppressions from a file, dedupe keys) and walks each row through the
+//! stages in order, asking of each paid stage the question the run would:
+//! does the row call the vendor, with which canonical request, and does the
+//! state store's cache already answer it? Distinct uncached requests are what
+//! the run buys. For each it gives:
+//! - **worst case**: every request charged its most (a lookup 1 credit, a
+//!   ReachStream fetch `fetch_count` records — fewer when ReachStream's free
+//!   count API says fewer exist — a verification 1 credit), and every row
+//!   that might gain an email upstream verified;
+//! - **expected**: from this state's own history, the credits the vendor
+//!   charged per request of that kind in earlier runs (the ledger), capped by
+//!   the worst case; with no history, the worst case, labelled so;
+//! - **time**: the configured rate windows for the requests of each vendor,
+//!   the stages before a bulk verification running side by side, plus the
+//!   configured waits (poll intervals, linger, settle);
+//! - **limits**: each vendor's balance (free balance APIs) and each budget
+//!   cap, with the row at which the run would reach it.
+//!
+//! The only calls made are free ones: balances and ReachStream's count API.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::pipeline::record::{IdentityField, Record};
+use crate::spec::{SourceSpec, ValidPipeline};
+use crate::stages::StageSpec;
+use crate::state::{StateError, Store};
+use crate::vendors::http::{Vendor, VendorHttp};
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::runner::RunError),
+}
+
+/// The whole plan (`--json` prints this).
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub pipeline: String,
+    pub file: PathBuf,
+    pub rows_in: u64,
+    pub stages: Vec<StagePlan>,
+    pub vendors: Vec<VendorPlan>,
+    /// Seconds the run should take, and what the figure rests on.
+    pub time_s: f64,
+    pub time_basis: String,
+    /// True when every answer the run needs is in the cache: it costs nothing.
+    pub all_cached: bool,
+    /// With `--sandbox`: paid calls and credits the simulators counted while
+    /// planning (0 each: the plan buys nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_paid_calls: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_credits_charged: Option<u64>,
+}
+
+/// One stage: the rows that reach it and what it would buy.
+#[derive(Debug, Default, Serialize)]
+pub struct StagePlan {
+    pub stage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<&'static str>,
+    pub rows_in: u64,
+    /// Rows the stage drops (suppressions) or marks duplicate (dedupe).
+    pub rows_dropped: u64,
+    /// Rows that ask the vendor (after `only_if_missing` and local checks).
+    pub rows_asking: u64,
+    /// Distinct requests those rows make.
+    pub requests: u64,
+    /// Of them, answered by the cache.
+    pub cached: u64,
+    /// Of them, to buy: the paid requests.
+    pub paid_requests: u64,
+    /// Rows whose request depends on an earlier stage's answer (an email it
+    /// may find): counted in the worst case, weighted in the expected figure.
+    pub rows_uncertain: u64,
+    pub credits_worst: f64,
+    pub credits_expected: f64,
+}
+
+/// One vendor: its paid requests, credits, time and limits.
+#[derive(Debug, Serialize)]
+pub struct VendorPlan {
+    pub vendor: &'static str,
+    pub paid_requests: u64,
+    pub credits_worst: f64,
+    pub credits_expected: f64,
+    /// `history: …` or `no history: the worst case`.
+    pub expected_basis: String,
+    /// Seconds the paid requests take at the configured rate windows.
+    pub time_s: f64,
+    /// The binding rate window, e.g. `10/s`.
+    pub rate: String,
+    /// Credits left by the vendor's own balance API (none when it has none or cannot be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<f64>,
+    /// Each balance or budget the run would reach, and where.
+    pub limits: Vec<LimitHit>,
+}
+
+/// A balance or budget cap and the row at which the run would reach it.
+#[derive(Debug, Serialize)]
+pub struct LimitHit {
+    /// `balance`, `budget.rocketreach.run`, `budget.max_paid_calls`, …
+    pub limit: String,
+    /// What is left of it now.
+    pub left: f64,
+    /// The row (0-based `row_id`) whose request would pass it in the worst case; none when it holds.
+    pub worst_row: Option<u64>,
+    /// The same for the expected figures.
+    pub expected_row: Option<u64>,
+}
+
+/// One request a row would pay for, in input order.
+struct Spend {
+    row: u64,
+    worst: f64,
+    expected: f64,
+}
+
+/// A request the run would buy (an empty key: a row whose request depends on an earlier answer).
+struct Buy {
+    row: u64,
+    key: String,
+    worst: f64,
+    expected: f64,
+    /// A ReachStream fetch's filter, for the count API.
+    filter: Option<crate::vendors::reachstream::Filter>,
+}
+
+/// What the state store's history says a request of each kind costs.
+struct History {
+    /// (provider, endpoint) → (requests answered, credits).
+    per_request: HashMap<(String, String), (i64, f64)>,
+}
+
+impl History {
+    fn read(store: &Store) -> Result<History, StateError> {
+        let mut stmt = store.conn().prepare(
+            "SELECT provider, endpoint, count(*), coalesce(sum(credits), 0) FROM ledger WHERE state = 'done' GROUP BY 1, 2",
+        )?;
+        let per_request = stmt
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(History { per_request })
+    }
+
+    /// Average credits per answered request of this kind, and over how many.
+    fn average(&self, vendor: Vendor, endpoint: &str) -> Option<(f64, i64)> {
+        let (n, credits) = self
+            .per_request
+            .get(&(vendor.name().to_string(), endpoint.to_string()))?;
+        (*n > 0).then(|| (credits / *n as f64, *n))
+    }
+}
+
+/// Cache keys per provider still within their TTL.
+fn cached_keys(store: &Store, provider: &str) -> Result<HashSet<String>, StateError> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT request_key FROM cache WHERE provider = ?1 AND expires_at > ?2")?;
+    let keys = stmt
+        .query_map(rusqlite::params![provider, crate::state::now()], |r| r.get(0))?
+        .collect::<Result<HashSet<String>, _>>()?;
+    Ok(keys)
+}
+
+/// A row as the plan follows it: whether its email is known, or may come from a stage.
+struct Row {
+    rec: Record,
+    may_gain_email: bool,
+}
+
+/// Per-stage state of the walk.
+enum Walker {
+    Suppress(Option<crate::stages::suppress::Suppressions>),
+    Dedupe(HashSet<String>),
+    Paid {
+        vendor: Vendor,
+        endpoint: &'static str,
+        seen: HashSet<String>,
+        cache: HashSet<String>,
+    },
+}
+
+/// Makes the plan of `p`; `vendors` are its clients (pointed at the sandbox with `--sandbox`).
+pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, VendorHttp>) -> Result<Plan, PlanError> {
+    let SourceSpec::Csv(csv) = &p.source else {
+        return Err(PlanError::Unsupported(
+            "leadpipe plan reads CSV sources only for now (a graph8 list source is not planned yet)".into(),
+        ));
+    };
+    let store = Store::open(&p.state_path)?;
+    let history = History::read(&store)?;
+    let mut walkers = Vec::new();
+    let mut stages: Vec<StagePlan> = Vec::new();
+    for (i, stage) in p.stages.iter().enumerate() {
+        let name = crate::pipeline::runner::stage_name(&p.stages, i);
+        let walker = match stage {
+            StageSpec::Suppress(s) => Walker::Suppress(
+                s.file
+                    .as_ref()
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .map(|t| crate::stages::suppress::Suppressions::from_file(&t)),
+            ),
+            StageSpec::Dedupe(_) => Walker::Dedupe(HashSet::new()),
+            other => {
+                let vendor = other.vendor().expect("a paid stage has a vendor");
+                let endpoint = match other {
+                    StageSpec::ReachstreamEnrich(r) if r.mode == crate::stages::reachstream::Mode::Company => "count",
+                    StageSpec::ReachstreamEnrich(_) => "fetch",
+                    StageSpec::RocketreachLookup(_) => "person_lookup",
+                    _ => "verify",
+                };
+                Walker::Paid {
+                    vendor,
+                    endpoint,
+                    seen: HashSet::new(),
+                    cache: cached_keys(&store, vendor.name())?,
+                }
+            }
+        };
+        walkers.push(walker);
+        stages.push(StagePlan {
+            stage: name,
+            vendor: stage.vendor().map(|v| v.name()),
+            ..StagePlan::default()
+        });
+    }
+
+    let mut source = crate::source::csv::CsvSource::open(csv)?;
+    let mut rows_in = 0u64;
+    // Requests to buy, per vendor, in input order: (row, key, worst before the count API).
+    let mut to_buy: BTreeMap<&'static str, Vec<Buy>> = BTreeMap::new();
+    let found_rate = |v: Vendor, endpoint: &str| history.average(v, endpoint).map(|(a, _)| a);
+    while let Some(batch) = source.next_batch(4096)? {
+        rows_in += batch.rows_in;
+        'rows: for rec in batch.records {
+            let mut row = Row {
+                rec,
+                may_gain_email: false,
+            };
+            for (i, stage) in p.stages.iter().enumerate() {
+                let sp = &mut stages[i];
+                sp.rows_in += 1;
+                match (&mut walkers[i], stage) {
+                    (Walker::Suppress(list), _) => {
+                        if list.as_ref().is_some_and(|l| l.matches(&row.rec).is_some()) {
+                            sp.rows_dropped += 1;
+                            continue 'rows;
+                        }
+                    }
+                    (Walker::Dedupe(seen), StageSpec::Dedupe(d)) => {
+                        if let Some(key) = dedupe_key(&row.rec, &d.key, d.gmail_canonical)
+                            && !seen.insert(key)
+                        {
+                            sp.rows_dropped += 1;
+                            continue 'rows;
+                        }
+                    }
+                    (
+                        Walker::Paid {
+                            vendor,
+                            endpoint,
+                            seen,
+                            cache,
+                        },
+                        stage,
+                    ) => {
+                        let ask = request(stage, &row);
+                        let Some(Ask {
+                            key,
+                            worst,
+                            uncertain,
+                            filter,
+                        }) = ask
+                        else {
+                            continue;
+                        };
+                        sp.rows_asking += 1;
+                        if uncertain {
+                            sp.rows_uncertain += 1;
+                            // Its email comes only if an earlier stage finds one.
+                            let p_found = found_rate(Vendor::RocketReach, "person_lookup").unwrap_or(1.0);
+                            sp.credits_worst += worst;
+                            let e = worst * p_found.min(1.0);
+                            sp.credits_expected += e;
+                            to_buy.entry(vendor.name()).or_default().push(Buy {
+                                row: row.rec.id,
+                                key: String::new(),
+                                worst,
+                                expected: e,
+                                filter: None,
+                            });
+                            continue;
+                        }
+                        if !seen.insert(key.clone()) {
+                            if cache.contains(&key) {
+                                follow_cached(&store, stage, *vendor, &key, &mut row.rec)?;
+                            }
+                            continue;
+                        }
+                        sp.requests += 1;
+                        if cache.contains(&key) {
+                            sp.cached += 1;
+                            follow_cached(&store, stage, *vendor, &key, &mut row.rec)?;
+                            continue;
+                        }
+                        sp.paid_requests += 1;
+                        let free = crate::budget::worst_case(endpoint).is_none();
+                        let worst = if free { 0.0 } else { worst };
+                        to_buy.entry(vendor.name()).or_default().push(Buy {
+                            row: row.rec.id,
+                            key,
+                            worst,
+                            expected: worst,
+                            filter,
+                        });
+                        if gains_email(stage, &row) {
+                            row.may_gain_email = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // Expected figures from history; ReachStream's count API tightens its worst case.
+    let mut vendor_plans = Vec::new();
+    for (name, requests) in &mut to_buy {
+        let vendor = Vendor::from_name(name).expect("a known vendor");
+        let Some(http) = vendors.get(&vendor) else { continue };
+        let (stage_index, endpoint) = p
+            .stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.vendor() == Some(vendor))
+            .map(|(i, _)| {
+                let endpoint = match &walkers[i] {
+                    Walker::Paid { endpoint, .. } => *endpoint,
+                    _ => "",
+                };
+                (i, endpoint)
+            })
+            .expect("a stage calls the vendor");
+        if vendor == Vendor::ReachStream && endpoint == "fetch" {
+            for b in requests.iter_mut() {
+                if let Some(filter) = &b.filter
+                    && let Ok(n) = crate::vendors::reachstream::preview_count(http, filter).await
+                {
+                    b.worst = b.worst.min(n as f64);
+                }
+            }
+        }
+        let average = history.average(vendor, endpoint);
+        let basis = match average {
+            Some((a, n)) => format!("history: {a:.2} credits per {endpoint} over {n} earlier requests"),
+            None => "no history: the worst case".to_string(),
+        };
+        let (mut worst_total, mut expected_total) = (0.0, 0.0);
+        let mut spends = Vec::new();
+        let mut paid = 0u64;
+        for b in requests.iter() {
+            let certain = !b.key.is_empty();
+            let expected = if certain {
+                average.map_or(b.worst, |(a, _)| a.min(b.worst))
+            } else {
+                b.expected
+            };
+            if certain && crate::budget::worst_case(endpoint).is_some() {
+                paid += 1;
+            }
+            worst_total += b.worst;
+            expected_total += expected;
+            spends.push(Spend {
+                row: b.row,
+                worst: b.worst,
+                expected,
+            });
+        }
+        let sp = &mut stages[stage_index];
+        sp.credits_worst = worst_total;
+        sp.credits_expected = expected_total;
+        let (time_s, rate) = rate_time(http, http_requests(&p.stages[stage_index], paid));
+        let balance = match crate::vendors::balance::read(http).await {
+            Some(Ok(crate::vendors::balance::Meter::Remaining(n))) => Some(n),
+            _ => None,
+        };
+        let mut limits = Vec::new();
+        if let Some(b) = balance {
+            limits.push(hit("balance".into(), b, &spends));
+        }
+        for s in crate::budget::standing(store.conn(), &p.budget, unfinished_run(&store, p)?, crate::state::now())? {
+            if s.key.starts_with(&format!("budget.{name}.")) {
+                limits.push(hit(s.key, s.left, &spends));
+            }
+        }
+        vendor_plans.push(VendorPlan {
+            vendor: vendor.name(),
+            paid_requests: paid,
+            credits_worst: worst_total,
+            credits_expected: expected_total,
+            expected_basis: basis,
+            time_s,
+            rate,
+            balance,
+            limits,
+        });
+    }
+    let (time_s, time_basis) = total_time(p, &stages, &vendor_plans);
+    let all_cached = stages.iter().all(|s| s.paid_requests == 0 && s.rows_uncertain == 0);
+    Ok(Plan {
+        pipeline: p.name.clone(),
+        file: p.file.clone(),
+        rows_in,
+        stages,
+        vendors: vendor_plans,
+        time_s,
+        time_basis,
+        all_cached,
+        sandbox_paid_calls: None,
+        sandbox_credits_charged: None,
+    })
+}
+
+/// The pipeline's unfinished run, whose run caps the next run continues.
+fn unfinished_run(store: &Store, p: &ValidPipeline) -> Result<Option<i64>, StateError> {
+    use rusqlite::OptionalExtension;
+    Ok(store
+        .conn()
+        .query_row(
+            "SELECT id FROM runs WHERE pipeline = ?1 AND status NOT IN ('done', 'abandoned') ORDER BY id DESC LIMIT 1",
+            [&p.name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The first row whose spending passes `left`, worst case and expected.
+fn hit(limit: String, left: f64, spends: &[Spend]) -> LimitHit {
+    let cross = |f: &dyn Fn(&Spend) -> f64| {
+        let mut sum = 0.0;
+        spends.iter().find_map(|s| {
+            sum += f(s);
+            (sum > left + 1e-9).then_some(s.row)
+        })
+    };
+    LimitHit {
+        limit,
+        left,
+        worst_row: cross(&|s| s.worst),
+        expected_row: cross(&|s| s.expected),
+    }
+}
+
+/// What a row asks a paid stage.
+struct Ask {
+    key: String,
+    worst: f64,
+    uncertain: bool,
+    filter: Option<crate::vendors::reachstream::Filter>,
+}
+
+fn request(stage: &StageSpec, row: &Row) -> Option<Ask> {
+    let id = &row.rec.identity;
+    match stage {
+        StageSpec::ReachstreamEnrich(r) => {
+            if r.has_all(id) {
+                return None;
+            }
+            let company = crate::stages::reachstream::company_filter(id)?;
+            Some(match r.mode {
+                crate::stages::reachstream::Mode::Company => Ask {
+                    key: format!("count:{}", company.canonical()),
+                    worst: 0.0,
+                    uncertain: false,
+                    filter: None,
+                },
+                crate::stages::reachstream::Mode::Contacts => {
+                    let filter = r.contacts_filter(company);
+                    Ask {
+                        key: format!("fetch:{}:count={}", filter.canonical(), r.fetch_count),
+                        worst: f64::from(r.fetch_count),
+                        uncertain: false,
+                        filter: Some(filter),
+                    }
+                }
+            })
+        }
+        StageSpec::RocketreachLookup(r) => {
+            if !r.only_if_missing.is_empty() && r.only_if_missing.iter().all(|f| f.get(id).is_some()) {
+                return None;
+            }
+            let key = crate::vendors::rocketreach::lookup_key(id)?;
+            Some(Ask {
+                key: key.canonical,
+                worst: 1.0,
+                uncertain: false,
+                filter: None,
+            })
+        }
+        StageSpec::LeadrocksVerify(l) => match id.email() {
+            Some(email) => {
+                let email = crate::vendors::leadrocks::canonical(email);
+                (!l.free(&email)).then(|| Ask {
+                    key: format!("email={email}"),
+                    worst: 1.0,
+                    uncertain: false,
+                    filter: None,
+                })
+            }
+            None if row.may_gain_email => Some(Ask {
+                key: String::new(),
+                worst: 1.0,
+                uncertain: true,
+                filter: None,
+            }),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
+/// Fills the row as the stage would from its cached answer (an email or
+/// LinkedIn URL found), so later stages see what the run would show them.
+fn follow_cached(
+    store: &Store,
+    stage: &StageSpec,
+    vendor: Vendor,
+    key: &str,
+    rec: &mut Record,
+) -> Result<(), StateError> {
+    let fills = match stage {
+        StageSpec::RocketreachLookup(r) => r.fill_email && rec.identity.email().is_none(),
+        StageSpec::ReachstreamEnrich(r) => r.fill_missing,
+        _ => false,
+    };
+    if !fills {
+        return Ok(());
+    }
+    use rusqlite::OptionalExtension;
+    let body: Option<String> = store
+        .conn()
+        .prepare_cached("SELECT response FROM cache WHERE provider = ?1 AND request_key = ?2")?
+        .query_row(rusqlite::params![vendor.name(), key], |r| r.get(0))
+        .optional()?;
+    let Some(body) = body else { return Ok(()) };
+    match stage {
+        StageSpec::RocketreachLookup(r) => {
+            let profile: Option<crate::vendors::rocketreach::Profile> = serde_json::from_str(&body).ok().flatten();
+            if let Some(email) = profile.and_then(|p| p.fields(r.prefer_professional).email) {
+                rec.identity.set(IdentityField::Email, &email);
+            }
+        }
+        StageSpec::ReachstreamEnrich(r) => r.fill_from(&mut rec.identity, &body),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A stage whose answer may give a row without email one.
+fn gains_email(stage: &StageSpec, row: &Row) -> bool {
+    row.rec.identity.email().is_none()
+        && match stage {
+            StageSpec::RocketreachLookup(r) => r.fill_email,
+            StageSpec::ReachstreamEnrich(r) => r.fill_missing && r.mode == crate::stages::reachstream::Mode::Contacts,
+            _ => false,
+        }
+}
+
+/// The dedupe key as the stage compares it (see `stages::dedupe`).
+fn dedupe_key(rec: &Record, fields: &[IdentityField], gmail: bool) -> Option<String> {
+    let mut key = String::new();
+    for field in fields {
+        let value = field.get(&rec.identity)?;
+        let value = if *field == IdentityField::Email && gmail {
+            crate::pipeline::normalize::gmail_canonical(value)
+        } else {
+            value.into()
+        };
+        key.push_str(&value.to_lowercase());
+        key.push('\u{1f}');
+    }
+    Some(key)
+}
+
+/// The HTTP requests that buy `paid` answers: one per answer, but for a
+/// bulk verification, one upload per file of up to `bulk_max_lines` lines.
+fn http_requests(stage: &StageSpec, paid: u64) -> u64 {
+    match stage {
+        StageSpec::LeadrocksVerify(l)
+            if l.mode == crate::stages::leadrocks::Mode::Bulk
+                || (l.mode == crate::stages::leadrocks::Mode::Auto && paid as usize >= l.auto_threshold) =>
+        {
+            let per_file = l.bulk_max_lines.saturating_sub(1).max(1) as u64;
+            paid.div_ceil(per_file)
+        }
+        _ => paid,
+    }
+}
+
+/// Seconds `n` requests take under the vendor's windows, and the binding window.
+fn rate_time(http: &VendorHttp, n: u64) -> (f64, String) {
+    let mut windows = http.settings().rate_limits.clone();
+    windows.sort_by_key(|r| r.per);
+    let mut best: Option<(f64, String)> = None;
+    for r in &windows {
+        let k = u64::from(r.count.get());
+        let t = if n > k {
+            ((n - 1) / k) as f64 * r.per.as_secs_f64()
+        } else {
+            0.0
+        };
+        // The slowest window binds; among equals, the shortest is named.
+        if best.as_ref().is_none_or(|(b, _)| t > *b) {
+            best = Some((t, format!("{}/{}", k, humantime::format_duration(r.per))));
+        }
+    }
+    best.unwrap_or((0.0, "no rate limit".to_string()))
+}
+
+/// The run's duration: the stages before a bulk verification side by side
+/// (a run takes as long as its slowest vendor), the verification after them,
+/// each with its configured waits.
+fn total_time(p: &ValidPipeline, stages: &[StagePlan], vendors: &[VendorPlan]) -> (f64, String) {
+    let vendor_time = |v: Option<&str>| vendors.iter().find(|x| Some(x.vendor) == v).map_or(0.0, |x| x.time_s);
+    let (mut phase, mut total) = (0.0f64, 0.0f64);
+    let mut parts = Vec::new();
+    for (spec, sp) in p.stages.iter().zip(stages) {
+        if sp.paid_requests == 0 && sp.rows_uncertain == 0 {
+            continue;
+        }
+        let (wait, batch_after_input) = waits(spec);
+        let t = vendor_time(sp.vendor) + wait.as_secs_f64();
+        if batch_after_input {
+            total += phase;
+            phase = 0.0;
+            total += t;
+        } else {
+            phase = phase.max(t);
+        }
+        parts.push(format!("{} {:.1} s", sp.stage, t));
+    }
+    total += phase;
+    let basis = if parts.is_empty() {
+        "nothing to buy".to_string()
+    } else {
+        format!(
+            "configured rate windows and waits ({}); stages before a bulk verification overlap",
+            parts.join(", ")
+        )
+    };
+    (total, basis)
+}
+
+/// A stage's configured waits beyond its rate windows, and whether it sends
+/// only once its input has ended (a bulk verification).
+fn waits(stage: &StageSpec) -> (Duration, bool) {
+    match stage {
+        StageSpec::RocketreachLookup(r) => (r.poll_interval.0, false),
+        StageSpec::ReachstreamEnrich(r) => (r.settle.0, false),
+        StageSpec::LeadrocksVerify(l) => {
+            let bulk = l.mode != crate::stages::leadrocks::Mode::Instant;
+            (l.linger.0 + l.poll_interval.0 * 2, bulk)
+        }
+        _ => (Duration::ZERO, false),
+    }
+}
+
+impl Plan {
+    /// The text `leadpipe plan` prints.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "plan for pipeline {:?} ({}): {} input rows; no paid call made",
+            self.pipeline,
+            self.file.display(),
+            self.rows_in
+        );
+        for st in &self.stages {
+            let _ = write!(s, "stage {}: {} rows in", st.stage, st.rows_in);
+            if st.rows_dropped > 0 {
+                let _ = write!(s, ", {} dropped", st.rows_dropped);
+            }
+            if let Some(v) = st.vendor {
+                let _ = write!(
+                    s,
+                    ", {} ask {v}: {} distinct requests, {} cached, {} to buy",
+                    st.rows_asking, st.requests, st.cached, st.paid_requests
+                );
+                if st.rows_uncertain > 0 {
+                    let _ = write!(s, " (+ up to {} for emails found upstream)", st.rows_uncertain);
+                }
+                let _ = write!(
+                    s,
+                    "; credits: worst case {}, expected {}",
+                    fmt(st.credits_worst),
+                    fmt(st.credits_expected)
+                );
+            }
+            s.push('\n');
+        }
+        for v in &self.vendors {
+            let _ = writeln!(
+                s,
+                "vendor {}: {} paid requests; credits: worst case {}, expected {} ({}); time {:.1} s at {}",
+                v.vendor,
+                v.paid_requests,
+                fmt(v.credits_worst),
+                fmt(v.credits_expected),
+                v.expected_basis,
+                v.time_s,
+                v.rate
+            );
+            for l in &v.limits {
+                let at = |r: Option<u64>| r.map_or("never reached".to_string(), |r| format!("reached at row {r}"));
+                let _ = writeln!(
+                    s,
+                    "  {}: {} left; worst case {}, expected {}",
+                    l.limit,
+                    fmt(l.left),
+                    at(l.worst_row),
+                    at(l.expected_row)
+                );
+            }
+        }
+        let _ = writeln!(s, "time: about {:.0} s ({})", self.time_s, self.time_basis);
+        if self.all_cached {
+            s.push_str("every answer is cached: the run costs 0 credits\n");
+        }
+        if let (Some(calls), Some(credits)) = (self.sandbox_paid_calls, self.sandbox_credits_charged) {
+            let _ = writeln!(
+                s,
+                "sandbox: {calls} paid calls and {credits} credits charged while planning"
+            );
+        }
+        s
+    }
+}
+
+fn fmt(x: f64) -> String {
+    if (x - x.round()).abs() < 0.05 {
+        format!("{}", x.round() as i64)
+    } else {
+        format!("{x:.1}")
+    }
+}
