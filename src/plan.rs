@@ -368,17 +368,32 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
             }
         }
         let average = history.average(vendor, endpoint);
-        let basis = match average {
+        let mut basis = match average {
             Some((a, n)) => format!("history: {a:.2} credits per {endpoint} over {n} earlier requests"),
             None => "no history: the worst case".to_string(),
         };
+        // A fetch delivers what exists (the count API says how many match) with a valid email:
+        // the share earlier fetches delivered of what their counts allowed.
+        let mut delivered_share = None;
+        if vendor == Vendor::ReachStream && endpoint == "fetch" {
+            delivered_share = fetch_share(&store, http).await?;
+            if let Some((q, n)) = delivered_share {
+                basis = format!(
+                    "history: fetches delivered {:.0}% of what the count API allowed, over {n} earlier fetches",
+                    q * 100.0
+                );
+            }
+        }
         let (mut worst_total, mut expected_total) = (0.0, 0.0);
         let mut spends = Vec::new();
         let mut paid = 0u64;
         for b in requests.iter() {
             let certain = !b.key.is_empty();
             let expected = if certain {
-                average.map_or(b.worst, |(a, _)| a.min(b.worst))
+                match delivered_share {
+                    Some((q, _)) => b.worst * q,
+                    None => average.map_or(b.worst, |(a, _)| a.min(b.worst)),
+                }
             } else {
                 b.expected
             };
@@ -396,7 +411,8 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
         let sp = &mut stages[stage_index];
         sp.credits_worst = worst_total;
         sp.credits_expected = expected_total;
-        let (time_s, rate) = rate_time(http, http_requests(&p.stages[stage_index], paid));
+        let sent = sent_before(&store, http)?;
+        let (time_s, rate) = rate_time(http, http_requests(&p.stages[stage_index], paid), &sent);
         let balance = match crate::vendors::balance::read(http).await {
             Some(Ok(crate::vendors::balance::Meter::Remaining(n))) => Some(n),
             _ => None,
@@ -436,6 +452,45 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
         sandbox_paid_calls: None,
         sandbox_credits_charged: None,
     })
+}
+
+/// Earlier fetches kept in the cache (the latest 100): the credits they
+/// cost over what the count API says they could have (free calls), and how
+/// many were asked.
+async fn fetch_share(store: &Store, http: &VendorHttp) -> Result<Option<(f64, usize)>, StateError> {
+    let rows: Vec<(String, f64)> = {
+        let mut stmt = store.conn().prepare(
+            "SELECT request_key, credits FROM cache WHERE provider = 'reachstream' AND request_key LIKE 'fetch:%'
+             AND run_id IS NOT NULL ORDER BY id DESC LIMIT 100",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let (mut delivered, mut allowed, mut asked) = (0.0, 0.0, 0);
+    for (key, credits) in rows {
+        let Some((filter, count)) = parse_fetch_key(&key) else {
+            continue;
+        };
+        let Ok(n) = crate::vendors::reachstream::preview_count(http, &filter).await else {
+            continue;
+        };
+        delivered += credits;
+        allowed += (count.min(n)) as f64;
+        asked += 1;
+    }
+    Ok((allowed > 0.0).then(|| (delivered / allowed, asked)))
+}
+
+/// `fetch:<canonical filter>:count=<n>` back into the filter and `n`.
+fn parse_fetch_key(key: &str) -> Option<(crate::vendors::reachstream::Filter, u64)> {
+    let rest = key.strip_prefix("fetch:")?;
+    let (canonical, count) = rest.rsplit_once(":count=")?;
+    let mut filter = crate::vendors::reachstream::Filter::default();
+    for part in canonical.split('&') {
+        let (k, v) = part.split_once('=')?;
+        filter = filter.with(k, v.split('|').map(str::to_string));
+    }
+    Some((filter, count.parse().ok()?))
 }
 
 /// The pipeline's unfinished run, whose run caps the next run continues.
@@ -615,14 +670,40 @@ fn http_requests(stage: &StageSpec, paid: u64) -> u64 {
 }
 
 /// Seconds `n` requests take under the vendor's windows, and the binding window.
-fn rate_time(http: &VendorHttp, n: u64) -> (f64, String) {
+/// When earlier runs' requests to this vendor key went out, within its
+/// longest window: the run starts with the windows they still fill.
+fn sent_before(store: &Store, http: &VendorHttp) -> Result<Vec<f64>, StateError> {
+    let Some(longest) = http.longest_window() else {
+        return Ok(Vec::new());
+    };
+    let since = crate::state::now() - longest.as_secs_f64();
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT sent_at FROM rate_slots WHERE vendor = ?1 AND key = ?2 AND sent_at > ?3 ORDER BY sent_at")?;
+    let sent = stmt
+        .query_map(rusqlite::params![http.vendor().name(), http.key_id(), since], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<Vec<f64>, _>>()?;
+    Ok(sent)
+}
+
+/// Seconds `n` requests take under the vendor's windows, some of them
+/// already filled by requests `sent` earlier, and the binding window.
+fn rate_time(http: &VendorHttp, n: u64, sent: &[f64]) -> (f64, String) {
     let mut windows = http.settings().rate_limits.clone();
     windows.sort_by_key(|r| r.per);
+    let now = crate::state::now();
     let mut best: Option<(f64, String)> = None;
     for r in &windows {
         let k = u64::from(r.count.get());
-        let t = if n > k {
-            ((n - 1) / k) as f64 * r.per.as_secs_f64()
+        let per = r.per.as_secs_f64();
+        let in_window: Vec<f64> = sent.iter().copied().filter(|t| *t > now - per).collect();
+        let total = n + in_window.len() as u64;
+        // The window admits k per `per`; the earlier requests' slots free up as they age.
+        let t = if n > 0 && total > k {
+            let aged = in_window.first().map_or(0.0, |oldest| now - oldest);
+            (((total - 1) / k) as f64 * per - aged).max(0.0)
         } else {
             0.0
         };
