@@ -178,6 +178,20 @@ pub struct Record {
 }
 
 impl Record {
+    /// An earlier paid stage failed on this row (e.g. a budget stopped it, or
+    /// retries ran out): a later attempt of the run may yet find what that
+    /// stage would give (an email), so later stages do not store what they
+    /// decided without it; they decide again on resume, from the cache.
+    pub fn unsettled(&self) -> bool {
+        self.person.as_ref().is_some_and(|p| p.outcome.status == Status::Failed)
+            || self
+                .reachstream
+                .as_ref()
+                .is_some_and(|e| e.outcome.status == Status::Failed)
+    }
+}
+
+impl Record {
     pub fn new(id: u64, line: u64, original: csv::StringRecord, identity: Identity) -> Record {
         Record {
             id,

@@ -381,7 +381,7 @@ impl VerifyStage {
     }
 
     fn keep(&self, mut rec: Record, v: Verification, store: bool) -> Record {
-        if store {
+        if store && !rec.unsettled() {
             self.writer.send(Op::StageResult {
                 run_id: self.run_id,
                 stage: self.name.clone(),

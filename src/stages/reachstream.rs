@@ -550,6 +550,9 @@ impl EnrichStage {
     }
 
     fn store(&self, rec: &Record, e: &Enrichment) {
+        if rec.unsettled() {
+            return;
+        }
         // The row's email and LinkedIn URL are stored with the outcome, so a resumed
         // run restores what was filled from a contact.
         let filled = serde_json::json!({

@@ -280,6 +280,9 @@ impl LookupStage {
     }
 
     fn store(&self, rec: &Record, person: &Person) {
+        if rec.unsettled() {
+            return;
+        }
         self.writer.send(Op::StageResult {
             run_id: self.run_id,
             stage: self.name.clone(),

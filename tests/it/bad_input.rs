@@ -187,3 +187,28 @@ fn bad_usage_exits_2() {
     let out = w.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn a_bad_budget_is_refused_with_its_file_line_and_key_before_any_paid_call() {
+    let work = Work::new();
+    work.write("data/sample.csv", std::fs::read(messy_sample()).unwrap());
+    let budget = "\n[budget]\nmax_paid_calls = 10\nrocketreach = { run = 50, day = 20 }\n";
+    work.write("p.toml", format!("{MINIMAL}{budget}"));
+    let out = work.run(&["validate", "p.toml"]);
+    check(&out, 2);
+    let err = stderr(&out);
+    // The pipeline has no RocketReach stage, and its run cap is above its day cap.
+    assert!(
+        err.contains("p.toml:23: budget.rocketreach: no stage of this pipeline calls rocketreach"),
+        "{err}"
+    );
+    assert!(
+        err.contains("p.toml:23: budget.rocketreach.run: 50 is more than day = 20"),
+        "{err}"
+    );
+    work.write("p.toml", format!("{MINIMAL}\n[budget]\nleadrocks = {{ runs = 5 }}\n"));
+    let out = work.run(&["run", "p.toml"]);
+    check(&out, 2);
+    assert!(stderr(&out).contains("p.toml:22: budget.leadrocks"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unknown field `runs`"), "{}", stderr(&out));
+}

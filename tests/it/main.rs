@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod budget;
 mod canary;
 mod fuzz_regressions;
 mod graph8;
