@@ -381,6 +381,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
             .collect(),
         stopped_by: match (&stopped, interrupted) {
+            (Some(e @ CallError::BudgetReached { .. }), _) => Some(e.to_string()),
             (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
             (None, true) => Some("interrupted; run the same command again to resume".to_string()),
             (None, false) => None,
