@@ -607,8 +607,8 @@ mod tests {
         // 3 held: a second fetch of up to 3 would pass 5.
         assert!(b.reserve(Vendor::ReachStream, "fetch", 3.0).await.is_err());
         b.settle(held, 1.0);
-        let r = b.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap();
-        drop(r); // cut short: stays held at 3 in the store
+        // Cut short (never settled): stays held at 3 in the store.
+        let _cut_short = b.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap();
         writer.handle().flush().await.unwrap();
         // A restarted process of the same run sees 1 + 3 spent and the 2 calls.
         let again = Budget::open(&path, 1, spec, writer.handle(), system_clock()).unwrap();

@@ -258,11 +258,9 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
                 let sp = &mut stages[i];
                 sp.rows_in += 1;
                 match (&mut walkers[i], stage) {
-                    (Walker::Suppress(list), _) => {
-                        if list.as_ref().is_some_and(|l| l.matches(&row.rec).is_some()) {
-                            sp.rows_dropped += 1;
-                            continue 'rows;
-                        }
+                    (Walker::Suppress(list), _) if list.as_ref().is_some_and(|l| l.matches(&row.rec).is_some()) => {
+                        sp.rows_dropped += 1;
+                        continue 'rows;
                     }
                     (Walker::Dedupe(seen), StageSpec::Dedupe(d)) => {
                         if let Some(key) = dedupe_key(&row.rec, &d.key, d.gmail_canonical)
