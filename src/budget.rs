@@ -568,11 +568,22 @@ mod tests {
         // A request held and never settled (its process was killed) counts at its worst case.
         writer.handle().flush().await.unwrap();
 
-        // The next day (2026-12-07 00:00:01 UTC), the same run goes on from nothing spent today.
+        // A refused cap stays refused for the rest of the run (its process then ends).
+        assert!(run2.reserve(Vendor::LeadRocks, "verify", 0.0).await.is_err());
+
+        // The next day (2026-12-07 00:00:01 UTC), the run resumed starts from nothing spent today.
         now.store(1_796_601_601f64.to_bits(), Ordering::Relaxed);
-        assert_eq!(run2.spent(Vendor::LeadRocks).day, 0.0);
-        let r = run2.reserve(Vendor::LeadRocks, "verify", 1.0).await.unwrap();
-        run2.settle(r, 1.0);
+        let resumed = Budget::open(&path, 2, daily(10), writer.handle(), clock(&now)).unwrap();
+        assert_eq!(
+            resumed.spent(Vendor::LeadRocks),
+            Spent {
+                run: 3.0,
+                day: 0.0,
+                month: 10.0
+            }
+        );
+        let r = resumed.reserve(Vendor::LeadRocks, "verify", 1.0).await.unwrap();
+        resumed.settle(r, 1.0);
         // And a new run of that day sees the day's 1 and the month's 11.
         writer.handle().flush().await.unwrap();
         let run3 = Budget::open(&path, 3, daily(10), writer.handle(), clock(&now)).unwrap();
@@ -584,7 +595,7 @@ mod tests {
                 month: 11.0
             }
         );
-        drop((run1, run2, run3));
+        drop((run1, run2, resumed, run3));
         writer.close().unwrap();
     }
 
@@ -604,18 +615,22 @@ mod tests {
         };
         let b = Budget::open(&path, 1, spec.clone(), writer.handle(), system_clock()).unwrap();
         let held = b.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap();
-        // 3 held: a second fetch of up to 3 would pass 5.
-        assert!(b.reserve(Vendor::ReachStream, "fetch", 3.0).await.is_err());
+        assert_eq!(b.spent(Vendor::ReachStream).run, 3.0, "held at its worst case");
         b.settle(held, 1.0);
+        assert_eq!(b.spent(Vendor::ReachStream).run, 1.0, "settled to its cost");
         // Cut short (never settled): stays held at 3 in the store.
         let _cut_short = b.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap();
         writer.handle().flush().await.unwrap();
         // A restarted process of the same run sees 1 + 3 spent and the 2 calls.
         let again = Budget::open(&path, 1, spec, writer.handle(), system_clock()).unwrap();
         assert_eq!(again.spent(Vendor::ReachStream).run, 4.0);
-        let r = again.reserve(Vendor::ReachStream, "fetch", 1.0).await.unwrap();
+        // 4 + 3 would pass 5: refused before it is sent.
+        let over = again.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap_err();
+        assert!(over.to_string().contains("budget.reachstream.run = 5"), "{over}");
+        // Any vendor stops at the cap on paid calls: 2 sent, the third passes, the fourth not.
+        let r = again.reserve(Vendor::LeadRocks, "verify", 1.0).await.unwrap();
         again.settle(r, 1.0);
-        let over = again.reserve(Vendor::ReachStream, "fetch", 0.0).await.unwrap_err();
+        let over = again.reserve(Vendor::LeadRocks, "verify", 1.0).await.unwrap_err();
         assert!(over.to_string().contains("max_paid_calls = 3"), "{over}");
         drop((b, again));
         writer.close().unwrap();
