@@ -20,6 +20,7 @@ use super::progress::{self, Progress};
 use super::record::{Batch, Record};
 use crate::exit::Exit;
 use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
+use crate::sinks::postgres::LoadCounts;
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::{Column, output_columns};
 use crate::sinks::side::SideFile;
@@ -177,6 +178,9 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
                 .map_err(|m| SinkError::Config(format!("{}: sinks.graph8_upsert.{m}", p.file.display())))?;
         }
     }
+    // Every sink opens before any row is paid for: an unreachable database
+    // or bucket stops the run here, at no cost.
+    let opened = open_sinks(&p, &columns, run_id).await?;
     let writer = Writer::spawn(&p.state_path)?;
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
@@ -255,7 +259,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         let graph8 = vendors.get(&Vendor::Graph8).cloned();
         tokio::spawn(collect(
             rx,
-            sinks,
+            (sinks, opened),
             columns,
             rejects_path,
             dup_paths,
@@ -294,14 +298,18 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Some(e) => Err(e),
         None => source_result.map_err(RunError::from),
     };
-    let (tally, outputs, upserts) = match (source_result, collected) {
+    let (tally, outputs, upserts, loads) = match (source_result, collected) {
         (Err(e), _) => return fail(&store, run_id, e),
         (Ok(()), Err(e)) => return fail(&store, run_id, e),
         (Ok(()), Ok(open)) => {
             if interrupted || stopped.is_some() {
                 open.abandon()
             } else {
-                open.finish()?
+                // Off the runtime: uploads complete and loads merge by blocking on their I/O.
+                match blocking(move || open.finish()).await? {
+                    Ok(done) => done,
+                    Err(e) => return fail(&store, run_id, e),
+                }
             }
         }
     };
@@ -343,6 +351,11 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         sinks: upserts
             .into_iter()
             .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
+            .chain(
+                loads
+                    .into_iter()
+                    .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default())),
+            )
             .collect(),
         stopped_by: match (&stopped, interrupted) {
             (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
@@ -673,10 +686,17 @@ enum Input {
 /// What graph8 upsert sinks did, by name in the report.
 type Upserts = Vec<(String, UpsertCounts)>;
 
+/// What database sinks loaded, by name in the report.
+type Loads = Vec<(String, LoadCounts)>;
+
+/// A sink writing on its own thread: what it writes (for the report), its
+/// name among the report's sinks (database sinks), and the thread.
+type SinkThread = (PathBuf, Option<String>, std::thread::JoinHandle<Result<Sink, SinkError>>);
+
 /// The open output files of a run, committed only when the run completed.
 struct Open {
     tally: RunCounts,
-    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    sinks: Vec<SinkThread>,
     /// graph8 upsert sinks, done writing (their receipts not yet committed).
     upserts: Vec<(String, PathBuf, Graph8Sink)>,
     rejects: SideFile,
@@ -685,8 +705,8 @@ struct Open {
 
 impl Open {
     /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts) {
-        for (_, thread) in self.sinks {
+    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts, Loads) {
+        for (_, _, thread) in self.sinks {
             let _ = thread.join();
         }
         let upserts = self
@@ -694,28 +714,32 @@ impl Open {
             .into_iter()
             .map(|(name, _, sink)| (name, sink.counts.clone()))
             .collect();
-        (self.tally, Vec::new(), upserts)
+        (self.tally, Vec::new(), upserts, Vec::new())
     }
 
-    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts), RunError> {
+    /// Commit every output (blocking: call off the async runtime).
+    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
         let mut outputs = Vec::new();
         let mut upserts = Vec::new();
+        let mut loads = Vec::new();
         for (name, path, sink) in self.upserts {
             upserts.push((name, sink.finish()?));
             outputs.push(path);
         }
-        for (path, thread) in self.sinks {
+        for (path, name, thread) in self.sinks {
             let sink = thread
                 .join()
                 .map_err(|_| RunError::Internal("a sink thread panicked".into()))??;
-            sink.finish()?;
+            if let (Some(counts), Some(name)) = (sink.finish()?, name) {
+                loads.push((name, counts));
+            }
             outputs.push(path);
         }
         self.rejects.finish()?;
         for d in self.duplicates {
             d.finish()?;
         }
-        Ok((self.tally, outputs, upserts))
+        Ok((self.tally, outputs, upserts, loads))
     }
 }
 
@@ -724,7 +748,7 @@ impl Open {
 #[allow(clippy::too_many_arguments)] // one task's whole setup; each argument is used once
 async fn collect(
     mut rx: mpsc::Receiver<Batch>,
-    sink_specs: Vec<crate::spec::SinkSpec>,
+    (sink_specs, opened): (Vec<crate::spec::SinkSpec>, Vec<Option<Sink>>),
     columns: Vec<Column>,
     rejects_path: PathBuf,
     duplicates_paths: Vec<PathBuf>,
@@ -736,28 +760,19 @@ async fn collect(
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
     let mut upsert_tasks = Vec::new();
-    for (i, spec) in sink_specs.iter().enumerate() {
+    for ((i, spec), sink) in sink_specs.iter().enumerate().zip(opened) {
         if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
             let http = graph8
                 .clone()
                 .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
             let sink = Graph8Sink::create(g, &columns, Graph8::new(http))?;
             let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = if sink_specs
-                .iter()
-                .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
-                .count()
-                > 1
-            {
-                format!("graph8_upsert#{i}")
-            } else {
-                "graph8_upsert".to_string()
-            };
+            let name = sink_name(&sink_specs, i, "graph8_upsert");
             upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
             senders.push(tx);
             continue;
         }
-        let mut sink = Sink::create(spec, &columns)?;
+        let mut sink = sink.ok_or_else(|| RunError::Internal(format!("sink {i} was not opened")))?;
         let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
         let recycle = recycle.clone();
         let thread = std::thread::Builder::new()
@@ -774,7 +789,8 @@ async fn collect(
             })
             .map_err(|e| RunError::Internal(e.to_string()))?;
         senders.push(tx);
-        sinks.push((spec.path().to_path_buf(), thread));
+        let name = matches!(spec, crate::spec::SinkSpec::Postgres(_)).then(|| sink_name(&sink_specs, i, "postgres"));
+        sinks.push((PathBuf::from(spec.target()), name, thread));
     }
     let mut rejects = SideFile::rejects(&rejects_path)?;
     // One duplicates file per dedupe stage, in pipeline order.
@@ -833,4 +849,31 @@ async fn collect(
         rejects,
         duplicates,
     })
+}
+
+/// A sink's name in the report: its kind, with its position when the kind repeats.
+fn sink_name(specs: &[crate::spec::SinkSpec], i: usize, kind: &str) -> String {
+    let same = |s: &crate::spec::SinkSpec| std::mem::discriminant(s) == std::mem::discriminant(&specs[i]);
+    if specs.iter().filter(|s| same(s)).count() > 1 {
+        format!("{kind}#{i}")
+    } else {
+        kind.to_string()
+    }
+}
+
+/// Open every sink but graph8 upserts (which the collector drives), in pipeline order.
+async fn open_sinks(p: &ValidPipeline, columns: &[Column], run_id: i64) -> Result<Vec<Option<Sink>>, RunError> {
+    let mut opened = Vec::with_capacity(p.sinks.len());
+    for spec in &p.sinks {
+        if matches!(spec, crate::spec::SinkSpec::Graph8Upsert(_)) {
+            opened.push(None);
+            continue;
+        }
+        let run = crate::sinks::RunTag {
+            pipeline: &p.name,
+            run_id,
+        };
+        opened.push(Some(Sink::open(spec, columns, run).await?));
+    }
+    Ok(opened)
 }
