@@ -96,9 +96,15 @@ mod tests {
             redact_url("postgres://app:s3cr@t@db.internal:5432/crm?sslmode=require"),
             "postgres://app:***@db.internal:5432/crm?sslmode=require"
         );
-        assert_eq!(redact_url("postgres://db/crm?user=a&password=pw"), "postgres://db/crm?user=a&password=***");
+        assert_eq!(
+            redact_url("postgres://db/crm?user=a&password=pw"),
+            "postgres://db/crm?user=a&password=***"
+        );
         assert_eq!(redact_url("postgresql://app@db/crm"), "postgresql://app@db/crm");
-        assert_eq!(redact_url("host=db user=app password=pw dbname=crm"), "host=db user=app password=*** dbname=crm");
+        assert_eq!(
+            redact_url("host=db user=app password=pw dbname=crm"),
+            "host=db user=app password=*** dbname=crm"
+        );
     }
 
     #[test]

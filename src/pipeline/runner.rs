@@ -691,7 +691,11 @@ type Loads = Vec<(String, LoadCounts)>;
 
 /// A sink writing on its own thread: what it writes (for the report), its
 /// name among the report's sinks (database sinks), and the thread.
-type SinkThread = (PathBuf, Option<String>, std::thread::JoinHandle<Result<Sink, SinkError>>);
+type SinkThread = (
+    PathBuf,
+    Option<String>,
+    std::thread::JoinHandle<Result<Sink, SinkError>>,
+);
 
 /// The open output files of a run, committed only when the run completed.
 struct Open {

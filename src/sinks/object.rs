@@ -57,7 +57,9 @@ impl Location {
             return Some(Err(format!("{path}: no bucket (expected s3://bucket/prefix/name)")));
         }
         if key.is_empty() {
-            return Some(Err(format!("{path}: no key under the bucket (expected s3://bucket/prefix/name)")));
+            return Some(Err(format!(
+                "{path}: no key under the bucket (expected s3://bucket/prefix/name)"
+            )));
         }
         if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
             return Some(Err(format!("{path}: a key cannot have empty, `.` or `..` segments")));

@@ -15,12 +15,12 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use indexmap::IndexMap;
+use object_store::ObjectStore;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use indexmap::IndexMap;
-use object_store::ObjectStore;
 use serde::Deserialize;
 use tokio::runtime::Handle;
 
@@ -270,7 +270,8 @@ impl ParquetSink {
                     path: path.clone(),
                     message,
                 })?;
-                file.commit(Some(inner)).map_err(|source| SinkError::Io { path, source })
+                file.commit(Some(inner))
+                    .map_err(|source| SinkError::Io { path, source })
             }
             Output::Object(o) => {
                 let rt = o.rt.clone();
@@ -302,7 +303,10 @@ impl ObjectOutput {
         if !self.open.contains_key(folder) {
             let (temp, final_key) = if folder.is_empty() {
                 let name = self.location.key.rsplit('/').next().unwrap_or_default();
-                (format!("{}/{name}", self.location.temp_prefix()), self.location.key.clone())
+                (
+                    format!("{}/{name}", self.location.temp_prefix()),
+                    self.location.key.clone(),
+                )
             } else {
                 (
                     format!("{}/{folder}/{PART_FILE}", self.location.temp_prefix()),
@@ -332,10 +336,7 @@ impl ObjectOutput {
         let mut objects = Vec::with_capacity(self.open.len());
         let mut open = std::mem::take(&mut self.open);
         for (_, encoder) in open.drain(..) {
-            let upload = encoder
-                .finish()?
-                .into_inner()
-                .map_err(|e| e.into_error().to_string())?;
+            let upload = encoder.finish()?.into_inner().map_err(|e| e.into_error().to_string())?;
             objects.push(upload.complete().map_err(|e| e.to_string())?);
         }
         let replaces = match &self.layout {

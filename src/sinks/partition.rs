@@ -57,7 +57,10 @@ impl Layout {
                     column.data_type
                 ));
             }
-            if parts.iter().any(|p| matches!(p, Part::Column { name: n, .. } if n == name)) {
+            if parts
+                .iter()
+                .any(|p| matches!(p, Part::Column { name: n, .. } if n == name))
+            {
                 return Err(format!("partition_by: {name:?} is listed twice"));
             }
             parts.push(Part::Column {

@@ -331,7 +331,11 @@ async fn prepare_table(client: &Client, spec: &PostgresSinkSpec, columns: &[Colu
     if existing.is_empty() {
         let mut defs: Vec<String> = wanted.iter().map(|(n, t)| format!("{} {t}", quote(n))).collect();
         let unique = match spec.mode {
-            LoadMode::Append => vec!["leadpipe_pipeline".to_string(), "leadpipe_run_id".into(), "row_id".into()],
+            LoadMode::Append => vec![
+                "leadpipe_pipeline".to_string(),
+                "leadpipe_run_id".into(),
+                "row_id".into(),
+            ],
             LoadMode::Upsert => spec.key.clone(),
         };
         defs.push(format!(
@@ -468,7 +472,10 @@ mod tests {
         let sql = upsert_sql(&s, &columns);
         assert!(sql.contains("DISTINCT ON (\"email\")"), "{sql}");
         assert!(sql.contains("ORDER BY \"email\", \"row_id\" DESC"), "{sql}");
-        assert!(sql.contains("ON CONFLICT (\"email\") DO UPDATE SET \"row_id\" = EXCLUDED.\"row_id\""), "{sql}");
+        assert!(
+            sql.contains("ON CONFLICT (\"email\") DO UPDATE SET \"row_id\" = EXCLUDED.\"row_id\""),
+            "{sql}"
+        );
         assert!(!sql.contains("\"email\" = EXCLUDED"), "{sql}");
     }
 }

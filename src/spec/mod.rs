@@ -80,11 +80,7 @@ impl SinkSpec {
     /// sink's server with its password redacted).
     pub fn target(&self) -> String {
         match self {
-            SinkSpec::Postgres(s) => format!(
-                "{} table {}",
-                crate::secret::redact_url(s.url.expose()),
-                s.table
-            ),
+            SinkSpec::Postgres(s) => format!("{} table {}", crate::secret::redact_url(s.url.expose()), s.table),
             SinkSpec::Parquet(s) => s.path.display().to_string(),
             SinkSpec::Csv(s) => s.path.display().to_string(),
             SinkSpec::Graph8Upsert(s) => s.path.display().to_string(),

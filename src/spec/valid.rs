@@ -274,7 +274,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
     let mut paths = std::collections::HashSet::new();
     for (i, sink) in spec.sinks.iter().enumerate() {
         if !paths.insert(sink.target()) {
-            let key = if matches!(sink, SinkSpec::Postgres(_)) { "table" } else { "path" };
+            let key = if matches!(sink, SinkSpec::Postgres(_)) {
+                "table"
+            } else {
+                "path"
+            };
             err(
                 format!("sinks[{i}].{key}"),
                 format!("{} is already written by another sink", sink.target()),
