@@ -112,27 +112,14 @@ pub fn messy_sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample.csv")
 }
 
-/// Run a Python snippet with pyarrow available (installed with pip on first use).
+/// Run a Python snippet with pyarrow (`scripts/install-test-deps.sh` installs it; tests install nothing).
 pub fn python_with_pyarrow(script: &str) -> String {
     let has = Command::new("python3")
         .args(["-c", "import pyarrow"])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !has {
-        let st = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "pyarrow",
-            ])
-            .status()
-            .expect("python3 runs");
-        assert!(st.success(), "pip install pyarrow failed");
-    }
+    assert!(has, "pyarrow is not installed: run scripts/install-test-deps.sh");
     let out = Command::new("python3")
         .args(["-c", script])
         .output()
