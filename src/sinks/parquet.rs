@@ -176,6 +176,7 @@ pub struct ParquetSink {
     path: PathBuf,
 }
 
+#[allow(clippy::large_enum_variant)] // one per sink, for the whole run
 enum Output {
     File {
         file: AtomicFile,
