@@ -92,6 +92,10 @@ fn benches(c: &mut Criterion) {
                 path: dir.path().join("o.parquet"),
                 row_group_rows: 262_144,
                 zstd_level: 3,
+                partition_by: Vec::new(),
+                endpoint: None,
+                region: None,
+                part_size_mib: 10,
             };
             let mut sink = ParquetSink::create(&spec, &columns).unwrap();
             for chunk in records.chunks(4096) {

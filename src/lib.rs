@@ -10,7 +10,8 @@
 //! - [`pipeline`]: the record type, normalisation, and the runner (stage tasks
 //!   joined by bounded channels, shutdown, progress).
 //! - [`stages`]: one file per stage, listed in one closed enum.
-//! - [`sinks`]: Parquet, CSV, rejects and duplicates files, the run report.
+//! - [`sinks`]: Parquet (local or on S3-compatible storage, Hive-partitioned),
+//!   CSV, PostgreSQL tables, rejects and duplicates files, the run report.
 //! - [`state`]: the SQLite state store (runs, stage results, ledger, cache,
 //!   pending jobs) and its single batched writer.
 //! - [`vendors`]: one client per vendor on a shared HTTP layer (rate windows,
@@ -18,7 +19,7 @@
 //! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
-//! - [`secret`]: API keys in a type that never prints them.
+//! - [`secret`]: API keys in a type that never prints them; connection strings redacted.
 //! - [`sync`]: the one lock policy (a poisoned lock is taken over).
 //! - [`exit`]: the documented exit codes.
 //! - [`cli`]: the command line definitions (`main.rs` acts on them).

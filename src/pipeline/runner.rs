@@ -7,7 +7,7 @@
 //! whole run completed; an interrupted run leaves no partial file at a sink
 //! path and exits resumable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use super::progress::{self, Progress};
 use super::record::{Batch, Record};
 use crate::exit::Exit;
 use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
+use crate::sinks::postgres::LoadCounts;
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::{Column, output_columns};
 use crate::sinks::side::SideFile;
@@ -219,14 +220,17 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let cap = p.run.channel_batches;
     // Written rows go back to the source, which reuses their buffers.
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
+    // Every output opens before any row is paid for: an unreachable
+    // database or bucket stops the run here, at no cost.
     let outputs = open_outputs(
-        &p.sinks,
+        &p,
         &columns,
-        &p.rejects_path,
+        run_id,
         &duplicates_paths,
         &recycle_tx,
         vendors.get(&Vendor::Graph8),
-    )?;
+    )
+    .await?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
     let rate_writer = log_rates(&vendors, &writer.handle());
@@ -322,14 +326,18 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Some(e) => Err(e),
         None => source_result.map_err(RunError::from),
     };
-    let (tally, outputs, upserts) = match (source_result, collected) {
+    let (tally, outputs, upserts, loads) = match (source_result, collected) {
         (Err(e), _) => return fail(&store, run_id, e),
         (Ok(()), Err(e)) => return fail(&store, run_id, e),
         (Ok(()), Ok(open)) => {
             if interrupted || stopped.is_some() {
                 open.abandon()
             } else {
-                open.finish()?
+                // Off the runtime: uploads complete and loads merge by blocking on their I/O.
+                match blocking(move || open.finish()).await? {
+                    Ok(done) => done,
+                    Err(e) => return fail(&store, run_id, e),
+                }
             }
         }
     };
@@ -372,6 +380,11 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         sinks: upserts
             .into_iter()
             .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
+            .chain(
+                loads
+                    .into_iter()
+                    .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default())),
+            )
             .collect(),
         stopped_by: match (&stopped, interrupted) {
             (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
@@ -738,10 +751,21 @@ enum Input {
 /// What graph8 upsert sinks did, by name in the report.
 type Upserts = Vec<(String, UpsertCounts)>;
 
+/// What database sinks loaded, by name in the report.
+type Loads = Vec<(String, LoadCounts)>;
+
+/// A sink writing on its own thread: what it writes (for the report), its
+/// name among the report's sinks (database sinks), and the thread.
+type SinkThread = (
+    PathBuf,
+    Option<String>,
+    std::thread::JoinHandle<Result<Sink, SinkError>>,
+);
+
 /// The open output files of a run, committed only when the run completed.
 struct Open {
     tally: RunCounts,
-    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    sinks: Vec<SinkThread>,
     /// graph8 upsert sinks, done writing (their receipts not yet committed).
     upserts: Vec<(String, PathBuf, Graph8Sink)>,
     rejects: SideFile,
@@ -750,8 +774,8 @@ struct Open {
 
 impl Open {
     /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts) {
-        for (_, thread) in self.sinks {
+    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts, Loads) {
+        for (_, _, thread) in self.sinks {
             let _ = thread.join();
         }
         let upserts = self
@@ -759,28 +783,32 @@ impl Open {
             .into_iter()
             .map(|(name, _, sink)| (name, sink.counts.clone()))
             .collect();
-        (self.tally, Vec::new(), upserts)
+        (self.tally, Vec::new(), upserts, Vec::new())
     }
 
-    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts), RunError> {
+    /// Commit every output (blocking: call off the async runtime).
+    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
         let mut outputs = Vec::new();
         let mut upserts = Vec::new();
+        let mut loads = Vec::new();
         for (name, path, sink) in self.upserts {
             upserts.push((name, sink.finish()?));
             outputs.push(path);
         }
-        for (path, thread) in self.sinks {
+        for (path, name, thread) in self.sinks {
             let sink = thread
                 .join()
                 .map_err(|_| RunError::Internal(format!("{}: the sink's thread panicked", path.display())))??;
-            sink.finish()?;
+            if let (Some(counts), Some(name)) = (sink.finish()?, name) {
+                loads.push((name, counts));
+            }
             outputs.push(path);
         }
         self.rejects.finish()?;
         for d in self.duplicates {
             d.finish()?;
         }
-        Ok((self.tally, outputs, upserts))
+        Ok((self.tally, outputs, upserts, loads))
     }
 }
 
@@ -791,7 +819,7 @@ type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
 /// opened stops the run before anything is paid for.
 struct Outputs {
     senders: Vec<mpsc::Sender<Arc<Batch>>>,
-    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
+    sinks: Vec<SinkThread>,
     upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
     rejects: SideFile,
     duplicates: Vec<SideFile>,
@@ -799,10 +827,10 @@ struct Outputs {
 
 /// Open every sink (each file sink on its own thread, a graph8 upsert sink on
 /// its own task) and the rejects and duplicates files.
-fn open_outputs(
-    sink_specs: &[crate::spec::SinkSpec],
+async fn open_outputs(
+    p: &ValidPipeline,
     columns: &[Column],
-    rejects_path: &Path,
+    run_id: i64,
     duplicates_paths: &[PathBuf],
     recycle: &std::sync::mpsc::SyncSender<Vec<Record>>,
     graph8: Option<&VendorHttp>,
@@ -810,10 +838,7 @@ fn open_outputs(
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
     let mut upsert_tasks = Vec::new();
-    let upserts = sink_specs
-        .iter()
-        .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
-        .count();
+    let sink_specs = &p.sinks;
     for (i, spec) in sink_specs.iter().enumerate() {
         if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
             let http = graph8
@@ -821,16 +846,16 @@ fn open_outputs(
                 .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
             let sink = Graph8Sink::create(g, columns, Graph8::new(http)).map_err(RunError::OpenOutput)?;
             let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = if upserts > 1 {
-                format!("graph8_upsert#{i}")
-            } else {
-                "graph8_upsert".to_string()
-            };
+            let name = sink_name(sink_specs, i, "graph8_upsert");
             upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
             senders.push(tx);
             continue;
         }
-        let mut sink = Sink::create(spec, columns).map_err(RunError::OpenOutput)?;
+        let run = crate::sinks::RunTag {
+            pipeline: &p.name,
+            run_id,
+        };
+        let mut sink = Sink::open(spec, columns, run).await.map_err(RunError::OpenOutput)?;
         let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
         let recycle = recycle.clone();
         let thread = std::thread::Builder::new()
@@ -847,9 +872,10 @@ fn open_outputs(
             })
             .map_err(RunError::SinkThread)?;
         senders.push(tx);
-        sinks.push((spec.path().to_path_buf(), thread));
+        let name = matches!(spec, crate::spec::SinkSpec::Postgres(_)).then(|| sink_name(sink_specs, i, "postgres"));
+        sinks.push((PathBuf::from(spec.target()), name, thread));
     }
-    let rejects = SideFile::rejects(rejects_path).map_err(RunError::OpenOutput)?;
+    let rejects = SideFile::rejects(&p.rejects_path).map_err(RunError::OpenOutput)?;
     // One duplicates file per dedupe stage, in pipeline order.
     let duplicates = duplicates_paths
         .iter()
@@ -936,4 +962,14 @@ async fn collect(
         rejects,
         duplicates,
     })
+}
+
+/// A sink's name in the report: its kind, with its position when the kind repeats.
+fn sink_name(specs: &[crate::spec::SinkSpec], i: usize, kind: &str) -> String {
+    let same = |s: &crate::spec::SinkSpec| std::mem::discriminant(s) == std::mem::discriminant(&specs[i]);
+    if specs.iter().filter(|s| same(s)).count() > 1 {
+        format!("{kind}#{i}")
+    } else {
+        kind.to_string()
+    }
 }

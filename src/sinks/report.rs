@@ -78,6 +78,20 @@ impl RunReport {
         }
         for (name, v) in &self.sinks {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            if let Some(table) = v["table"].as_str() {
+                let without = match n("rows_without_key") {
+                    0 => String::new(),
+                    k => format!(", {k} without a key not loaded"),
+                };
+                let _ = writeln!(
+                    s,
+                    "  sink {name}: {} rows staged, {} merged into {table} ({}){without}",
+                    n("rows_staged"),
+                    n("rows_merged"),
+                    v["mode"].as_str().unwrap_or_default(),
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
                 "  sink {name}: {} upserted, {} failed, {} skipped in {} calls",

@@ -60,15 +60,30 @@ pub enum SinkSpec {
     Parquet(crate::sinks::parquet::ParquetSinkSpec),
     Csv(crate::sinks::csv::CsvSinkSpec),
     Graph8Upsert(crate::sinks::graph8::Graph8SinkSpec),
+    Postgres(crate::sinks::postgres::PostgresSinkSpec),
 }
 
 impl SinkSpec {
-    /// The file the sink writes (for `graph8_upsert`, its receipt).
-    pub fn path(&self) -> &Path {
+    /// The local file the sink writes (for `graph8_upsert`, its receipt);
+    /// `None` for an output elsewhere (object storage, a database).
+    pub fn local_path(&self) -> Option<&Path> {
         match self {
-            SinkSpec::Parquet(s) => &s.path,
-            SinkSpec::Csv(s) => &s.path,
-            SinkSpec::Graph8Upsert(s) => &s.path,
+            SinkSpec::Parquet(s) if s.location().is_some() => None,
+            SinkSpec::Parquet(s) => Some(&s.path),
+            SinkSpec::Csv(s) => Some(&s.path),
+            SinkSpec::Graph8Upsert(s) => Some(&s.path),
+            SinkSpec::Postgres(_) => None,
+        }
+    }
+
+    /// What the sink writes, for messages and the run report (a database
+    /// sink's server with its password redacted).
+    pub fn target(&self) -> String {
+        match self {
+            SinkSpec::Postgres(s) => format!("{} table {}", crate::secret::redact_url(s.url.expose()), s.table),
+            SinkSpec::Parquet(s) => s.path.display().to_string(),
+            SinkSpec::Csv(s) => s.path.display().to_string(),
+            SinkSpec::Graph8Upsert(s) => s.path.display().to_string(),
         }
     }
 }
@@ -268,6 +283,7 @@ impl SinkSpec {
             "parquet" => diagnose_as::<crate::sinks::parquet::ParquetSinkSpec>(value),
             "csv" => diagnose_as::<crate::sinks::csv::CsvSinkSpec>(value),
             "graph8_upsert" => diagnose_as::<crate::sinks::graph8::Graph8SinkSpec>(value),
+            "postgres" => diagnose_as::<crate::sinks::postgres::PostgresSinkSpec>(value),
             _ => None,
         }
     }

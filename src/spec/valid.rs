@@ -27,12 +27,12 @@ pub struct ValidPipeline {
 }
 
 impl ValidPipeline {
-    /// Where a side file goes by default: beside the first sink, `<stem>.<suffix>`.
+    /// Where a side file goes by default: beside the first local sink, `<stem>.<suffix>`.
     pub fn beside_first_sink(spec: &PipelineSpec, suffix: &str) -> PathBuf {
         let first = spec
             .sinks
-            .first()
-            .map(SinkSpec::path)
+            .iter()
+            .find_map(SinkSpec::local_path)
             .unwrap_or(Path::new("out/output"));
         let stem = first
             .file_stem()
@@ -273,10 +273,15 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
     }
     let mut paths = std::collections::HashSet::new();
     for (i, sink) in spec.sinks.iter().enumerate() {
-        if !paths.insert(sink.path().to_path_buf()) {
+        if !paths.insert(sink.target()) {
+            let key = if matches!(sink, SinkSpec::Postgres(_)) {
+                "table"
+            } else {
+                "path"
+            };
             err(
-                format!("sinks[{i}].path"),
-                format!("{} is already written by another sink", sink.path().display()),
+                format!("sinks[{i}].{key}"),
+                format!("{} is already written by another sink", sink.target()),
             );
         }
         match sink {
@@ -317,14 +322,17 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 }
             }
             SinkSpec::Parquet(p) => {
-                if !(1..=22).contains(&p.zstd_level) {
-                    err(
-                        format!("sinks[{i}].zstd_level"),
-                        format!("{} is outside 1..=22", p.zstd_level),
-                    );
+                for (key, message) in p.check() {
+                    err(format!("sinks[{i}].{key}"), message);
                 }
-                if p.row_group_rows == 0 {
-                    err(format!("sinks[{i}].row_group_rows"), "must be at least 1".into());
+            }
+            SinkSpec::Postgres(p) => {
+                // An unset ${DATABASE_URL} is reported above, by its variable.
+                let url_unset = missing_var(p.url.expose()).is_some();
+                for (key, message) in p.check() {
+                    if !(url_unset && key == "url") {
+                        err(format!("sinks[{i}].{key}"), message);
+                    }
                 }
             }
         }
