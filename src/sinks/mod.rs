@@ -4,10 +4,12 @@
 
 pub mod atomic;
 pub mod csv;
+mod encode;
 pub mod graph8;
 pub mod parquet;
 pub mod report;
 pub mod schema;
+pub mod select;
 pub mod side;
 
 use std::path::PathBuf;
@@ -38,7 +40,10 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// Open a sink writing `columns`, or the part its `columns = [...]` selects.
     pub fn create(spec: &SinkSpec, columns: &[schema::Column]) -> Result<Sink, SinkError> {
+        let columns = &select::columns_for(spec.selection(), columns)
+            .map_err(|e| SinkError::Config(format!("{}: {}", e.key(), e.message)))?;
         Ok(match spec {
             SinkSpec::Parquet(s) => Sink::Parquet(parquet::ParquetSink::create(s, columns)?),
             SinkSpec::Csv(s) => Sink::Csv(csv::CsvSink::create(s, columns)?),

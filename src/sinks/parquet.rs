@@ -18,7 +18,9 @@ use serde::Deserialize;
 
 use super::SinkError;
 use super::atomic::AtomicFile;
+use super::encode::ParallelWriter;
 use super::schema::{Cell, Column};
+use super::select::Selection;
 use crate::pipeline::record::Record;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,22 +30,77 @@ pub struct ParquetSinkSpec {
     /// Rows per row group.
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
-    /// zstd level (1 fastest … 22 smallest).
-    #[serde(default = "default_zstd_level")]
-    pub zstd_level: i32,
+    /// `"zstd"` (the default), `"zstd(N)"` (level 1 fastest … 22 smallest),
+    /// `"snappy"` or `"none"`.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// zstd level for `compression = "zstd"` (default 1); `"zstd(N)"` says the same.
+    #[serde(default)]
+    pub zstd_level: Option<i32>,
+    /// Which output columns, in which order and under which names (default: all).
+    #[serde(default)]
+    pub columns: Option<Selection>,
 }
 
 fn default_row_group_rows() -> usize {
     262_144
 }
 
-fn default_zstd_level() -> i32 {
-    1
+/// zstd level when none is given: the fastest, see docs/benchmarks.md.
+const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+impl ParquetSinkSpec {
+    /// The codec `compression` and `zstd_level` ask for; the error names the key at fault.
+    pub fn codec(&self) -> Result<Compression, (&'static str, String)> {
+        let zstd = |level: i32, key: &'static str| {
+            ZstdLevel::try_new(level)
+                .map(Compression::ZSTD)
+                .map_err(|_| (key, format!("zstd level {level} is outside 1..=22")))
+        };
+        let text = self
+            .compression
+            .as_deref()
+            .unwrap_or("zstd")
+            .trim()
+            .to_ascii_lowercase();
+        let level_too = |codec: &str| {
+            self.zstd_level.map_or(Ok(()), |_| {
+                Err((
+                    "zstd_level",
+                    format!("applies only to compression = \"zstd\", not {codec:?}"),
+                ))
+            })
+        };
+        match text.as_str() {
+            "zstd" => zstd(self.zstd_level.unwrap_or(DEFAULT_ZSTD_LEVEL), "zstd_level"),
+            "snappy" => level_too("snappy").map(|()| Compression::SNAPPY),
+            "none" | "uncompressed" => level_too("none").map(|()| Compression::UNCOMPRESSED),
+            other => {
+                let level = other
+                    .strip_prefix("zstd(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.trim().parse::<i32>().ok())
+                    .ok_or_else(|| {
+                        (
+                            "compression",
+                            format!("{other:?} is not one of \"zstd\", \"zstd(N)\", \"snappy\", \"none\""),
+                        )
+                    })?;
+                if self.zstd_level.is_some() {
+                    return Err((
+                        "zstd_level",
+                        "give the level once: in compression = \"zstd(N)\" or in zstd_level".into(),
+                    ));
+                }
+                zstd(level, "compression")
+            }
+        }
+    }
 }
 
 pub struct ParquetSink {
     file: AtomicFile,
-    writer: ArrowWriter<std::io::BufWriter<std::fs::File>>,
+    writer: ParallelWriter,
     schema: SchemaRef,
     columns: Vec<Column>,
     /// Bytes each column's values took in the previous batch: the next batch's buffer size.
@@ -64,9 +121,11 @@ impl ParquetSink {
                 .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
                 .collect::<Vec<_>>(),
         ));
-        let level = ZstdLevel::try_new(spec.zstd_level).map_err(|e| SinkError::Config(format!("zstd_level: {e}")))?;
+        let codec = spec
+            .codec()
+            .map_err(|(key, e)| SinkError::Config(format!("{key}: {e}")))?;
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
+            .set_compression(codec)
             .set_max_row_group_row_count(Some(spec.row_group_rows.max(1)))
             .set_created_by(format!("leadpipe {}", env!("CARGO_PKG_VERSION")));
         // The integer columns (row id, line) ascend with every row: a
@@ -79,11 +138,14 @@ impl ParquetSink {
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
         let props = props.build();
+        let parquet_err = |e: parquet::errors::ParquetError| SinkError::Parquet {
+            path: spec.path.clone(),
+            message: e.to_string(),
+        };
+        let writer = ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(parquet_err)?;
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let writer =
-            ArrowWriter::try_new(file.take_writer(), schema.clone(), Some(props)).map_err(|e| SinkError::Parquet {
-                path: spec.path.clone(),
-                message: e.to_string(),
-            })?;
+            ParallelWriter::new(writer, schema.clone(), spec.row_group_rows.max(1), threads).map_err(parquet_err)?;
         Ok(ParquetSink {
             file,
             writer,

@@ -63,6 +63,23 @@ pub enum SinkSpec {
 }
 
 impl SinkSpec {
+    /// Its `columns = [...]`, for the sinks that write columns and were given one.
+    pub fn selection(&self) -> Option<&crate::sinks::select::Selection> {
+        match self {
+            SinkSpec::Parquet(s) => s.columns.as_ref(),
+            SinkSpec::Csv(s) => s.columns.as_ref(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
+    fn selection_mut(&mut self) -> Option<&mut crate::sinks::select::Selection> {
+        match self {
+            SinkSpec::Parquet(s) => s.columns.as_mut(),
+            SinkSpec::Csv(s) => s.columns.as_mut(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
     /// The file the sink writes (for `graph8_upsert`, its receipt).
     pub fn path(&self) -> &Path {
         match self {
