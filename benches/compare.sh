@@ -20,6 +20,7 @@
 #   INPUT      use this CSV instead of generating one
 #   TOOLS      which tools to run (default "leadpipe leadpipe_all duckdb polars")
 #   LEADPIPE   the leadpipe binary to run (default: target/release/leadpipe, built here)
+#   BUILD      0 = use the binaries already built (default 1: cargo build --release first)
 #   MEMCHECK   1 = only the memory check (leadpipe without dedupe, 500k vs 5M rows)
 set -euo pipefail
 
@@ -297,7 +298,7 @@ memcheck() {
 
 mkdir -p "$BENCH_DIR"
 ensure_tools
-build
+[ "${BUILD:-1}" = 0 ] || build
 if [ "$MEMCHECK" = 1 ]; then
     memcheck
 else
