@@ -91,7 +91,9 @@ fn benches(c: &mut Criterion) {
             let spec = ParquetSinkSpec {
                 path: dir.path().join("o.parquet"),
                 row_group_rows: 262_144,
-                zstd_level: 3,
+                compression: Some("zstd(3)".into()),
+                zstd_level: None,
+                columns: None,
                 partition_by: Vec::new(),
                 endpoint: None,
                 region: None,

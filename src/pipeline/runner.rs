@@ -111,6 +111,9 @@ pub enum RunError {
     #[error("the report cannot be written as JSON: {0}")]
     Report(#[source] serde_json::Error),
     /// A broken invariant of the runner itself (a bug): nothing caused it but the code.
+    /// The pipeline file asks for something this input cannot give.
+    #[error("{0}")]
+    Pipeline(crate::spec::Located),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -125,6 +128,7 @@ impl RunError {
             | RunError::VendorSettings { .. }
             | RunError::Webhook(_)
             | RunError::CrmList(_)
+            | RunError::Pipeline(_)
             | RunError::State(StateError::InUse { .. }) => Exit::Invalid,
             RunError::OpenState(_) => Exit::StateUnavailable,
             RunError::OpenOutput(_) => Exit::OutputUnavailable,
@@ -201,6 +205,18 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Input::Graph8(g8) => g8.header().clone(),
     };
     let columns = output_columns(&header, groups);
+    // A sink's `columns` naming a column this input does not give is refused before any work.
+    for (i, sink) in p.sinks.iter().enumerate() {
+        if let Err(e) = crate::sinks::select::columns_for(sink.selection(), &columns) {
+            let problem = crate::spec::Located {
+                file: p.file.clone(),
+                line: e.line,
+                key: Some(format!("sinks[{i}].{}", e.key())),
+                message: e.message,
+            };
+            return fail(&store, run_id, RunError::Pipeline(problem));
+        }
+    }
     // A field mapping naming a column this run does not have is refused before any paid call.
     for sink in &p.sinks {
         if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {

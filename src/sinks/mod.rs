@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod csv;
+mod encode;
 pub mod graph8;
 pub mod object;
 pub mod parquet;
@@ -14,6 +15,7 @@ pub mod partition;
 pub mod postgres;
 pub mod report;
 pub mod schema;
+pub mod select;
 pub mod side;
 
 use std::path::PathBuf;
@@ -47,11 +49,19 @@ pub enum SinkError {
         #[source]
         source: ::csv::Error,
     },
-    #[error("{path}: sinks.parquet.zstd_level: {source}")]
-    ZstdLevel {
+    /// `compression` / `zstd_level` name no codec (`key` is the one at fault).
+    #[error("{path}: sinks.parquet.{key}: {message}")]
+    Codec {
         path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+    /// A `columns = [...]` entry names no output column.
+    #[error("{target}: {}: {source}", source.key())]
+    Columns {
+        target: String,
         #[source]
-        source: ::parquet::errors::ParquetError,
+        source: select::SelectionError,
     },
     #[error("{file}: sinks.graph8_upsert.{source}")]
     Graph8Mapping {
@@ -100,6 +110,10 @@ impl Sink {
     /// Open a sink: local files are created beside their path; a remote
     /// sink connects (and checks what it can) now, before any row is paid for.
     pub async fn open(spec: &SinkSpec, columns: &[schema::Column], run: RunTag<'_>) -> Result<Sink, SinkError> {
+        let columns = &select::columns_for(spec.selection(), columns).map_err(|source| SinkError::Columns {
+            target: spec.target(),
+            source,
+        })?;
         Ok(match spec {
             SinkSpec::Parquet(s) => match s.location() {
                 Some(location) => {

@@ -26,9 +26,11 @@ use tokio::runtime::Handle;
 
 use super::SinkError;
 use super::atomic::AtomicFile;
+use super::encode::ParallelWriter;
 use super::object::{self, Location, Staged, Upload};
 use super::partition::{self, Layout};
 use super::schema::{Cell, Column};
+use super::select::Selection;
 use crate::pipeline::record::Record;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,9 +42,16 @@ pub struct ParquetSinkSpec {
     /// Rows per row group.
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
-    /// zstd level (1 fastest … 22 smallest).
-    #[serde(default = "default_zstd_level")]
-    pub zstd_level: i32,
+    /// `"zstd"` (the default), `"zstd(N)"` (level 1 fastest … 22 smallest),
+    /// `"snappy"` or `"none"`.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// zstd level for `compression = "zstd"` (default 1); `"zstd(N)"` says the same.
+    #[serde(default)]
+    pub zstd_level: Option<i32>,
+    /// Which output columns, in which order and under which names (default: all).
+    #[serde(default)]
+    pub columns: Option<Selection>,
     /// Hive-style folders by these columns (or `run_date`); `s3://` paths only.
     #[serde(default)]
     pub partition_by: Vec<String>,
@@ -61,8 +70,56 @@ fn default_row_group_rows() -> usize {
     262_144
 }
 
-fn default_zstd_level() -> i32 {
-    1
+/// zstd level when none is given: the fastest, see docs/benchmarks.md.
+const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+impl ParquetSinkSpec {
+    /// The codec `compression` and `zstd_level` ask for; the error names the key at fault.
+    pub fn codec(&self) -> Result<Compression, (&'static str, String)> {
+        let zstd = |level: i32, key: &'static str| {
+            ZstdLevel::try_new(level)
+                .map(Compression::ZSTD)
+                .map_err(|_| (key, format!("zstd level {level} is outside 1..=22")))
+        };
+        let text = self
+            .compression
+            .as_deref()
+            .unwrap_or("zstd")
+            .trim()
+            .to_ascii_lowercase();
+        let level_too = |codec: &str| {
+            self.zstd_level.map_or(Ok(()), |_| {
+                Err((
+                    "zstd_level",
+                    format!("applies only to compression = \"zstd\", not {codec:?}"),
+                ))
+            })
+        };
+        match text.as_str() {
+            "zstd" => zstd(self.zstd_level.unwrap_or(DEFAULT_ZSTD_LEVEL), "zstd_level"),
+            "snappy" => level_too("snappy").map(|()| Compression::SNAPPY),
+            "none" | "uncompressed" => level_too("none").map(|()| Compression::UNCOMPRESSED),
+            other => {
+                let level = other
+                    .strip_prefix("zstd(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.trim().parse::<i32>().ok())
+                    .ok_or_else(|| {
+                        (
+                            "compression",
+                            format!("{other:?} is not one of \"zstd\", \"zstd(N)\", \"snappy\", \"none\""),
+                        )
+                    })?;
+                if self.zstd_level.is_some() {
+                    return Err((
+                        "zstd_level",
+                        "give the level once: in compression = \"zstd(N)\" or in zstd_level".into(),
+                    ));
+                }
+                zstd(level, "compression")
+            }
+        }
+    }
 }
 
 fn default_part_size_mib() -> usize {
@@ -80,8 +137,8 @@ impl ParquetSinkSpec {
 
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        if !(1..=22).contains(&self.zstd_level) {
-            problems.push(("zstd_level", format!("{} is outside 1..=22", self.zstd_level)));
+        if let Err(problem) = self.codec() {
+            problems.push(problem);
         }
         if self.row_group_rows == 0 {
             problems.push(("row_group_rows", "must be at least 1".into()));
@@ -116,7 +173,7 @@ impl ParquetSinkSpec {
 struct Encoder<W: Write + Send> {
     /// The output's path or URL, for errors.
     path: PathBuf,
-    writer: ArrowWriter<W>,
+    writer: ParallelWriter<W>,
     schema: SchemaRef,
     columns: Vec<Column>,
     /// Bytes each column's values took in the previous batch: the next batch's buffer size.
@@ -131,12 +188,13 @@ impl<W: Write + Send> Encoder<W> {
                 .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
                 .collect::<Vec<_>>(),
         ));
-        let level = ZstdLevel::try_new(spec.zstd_level).map_err(|source| SinkError::ZstdLevel {
+        let codec = spec.codec().map_err(|(key, message)| SinkError::Codec {
             path: spec.path.clone(),
-            source,
+            key,
+            message,
         })?;
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
+            .set_compression(codec)
             .set_max_row_group_row_count(Some(spec.row_group_rows.max(1)))
             .set_created_by(format!("leadpipe {}", env!("CARGO_PKG_VERSION")));
         // The integer columns (row id, line) ascend with every row: a
@@ -148,11 +206,14 @@ impl<W: Write + Send> Encoder<W> {
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
+        let parquet_err = |source| SinkError::Parquet {
+            path: spec.path.clone(),
+            source,
+        };
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build())).map_err(parquet_err)?;
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let writer =
-            ArrowWriter::try_new(out, schema.clone(), Some(props.build())).map_err(|source| SinkError::Parquet {
-                path: spec.path.clone(),
-                source,
-            })?;
+            ParallelWriter::new(writer, schema.clone(), spec.row_group_rows.max(1), threads).map_err(parquet_err)?;
         Ok(Encoder {
             path: spec.path.clone(),
             writer,

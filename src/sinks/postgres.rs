@@ -47,9 +47,12 @@ pub struct PostgresSinkSpec {
     pub table: String,
     #[serde(default)]
     pub mode: LoadMode,
-    /// Upsert mode: the columns that identify a row.
+    /// Upsert mode: the columns that identify a row (as named in the table).
     #[serde(default)]
     pub key: Vec<String>,
+    /// Which output columns, in which order and under which names (default: all).
+    #[serde(default)]
+    pub columns: Option<super::select::Selection>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -64,6 +64,25 @@ pub enum SinkSpec {
 }
 
 impl SinkSpec {
+    /// Its `columns = [...]`, for the sinks that write columns and were given one.
+    pub fn selection(&self) -> Option<&crate::sinks::select::Selection> {
+        match self {
+            SinkSpec::Parquet(s) => s.columns.as_ref(),
+            SinkSpec::Csv(s) => s.columns.as_ref(),
+            SinkSpec::Postgres(s) => s.columns.as_ref(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
+    fn selection_mut(&mut self) -> Option<&mut crate::sinks::select::Selection> {
+        match self {
+            SinkSpec::Parquet(s) => s.columns.as_mut(),
+            SinkSpec::Csv(s) => s.columns.as_mut(),
+            SinkSpec::Postgres(s) => s.columns.as_mut(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
     /// The local file the sink writes (for `graph8_upsert`, its receipt);
     /// `None` for an output elsewhere (object storage, a database).
     pub fn local_path(&self) -> Option<&Path> {

@@ -100,6 +100,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         hash,
     } = loaded;
     let mut errors: Vec<Located> = Vec::new();
+    let mut selection_errors: Vec<Located> = Vec::new();
     let mut located: Vec<(String, String)> = Vec::new();
     let mut err = |key: String, message: String| located.push((key, message));
 
@@ -337,6 +338,21 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+    // `columns`: what can be checked without the input's header.
+    let mut spec = spec;
+    for (i, sink) in spec.sinks.iter_mut().enumerate() {
+        if let Some(selection) = sink.selection_mut() {
+            selection.locate(&text, line_of_key(&text, &format!("sinks[{i}].columns")));
+            for e in selection.check() {
+                selection_errors.push(Located {
+                    file: file.clone(),
+                    line: e.line.or_else(|| line_of_key(&text, &format!("sinks[{i}].columns"))),
+                    key: Some(format!("sinks[{i}].{}", e.key())),
+                    message: e.message,
+                });
+            }
+        }
+    }
     if spec.run.batch_rows == 0 {
         err("run.batch_rows".into(), "must be at least 1".into());
     }
@@ -344,6 +360,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         err("run.channel_batches".into(), "must be at least 1".into());
     }
 
+    errors.append(&mut selection_errors);
     for (key, message) in located {
         let line = line_of_key(&text, &key);
         errors.push(Located {

@@ -395,3 +395,56 @@ fn an_unreachable_database_stops_the_run_before_any_row_without_showing_the_pass
     assert!(!err.contains(PG_PASSWORD), "{err}");
     assert!(!h.w.path("out/in.parquet").exists());
 }
+
+#[test]
+fn a_table_holds_the_chosen_columns_in_order_under_their_new_names() {
+    let h = Warehouse::new("columns");
+    h.w.write(
+        "data/demo.csv",
+        std::fs::read(format!("{}/data/demo.csv", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    );
+    h.w.write(
+        "pipelines/pick.toml",
+        r#"name = "pick"
+[source]
+kind = "csv"
+path = "data/demo.csv"
+
+[[stages]]
+kind = "dedupe"
+key = ["email"]
+
+[[sinks]]
+kind = "postgres"
+url = "${DATABASE_URL}"
+table = "picked"
+mode = "upsert"
+key = ["work_email"]
+columns = [{ name = "email", as = "work_email" }, "company", "row_id"]
+
+[state]
+path = "state/pick.db"
+"#,
+    );
+    let out = h
+        .command(&["run", "pipelines/pick.toml", "--report", "out/r.json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let columns = h.psql(
+        "SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) \
+         FROM information_schema.columns WHERE table_name = 'picked'",
+    );
+    assert_eq!(
+        columns,
+        "work_email:text,company:text,row_id:bigint,leadpipe_run_id:bigint"
+    );
+    let r = h.w.report("out/r.json");
+    let rows = r["rows_out"].as_u64().unwrap() - r["sinks"]["postgres"]["rows_without_key"].as_u64().unwrap();
+    assert!(rows > 200, "{r}");
+    assert_eq!(h.count("SELECT count(*) FROM picked"), rows);
+    assert_eq!(
+        h.psql("SELECT company FROM picked WHERE work_email = 'zperry@opalfreightcollective.net'"),
+        "Opal Freight Collective"
+    );
+}
