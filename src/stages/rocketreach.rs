@@ -219,7 +219,10 @@ impl LookupStage {
             return rec;
         };
         let answer = match &self.bulk {
-            Some(bulk) => bulk.lookup(&key, rec.id).await,
+            Some(bulk) => match bulk.lookup(&key, rec.id).await {
+                Err(e) if crate::vendors::rocketreach_bulk::below_minimum(&e) => self.client.lookup(&key, rec.id).await,
+                bulk_answer => bulk_answer,
+            },
             None => self.client.lookup(&key, rec.id).await,
         };
         let person = match answer {
