@@ -330,6 +330,14 @@ fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String
     }
 }
 
+/// A table header's name with the spaces and quotes around its segments taken off.
+fn dotted(name: &str) -> String {
+    name.split('.')
+        .map(|segment| segment.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
@@ -351,12 +359,22 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
         Some((t, i)) => (t, i.trim_end_matches(']').parse::<usize>().ok()),
         None => (head, None),
     };
+    // The path as a table header would spell it (`source.columns`, `stages.x`).
+    let header_path: String = path
+        .split('.')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .collect::<Vec<_>>()
+        .join(".");
     let mut seen = 0usize;
     let mut in_table = false;
     for (n, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with('[') {
             let name = l.trim_matches(['[', ']', ' ']);
+            // A key that is itself a table (`[source.columns]`): its header is its line.
+            if !l.starts_with("[[") && (index.is_none() || in_table) && dotted(name) == header_path {
+                return Some(n + 1);
+            }
             let top = name.split('.').next().unwrap_or(name);
             if top == table {
                 if l.starts_with("[[") {
