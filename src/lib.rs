@@ -15,7 +15,8 @@
 //!   pending jobs) and its single batched writer.
 //! - [`vendors`]: one client per vendor on a shared HTTP layer (rate windows,
 //!   concurrency, retries, `Retry-After` pauses, failure classes, counters).
-//! - [`sandbox`]: simulators of the four vendor APIs (axum routers), for
+//! - [`sandbox`]: the `leadpipe-sandbox` crate (workspace member, independent
+//!   of this one): simulators of the four vendor APIs (axum routers), for
 //!   `leadpipe sandbox`, `--sandbox` runs, tests and benches.
 //! - [`webhook`]: the run's webhook receiver (async vendor results, stored before acknowledged).
 //! - [`secret`]: API keys in a type that never prints them.
@@ -28,7 +29,6 @@
 pub mod cli;
 pub mod exit;
 pub mod pipeline;
-pub mod sandbox;
 pub mod secret;
 pub mod sinks;
 pub mod source;
@@ -38,3 +38,7 @@ pub mod state;
 pub mod sync;
 pub mod vendors;
 pub mod webhook;
+
+/// The vendor simulators, a crate of their own that depends on nothing of
+/// the client; re-exported so `leadpipe::sandbox::…` keeps naming them.
+pub use leadpipe_sandbox as sandbox;
