@@ -175,6 +175,8 @@ pub struct Record {
     pub verification: Option<Box<Verification>>,
     /// What ReachStream gave (firmographics, contacts), when the pipeline has that stage.
     pub reachstream: Option<Box<crate::stages::reachstream::Enrichment>>,
+    /// Which provider of a waterfall answered, with the verdict, when the pipeline has one.
+    pub waterfall: Option<Box<crate::stages::waterfall::Answer>>,
 }
 
 impl Record {
@@ -187,6 +189,7 @@ impl Record {
             person: None,
             verification: None,
             reachstream: None,
+            waterfall: None,
         }
     }
 
@@ -201,6 +204,10 @@ impl Record {
                 .reachstream
                 .as_ref()
                 .is_some_and(|e| e.outcome.status == Status::Failed)
+            || self
+                .waterfall
+                .as_ref()
+                .is_some_and(|w| w.outcome.status == Status::Failed)
     }
 }
 

@@ -189,12 +189,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Input::Csv(csv) => std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
         Input::Graph8(_) => 0,
     };
-    let groups = crate::sinks::schema::Groups {
-        person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
-        verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
-        reachstream: p.stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
-        reachstream_contacts: p.stages.iter().any(StageSpec::needs_webhook),
-    };
+    let groups = crate::sinks::schema::Groups::of(&p.stages);
     let header = match &source {
         Input::Csv(csv) => csv.header().clone(),
         Input::Graph8(g8) => g8.header().clone(),
@@ -584,7 +579,7 @@ fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunE
     let used = graph8_source
         .then_some(Vendor::Graph8)
         .into_iter()
-        .chain(p.stages.iter().filter_map(StageSpec::vendor))
+        .chain(p.stages.iter().flat_map(StageSpec::vendors))
         .chain(graph8_sink.then_some(Vendor::Graph8));
     for vendor in used {
         if out.contains_key(&vendor) {
@@ -720,6 +715,7 @@ async fn run_row_stage(
         }
     }
     counts.duration_s = started.elapsed().as_secs_f64();
+    stage.report(&mut counts);
     counts
 }
 

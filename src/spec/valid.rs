@@ -214,8 +214,29 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(format!("stages[{i}].{key}"), message);
                 }
             }
+            StageSpec::Waterfall(w) => {
+                for (key, message) in w.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+                let secret = spec
+                    .vendors
+                    .reachstream
+                    .as_ref()
+                    .and_then(|v| v.webhook_secret.as_ref());
+                if w.providers.contains(&crate::stages::waterfall::Provider::Reachstream)
+                    && secret.is_none()
+                    && !checks.sandbox
+                {
+                    err(
+                        format!("stages[{i}].providers"),
+                        "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
+                         webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
+                            .into(),
+                    );
+                }
+            }
         }
-        if let Some(vendor) = stage.vendor() {
+        for vendor in stage.vendors() {
             let name = vendor.name();
             let configured = spec.vendors.iter().any(|(n, _)| n == name);
             if !configured && !checks.sandbox {

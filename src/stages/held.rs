@@ -77,6 +77,7 @@ impl HeldRows {
         put_json(&mut out, rec.person.as_deref())?;
         put_json(&mut out, rec.verification.as_deref())?;
         put_json(&mut out, rec.reachstream.as_deref())?;
+        put_json(&mut out, rec.waterfall.as_deref())?;
         let written = self.file.write_all(&out);
         self.scratch = out;
         written?;
@@ -134,6 +135,7 @@ impl Drain {
         rec.person = self.json()?;
         rec.verification = self.json()?;
         rec.reachstream = self.json()?;
+        rec.waterfall = self.json()?;
         Ok(rec)
     }
 
