@@ -17,3 +17,4 @@ mod rocketreach_bulk;
 mod sandbox;
 mod startup;
 mod torture;
+mod waterfall;
