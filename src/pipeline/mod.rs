@@ -3,6 +3,7 @@
 
 mod crm_lists;
 pub mod normalize;
+pub mod preflight;
 pub mod progress;
 pub mod record;
 pub mod runner;

@@ -235,7 +235,7 @@ fn reachstream_columns(contacts: bool) -> Vec<Derived> {
 /// Columns of a waterfall: which provider answered the row, with which
 /// verdict, which were asked, and what the row cost across them.
 fn waterfall_columns() -> Vec<Derived> {
-    use crate::stages::waterfall::Answer;
+    use crate::pipeline::record::WaterfallAnswer as Answer;
     use DataType::{Float64, Utf8};
     fn w(r: &Record) -> Option<&Answer> {
         r.waterfall.as_deref()

@@ -230,8 +230,8 @@ fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::record::IdentityField;
     use crate::pipeline::record::{Outcome, Person, PersonFields, Status};
-    use crate::source::csv::IdentityField;
 
     fn row(id: u64, email: &str, problem: Option<&'static str>) -> Record {
         let mut identity = Identity::default();

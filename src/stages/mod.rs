@@ -107,6 +107,18 @@ impl StageSpec {
         }
     }
 
+    /// True when the stage plans from the whole input before its first row
+    /// (RocketReach's bulk `auto`, ReachStream's credit check in contacts mode):
+    /// the runner then reads the source ahead for it.
+    pub fn looks_ahead(&self) -> bool {
+        match self {
+            StageSpec::RocketreachLookup(s) => s.bulk == rocketreach::BulkMode::Auto,
+            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
+            StageSpec::Waterfall(w) => w.looks_ahead(),
+            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
+        }
+    }
+
     /// True when the stage spends credits (graph8, the CRM, charges none).
     pub fn paid(&self) -> bool {
         self.vendor().is_some_and(|v| v != crate::vendors::http::Vendor::Graph8)
@@ -130,8 +142,10 @@ pub struct StageContext<'a> {
     pub vendors: &'a indexmap::IndexMap<Vendor, VendorHttp>,
     /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
     pub webhook: Option<crate::webhook::Receiver>,
-    /// Members of a CRM list source, as the CRM counts them (a file source is read ahead instead).
-    pub list_size: Option<u64>,
+    /// What the runner read ahead of the source for the stages that plan
+    /// ahead ([`StageSpec::looks_ahead`]): rows by the fields they have,
+    /// distinct companies; a CRM list's size.
+    pub preflight: &'a crate::pipeline::preflight::Preflight,
 }
 
 impl<'a> StageContext<'a> {
@@ -147,7 +161,7 @@ impl<'a> StageContext<'a> {
             refresh: self.refresh,
             vendors: self.vendors,
             webhook: self.webhook.clone(),
-            list_size: self.list_size,
+            preflight: self.preflight,
         }
     }
 

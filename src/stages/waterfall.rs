@@ -30,7 +30,7 @@ use super::leadrocks::{LeadRocksSpec, VerifyStage};
 use super::reachstream::{EnrichStage, Mode, ReachStreamSpec};
 use super::rocketreach::{LookupStage, RocketReachSpec};
 use super::{RowStage, StageContext, StageCounts, StageRow};
-use crate::pipeline::record::{IdentityField, Outcome, Record, Status};
+use crate::pipeline::record::{IdentityField, Outcome, Record, Status, WaterfallAnswer};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
 use crate::vendors::http::Vendor;
@@ -157,6 +157,16 @@ impl WaterfallSpec {
         })
     }
 
+    /// True when a provider plans from the whole input (see `StageSpec::looks_ahead`).
+    pub fn looks_ahead(&self) -> bool {
+        self.providers.iter().any(|p| match p {
+            Provider::Reachstream => self.reachstream_spec().is_ok_and(|s| s.mode == Mode::Contacts),
+            Provider::Rocketreach => self
+                .rocketreach_spec()
+                .is_ok_and(|s| s.bulk == super::rocketreach::BulkMode::Auto),
+        })
+    }
+
     /// Every vendor the stage calls: the providers', then the verifier's.
     pub fn vendors(&self) -> Vec<Vendor> {
         let mut out: Vec<Vendor> = self.providers.iter().map(|p| p.vendor()).collect();
@@ -247,21 +257,6 @@ impl WaterfallSpec {
             nested("leadrocks", self.leadrocks_spec().map(|s| s.check()));
         }
     }
-}
-
-/// What the waterfall gave a row: who answered, with which verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Answer {
-    /// The provider whose email counted; `source` when the row had one, `none` when no provider's did.
-    pub provider: String,
-    /// The verdict of that email (`valid`, `catch_all`… or `unverified` without `verify`);
-    /// with no email, the last verdict met (`not_valid`…) or `not_found`.
-    pub verdict: String,
-    /// The providers asked, in order.
-    pub asked: Vec<String>,
-    /// Credits this row cost across providers and verifications.
-    pub credits: f64,
-    pub outcome: Outcome,
 }
 
 /// One provider, started as its own stage, with the verification of its emails.
@@ -466,8 +461,15 @@ impl WaterfallStage {
         f(&mut crate::sync::lock(&self.tally).providers[step]);
     }
 
-    fn answer(&self, provider: &str, verdict: &str, asked: Vec<String>, credits: f64, status: Status) -> Answer {
-        Answer {
+    fn answer(
+        &self,
+        provider: &str,
+        verdict: &str,
+        asked: Vec<String>,
+        credits: f64,
+        status: Status,
+    ) -> WaterfallAnswer {
+        WaterfallAnswer {
             provider: provider.into(),
             verdict: verdict.into(),
             asked,
@@ -479,7 +481,7 @@ impl WaterfallStage {
     /// The row's answer goes on the row and, unless it failed (tried again on
     /// resume), into the state store with the provider as its outcome, which
     /// `leadpipe status` counts.
-    fn finish(&self, mut rec: Record, answer: Answer) -> Record {
+    fn finish(&self, mut rec: Record, answer: WaterfallAnswer) -> Record {
         if answer.outcome.status != Status::Skipped {
             crate::sync::lock(&self.tally).rows_needing += u64::from(answer.outcome.status != Status::Failed);
         }
