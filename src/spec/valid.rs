@@ -2,6 +2,7 @@
 //! any work starts (and before any paid call). Collects every problem, each
 //! with its file, line and key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::interp::missing_var;
@@ -99,13 +100,64 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         missing_vars,
         hash,
     } = loaded;
-    let mut errors: Vec<Located> = Vec::new();
+    let mut errors = unset_vars(&file, &text, &missing_vars, checks);
     let mut located: Vec<(String, String)> = Vec::new();
     let mut err = |key: String, message: String| located.push((key, message));
+    check_source(&spec, checks, &mut err);
+    check_stages(&spec, checks, &mut err);
+    check_webhook(&spec, checks, &mut err);
+    check_vendors(&spec, checks, &mut err);
+    check_sinks(&spec, checks, &mut err);
+    check_run(&spec, &mut err);
 
-    // Unset ${VAR}s, by the key that uses them.
+    for (key, message) in located {
+        let line = line_of_key(&text, &key);
+        errors.push(Located {
+            file: file.clone(),
+            line,
+            key: Some(key),
+            message,
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        return Err(Invalid(errors));
+    }
+    let name = spec.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let rejects_path = spec
+        .run
+        .rejects_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
+    let report_path = spec
+        .run
+        .report_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
+    Ok(ValidPipeline {
+        name,
+        file,
+        hash: format!("{hash:016x}"),
+        source: spec.source,
+        stages: spec.stages,
+        sinks: spec.sinks,
+        state_path: spec.state.path,
+        vendors: spec.vendors,
+        run: spec.run,
+        rejects_path,
+        report_path,
+        webhook: spec.webhook,
+    })
+}
+
+/// Unset `${VAR}`s, by the key that uses them (keys `--sandbox` replaces excepted).
+fn unset_vars(file: &Path, text: &str, missing_vars: &BTreeMap<String, Vec<usize>>, checks: Checks) -> Vec<Located> {
+    let mut errors = Vec::new();
     if !missing_vars.is_empty() {
-        let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
         let mut found = Vec::new();
         walk(&toml::Value::Table(table), String::new(), &mut found);
         for (key, var) in found {
@@ -116,7 +168,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             if !(checks.sandbox && replaced_by_sandbox) {
                 let line = missing_vars.get(&var).and_then(|l| l.first().copied());
                 errors.push(Located {
-                    file: file.clone(),
+                    file: file.to_path_buf(),
                     line,
                     key: Some(key),
                     message: format!("environment variable {var} is not set"),
@@ -125,6 +177,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         }
     }
 
+    errors
+}
+
+/// The source: its file, delimiter, CRM list.
+fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     match &spec.source {
         SourceSpec::Csv(csv) => {
             if missing_var(&csv.path.to_string_lossy()).is_none() && !csv.path.is_file() {
@@ -148,7 +205,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+}
 
+/// Each stage's own checks, and the vendors and secrets it needs.
+fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (i, stage) in spec.stages.iter().enumerate() {
         match stage {
             StageSpec::Dedupe(d) => {
@@ -250,7 +310,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
-    // A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+}
+
+/// A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+fn check_webhook(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     let fixed = spec
         .webhook
         .as_ref()
@@ -263,6 +326,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 .into(),
         );
     }
+}
+
+/// Each `[vendors.NAME]` table: a key, and settings that resolve.
+fn check_vendors(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (name, vendor) in spec.vendors.iter() {
         let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
         let key_missing = vendor.api_key.as_ref().is_none_or(|k| k.is_empty());
@@ -288,7 +355,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             err(e.key.clone(), e.message.clone());
         }
     }
+}
 
+/// The sinks: at least one, distinct paths, each sink's own keys.
+fn check_sinks(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     if spec.sinks.is_empty() {
         err("sinks".into(), "at least one [[sinks]] is required".into());
     }
@@ -350,54 +420,16 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+}
+
+/// `[run]`.
+fn check_run(spec: &PipelineSpec, err: &mut impl FnMut(String, String)) {
     if spec.run.batch_rows == 0 {
         err("run.batch_rows".into(), "must be at least 1".into());
     }
     if spec.run.channel_batches == 0 {
         err("run.channel_batches".into(), "must be at least 1".into());
     }
-
-    for (key, message) in located {
-        let line = line_of_key(&text, &key);
-        errors.push(Located {
-            file: file.clone(),
-            line,
-            key: Some(key),
-            message,
-        });
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-        return Err(Invalid(errors));
-    }
-    let name = spec.name.clone().unwrap_or_else(|| {
-        file.file_stem()
-            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let rejects_path = spec
-        .run
-        .rejects_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
-    let report_path = spec
-        .run
-        .report_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
-    Ok(ValidPipeline {
-        name,
-        file,
-        hash: format!("{hash:016x}"),
-        source: spec.source,
-        stages: spec.stages,
-        sinks: spec.sinks,
-        state_path: spec.state.path,
-        vendors: spec.vendors,
-        run: spec.run,
-        rejects_path,
-        report_path,
-        webhook: spec.webhook,
-    })
 }
 
 fn needs_graph8() -> String {
