@@ -234,7 +234,14 @@ impl WaterfallSpec {
                     if s.mode == Mode::Company {
                         return Err("mode = \"company\" finds no email; a waterfall asks for contacts".into());
                     }
-                    Ok(s.check())
+                    let mut p = s.check();
+                    if !s.fill_missing {
+                        p.push((
+                            "fill_missing",
+                            "a waterfall takes the email from the row's contact: leave it on".into(),
+                        ));
+                    }
+                    Ok(p)
                 }),
             );
         }
@@ -248,6 +255,12 @@ impl WaterfallSpec {
                     }
                     if s.poll_interval.0.is_zero() {
                         p.push(("poll_interval", "must be longer than zero".to_string()));
+                    }
+                    if !s.fill_email {
+                        p.push((
+                            "fill_email",
+                            "a waterfall takes the email the lookup found: leave it on".to_string(),
+                        ));
                     }
                     p
                 }),
@@ -532,4 +545,76 @@ impl Step {
 fn outcome(rec: Record, o: Option<(f64, Status)>) -> (Record, f64, bool) {
     let (credits, status) = o.unwrap_or((0.0, Status::Skipped));
     (rec, credits, status == Status::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> WaterfallSpec {
+        toml::from_str(text).expect("a waterfall table")
+    }
+
+    fn keys(spec: &WaterfallSpec) -> Vec<String> {
+        spec.check().into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn providers_take_their_own_stage_options_with_the_waterfall_defaults() {
+        let w =
+            spec("find = \"email\"\nproviders = [\"reachstream\", \"rocketreach\"]\n[reachstream]\nfetch_count = 7\n");
+        assert!(w.check().is_empty(), "{:?}", w.check());
+        let rs = w.reachstream_spec().unwrap();
+        assert_eq!((rs.mode, rs.fetch_count), (Mode::Contacts, 7));
+        assert_eq!(rs.only_if_missing, vec![IdentityField::Email]);
+        assert_eq!(
+            w.rocketreach_spec().unwrap().only_if_missing,
+            vec![IdentityField::Email]
+        );
+        assert_eq!(w.vendors(), vec![Vendor::ReachStream, Vendor::RocketReach]);
+        assert!(w.needs_webhook() && w.looks_ahead());
+    }
+
+    #[test]
+    fn options_that_cannot_find_an_email_are_refused_by_their_key() {
+        let w = spec(
+            "find = \"email\"\nproviders = [\"rocketreach\", \"rocketreach\"]\naccept = [\"great\"]\n\
+             [rocketreach]\nfill_email = false\nnot_a_key = 1\n[reachstream]\nmode = \"company\"\n[leadrocks]\n",
+        );
+        assert_eq!(
+            keys(&w),
+            ["providers", "accept", "reachstream", "leadrocks", "rocketreach"]
+        );
+        let w = spec("find = \"email\"\nproviders = [\"rocketreach\"]\n[rocketreach]\nfill_email = false\n");
+        assert_eq!(keys(&w), ["rocketreach.fill_email"]);
+        let w = spec("find = \"email\"\nproviders = []\nverify = \"leadrocks\"\n[leadrocks]\nmode = \"bulk\"\n");
+        assert_eq!(keys(&w), ["providers"]);
+    }
+
+    #[test]
+    fn hit_rates_read_as_each_provider_of_the_rows_it_was_asked_for() {
+        let t = Tally {
+            rows_needing: 40,
+            none: 11,
+            providers: vec![
+                ProviderTally {
+                    provider: "reachstream".into(),
+                    asked: 40,
+                    answered: 11,
+                    credits: 0.0,
+                },
+                ProviderTally {
+                    provider: "rocketreach".into(),
+                    asked: 29,
+                    answered: 18,
+                    credits: 0.0,
+                },
+            ],
+            ..Tally::default()
+        };
+        assert_eq!(
+            t.rates(),
+            "reachstream answered 28% (11/40), rocketreach answered 62% of the rest (18/29), none 28% (11/40)"
+        );
+    }
 }
