@@ -7,9 +7,11 @@
 //! - [`spec`]: the pipeline file — strict serde types, `${VAR}` interpolation,
 //!   units, and validation into a [`spec::ValidPipeline`] before any work.
 //! - [`source`]: where rows come from (CSV), with rejects for unusable rows.
-//! - [`pipeline`]: the record type, normalisation, and the runner (stage tasks
-//!   joined by bounded channels, shutdown, progress).
-//! - [`stages`]: one file per stage, listed in one closed enum.
+//! - [`pipeline`]: the record type, normalisation, the preflight (what the
+//!   stages learn of the input before its first row), and the runner (stage
+//!   tasks joined by bounded channels, shutdown, progress).
+//! - [`stages`]: one file per stage, listed in one closed enum; `waterfall`
+//!   asks the single-vendor stages in turn.
 //! - [`sinks`]: Parquet, CSV, rejects and duplicates files, the run report.
 //! - [`state`]: the SQLite state store (runs, stage results, ledger, cache,
 //!   pending jobs) and its single batched writer.
