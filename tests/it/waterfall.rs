@@ -1,15 +1,17 @@
 //! `pipelines/waterfall.toml` on the sandbox: RocketReach is paid only for
 //! the rows ReachStream left without a verified email, every row names the
-//! provider that answered and the verdict, and a rerun pays nothing.
+//! provider that answered and the verdict, and a rerun pays nothing; a run
+//! stopped by the second provider resumes without paying any answer twice.
 
 use std::collections::BTreeMap;
 
-use leadpipe::sandbox::{Sandbox, SandboxConfig, Vendor};
+use leadpipe::sandbox::{Credits, Sandbox, SandboxConfig, Vendor};
 
 use crate::readings::prepare;
 use crate::support::*;
 
 const LOOKUP: &str = "GET /api/v2/person/lookup";
+const FETCH: &str = "POST /api/v2/async/records/filter";
 
 /// A LinkedIn URL as the sandbox keys it: from `linkedin.com`, lower case, no trailing slash.
 fn linkedin_key(url: &str) -> String {
@@ -116,4 +118,40 @@ async fn the_second_provider_is_paid_only_for_rows_the_first_left_without_a_veri
             .collect()
     };
     assert_eq!(answers(&w.csv_rows("out/waterfall.csv.check")), answers(&rows));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waterfall_stopped_by_its_second_provider_resumes_without_paying_twice() {
+    // RocketReach runs out of credits after a few lookups: the run stops (exit 4).
+    let mut c = SandboxConfig::default();
+    c.rocketreach.credits = Credits::Amount(3);
+    let sb = Sandbox::start(c).await.expect("sandbox starts");
+    let w = Work::new();
+    prepare(&w, &sb, "waterfall");
+    let out = output_of(run_on_sandbox(&w, &sb)).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let fetches = sb.stats().calls_to(Vendor::ReachStream, FETCH);
+
+    sb.update(|c| c.rocketreach.credits = Credits::Unlimited).unwrap();
+    let out = output_of(run_on_sandbox(&w, &sb)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(w.report("out/report.json")["resumed"], true);
+    let stats = sb.stats();
+    assert!(stats.paid_twice().is_empty(), "{:?}", stats.paid_twice());
+    assert_eq!(
+        stats.calls_to(Vendor::ReachStream, FETCH),
+        fetches,
+        "ReachStream's answers of the first attempt were kept"
+    );
+    let rows = w.csv_rows("out/waterfall.csv.check");
+    assert_eq!(rows.len(), 40);
+    assert!(
+        rows.iter()
+            .all(|r| r["waterfall_provider"] != "" && r["waterfall_verdict"] != "failed")
+    );
+    let left = rows.iter().filter(|r| r["waterfall_provider"] != "reachstream").count();
+    // One lookup per row ReachStream left, besides those refused for want of credits (403).
+    let refused = stats.calls_with_status(Vendor::RocketReach, LOOKUP, 403);
+    assert!(refused > 0);
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP) - refused, left as u64);
 }
