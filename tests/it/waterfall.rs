@@ -147,7 +147,7 @@ async fn a_waterfall_stopped_by_its_second_provider_resumes_without_paying_twice
     assert_eq!(rows.len(), 40);
     assert!(
         rows.iter()
-            .all(|r| r["waterfall_provider"] != "" && r["waterfall_verdict"] != "failed")
+            .all(|r| !r["waterfall_provider"].is_empty() && r["waterfall_verdict"] != "failed")
     );
     let left = rows.iter().filter(|r| r["waterfall_provider"] != "reachstream").count();
     // One lookup per row ReachStream left, besides those refused for want of credits (403).
