@@ -419,76 +419,54 @@ impl WaterfallStage {
     }
 
     async fn row(&self, mut rec: Record) -> Record {
+        let mut trail = Trail::default();
         if rec.identity.email().is_some() {
-            let answer = self.answer("source", "skipped", Vec::new(), 0.0, Status::Skipped);
-            return self.finish(rec, answer);
+            return self.finish(rec, answer("source", "skipped", trail, Status::Skipped));
         }
-        let (mut asked, mut credits, mut verdict) = (Vec::new(), 0.0, "not_found".to_string());
+        let mut verdict = "not_found".to_string();
         for (i, step) in self.steps.iter().enumerate() {
-            asked.push(step.provider.name().to_string());
-            let (next, spent, failed) = step.ask(rec).await;
-            rec = next;
-            credits += spent;
+            trail.asked.push(step.provider.name().to_string());
+            rec = step.ask(rec).await;
+            let asked = step.outcome(&rec);
+            let spent = trail.note(asked);
             self.count(i, |t| {
                 t.asked += 1;
                 t.credits += spent;
             });
-            if failed {
-                let answer = self.answer("none", "failed", asked, credits, Status::Failed);
-                return self.finish(rec, answer);
+            if asked.is_some_and(|o| o.status == Status::Failed) {
+                return self.finish(rec, answer("none", "failed", trail, Status::Failed));
             }
             if rec.identity.email().is_none() {
                 continue;
             }
             let Some(verify) = &step.verify else {
                 self.count(i, |t| t.answered += 1);
-                let answer = self.answer(step.provider.name(), "unverified", asked, credits, Status::Found);
-                return self.finish(rec, answer);
+                return self.finish(rec, answer(step.provider.name(), "unverified", trail, Status::Found));
             };
             rec = verify.verify(rec).await;
             let v = rec
                 .verification
                 .as_deref()
                 .expect("the verification stage sets its verdict");
-            credits += v.outcome.credits;
-            self.count(i, |t| t.credits += v.outcome.credits);
+            let spent = trail.note(Some(&v.outcome));
+            self.count(i, |t| t.credits += spent);
             if v.outcome.status == Status::Failed {
-                let answer = self.answer("none", "failed", asked, credits, Status::Failed);
-                return self.finish(rec, answer);
+                return self.finish(rec, answer("none", "failed", trail, Status::Failed));
             }
             verdict = v.fields.status.clone().unwrap_or_else(|| "unknown".into());
             if self.spec.accept.contains(&verdict) {
                 self.count(i, |t| t.answered += 1);
-                let answer = self.answer(step.provider.name(), &verdict, asked, credits, Status::Found);
-                return self.finish(rec, answer);
+                return self.finish(rec, answer(step.provider.name(), &verdict, trail, Status::Found));
             }
             // Not an email to send to: the next provider looks the person up without it.
             rec.identity.clear(IdentityField::Email);
         }
         crate::sync::lock(&self.tally).none += 1;
-        let answer = self.answer("none", &verdict, asked, credits, Status::NotFound);
-        self.finish(rec, answer)
+        self.finish(rec, answer("none", &verdict, trail, Status::NotFound))
     }
 
     fn count(&self, step: usize, f: impl FnOnce(&mut ProviderTally)) {
         f(&mut crate::sync::lock(&self.tally).providers[step]);
-    }
-
-    fn answer(
-        &self,
-        provider: &str,
-        verdict: &str,
-        asked: Vec<String>,
-        credits: f64,
-        status: Status,
-    ) -> WaterfallAnswer {
-        WaterfallAnswer {
-            provider: provider.into(),
-            verdict: verdict.into(),
-            asked,
-            credits,
-            outcome: Outcome::now(status, None, false, credits),
-        }
     }
 
     /// The row's answer goes on the row and, unless it failed (tried again on
@@ -523,28 +501,64 @@ fn static_outcome(provider: &str) -> &'static str {
     }
 }
 
-impl Step {
-    /// Ask this step's provider for the row: the row back, the credits it
-    /// cost, and whether the provider failed for it.
-    async fn ask(&self, rec: Record) -> (Record, f64, bool) {
-        match &self.ask {
-            Ask::Reachstream(stage) => {
-                let rec = stage.enrich_row(rec).await;
-                let o = rec.reachstream.as_ref().map(|e| (e.outcome.credits, e.outcome.status));
-                outcome(rec, o)
-            }
-            Ask::Rocketreach(stage) => {
-                let rec = stage.lookup(rec).await;
-                let o = rec.person.as_ref().map(|p| (p.outcome.credits, p.outcome.status));
-                outcome(rec, o)
-            }
+/// What a row met on its way down the waterfall.
+struct Trail {
+    asked: Vec<String>,
+    credits: f64,
+    /// Every answer the row used came from the cache (or was paid by another row).
+    cached: bool,
+}
+
+impl Default for Trail {
+    fn default() -> Trail {
+        Trail {
+            asked: Vec::new(),
+            credits: 0.0,
+            cached: true,
         }
     }
 }
 
-fn outcome(rec: Record, o: Option<(f64, Status)>) -> (Record, f64, bool) {
-    let (credits, status) = o.unwrap_or((0.0, Status::Skipped));
-    (rec, credits, status == Status::Failed)
+impl Trail {
+    /// Count a provider's or verifier's outcome for the row: the credits it cost.
+    fn note(&mut self, outcome: Option<&Outcome>) -> f64 {
+        let Some(o) = outcome else { return 0.0 };
+        self.credits += o.credits;
+        if matches!(o.status, Status::Found | Status::NotFound) {
+            self.cached &= o.cached;
+        }
+        o.credits
+    }
+}
+
+fn answer(provider: &str, verdict: &str, trail: Trail, status: Status) -> WaterfallAnswer {
+    // A row that asked nobody used no cache.
+    let cached = trail.cached && !trail.asked.is_empty() && status != Status::Failed;
+    WaterfallAnswer {
+        provider: provider.into(),
+        verdict: verdict.into(),
+        credits: trail.credits,
+        asked: trail.asked,
+        outcome: Outcome::now(status, None, cached, trail.credits),
+    }
+}
+
+impl Step {
+    /// Ask this step's provider for the row, as its own stage would.
+    async fn ask(&self, rec: Record) -> Record {
+        match &self.ask {
+            Ask::Reachstream(stage) => stage.enrich_row(rec).await,
+            Ask::Rocketreach(stage) => stage.lookup(rec).await,
+        }
+    }
+
+    /// What this step's provider did for the row.
+    fn outcome<'r>(&self, rec: &'r Record) -> Option<&'r Outcome> {
+        match &self.ask {
+            Ask::Reachstream(_) => rec.reachstream.as_ref().map(|e| &e.outcome),
+            Ask::Rocketreach(_) => rec.person.as_ref().map(|p| &p.outcome),
+        }
+    }
 }
 
 #[cfg(test)]

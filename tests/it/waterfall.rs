@@ -105,6 +105,9 @@ async fn the_second_provider_is_paid_only_for_rows_the_first_left_without_a_veri
         .map(|v| stats.credits_charged(v))
         .to_vec();
     assert_eq!(after, charged, "a rerun paid");
+    let report = w.report("out/report.json");
+    assert_eq!(report["stages"]["waterfall"]["rows_cached"], 40, "{report}");
+    assert_eq!(report["stages"]["waterfall"]["waterfall"]["credits"], 0.0, "{report}");
     // …and names the same provider and verdict for every row.
     let answers = |rows: &[BTreeMap<String, String>]| -> Vec<(String, String, String)> {
         rows.iter()
