@@ -226,7 +226,7 @@ fn run_command(args: RunArgs) -> Exit {
         let sandbox = if args.sandbox {
             match Sandbox::start_with(sandbox_config, sandbox_options).await {
                 Ok(s) => {
-                    s.endpoints().point(&mut pipeline.vendors);
+                    pipeline.vendors.point_at(s.endpoints());
                     Some(s)
                 }
                 Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {

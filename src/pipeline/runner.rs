@@ -144,44 +144,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let vendors = build_vendors(&p)?;
     remember_rates(&store, &vendors)?;
     super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
-    // A CRM list says how many members it has; a file is counted by the stages that need to.
-    let (input_fp, list_size) = match &p.source {
-        SourceSpec::Csv(csv) => {
-            let input_path = csv.path.clone();
-            let fp = blocking(move || fingerprint(&input_path))
-                .await?
-                .map_err(|source| SourceError::Open {
-                    path: csv.path.clone(),
-                    source,
-                })?;
-            (fp, None)
-        }
-        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(&vendors)).await?,
-    };
-    let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, opts.fresh)? {
-        RunStart::New { run_id } => (run_id, false),
-        RunStart::Resumed { run_id, attempts } => {
-            tracing::info!(run_id, attempts, "resuming the unfinished run");
-            (run_id, true)
-        }
-        RunStart::Conflict {
-            run,
-            pipeline_changed,
-            input_changed,
-        } => {
-            let what = match (pipeline_changed, input_changed) {
-                (true, true) => "pipeline file and input",
-                (true, false) => "pipeline file",
-                _ => "input",
-            };
-            return Err(RunError::Conflict {
-                state: p.state_path.clone(),
-                run_id: run.id,
-                pipeline: p.name.clone(),
-                what,
-            });
-        }
-    };
+    let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
 
     let source = match &p.source {
         SourceSpec::Csv(spec) => {
@@ -194,12 +157,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Input::Csv(csv) => std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
         Input::Graph8(_) => 0,
     };
-    let groups = crate::sinks::schema::Groups {
-        person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
-        verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
-        reachstream: p.stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
-        reachstream_contacts: p.stages.iter().any(StageSpec::needs_webhook),
-    };
+    let groups = crate::sinks::schema::Groups::of(&p.stages);
     let header = match &source {
         Input::Csv(csv) => csv.header().clone(),
         Input::Graph8(g8) => g8.header().clone(),
@@ -266,7 +224,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         reporter_done.clone(),
     ));
 
-    let (source_tx, mut rx) = mpsc::channel::<Batch>(cap);
+    let (source_tx, rx) = mpsc::channel::<Batch>(cap);
     let source_task = {
         let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
         match source {
@@ -277,38 +235,19 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         }
     };
 
-    let mut stage_tasks = Vec::new();
-    let mut dedupes = 0;
-    for (i, stage) in p.stages.iter().enumerate() {
-        let name = stage_name(&p.stages, i);
-        let (tx, next_rx) = mpsc::channel::<Batch>(cap);
-        let ctx = StageContext {
-            pipeline: &p,
-            store: &store,
-            writer: writer.handle(),
-            run_id,
-            name: name.clone(),
-            refresh: opts.refresh,
-            vendors: &vendors,
-            webhook: webhook.clone(),
-            list_size,
-        };
-        let task = match stage.start(&ctx)? {
-            Running::Dedupe(dedupe) => {
-                dedupes += 1;
-                let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
-                let (name, shutdown) = (name.clone(), shutdown.clone());
-                // Its own thread: hashing every key is CPU work, and held rows are file I/O.
-                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name, shutdown))
-            }
-            Running::Rows(stage) => {
-                let rows = p.run.batch_rows;
-                tokio::spawn(async move { Ok(run_row_stage(stage, rx, tx, rows).await) })
-            }
-        };
-        stage_tasks.push((name, task));
-        rx = next_rx;
-    }
+    let base = StageContext {
+        pipeline: &p,
+        store: &store,
+        writer: writer.handle(),
+        run_id,
+        name: String::new(),
+        refresh: opts.refresh,
+        vendors: &vendors,
+        webhook: webhook.clone(),
+        preflight: &preflight,
+    };
+    let (stage_tasks, rx) = start_stages(&base, rx, &shutdown)?;
+    drop(base);
 
     let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
 
@@ -420,6 +359,98 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         _ => Exit::Done,
     };
     Ok(RunOutcome { exit, report })
+}
+
+/// Begin the run, or resume the unfinished one of the same pipeline and
+/// input: the input's fingerprint, then what the stages need to know ahead
+/// of it ([`super::preflight`]), read before any stage starts.
+async fn begin(
+    p: &ValidPipeline,
+    store: &Store,
+    vendors: &IndexMap<Vendor, VendorHttp>,
+    fresh: bool,
+) -> Result<(i64, bool, super::preflight::Preflight), RunError> {
+    // A CRM list says how many members it has; a file is counted by the stages that need to.
+    let (input_fp, list_size) = match &p.source {
+        SourceSpec::Csv(csv) => {
+            let input_path = csv.path.clone();
+            let fp = blocking(move || fingerprint(&input_path))
+                .await?
+                .map_err(|source| SourceError::Open {
+                    path: csv.path.clone(),
+                    source,
+                })?;
+            (fp, None)
+        }
+        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(vendors)).await?,
+    };
+    let preflight = match &p.source {
+        SourceSpec::Csv(csv) if p.stages.iter().any(StageSpec::looks_ahead) => {
+            let spec = csv.clone();
+            blocking(move || super::preflight::Preflight::read(&spec)).await??
+        }
+        _ => super::preflight::Preflight::of_list(list_size),
+    };
+    let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, fresh)? {
+        RunStart::New { run_id } => (run_id, false),
+        RunStart::Resumed { run_id, attempts } => {
+            tracing::info!(run_id, attempts, "resuming the unfinished run");
+            (run_id, true)
+        }
+        RunStart::Conflict {
+            run,
+            pipeline_changed,
+            input_changed,
+        } => {
+            let what = match (pipeline_changed, input_changed) {
+                (true, true) => "pipeline file and input",
+                (true, false) => "pipeline file",
+                _ => "input",
+            };
+            return Err(RunError::Conflict {
+                state: p.state_path.clone(),
+                run_id: run.id,
+                pipeline: p.name.clone(),
+                what,
+            });
+        }
+    };
+    Ok((run_id, resumed, preflight))
+}
+
+/// A stage's task: its name and what it counted.
+type StageTask = (String, tokio::task::JoinHandle<Result<StageCounts, RunError>>);
+
+/// Start every stage in the pipeline's order, each reading what the one
+/// before it passes on: their tasks, and the last stage's output.
+fn start_stages(
+    base: &StageContext<'_>,
+    mut rx: mpsc::Receiver<Batch>,
+    shutdown: &CancellationToken,
+) -> Result<(Vec<StageTask>, mpsc::Receiver<Batch>), RunError> {
+    let p = base.pipeline;
+    let mut stage_tasks = Vec::new();
+    let mut dedupes = 0;
+    for (i, stage) in p.stages.iter().enumerate() {
+        let name = stage_name(&p.stages, i);
+        let (tx, next_rx) = mpsc::channel::<Batch>(p.run.channel_batches);
+        let task = match stage.start(&base.nested(name.clone()))? {
+            Running::Dedupe(dedupe) => {
+                dedupes += 1;
+                let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
+                let (name, shutdown) = (name.clone(), shutdown.clone());
+                // Its own thread: hashing every key is CPU work, and held rows are file I/O.
+                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name, shutdown))
+            }
+            Running::Rows(stage) => {
+                let rows = p.run.batch_rows;
+                tokio::spawn(async move { Ok(run_row_stage(stage, rx, tx, rows).await) })
+            }
+        };
+        stage_tasks.push((name, task));
+        rx = next_rx;
+    }
+    Ok((stage_tasks, rx))
 }
 
 fn fail<T>(store: &Store, run_id: i64, e: RunError) -> Result<T, RunError> {
@@ -613,7 +644,7 @@ fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunE
     let used = graph8_source
         .then_some(Vendor::Graph8)
         .into_iter()
-        .chain(p.stages.iter().filter_map(StageSpec::vendor))
+        .chain(p.stages.iter().flat_map(StageSpec::vendors))
         .chain(graph8_sink.then_some(Vendor::Graph8));
     for vendor in used {
         if out.contains_key(&vendor) {
@@ -749,6 +780,7 @@ async fn run_row_stage(
         }
     }
     counts.duration_s = started.elapsed().as_secs_f64();
+    stage.report(&mut counts);
     counts
 }
 

@@ -75,6 +75,14 @@ impl RunReport {
                 "  stage {name}: {} in, {} out{dropped} ({:.1}s)",
                 c.rows_in, c.rows_out, c.duration_s
             );
+            if let Some(w) = &c.waterfall {
+                let _ = writeln!(s, "    {}", w.rates());
+                let _ = writeln!(
+                    s,
+                    "    {:.0} credits spent; asking every provider for every row would have cost about {:.0}",
+                    w.credits, w.credits_if_all_asked
+                );
+            }
         }
         for (name, v) in &self.sinks {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);

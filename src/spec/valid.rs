@@ -2,6 +2,7 @@
 //! any work starts (and before any paid call). Collects every problem, each
 //! with its file, line and key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::interp::missing_var;
@@ -99,14 +100,66 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         missing_vars,
         hash,
     } = loaded;
-    let mut errors: Vec<Located> = Vec::new();
-    let mut selection_errors: Vec<Located> = Vec::new();
+    let mut errors = unset_vars(&file, &text, &missing_vars, checks);
+    let mut spec = spec;
+    errors.extend(check_selections(&mut spec, &file, &text));
     let mut located: Vec<(String, String)> = Vec::new();
     let mut err = |key: String, message: String| located.push((key, message));
+    check_source(&spec, checks, &mut err);
+    check_stages(&spec, checks, &mut err);
+    check_webhook(&spec, checks, &mut err);
+    check_vendors(&spec, checks, &mut err);
+    check_sinks(&spec, checks, &mut err);
+    check_run(&spec, &mut err);
 
-    // Unset ${VAR}s, by the key that uses them.
+    for (key, message) in located {
+        let line = line_of_key(&text, &key);
+        errors.push(Located {
+            file: file.clone(),
+            line,
+            key: Some(key),
+            message,
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        return Err(Invalid(errors));
+    }
+    let name = spec.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let rejects_path = spec
+        .run
+        .rejects_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
+    let report_path = spec
+        .run
+        .report_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
+    Ok(ValidPipeline {
+        name,
+        file,
+        hash: format!("{hash:016x}"),
+        source: spec.source,
+        stages: spec.stages,
+        sinks: spec.sinks,
+        state_path: spec.state.path,
+        vendors: spec.vendors,
+        run: spec.run,
+        rejects_path,
+        report_path,
+        webhook: spec.webhook,
+    })
+}
+
+/// Unset `${VAR}`s, by the key that uses them (keys `--sandbox` replaces excepted).
+fn unset_vars(file: &Path, text: &str, missing_vars: &BTreeMap<String, Vec<usize>>, checks: Checks) -> Vec<Located> {
+    let mut errors = Vec::new();
     if !missing_vars.is_empty() {
-        let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
         let mut found = Vec::new();
         walk(&toml::Value::Table(table), String::new(), &mut found);
         for (key, var) in found {
@@ -117,7 +170,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             if !(checks.sandbox && replaced_by_sandbox) {
                 let line = missing_vars.get(&var).and_then(|l| l.first().copied());
                 errors.push(Located {
-                    file: file.clone(),
+                    file: file.to_path_buf(),
                     line,
                     key: Some(key),
                     message: format!("environment variable {var} is not set"),
@@ -126,6 +179,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         }
     }
 
+    errors
+}
+
+/// The source: its file, delimiter, CRM list.
+fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     match &spec.source {
         SourceSpec::Csv(csv) => {
             if missing_var(&csv.path.to_string_lossy()).is_none() && !csv.path.is_file() {
@@ -149,7 +207,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+}
 
+/// Each stage's own checks, and the vendors and secrets it needs.
+fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (i, stage) in spec.stages.iter().enumerate() {
         match stage {
             StageSpec::Dedupe(d) => {
@@ -215,8 +276,29 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(format!("stages[{i}].{key}"), message);
                 }
             }
+            StageSpec::Waterfall(w) => {
+                for (key, message) in w.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+                let secret = spec
+                    .vendors
+                    .reachstream
+                    .as_ref()
+                    .and_then(|v| v.webhook_secret.as_ref());
+                if w.providers.contains(&crate::stages::waterfall::Provider::Reachstream)
+                    && secret.is_none()
+                    && !checks.sandbox
+                {
+                    err(
+                        format!("stages[{i}].providers"),
+                        "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
+                         webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
+                            .into(),
+                    );
+                }
+            }
         }
-        if let Some(vendor) = stage.vendor() {
+        for vendor in stage.vendors() {
             let name = vendor.name();
             let configured = spec.vendors.iter().any(|(n, _)| n == name);
             if !configured && !checks.sandbox {
@@ -230,7 +312,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
-    // A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+}
+
+/// A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+fn check_webhook(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     let fixed = spec
         .webhook
         .as_ref()
@@ -243,6 +328,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 .into(),
         );
     }
+}
+
+/// Each `[vendors.NAME]` table: a key, and settings that resolve.
+fn check_vendors(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (name, vendor) in spec.vendors.iter() {
         let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
         let key_missing = vendor.api_key.as_ref().is_none_or(|k| k.is_empty());
@@ -268,7 +357,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             err(e.key.clone(), e.message.clone());
         }
     }
+}
 
+/// The sinks: at least one, distinct paths, each sink's own keys.
+fn check_sinks(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     if spec.sinks.is_empty() {
         err("sinks".into(), "at least one [[sinks]] is required".into());
     }
@@ -338,70 +430,37 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
-    // `columns`: what can be checked without the input's header.
-    let mut spec = spec;
+}
+
+/// The sinks' `columns = [...]`: what can be checked without the input's
+/// header. Each selection learns the lines of its entries for later errors.
+fn check_selections(spec: &mut PipelineSpec, file: &Path, text: &str) -> Vec<Located> {
+    let mut errors = Vec::new();
     for (i, sink) in spec.sinks.iter_mut().enumerate() {
         if let Some(selection) = sink.selection_mut() {
-            selection.locate(&text, line_of_key(&text, &format!("sinks[{i}].columns")));
+            let line = line_of_key(text, &format!("sinks[{i}].columns"));
+            selection.locate(text, line);
             for e in selection.check() {
-                selection_errors.push(Located {
-                    file: file.clone(),
-                    line: e.line.or_else(|| line_of_key(&text, &format!("sinks[{i}].columns"))),
+                errors.push(Located {
+                    file: file.to_path_buf(),
+                    line: e.line.or(line),
                     key: Some(format!("sinks[{i}].{}", e.key())),
                     message: e.message,
                 });
             }
         }
     }
+    errors
+}
+
+/// `[run]`.
+fn check_run(spec: &PipelineSpec, err: &mut impl FnMut(String, String)) {
     if spec.run.batch_rows == 0 {
         err("run.batch_rows".into(), "must be at least 1".into());
     }
     if spec.run.channel_batches == 0 {
         err("run.channel_batches".into(), "must be at least 1".into());
     }
-
-    errors.append(&mut selection_errors);
-    for (key, message) in located {
-        let line = line_of_key(&text, &key);
-        errors.push(Located {
-            file: file.clone(),
-            line,
-            key: Some(key),
-            message,
-        });
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-        return Err(Invalid(errors));
-    }
-    let name = spec.name.clone().unwrap_or_else(|| {
-        file.file_stem()
-            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let rejects_path = spec
-        .run
-        .rejects_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
-    let report_path = spec
-        .run
-        .report_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
-    Ok(ValidPipeline {
-        name,
-        file,
-        hash: format!("{hash:016x}"),
-        source: spec.source,
-        stages: spec.stages,
-        sinks: spec.sinks,
-        state_path: spec.state.path,
-        vendors: spec.vendors,
-        run: spec.run,
-        rejects_path,
-        report_path,
-        webhook: spec.webhook,
-    })
 }
 
 fn needs_graph8() -> String {

@@ -245,7 +245,7 @@ impl VerifyStage {
         })
     }
 
-    async fn verify(&self, mut rec: Record) -> Record {
+    pub(crate) async fn verify(&self, mut rec: Record) -> Record {
         if let Some(v) = self.stored.get(&rec.id) {
             rec.verification = Some(Box::new(v.clone()));
             return rec;

@@ -377,16 +377,7 @@ impl ReachStream {
                             Ok(data) => data,
                             Err(e) => return Err(refusal(&http, e).await),
                         };
-                        let id = match data.get("unique_processing_id") {
-                            Some(Value::Number(n)) => n.to_string(),
-                            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-                            _ => {
-                                return Err(Self::failure(
-                                    "the fetch answer has no unique_processing_id".into(),
-                                    true,
-                                ));
-                            }
-                        };
+                        let id = processing_id(&data)?;
                         let until = crate::state::now() + deadline.as_secs_f64();
                         writer.send(Op::PendingPut {
                             provider: "reachstream",
@@ -435,6 +426,18 @@ impl ReachStream {
     /// The key's available credits.
     pub async fn credits(&self) -> Result<i64, CallError> {
         available_credits(self.paid.http()).await
+    }
+}
+
+/// The `unique_processing_id` of a fetch's answer (a number or a string).
+fn processing_id(data: &Value) -> Result<String, CallError> {
+    match data.get("unique_processing_id") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => Err(ReachStream::failure(
+            "the fetch answer has no unique_processing_id".into(),
+            true,
+        )),
     }
 }
 

@@ -19,3 +19,4 @@ mod sandbox;
 mod startup;
 mod torture;
 mod warehouse;
+mod waterfall;
