@@ -120,9 +120,9 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// The configuration in `path`, or the default one.
-fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, String> {
+fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, leadpipe::sandbox::SandboxError> {
     match path {
-        Some(path) => SandboxConfig::from_file(path).map_err(|e| e.to_string()),
+        Some(path) => SandboxConfig::from_file(path),
         None => Ok(SandboxConfig::default()),
     }
 }

@@ -312,7 +312,7 @@ impl Graph8 {
                 |r| r.query(&query),
                 |resp| {
                     self.respect_window(&resp);
-                    resp.json::<PageBody>().map_err(|e| e.to_string())
+                    Ok(resp.json::<PageBody>()?)
                 },
             )
             .await?;
@@ -346,7 +346,7 @@ impl Graph8 {
                     |r| r.query(&query),
                     |resp| {
                         self.respect_window(&resp);
-                        resp.json::<ListsBody>().map_err(|e| e.to_string())
+                        Ok(resp.json::<ListsBody>()?)
                     },
                 )
                 .await?;

@@ -26,6 +26,7 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::decode::DecodeError;
 use super::http::{CallError, Vendor, VendorHttp};
 use crate::state::writer::{Op, WriterHandle};
 
@@ -148,11 +149,10 @@ pub fn split_csv(emails: &[String], max_lines: usize, max_bytes: usize) -> Vec<(
 /// A result CSV, by header name: the email column (`email_column`, else
 /// `email` / `email_address`), `status` and the four flags. Rows without an
 /// email or a status are skipped; other columns are ignored.
-pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, Verdict>, String> {
+pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, Verdict>, DecodeError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(body);
     let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| format!("unreadable result header: {e}"))?
+        .headers()?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
@@ -173,7 +173,7 @@ pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, V
     );
     let mut out = HashMap::new();
     for row in rdr.records() {
-        let row = row.map_err(|e| format!("unreadable result row: {e}"))?;
+        let row = row?;
         let get = |c: Option<usize>| c.and_then(|c| row.get(c));
         let (Some(email), Some(status)) = (get(Some(email_col)), get(Some(status_col))) else {
             continue;
@@ -273,13 +273,13 @@ fn record(reason: String, transient: bool) -> CallError {
 }
 
 /// `data` of a success envelope.
-fn data(body: &[u8]) -> Result<Value, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+fn data(body: &[u8]) -> Result<Value, DecodeError> {
+    let v: Value = serde_json::from_slice(body)?;
     if v.get("status").and_then(Value::as_str) != Some("success") {
-        return Err(format!(
+        return Err(DecodeError::Shape(format!(
             "unexpected envelope: {}",
             v.get("status").unwrap_or(&Value::Null)
-        ));
+        )));
     }
     v.get("data").cloned().ok_or_else(|| "no data in the answer".into())
 }
@@ -320,7 +320,7 @@ impl LeadRocks {
         step: BulkStep,
         method: reqwest::Method,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Clone,
-        decode: impl Fn(super::http::Response) -> Result<T, String> + Clone,
+        decode: impl Fn(super::http::Response) -> Result<T, DecodeError> + Clone,
     ) -> Result<T, CallError> {
         let first = self.bulk_choice.load(Ordering::Relaxed);
         let n = self.bulk_paths.len();
@@ -383,7 +383,7 @@ impl LeadRocks {
                 |r| r.json(&body),
                 |r| {
                     let d = data(&r.body)?;
-                    Verdict::from_json(&d).ok_or_else(|| "no status in the verdict".to_string())
+                    Verdict::from_json(&d).ok_or_else(|| "no status in the verdict".into())
                 },
             )
             .await
@@ -438,7 +438,7 @@ impl LeadRocks {
                         let id = d.get("list_id").ok_or("no list_id in the answer")?;
                         id.as_u64()
                             .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
-                            .ok_or_else(|| format!("list_id is not a number: {id}"))
+                            .ok_or_else(|| format!("list_id is not a number: {id}").into())
                     },
                 )
                 .await;
@@ -531,7 +531,7 @@ pub async fn credit_balance(http: &VendorHttp) -> Result<u64, CallError> {
             c.as_u64()
                 .or_else(|| c.as_f64().map(|f| f.max(0.0) as u64))
                 .or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| format!("credits is not a number: {c}"))
+                .ok_or_else(|| format!("credits is not a number: {c}").into())
         },
     )
     .await

@@ -35,6 +35,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::decode::DecodeError;
 use super::http::{CallError, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use crate::secret::Secret;
@@ -86,20 +87,20 @@ impl Filter {
 }
 
 /// The `data` of an envelope, decoded again when it is a JSON string (`"null"` → null).
-pub fn envelope_data(body: &[u8]) -> Result<Value, String> {
+pub fn envelope_data(body: &[u8]) -> Result<Value, DecodeError> {
     #[derive(Deserialize)]
     struct Envelope {
         #[serde(default)]
         data: Value,
     }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let env: Envelope = serde_json::from_slice(body)?;
     data_value(env.data)
 }
 
 /// A `data` value, decoded again when it is a JSON string.
-pub fn data_value(data: Value) -> Result<Value, String> {
+pub fn data_value(data: Value) -> Result<Value, DecodeError> {
     match data {
-        Value::String(s) => serde_json::from_str(&s).map_err(|e| format!("data is a string but not JSON: {e}")),
+        Value::String(s) => serde_json::from_str(&s).map_err(DecodeError::DataString),
         v => Ok(v),
     }
 }
@@ -557,7 +558,7 @@ fn part_records(parts: &[crate::webhook::Part]) -> Result<Vec<RsRecord>, CallErr
     for part in parts {
         let delivered: Delivery = serde_json::from_str(&part.payload)
             .map_err(|e| ReachStream::failure(format!("unreadable webhook payload: {e}"), false))?;
-        let data = data_value(delivered.data).map_err(|e| ReachStream::failure(e, false))?;
+        let data = data_value(delivered.data).map_err(|e| ReachStream::failure(e.to_string(), false))?;
         for rec in records(&data) {
             let identity = match &rec.id {
                 Some(id) => id.to_string(),

@@ -429,7 +429,7 @@ impl RocketReach {
                                 Method::GET,
                                 &path,
                                 |r| r.query(&params),
-                                |r| r.json::<Profile>().map_err(|e| e.to_string()),
+                                |r| Ok(r.json::<Profile>()?),
                             )
                             .await;
                         match sent {
