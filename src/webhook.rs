@@ -1,5 +1,4 @@
-//! The run's webhook receiver: where vendors deliver async results
-//! (DESIGN.md §5).
+//! The run's webhook receiver: where vendors deliver async results.
 //!
 //! Started by the runner when a stage needs it ([`crate::stages::StageSpec::needs_webhook`]),
 //! on the `[webhook] listen` address, and stopped when the stages are done.

@@ -1,5 +1,5 @@
 //! `kind = "leadrocks_verify"`: a verdict on every row's email, paying at most
-//! once per distinct email (DESIGN.md §5).
+//! once per distinct email.
 //!
 //! Per row, first match wins: the stored result of an earlier attempt of this
 //! run (resume); no email (skipped); a syntax error, or a local flag when

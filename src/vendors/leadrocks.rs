@@ -1,4 +1,4 @@
-//! LeadRocks email verification (DESIGN.md §5, `reference/leadrocks.md`):
+//! LeadRocks email verification (`docs/contracts.md`, LeadRocks):
 //! the verdict format, instant verification, bulk jobs and the credit balance.
 //!
 //! - [`Verdict`]: one email's answer, read from the vendor's `"yes"`/`"no"`

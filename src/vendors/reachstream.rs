@@ -1,6 +1,6 @@
 //! ReachStream "ReachAPI": filters, the envelope, the count API, the async
 //! data fetch whose records arrive by webhook, credits and preset values
-//! (DESIGN.md §5, `reference/reachstream.md`).
+//! (`docs/contracts.md`, ReachStream).
 //!
 //! - Filters are sent as the contract's examples do: every value list as an
 //!   object keyed `"0"`, `"1"`, … (`{"job_title_level":{"0":"C-Suite"}}`).

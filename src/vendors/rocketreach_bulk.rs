@@ -1,5 +1,5 @@
 //! RocketReach bulk lookups: up to 100 people per `POST /bulkLookup`,
-//! results delivered only by webhook (`reference/rocketreach.md`).
+//! results delivered only by webhook (`docs/contracts.md`, RocketReach).
 //!
 //! Rows ask one at a time; a batcher gathers their queries (up to 100, or
 //! what arrived within `linger` of the first) into one request, within the

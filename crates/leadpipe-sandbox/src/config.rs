@@ -1,6 +1,6 @@
 //! Sandbox configuration: one strict serde tree, every default taken from the
-//! vendor contracts in `reference/` (or marked as a sandbox decision where the
-//! contract leaves it open). Loadable from TOML or JSON; changeable at runtime
+//! vendor contracts (summarised in `docs/contracts.md`), or marked as a sandbox
+//! decision where the contract leaves it open. Loadable from TOML or JSON; changeable at runtime
 //! through a JSON merge patch (`POST /__sandbox/config`, [`super::Sandbox::configure`]).
 
 use std::collections::BTreeMap;

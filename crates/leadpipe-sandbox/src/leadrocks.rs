@@ -1,4 +1,4 @@
-//! LeadRocks Email Verifier simulator (`reference/leadrocks.md`).
+//! LeadRocks Email Verifier simulator (`docs/contracts.md`, LeadRocks).
 //!
 //! Routes under `/v1`: `GET getcredits`, `POST verify-instant`, bulk upload
 //! `POST verify-bulk` (alias `email_verify/bulk`), progress

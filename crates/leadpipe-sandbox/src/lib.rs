@@ -1,5 +1,6 @@
 //! Local simulators of the four vendor APIs (RocketReach, ReachStream,
-//! LeadRocks, graph8), faithful to the contracts in `reference/`: paths, auth
+//! LeadRocks, graph8), faithful to the vendor contracts (`docs/contracts.md`
+//! says what leadpipe relies on of them): paths, auth
 //! headers, bodies, envelopes, error bodies, pagination, status lifecycles,
 //! credits, rate limits and webhooks. Used by `leadpipe sandbox`, by
 //! `leadpipe run --sandbox`, by the integration tests and by the benches.
