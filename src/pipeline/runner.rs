@@ -10,27 +10,26 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::outputs::{Loads, Upserts, collect, open_outputs};
 use super::progress::{self, Progress};
 use super::record::{Batch, Record};
+pub use super::stage_tasks::stage_name;
+use super::stage_tasks::{StageTask, start_stages};
 use crate::exit::Exit;
-use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
-use crate::sinks::postgres::LoadCounts;
+use crate::sinks::SinkError;
 use crate::sinks::report::RunReport;
-use crate::sinks::schema::{Column, output_columns};
-use crate::sinks::side::SideFile;
-use crate::sinks::{Sink, SinkError};
+use crate::sinks::schema::output_columns;
 use crate::source::SourceError;
 use crate::source::csv::{CsvSource, fingerprint};
 use crate::source::graph8::Graph8Source;
 use crate::spec::{SourceSpec, ValidPipeline};
-use crate::stages::dedupe::Dedupe;
-use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
+use crate::stages::{StageContext, StageCounts, StageSpec};
 use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
 use crate::vendors::graph8::Graph8;
@@ -146,51 +145,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
     let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
 
-    let source = match &p.source {
-        SourceSpec::Csv(spec) => {
-            let spec = spec.clone();
-            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
-        }
-        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(&vendors))),
-    };
-    let total_bytes = match &source {
-        Input::Csv(csv) => std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
-        Input::Graph8(_) => 0,
-    };
-    let groups = crate::sinks::schema::Groups::of(&p.stages);
-    let header = match &source {
-        Input::Csv(csv) => csv.header().clone(),
-        Input::Graph8(g8) => g8.header().clone(),
-    };
-    let columns = output_columns(&header, groups);
-    // A sink's `columns` naming a column this input does not give is refused before any work.
-    for (i, sink) in p.sinks.iter().enumerate() {
-        if let Err(e) = crate::sinks::select::columns_for(sink.selection(), &columns) {
-            let problem = crate::spec::Located {
-                file: p.file.clone(),
-                line: e.line,
-                key: Some(format!("sinks[{i}].{}", e.key())),
-                message: e.message,
-            };
-            return fail(&store, run_id, RunError::Pipeline(problem));
-        }
+    let (source, header, total_bytes) = open_input(&p, &vendors).await?;
+    let columns = output_columns(&header, crate::sinks::schema::Groups::of(&p.stages));
+    if let Err(e) = check_output_columns(&p, &columns) {
+        return fail(&store, run_id, e);
     }
-    // A field mapping naming a column this run does not have is refused before any paid call.
-    for sink in &p.sinks {
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
-            g.mapping(&columns).map_err(|source| SinkError::Graph8Mapping {
-                file: p.file.clone(),
-                source,
-            })?;
-        }
-    }
-    let duplicates_paths: Vec<PathBuf> = p
-        .stages
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
-        .map(|(i, _)| p.duplicates_path(i))
-        .collect();
+    let duplicates_paths = duplicates_paths(&p);
     let cap = p.run.channel_batches;
     // Written rows go back to the source, which reuses their buffers.
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
@@ -211,29 +171,9 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
     let progress = Arc::new(Progress::default());
-    let reporter_done = CancellationToken::new();
-    let display = match opts.display {
-        DisplayMode::Bar => progress::Display::Bar(progress::terminal_bar()),
-        DisplayMode::Log => progress::Display::Log,
-        DisplayMode::Quiet => progress::Display::Quiet,
-    };
-    let reporter = tokio::spawn(progress::report(
-        progress.clone(),
-        total_bytes,
-        display,
-        reporter_done.clone(),
-    ));
-
+    let reporter = Reporter::start(&progress, total_bytes, opts.display);
     let (source_tx, rx) = mpsc::channel::<Batch>(cap);
-    let source_task = {
-        let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
-        match source {
-            Input::Csv(source) => tokio::task::spawn_blocking(move || {
-                read_source(*source, source_tx, recycle_rx, batch_rows, progress, shutdown)
-            }),
-            Input::Graph8(source) => tokio::spawn(read_graph8(source, source_tx, progress, shutdown)),
-        }
-    };
+    let source_task = spawn_source(source, source_tx, recycle_rx, &p, &progress, &shutdown);
 
     let base = StageContext {
         pipeline: &p,
@@ -252,24 +192,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
 
     let source_result = source_task.await?;
-    let mut stages = IndexMap::new();
-    let mut stage_failed = None;
-    for (name, task) in stage_tasks {
-        match task.await? {
-            Ok(counts) => {
-                stages.insert(name, counts);
-            }
-            Err(e) => {
-                stage_failed.get_or_insert(e);
-            }
-        }
-    }
+    let (stages, stage_failed) = join_stages(stage_tasks).await?;
     let collected = collector.await?;
     if let Some(receiver) = webhook {
         receiver.stop().await;
     }
-    reporter_done.cancel();
-    let _ = reporter.await;
+    reporter.stop().await;
     // The vendors outlive the writer: their rate logs let go of it first.
     rate_writer.lock().expect("rate writer lock").take();
     writer.close()?;
@@ -281,31 +209,17 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Some(e) => Err(e),
         None => source_result.map_err(RunError::from),
     };
-    let (tally, outputs, upserts, loads) = match (source_result, collected) {
-        (Err(e), _) => return fail(&store, run_id, e),
-        (Ok(()), Err(e)) => return fail(&store, run_id, e),
-        (Ok(()), Ok(open)) => {
-            if interrupted || stopped.is_some() {
-                open.abandon()
-            } else {
-                // Off the runtime: uploads complete and loads merge by blocking on their I/O.
-                match blocking(move || open.finish()).await? {
-                    Ok(done) => done,
-                    Err(e) => return fail(&store, run_id, e),
-                }
-            }
-        }
+    let complete = !interrupted && stopped.is_none();
+    let (counts, outputs, upserts, loads) = match close_outputs(source_result, collected, complete).await {
+        Ok(closed) => closed,
+        Err(e) => return fail(&store, run_id, e),
     };
     let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
-
-    let status = if interrupted {
-        RunStatus::Interrupted
-    } else if stopped.is_some() {
-        RunStatus::VendorStopped
-    } else {
-        RunStatus::Done
+    let status = match (interrupted, &stopped) {
+        (true, _) => RunStatus::Interrupted,
+        (false, Some(_)) => RunStatus::VendorStopped,
+        (false, None) => RunStatus::Done,
     };
-    let counts = tally;
     let charged = crate::vendors::balance::charged(vendors.values()).await;
     let report = RunReport {
         pipeline: p.name.clone(),
@@ -320,32 +234,12 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         rows_failed: counts.rows_failed,
         duration_s: started.elapsed().as_secs_f64(),
         stages,
-        vendors: vendors
-            .values()
-            .map(|h| {
-                let mut entry = serde_json::to_value(h.snapshot()).unwrap_or_default();
-                let by_balance = charged.iter().find(|(v, _)| *v == h.vendor()).map(|(_, c)| *c);
-                crate::vendors::balance::reconcile(&mut entry, by_balance);
-                (h.vendor().name().to_string(), entry)
-            })
-            .collect(),
+        vendors: vendor_entries(&vendors, &charged),
         outputs,
         rejects_path: p.rejects_path.clone(),
         duplicates_paths,
-        sinks: upserts
-            .into_iter()
-            .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
-            .chain(
-                loads
-                    .into_iter()
-                    .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default())),
-            )
-            .collect(),
-        stopped_by: match (&stopped, interrupted) {
-            (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
-            (None, true) => Some("interrupted; run the same command again to resume".to_string()),
-            (None, false) => None,
-        },
+        sinks: sink_entries(upserts, loads),
+        stopped_by: stopped_by(stopped.as_ref(), interrupted),
     };
     let json = serde_json::to_string_pretty(&report).map_err(RunError::Report)?;
     store.end_run(run_id, status, counts, &json)?;
@@ -359,6 +253,175 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         _ => Exit::Done,
     };
     Ok(RunOutcome { exit, report })
+}
+
+/// Commit the outputs of a run that completed, or abandon those of one that
+/// stopped early (an interrupted run leaves no partial output). A source or
+/// collector failure fails the run.
+async fn close_outputs(
+    source_result: Result<(), RunError>,
+    collected: Result<super::outputs::Open, RunError>,
+    complete: bool,
+) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
+    source_result?;
+    let open = collected?;
+    if !complete {
+        return Ok(open.abandon());
+    }
+    // Off the runtime: uploads complete and loads merge by blocking on their I/O.
+    blocking(move || open.finish()).await?
+}
+
+/// What the report says stopped the run early, and how to resume it.
+fn stopped_by(stopped: Option<&CallError>, interrupted: bool) -> Option<String> {
+    match (stopped, interrupted) {
+        (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
+        (None, true) => Some("interrupted; run the same command again to resume".to_string()),
+        (None, false) => None,
+    }
+}
+
+/// One duplicates file per dedupe stage, in pipeline order.
+fn duplicates_paths(p: &ValidPipeline) -> Vec<PathBuf> {
+    p.stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
+        .map(|(i, _)| p.duplicates_path(i))
+        .collect()
+}
+
+/// The progress display's task, until the run stops it.
+struct Reporter {
+    done: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reporter {
+    fn start(progress: &Arc<Progress>, total_bytes: u64, mode: DisplayMode) -> Reporter {
+        let display = match mode {
+            DisplayMode::Bar => progress::Display::Bar(progress::terminal_bar()),
+            DisplayMode::Log => progress::Display::Log,
+            DisplayMode::Quiet => progress::Display::Quiet,
+        };
+        let done = CancellationToken::new();
+        let task = tokio::spawn(progress::report(progress.clone(), total_bytes, display, done.clone()));
+        Reporter { done, task }
+    }
+
+    async fn stop(self) {
+        self.done.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Read the source on its own task (a CSV file on a blocking thread, which
+/// reuses the buffers of the rows written).
+fn spawn_source(
+    source: Input,
+    tx: mpsc::Sender<Batch>,
+    recycled: std::sync::mpsc::Receiver<Vec<Record>>,
+    p: &ValidPipeline,
+    progress: &Arc<Progress>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), SourceError>> {
+    let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
+    match source {
+        Input::Csv(source) => {
+            tokio::task::spawn_blocking(move || read_source(*source, tx, recycled, batch_rows, progress, shutdown))
+        }
+        Input::Graph8(source) => tokio::spawn(read_graph8(source, tx, progress, shutdown)),
+    }
+}
+
+/// Every stage's counts, and the first stage failure (which cut the flow short).
+async fn join_stages(tasks: Vec<StageTask>) -> Result<(IndexMap<String, StageCounts>, Option<RunError>), RunError> {
+    let mut stages = IndexMap::new();
+    let mut failed = None;
+    for (name, task) in tasks {
+        match task.await? {
+            Ok(counts) => {
+                stages.insert(name, counts);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    Ok((stages, failed))
+}
+
+/// Open the run's source (a CSV file is opened off the runtime), with its
+/// header and its size in bytes (0 when not a file) for the progress display.
+async fn open_input(
+    p: &ValidPipeline,
+    vendors: &IndexMap<Vendor, VendorHttp>,
+) -> Result<(Input, super::record::Header, u64), RunError> {
+    let source = match &p.source {
+        SourceSpec::Csv(spec) => {
+            let spec = spec.clone();
+            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
+        }
+        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(vendors))),
+    };
+    let (header, bytes) = match &source {
+        Input::Csv(csv) => (
+            csv.header().clone(),
+            std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
+        ),
+        Input::Graph8(g8) => (g8.header().clone(), 0),
+    };
+    Ok((source, header, bytes))
+}
+
+/// Refuse, before any paid call, a sink's `columns` or graph8 field mapping
+/// that names a column this input and these stages do not give.
+fn check_output_columns(p: &ValidPipeline, columns: &[crate::sinks::schema::Column]) -> Result<(), RunError> {
+    for (i, sink) in p.sinks.iter().enumerate() {
+        if let Err(e) = crate::sinks::select::columns_for(sink.selection(), columns) {
+            return Err(RunError::Pipeline(crate::spec::Located {
+                file: p.file.clone(),
+                line: e.line,
+                key: Some(format!("sinks[{i}].{}", e.key())),
+                message: e.message,
+            }));
+        }
+        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
+            g.mapping(columns).map_err(|source| SinkError::Graph8Mapping {
+                file: p.file.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Each vendor's counters for the report, with the credits its balance says
+/// were charged beside the estimate.
+fn vendor_entries(
+    vendors: &IndexMap<Vendor, VendorHttp>,
+    charged: &[(Vendor, f64)],
+) -> IndexMap<String, serde_json::Value> {
+    vendors
+        .values()
+        .map(|h| {
+            let mut entry = serde_json::to_value(h.snapshot()).unwrap_or_default();
+            let by_balance = charged.iter().find(|(v, _)| *v == h.vendor()).map(|(_, c)| *c);
+            crate::vendors::balance::reconcile(&mut entry, by_balance);
+            (h.vendor().name().to_string(), entry)
+        })
+        .collect()
+}
+
+/// What the graph8 upserts and the database loads did, by sink name.
+fn sink_entries(upserts: Upserts, loads: Loads) -> IndexMap<String, serde_json::Value> {
+    let upserts = upserts
+        .into_iter()
+        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
+    let loads = loads
+        .into_iter()
+        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
+    upserts.chain(loads).collect()
 }
 
 /// Begin the run, or resume the unfinished one of the same pipeline and
@@ -418,41 +481,6 @@ async fn begin(
     Ok((run_id, resumed, preflight))
 }
 
-/// A stage's task: its name and what it counted.
-type StageTask = (String, tokio::task::JoinHandle<Result<StageCounts, RunError>>);
-
-/// Start every stage in the pipeline's order, each reading what the one
-/// before it passes on: their tasks, and the last stage's output.
-fn start_stages(
-    base: &StageContext<'_>,
-    mut rx: mpsc::Receiver<Batch>,
-    shutdown: &CancellationToken,
-) -> Result<(Vec<StageTask>, mpsc::Receiver<Batch>), RunError> {
-    let p = base.pipeline;
-    let mut stage_tasks = Vec::new();
-    let mut dedupes = 0;
-    for (i, stage) in p.stages.iter().enumerate() {
-        let name = stage_name(&p.stages, i);
-        let (tx, next_rx) = mpsc::channel::<Batch>(p.run.channel_batches);
-        let task = match stage.start(&base.nested(name.clone()))? {
-            Running::Dedupe(dedupe) => {
-                dedupes += 1;
-                let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
-                let (name, shutdown) = (name.clone(), shutdown.clone());
-                // Its own thread: hashing every key is CPU work, and held rows are file I/O.
-                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name, shutdown))
-            }
-            Running::Rows(stage) => {
-                let rows = p.run.batch_rows;
-                tokio::spawn(async move { Ok(run_row_stage(stage, rx, tx, rows).await) })
-            }
-        };
-        stage_tasks.push((name, task));
-        rx = next_rx;
-    }
-    Ok((stage_tasks, rx))
-}
-
 fn fail<T>(store: &Store, run_id: i64, e: RunError) -> Result<T, RunError> {
     let _ = store.end_run(
         run_id,
@@ -477,16 +505,6 @@ fn write_report(path: &std::path::Path, json: &str) -> Result<(), RunError> {
     file.write_all(b"\n").map_err(io)?;
     file.commit(None).map_err(io)?;
     Ok(())
-}
-
-/// A stage's name in reports: its kind, with its position when the kind repeats.
-pub fn stage_name(stages: &[StageSpec], i: usize) -> String {
-    let kind = stages[i].kind();
-    if stages.iter().filter(|s| s.kind() == kind).count() > 1 {
-        format!("{kind}#{i}")
-    } else {
-        kind.to_string()
-    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
@@ -545,50 +563,6 @@ fn graph8_client(vendors: &IndexMap<Vendor, VendorHttp>) -> Graph8 {
             .cloned()
             .expect("build_vendors makes a graph8 client when the source or a sink is graph8"),
     )
-}
-
-fn run_dedupe(
-    mut dedupe: Dedupe,
-    mut rx: mpsc::Receiver<Batch>,
-    tx: mpsc::Sender<Batch>,
-    batch_rows: usize,
-    name: String,
-    shutdown: CancellationToken,
-) -> Result<StageCounts, RunError> {
-    let mut counts = StageCounts::default();
-    let started = Instant::now();
-    let dir = dedupe.held_dir().to_path_buf();
-    let held_failed = |source| RunError::Held {
-        stage: name.clone(),
-        dir: dir.clone(),
-        source,
-    };
-    while let Some(mut batch) = rx.blocking_recv() {
-        counts.rows_in += batch.records.len() as u64;
-        let before = batch.duplicates.len();
-        dedupe.process(&mut batch).map_err(held_failed)?;
-        counts.rows_duplicate += (batch.duplicates.len() - before) as u64;
-        counts.rows_out += batch.records.len() as u64;
-        if tx.blocking_send(batch).is_err() {
-            break;
-        }
-    }
-    // Held rows wait for the end of the input: an interrupted run never saw
-    // it, so its survivors are unknown and the next run chooses them.
-    if !dedupe.streams() {
-        while !shutdown.is_cancelled() {
-            let Some(batch) = dedupe.next_held(batch_rows).map_err(held_failed)? else {
-                break;
-            };
-            counts.rows_duplicate += batch.duplicates.len() as u64;
-            counts.rows_out += batch.records.len() as u64;
-            if tx.blocking_send(batch).is_err() {
-                break;
-            }
-        }
-    }
-    counts.duration_s = started.elapsed().as_secs_f64();
-    Ok(counts)
 }
 
 /// Every vendor key starts with the rate windows and pause an earlier process
@@ -692,332 +666,8 @@ async fn start_webhook(
     Ok(Some(receiver))
 }
 
-/// What flows into a row stage: rows, and what their batch carried beside them.
-enum Item {
-    Row(Record),
-    Side(Batch),
-}
-
-/// Drive a row stage: up to its window of rows in flight, each on the
-/// runtime's worker threads, emitted in input order and re-batched as they
-/// become ready so the next stage starts at once.
-async fn run_row_stage(
-    stage: Arc<dyn RowStage>,
-    rx: mpsc::Receiver<Batch>,
-    tx: mpsc::Sender<Batch>,
-    batch_rows: usize,
-) -> StageCounts {
-    use futures::StreamExt;
-    let started = Instant::now();
-    let mut counts = StageCounts::default();
-    let window = stage.window().max(1);
-    let input =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).flat_map(|mut batch| {
-            let rows = std::mem::take(&mut batch.records);
-            let side = (batch.rows_in > 0 || !batch.rejects.is_empty() || !batch.duplicates.is_empty())
-                .then_some(Item::Side(batch));
-            futures::stream::iter(rows.into_iter().map(Item::Row).chain(side))
-        });
-    let ready = input
-        .map(|item| {
-            let stage = stage.clone();
-            async move {
-                match item {
-                    Item::Row(rec) => {
-                        // Polled once here, where rows start in input order, then
-                        // moved to a worker thread: what a stage does before its
-                        // first wait (claiming a paid answer, which is charged to
-                        // the first row that asks) happens in input order, so
-                        // every run charges the same rows.
-                        let mut work = stage.enrich(rec);
-                        if let std::task::Poll::Ready(row) = futures::poll!(work.as_mut()) {
-                            return Done::Row(row);
-                        }
-                        match tokio::spawn(work).await {
-                            Ok(row) => Done::Row(row),
-                            Err(e) => std::panic::resume_unwind(e.into_panic()),
-                        }
-                    }
-                    Item::Side(batch) => Done::Side(batch),
-                }
-            }
-        })
-        .buffered(window)
-        .ready_chunks(batch_rows.max(1));
-    let mut ready = std::pin::pin!(ready);
-    while let Some(items) = ready.next().await {
-        let mut out = Batch::default();
-        for item in items {
-            match item {
-                Done::Row(StageRow::Keep { rec, status, cached }) => {
-                    counts.rows_in += 1;
-                    counts.rows_out += 1;
-                    use crate::pipeline::record::Status;
-                    match status {
-                        Some(Status::Found) => counts.rows_found += 1,
-                        Some(Status::NotFound) => counts.rows_not_found += 1,
-                        Some(Status::Skipped) => counts.rows_skipped += 1,
-                        Some(Status::Failed) => counts.rows_failed += 1,
-                        None => {}
-                    }
-                    counts.rows_cached += u64::from(cached);
-                    out.records.push(rec);
-                }
-                Done::Row(StageRow::Drop(reject)) => {
-                    counts.rows_in += 1;
-                    counts.rows_dropped += 1;
-                    out.rejects.push(reject);
-                }
-                Done::Side(mut side) => {
-                    out.rejects.append(&mut side.rejects);
-                    out.duplicates.append(&mut side.duplicates);
-                    out.rows_in += side.rows_in;
-                }
-            }
-        }
-        if tx.send(out).await.is_err() {
-            break;
-        }
-    }
-    counts.duration_s = started.elapsed().as_secs_f64();
-    stage.report(&mut counts);
-    counts
-}
-
-/// A row stage's finished item.
-enum Done {
-    Row(StageRow),
-    Side(Batch),
-}
-
 /// The source of a run, opened.
 enum Input {
     Csv(Box<CsvSource>),
     Graph8(Graph8Source),
-}
-
-/// What graph8 upsert sinks did, by name in the report.
-type Upserts = Vec<(String, UpsertCounts)>;
-
-/// What database sinks loaded, by name in the report.
-type Loads = Vec<(String, LoadCounts)>;
-
-/// A sink writing on its own thread: what it writes (for the report), its
-/// name among the report's sinks (database sinks), and the thread.
-type SinkThread = (
-    PathBuf,
-    Option<String>,
-    std::thread::JoinHandle<Result<Sink, SinkError>>,
-);
-
-/// The open output files of a run, committed only when the run completed.
-struct Open {
-    tally: RunCounts,
-    sinks: Vec<SinkThread>,
-    /// graph8 upsert sinks, done writing (their receipts not yet committed).
-    upserts: Vec<(String, PathBuf, Graph8Sink)>,
-    rejects: SideFile,
-    duplicates: Vec<SideFile>,
-}
-
-impl Open {
-    /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts, Loads) {
-        for (_, _, thread) in self.sinks {
-            let _ = thread.join();
-        }
-        let upserts = self
-            .upserts
-            .into_iter()
-            .map(|(name, _, sink)| (name, sink.counts.clone()))
-            .collect();
-        (self.tally, Vec::new(), upserts, Vec::new())
-    }
-
-    /// Commit every output (blocking: call off the async runtime).
-    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
-        let mut outputs = Vec::new();
-        let mut upserts = Vec::new();
-        let mut loads = Vec::new();
-        for (name, path, sink) in self.upserts {
-            upserts.push((name, sink.finish()?));
-            outputs.push(path);
-        }
-        for (path, name, thread) in self.sinks {
-            let sink = thread
-                .join()
-                .map_err(|_| RunError::Internal(format!("{}: the sink's thread panicked", path.display())))??;
-            if let (Some(counts), Some(name)) = (sink.finish()?, name) {
-                loads.push((name, counts));
-            }
-            outputs.push(path);
-        }
-        self.rejects.finish()?;
-        for d in self.duplicates {
-            d.finish()?;
-        }
-        Ok((self.tally, outputs, upserts, loads))
-    }
-}
-
-/// A graph8 upsert sink's task: the sink back once its input ends.
-type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
-
-/// The run's outputs, opened before any row is read: a sink that cannot be
-/// opened stops the run before anything is paid for.
-struct Outputs {
-    senders: Vec<mpsc::Sender<Arc<Batch>>>,
-    sinks: Vec<SinkThread>,
-    upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
-    rejects: SideFile,
-    duplicates: Vec<SideFile>,
-}
-
-/// Open every sink (each file sink on its own thread, a graph8 upsert sink on
-/// its own task) and the rejects and duplicates files.
-async fn open_outputs(
-    p: &ValidPipeline,
-    columns: &[Column],
-    run_id: i64,
-    duplicates_paths: &[PathBuf],
-    recycle: &std::sync::mpsc::SyncSender<Vec<Record>>,
-    graph8: Option<&VendorHttp>,
-) -> Result<Outputs, RunError> {
-    let mut senders = Vec::new();
-    let mut sinks = Vec::new();
-    let mut upsert_tasks = Vec::new();
-    let sink_specs = &p.sinks;
-    for (i, spec) in sink_specs.iter().enumerate() {
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
-            let http = graph8
-                .cloned()
-                .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
-            let sink = Graph8Sink::create(g, columns, Graph8::new(http)).map_err(RunError::OpenOutput)?;
-            let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = sink_name(sink_specs, i, "graph8_upsert");
-            upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
-            senders.push(tx);
-            continue;
-        }
-        let run = crate::sinks::RunTag {
-            pipeline: &p.name,
-            run_id,
-        };
-        let mut sink = Sink::open(spec, columns, run).await.map_err(RunError::OpenOutput)?;
-        let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
-        let recycle = recycle.clone();
-        let thread = std::thread::Builder::new()
-            .name("leadpipe-sink".into())
-            .spawn(move || {
-                while let Some(batch) = srx.blocking_recv() {
-                    sink.write(&batch.records)?;
-                    // The last sink done with a batch hands its rows back (or drops them if the source has enough).
-                    if let Some(batch) = Arc::into_inner(batch) {
-                        let _ = recycle.try_send(batch.records);
-                    }
-                }
-                Ok(sink)
-            })
-            .map_err(RunError::SinkThread)?;
-        senders.push(tx);
-        let name = matches!(spec, crate::spec::SinkSpec::Postgres(_)).then(|| sink_name(sink_specs, i, "postgres"));
-        sinks.push((PathBuf::from(spec.target()), name, thread));
-    }
-    let rejects = SideFile::rejects(&p.rejects_path).map_err(RunError::OpenOutput)?;
-    // One duplicates file per dedupe stage, in pipeline order.
-    let duplicates = duplicates_paths
-        .iter()
-        .map(|p| SideFile::duplicates(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(RunError::OpenOutput)?;
-    Ok(Outputs {
-        senders,
-        sinks,
-        upsert_tasks,
-        rejects,
-        duplicates,
-    })
-}
-
-/// The last task: fan records out to the open outputs and write rejects and duplicates.
-async fn collect(
-    mut rx: mpsc::Receiver<Batch>,
-    outputs: Outputs,
-    progress: Arc<Progress>,
-    state: (WriterHandle, i64),
-) -> Result<Open, RunError> {
-    let Outputs {
-        senders,
-        sinks,
-        upsert_tasks,
-        mut rejects,
-        mut duplicates,
-    } = outputs;
-    let mut tally = RunCounts::default();
-    // The run's counts so far go to the state store once a second, for
-    // `leadpipe status`, also while no batch comes (rows waiting on a vendor).
-    let (writer, run_id) = state;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let batch = tokio::select! {
-            batch = rx.recv() => match batch {
-                Some(batch) => batch,
-                None => break,
-            },
-            _ = tick.tick() => {
-                // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
-                let rows_in = progress.rows_read.load(Ordering::Relaxed).max(tally.rows_in);
-                let counts = RunCounts { rows_in, ..tally };
-                writer.send(Op::RunCounts { run_id, counts });
-                continue;
-            }
-        };
-        tally.rows_in += batch.rows_in;
-        tally.rows_out += batch.records.len() as u64;
-        tally.rows_rejected += batch.rejects.len() as u64;
-        tally.rows_duplicate += batch.duplicates.len() as u64;
-        tally.rows_failed += batch.records.iter().filter(|r| r.failed()).count() as u64;
-        for r in &batch.rejects {
-            rejects.write_reject(r)?;
-        }
-        for dup in &batch.duplicates {
-            let file = duplicates
-                .get_mut(dup.dedupe)
-                .ok_or_else(|| RunError::Internal(format!("no duplicates file for dedupe stage {}", dup.dedupe)))?;
-            file.write_duplicate(dup)?;
-        }
-        progress
-            .rows_written
-            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        let batch = Arc::new(batch);
-        for tx in &senders {
-            if tx.send(batch.clone()).await.is_err() {
-                break;
-            }
-        }
-    }
-    drop(senders);
-    let mut upserts = Vec::new();
-    for (name, path, task) in upsert_tasks {
-        let sink = task.await??;
-        upserts.push((name, path, sink));
-    }
-    Ok(Open {
-        tally,
-        sinks,
-        upserts,
-        rejects,
-        duplicates,
-    })
-}
-
-/// A sink's name in the report: its kind, with its position when the kind repeats.
-fn sink_name(specs: &[crate::spec::SinkSpec], i: usize, kind: &str) -> String {
-    let same = |s: &crate::spec::SinkSpec| std::mem::discriminant(s) == std::mem::discriminant(&specs[i]);
-    if specs.iter().filter(|s| same(s)).count() > 1 {
-        format!("{kind}#{i}")
-    } else {
-        kind.to_string()
-    }
 }
