@@ -3,7 +3,9 @@
 #
 # Job: read the CSV, normalise email (trim + lowercase), drop rows without a
 # valid email, dedupe on email keeping the first occurrence, write Parquet
-# (zstd). See docs/benchmarks.md.
+# (zstd). leadpipe runs it twice: writing the same 10 columns as the others
+# (`leadpipe`, benches/compare_columns.toml) and with its default 20-column
+# output (`leadpipe_all`, benches/compare.toml). See docs/benchmarks.md.
 #
 # Usage (from anywhere in the repository):
 #   benches/compare.sh                    # ROWS=5000000 SEED=1
@@ -16,7 +18,9 @@
 #   BENCH_DIR  where inputs and outputs go (default ${TMPDIR:-/tmp}/leadpipe-bench);
 #              an input already there is reused
 #   INPUT      use this CSV instead of generating one
-#   TOOLS      which tools to run (default "leadpipe duckdb polars")
+#   TOOLS      which tools to run (default "leadpipe leadpipe_all duckdb polars")
+#   LEADPIPE   the leadpipe binary to run (default: target/release/leadpipe, built here)
+#   BUILD      0 = use the binaries already built (default 1: cargo build --release first)
 #   MEMCHECK   1 = only the memory check (leadpipe without dedupe, 500k vs 5M rows)
 set -euo pipefail
 
@@ -26,13 +30,14 @@ cd "$ROOT"
 ROWS="${ROWS:-5000000}"
 SEED="${SEED:-1}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/leadpipe-bench}"
-TOOLS="${TOOLS:-leadpipe duckdb polars}"
+TOOLS="${TOOLS:-leadpipe leadpipe_all duckdb polars}"
 MEMCHECK="${MEMCHECK:-0}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-LEADPIPE="$TARGET_DIR/release/leadpipe"
+LEADPIPE="${LEADPIPE:-$TARGET_DIR/release/leadpipe}"
 GEN="$TARGET_DIR/release/examples/gen_contacts"
 THREADS="$(nproc)"
 VALID_RE='^[^@\s]+@[^@\s]+\.[^@\s]+$'
+ALL_TOOLS="leadpipe leadpipe_all duckdb polars"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -88,17 +93,20 @@ stat_of() { # stat_of FILE KEY
 
 # --- measuring ---------------------------------------------------------------
 # measure NAME CMD...: warm the page cache, run CMD once under GNU time, and
-# record wall seconds, peak RSS (MB) and exit status in $RES/NAME.*
+# record wall seconds, CPU seconds (user + sys), peak RSS (MB), the load
+# average before the run and exit status in $RES/NAME.*
 measure() {
     local name="$1"; shift
     cat "$INPUT_FILE" >/dev/null
     local t0 t1 status=0
+    cut -d' ' -f1 /proc/loadavg >"$RES/$name.load"
     t0=$(date +%s.%N)
     /usr/bin/time -v -o "$RES/$name.time" "$@" >"$RES/$name.log" 2>&1 || status=$?
     t1=$(date +%s.%N)
     echo "$status" >"$RES/$name.status"
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }' >"$RES/$name.wall"
     awk -F': ' '/Maximum resident set size/ { printf "%.0f\n", $2 / 1024 }' "$RES/$name.time" >"$RES/$name.rss"
+    awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.2f\n", s }' "$RES/$name.time" >"$RES/$name.cpu"
     if [ "$status" -ne 0 ]; then
         warn "$name exited with status $status; last lines of its output:"
         tail -n 5 "$RES/$name.log" >&2 || true
@@ -180,7 +188,8 @@ compare() {
     for tool in $TOOLS; do
         say "running $tool"
         case "$tool" in
-            leadpipe) run_leadpipe leadpipe benches/compare.toml "$RES/leadpipe.parquet" ;;
+            leadpipe) run_leadpipe leadpipe benches/compare_columns.toml "$RES/leadpipe.parquet" ;;
+            leadpipe_all) run_leadpipe leadpipe_all benches/compare.toml "$RES/leadpipe_all.parquet" ;;
             duckdb) run_duckdb ;;
             polars) run_polars ;;
             *) warn "unknown tool $tool" ;;
@@ -195,28 +204,30 @@ compare() {
     echo "input: $INPUT_FILE ($size_mb MB, $(stat_of "$INPUT_FILE" rows) rows, seed $SEED)"
     echo "machine: $THREADS cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); duckdb $duck_v, polars $polars_v"
     echo
-    printf '%-10s %10s %10s %12s\n' tool "wall s" "peak MB" "output rows"
-    printf '%-10s %10s %10s %12s\n' ---------- ---------- ---------- ------------
-    declare -A WALL RSS ROWS_OUT
-    for tool in leadpipe duckdb polars; do
+    printf '%-13s %8s %8s %8s %8s %12s\n' tool "wall s" "CPU s" "peak MB" "load" "output rows"
+    printf '%-13s %8s %8s %8s %8s %12s\n' ------------- -------- -------- -------- -------- ------------
+    declare -A WALL CPU RSS ROWS_OUT
+    for tool in $ALL_TOOLS; do
         if [[ " $TOOLS " != *" $tool "* ]]; then continue; fi
         WALL[$tool]="$(figure "$tool" wall)"
+        CPU[$tool]="$(figure "$tool" cpu)"
         RSS[$tool]="$(figure "$tool" rss)"
         ROWS_OUT[$tool]="$(figure "$tool" rows)"
-        local shown_wall="${WALL[$tool]}"
-        [ "$tool" = leadpipe ] && [ "$shown_wall" = - ] && shown_wall=pending
-        printf '%-10s %10s %10s %12s\n' "$tool" "$shown_wall" "${RSS[$tool]}" "${ROWS_OUT[$tool]}"
+        printf '%-13s %8s %8s %8s %8s %12s\n' "$tool" "${WALL[$tool]}" "${CPU[$tool]}" "${RSS[$tool]}" \
+            "$(cat "$RES/$tool.load" 2>/dev/null || echo -)" "${ROWS_OUT[$tool]}"
     done
     echo
-    if [[ "${WALL[leadpipe]:-}" =~ ^[0-9] ]]; then
+    for ours in leadpipe leadpipe_all; do
+        [[ "${WALL[$ours]:-}" =~ ^[0-9] ]] || continue
         for other in duckdb polars; do
             [[ -n "${WALL[$other]:-}" ]] || continue
-            printf 'leadpipe/%-7s time %6s   memory %6s\n' "$other" \
-                "$(ratio "${WALL[leadpipe]}" "${WALL[$other]}")" \
-                "$(ratio "${RSS[leadpipe]}" "${RSS[$other]}")"
+            printf '%-13s/%-7s time %6s   CPU %6s   memory %6s\n' "$ours" "$other" \
+                "$(ratio "${WALL[$ours]}" "${WALL[$other]}")" \
+                "$(ratio "${CPU[$ours]}" "${CPU[$other]}")" \
+                "$(ratio "${RSS[$ours]}" "${RSS[$other]}")"
         done
-        echo
-    fi
+    done
+    echo
     check_rows
     echo
     echo "outputs and logs: $RES"
@@ -229,7 +240,7 @@ check_rows() {
     expected="$(stat_of "$INPUT_FILE" expected_valid_distinct)"
     gmail="$(stat_of "$INPUT_FILE" distinct_gmail_variants)"
     local counts=() mismatch=0
-    for tool in leadpipe duckdb polars; do
+    for tool in $ALL_TOOLS; do
         n="${ROWS_OUT[$tool]:-}"
         [[ "$n" =~ ^[0-9]+$ ]] || continue
         counts+=("$tool=$n")
@@ -247,7 +258,7 @@ check_rows() {
     fi
     echo "row check: outputs DIFFER: ${counts[*]}${expected:+; the generator expects $expected}"
     [ -n "$expected" ] || return 0
-    for tool in leadpipe duckdb polars; do
+    for tool in $ALL_TOOLS; do
         n="${ROWS_OUT[$tool]:-}"
         [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" != "$expected" ] || continue
         local d=$(( n - expected ))
@@ -277,8 +288,9 @@ memcheck() {
         say "running leadpipe without dedupe on $f"
         run_leadpipe "$name" benches/compare_nodedupe.toml "$RES/$name.parquet"
         rss+=("$(figure "$name" rss)")
-        printf '%-34s wall %8s s   peak %8s MB   rows %s\n' "$(basename "$f")" \
-            "$(figure "$name" wall)" "$(figure "$name" rss)" "$(figure "$name" rows)"
+        printf '%-34s wall %8s s   CPU %8s s   peak %8s MB   load %s   rows %s\n' "$(basename "$f")" \
+            "$(figure "$name" wall)" "$(figure "$name" cpu)" "$(figure "$name" rss)" \
+            "$(cat "$RES/$name.load")" "$(figure "$name" rows)"
     done
     echo "peak memory 5,000,000 rows / 500,000 rows: $(ratio "${rss[1]}" "${rss[0]}") (flat streaming memory: close to 1)"
     echo "outputs and logs: $RES"
@@ -286,7 +298,7 @@ memcheck() {
 
 mkdir -p "$BENCH_DIR"
 ensure_tools
-build
+[ "${BUILD:-1}" = 0 ] || build
 if [ "$MEMCHECK" = 1 ]; then
     memcheck
 else

@@ -91,7 +91,13 @@ fn benches(c: &mut Criterion) {
             let spec = ParquetSinkSpec {
                 path: dir.path().join("o.parquet"),
                 row_group_rows: 262_144,
-                zstd_level: 3,
+                compression: Some("zstd(3)".into()),
+                zstd_level: None,
+                columns: None,
+                partition_by: Vec::new(),
+                endpoint: None,
+                region: None,
+                part_size_mib: 10,
             };
             let mut sink = ParquetSink::create(&spec, &columns).unwrap();
             for chunk in records.chunks(4096) {

@@ -172,7 +172,7 @@ fn plan_command(args: PlanArgs) -> Exit {
             };
             match Sandbox::start_with(sandbox_config, options).await {
                 Ok(s) => {
-                    s.endpoints().point(&mut pipeline.vendors);
+                    pipeline.vendors.point_at(s.endpoints());
                     Some(s)
                 }
                 Err(e) => {
@@ -234,9 +234,9 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// The configuration in `path`, or the default one.
-fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, String> {
+fn sandbox_config(path: Option<&std::path::Path>) -> Result<SandboxConfig, leadpipe::sandbox::SandboxError> {
     match path {
-        Some(path) => SandboxConfig::from_file(path).map_err(|e| e.to_string()),
+        Some(path) => SandboxConfig::from_file(path),
         None => Ok(SandboxConfig::default()),
     }
 }
@@ -340,7 +340,7 @@ fn run_command(args: RunArgs) -> Exit {
         let sandbox = if args.sandbox {
             match Sandbox::start_with(sandbox_config, sandbox_options).await {
                 Ok(s) => {
-                    s.endpoints().point(&mut pipeline.vendors);
+                    pipeline.vendors.point_at(s.endpoints());
                     Some(s)
                 }
                 Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {

@@ -1,5 +1,4 @@
-//! The run's webhook receiver: where vendors deliver async results
-//! (DESIGN.md §5).
+//! The run's webhook receiver: where vendors deliver async results.
 //!
 //! Started by the runner when a stage needs it ([`crate::stages::StageSpec::needs_webhook`]),
 //! on the `[webhook] listen` address, and stopped when the stages are done.
@@ -584,16 +583,15 @@ async fn reachstream(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
         tracing::warn!("refused a ReachStream delivery with a missing or wrong webhook_secret_key");
         return StatusCode::UNAUTHORIZED;
     }
-    #[derive(Deserialize)]
-    struct Head {
-        unique_processing_id: serde_json::Value,
-    }
     let Ok(text) = std::str::from_utf8(&body) else {
         return StatusCode::BAD_REQUEST;
     };
-    let id = match serde_json::from_str::<Head>(text).map(|h| h.unique_processing_id) {
-        Ok(serde_json::Value::Number(n)) => n.to_string(),
-        Ok(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+    // A JSON object naming its processing id. (Not a derived struct: serde
+    // would also read a struct from an array, taking `[82]` for id 82.)
+    let head = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+    let id = match head.as_ref().map(|h| h.get("unique_processing_id")) {
+        Ok(Some(serde_json::Value::Number(n))) => n.to_string(),
+        Ok(Some(serde_json::Value::String(s))) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return StatusCode::BAD_REQUEST,
     };
     let (inner2, text) = (inner.clone(), text.to_string());

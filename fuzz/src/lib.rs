@@ -456,9 +456,12 @@ fn decode(vendor: Vendor, body: &[u8]) {
             if let Ok(p) = serde_json::from_slice::<rocketreach::Profile>(body) {
                 for prefer in [true, false] {
                     let f = p.fields(prefer);
+                    // The chosen email is normalised (lower case): compare it so.
                     if let Some(email) = &f.email {
                         assert!(
-                            p.emails.iter().any(|e| e.email.as_ref() == Some(email)),
+                            p.emails
+                                .iter()
+                                .any(|e| e.email.as_deref().map(str::to_lowercase).as_ref() == Some(email)),
                             "chose {email:?}, which the profile does not hold"
                         );
                     }

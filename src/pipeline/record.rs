@@ -174,7 +174,9 @@ pub struct Record {
     /// The email verdict (LeadRocks), when the pipeline has a verification stage.
     pub verification: Option<Box<Verification>>,
     /// What ReachStream gave (firmographics, contacts), when the pipeline has that stage.
-    pub reachstream: Option<Box<crate::stages::reachstream::Enrichment>>,
+    pub reachstream: Option<Box<Enrichment>>,
+    /// Which provider of a waterfall answered, with the verdict, when the pipeline has one.
+    pub waterfall: Option<Box<WaterfallAnswer>>,
 }
 
 impl Record {
@@ -201,6 +203,7 @@ impl Record {
             person: None,
             verification: None,
             reachstream: None,
+            waterfall: None,
         }
     }
 
@@ -215,6 +218,10 @@ impl Record {
                 .reachstream
                 .as_ref()
                 .is_some_and(|e| e.outcome.status == Status::Failed)
+            || self
+                .waterfall
+                .as_ref()
+                .is_some_and(|w| w.outcome.status == Status::Failed)
     }
 }
 
@@ -311,6 +318,55 @@ pub struct VerificationFields {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
     pub fields: VerificationFields,
+    pub outcome: Outcome,
+}
+
+/// Firmographics of a row's company.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Firmographics {
+    pub company_name: Option<String>,
+    pub website: Option<String>,
+    pub employee_size: Option<String>,
+    pub revenue: Option<String>,
+    pub industry: Option<String>,
+    pub sic_code: Option<String>,
+    pub tech_keywords: Vec<String>,
+    /// Street, city, state, zip code, country.
+    pub address: Option<String>,
+}
+
+/// What this stage gave a row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RsFields {
+    pub firmographics: Option<Firmographics>,
+    /// Contacts mode: the delivered contacts of the row's company, one JSON object each.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    /// Contacts mode: title and phone of the delivered contact that is this row's person.
+    #[serde(default)]
+    pub contact_title: Option<String>,
+    #[serde(default)]
+    pub contact_phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    pub fields: RsFields,
+    pub outcome: Outcome,
+}
+
+/// What the waterfall gave a row: who answered, with which verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaterfallAnswer {
+    /// The provider whose email counted; `source` when the row had one, `none` when no provider's did.
+    pub provider: String,
+    /// The verdict of that email (`valid`, `catch_all`… or `unverified` without `verify`);
+    /// with no email, the last verdict met (`not_valid`…) or `not_found`.
+    pub verdict: String,
+    /// The providers asked, in order.
+    pub asked: Vec<String>,
+    /// Credits this row cost across providers and verifications.
+    pub credits: f64,
     pub outcome: Outcome,
 }
 

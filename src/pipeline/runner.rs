@@ -7,29 +7,29 @@
 //! whole run completed; an interrupted run leaves no partial file at a sink
 //! path and exits resumable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::outputs::{Loads, Upserts, collect, open_outputs};
 use super::progress::{self, Progress};
 use super::record::{Batch, Record};
+pub use super::stage_tasks::stage_name;
+use super::stage_tasks::{StageTask, start_stages};
 use crate::exit::Exit;
-use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
+use crate::sinks::SinkError;
 use crate::sinks::report::RunReport;
-use crate::sinks::schema::{Column, output_columns};
-use crate::sinks::side::SideFile;
-use crate::sinks::{Sink, SinkError};
+use crate::sinks::schema::output_columns;
 use crate::source::SourceError;
 use crate::source::csv::{CsvSource, fingerprint};
 use crate::source::graph8::Graph8Source;
 use crate::spec::{SourceSpec, ValidPipeline};
-use crate::stages::dedupe::Dedupe;
-use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
+use crate::stages::{StageContext, StageCounts, StageSpec};
 use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
 use crate::vendors::graph8::Graph8;
@@ -110,6 +110,9 @@ pub enum RunError {
     #[error("the report cannot be written as JSON: {0}")]
     Report(#[source] serde_json::Error),
     /// A broken invariant of the runner itself (a bug): nothing caused it but the code.
+    /// The pipeline file asks for something this input cannot give.
+    #[error("{0}")]
+    Pipeline(crate::spec::Located),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -124,6 +127,7 @@ impl RunError {
             | RunError::VendorSettings { .. }
             | RunError::Webhook(_)
             | RunError::CrmList(_)
+            | RunError::Pipeline(_)
             | RunError::State(StateError::InUse { .. }) => Exit::Invalid,
             RunError::OpenState(_) => Exit::StateUnavailable,
             RunError::OpenOutput(_) => Exit::OutputUnavailable,
@@ -139,6 +143,304 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let vendors = build_vendors(&p)?;
     remember_rates(&store, &vendors)?;
     super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
+    let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
+
+    let (source, header, total_bytes) = open_input(&p, &vendors).await?;
+    let columns = output_columns(&header, crate::sinks::schema::Groups::of(&p.stages));
+    if let Err(e) = check_output_columns(&p, &columns) {
+        return fail(&store, run_id, e);
+    }
+    let duplicates_paths = duplicates_paths(&p);
+    let cap = p.run.channel_batches;
+    // Written rows go back to the source, which reuses their buffers.
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
+    // Every output opens before any row is paid for: an unreachable
+    // database or bucket stops the run here, at no cost.
+    let outputs = open_outputs(
+        &p,
+        &columns,
+        run_id,
+        &duplicates_paths,
+        &recycle_tx,
+        vendors.get(&Vendor::Graph8),
+    )
+    .await?;
+    drop(recycle_tx);
+    let writer = Writer::spawn(&p.state_path)?;
+    let budget = crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
+    let rate_writer = log_rates(&vendors, &writer.handle());
+    let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
+
+    let progress = Arc::new(Progress::default());
+    let reporter = Reporter::start(&progress, total_bytes, opts.display);
+    let (source_tx, rx) = mpsc::channel::<Batch>(cap);
+    let source_task = spawn_source(source, source_tx, recycle_rx, &p, &progress, &shutdown);
+
+    let base = StageContext {
+        pipeline: &p,
+        store: &store,
+        writer: writer.handle(),
+        run_id,
+        name: String::new(),
+        refresh: opts.refresh,
+        vendors: &vendors,
+        webhook: webhook.clone(),
+        preflight: &preflight,
+    };
+    let (stage_tasks, rx) = start_stages(&base, rx, &shutdown)?;
+    drop(base);
+
+    let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
+
+    let source_result = source_task.await?;
+    let (stages, stage_failed) = join_stages(stage_tasks).await?;
+    let collected = collector.await?;
+    if let Some(receiver) = webhook {
+        receiver.stop().await;
+    }
+    reporter.stop().await;
+    // The vendors outlive the writer: their rate logs let go of it first.
+    rate_writer.lock().expect("rate writer lock").take();
+    budget.close();
+    writer.close()?;
+
+    let interrupted = shutdown.is_cancelled();
+    let stopped: Option<CallError> = vendors
+        .values()
+        .find_map(VendorHttp::stopped)
+        .or_else(|| budget.reached());
+    // A stage that failed cut the flow short: the output is incomplete.
+    let source_result = match stage_failed {
+        Some(e) => Err(e),
+        None => source_result.map_err(RunError::from),
+    };
+    let complete = !interrupted && stopped.is_none();
+    let (counts, outputs, upserts, loads) = match close_outputs(source_result, collected, complete).await {
+        Ok(closed) => closed,
+        Err(e) => return fail(&store, run_id, e),
+    };
+    let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
+    let status = match (interrupted, &stopped) {
+        (true, _) => RunStatus::Interrupted,
+        (false, Some(CallError::BudgetReached { .. })) => RunStatus::BudgetReached,
+        (false, Some(_)) => RunStatus::VendorStopped,
+        (false, None) => RunStatus::Done,
+    };
+    let charged = crate::vendors::balance::charged(vendors.values()).await;
+    let report = RunReport {
+        pipeline: p.name.clone(),
+        run_id,
+        status: status.as_str().into(),
+        resumed,
+        sandbox: opts.sandbox,
+        rows_in: counts.rows_in,
+        rows_out: counts.rows_out,
+        rows_rejected: counts.rows_rejected,
+        rows_duplicate: counts.rows_duplicate,
+        rows_failed: counts.rows_failed,
+        duration_s: started.elapsed().as_secs_f64(),
+        stages,
+        vendors: vendor_entries(&vendors, &charged),
+        outputs,
+        rejects_path: p.rejects_path.clone(),
+        duplicates_paths,
+        sinks: sink_entries(upserts, loads),
+        stopped_by: stopped_by(stopped.as_ref(), interrupted),
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(RunError::Report)?;
+    store.end_run(run_id, status, counts, &json)?;
+    let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
+    write_report(&report_path, &json)?;
+    let exit = match status {
+        RunStatus::VendorStopped => Exit::VendorStopped,
+        RunStatus::BudgetReached => Exit::BudgetReached,
+        RunStatus::Interrupted => Exit::Interrupted,
+        _ if counts.rows_failed > 0 || upserts_failed > 0 => Exit::RowsFailed,
+        _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
+        _ => Exit::Done,
+    };
+    Ok(RunOutcome { exit, report })
+}
+
+/// Commit the outputs of a run that completed, or abandon those of one that
+/// stopped early (an interrupted run leaves no partial output). A source or
+/// collector failure fails the run.
+async fn close_outputs(
+    source_result: Result<(), RunError>,
+    collected: Result<super::outputs::Open, RunError>,
+    complete: bool,
+) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
+    source_result?;
+    let open = collected?;
+    if !complete {
+        return Ok(open.abandon());
+    }
+    // Off the runtime: uploads complete and loads merge by blocking on their I/O.
+    blocking(move || open.finish()).await?
+}
+
+/// What the report says stopped the run early, and how to resume it.
+fn stopped_by(stopped: Option<&CallError>, interrupted: bool) -> Option<String> {
+    match (stopped, interrupted) {
+        (Some(e @ CallError::BudgetReached { .. }), _) => Some(e.to_string()),
+        (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
+        (None, true) => Some("interrupted; run the same command again to resume".to_string()),
+        (None, false) => None,
+    }
+}
+
+/// One duplicates file per dedupe stage, in pipeline order.
+fn duplicates_paths(p: &ValidPipeline) -> Vec<PathBuf> {
+    p.stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
+        .map(|(i, _)| p.duplicates_path(i))
+        .collect()
+}
+
+/// The progress display's task, until the run stops it.
+struct Reporter {
+    done: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reporter {
+    fn start(progress: &Arc<Progress>, total_bytes: u64, mode: DisplayMode) -> Reporter {
+        let display = match mode {
+            DisplayMode::Bar => progress::Display::Bar(progress::terminal_bar()),
+            DisplayMode::Log => progress::Display::Log,
+            DisplayMode::Quiet => progress::Display::Quiet,
+        };
+        let done = CancellationToken::new();
+        let task = tokio::spawn(progress::report(progress.clone(), total_bytes, display, done.clone()));
+        Reporter { done, task }
+    }
+
+    async fn stop(self) {
+        self.done.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Read the source on its own task (a CSV file on a blocking thread, which
+/// reuses the buffers of the rows written).
+fn spawn_source(
+    source: Input,
+    tx: mpsc::Sender<Batch>,
+    recycled: std::sync::mpsc::Receiver<Vec<Record>>,
+    p: &ValidPipeline,
+    progress: &Arc<Progress>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), SourceError>> {
+    let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
+    match source {
+        Input::Csv(source) => {
+            tokio::task::spawn_blocking(move || read_source(*source, tx, recycled, batch_rows, progress, shutdown))
+        }
+        Input::Graph8(source) => tokio::spawn(read_graph8(source, tx, progress, shutdown)),
+    }
+}
+
+/// Every stage's counts, and the first stage failure (which cut the flow short).
+async fn join_stages(tasks: Vec<StageTask>) -> Result<(IndexMap<String, StageCounts>, Option<RunError>), RunError> {
+    let mut stages = IndexMap::new();
+    let mut failed = None;
+    for (name, task) in tasks {
+        match task.await? {
+            Ok(counts) => {
+                stages.insert(name, counts);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    Ok((stages, failed))
+}
+
+/// Open the run's source (a CSV file is opened off the runtime), with its
+/// header and its size in bytes (0 when not a file) for the progress display.
+async fn open_input(
+    p: &ValidPipeline,
+    vendors: &IndexMap<Vendor, VendorHttp>,
+) -> Result<(Input, super::record::Header, u64), RunError> {
+    let source = match &p.source {
+        SourceSpec::Csv(spec) => {
+            let spec = spec.clone();
+            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
+        }
+        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(vendors))),
+    };
+    let (header, bytes) = match &source {
+        Input::Csv(csv) => (
+            csv.header().clone(),
+            std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
+        ),
+        Input::Graph8(g8) => (g8.header().clone(), 0),
+    };
+    Ok((source, header, bytes))
+}
+
+/// Refuse, before any paid call, a sink's `columns` or graph8 field mapping
+/// that names a column this input and these stages do not give.
+fn check_output_columns(p: &ValidPipeline, columns: &[crate::sinks::schema::Column]) -> Result<(), RunError> {
+    for (i, sink) in p.sinks.iter().enumerate() {
+        if let Err(e) = crate::sinks::select::columns_for(sink.selection(), columns) {
+            return Err(RunError::Pipeline(crate::spec::Located {
+                file: p.file.clone(),
+                line: e.line,
+                key: Some(format!("sinks[{i}].{}", e.key())),
+                message: e.message,
+            }));
+        }
+        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
+            g.mapping(columns).map_err(|source| SinkError::Graph8Mapping {
+                file: p.file.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Each vendor's counters for the report, with the credits its balance says
+/// were charged beside the estimate.
+fn vendor_entries(
+    vendors: &IndexMap<Vendor, VendorHttp>,
+    charged: &[(Vendor, f64)],
+) -> IndexMap<String, serde_json::Value> {
+    vendors
+        .values()
+        .map(|h| {
+            let mut entry = serde_json::to_value(h.snapshot()).unwrap_or_default();
+            let by_balance = charged.iter().find(|(v, _)| *v == h.vendor()).map(|(_, c)| *c);
+            crate::vendors::balance::reconcile(&mut entry, by_balance);
+            (h.vendor().name().to_string(), entry)
+        })
+        .collect()
+}
+
+/// What the graph8 upserts and the database loads did, by sink name.
+fn sink_entries(upserts: Upserts, loads: Loads) -> IndexMap<String, serde_json::Value> {
+    let upserts = upserts
+        .into_iter()
+        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
+    let loads = loads
+        .into_iter()
+        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
+    upserts.chain(loads).collect()
+}
+
+/// Begin the run, or resume the unfinished one of the same pipeline and
+/// input: the input's fingerprint, then what the stages need to know ahead
+/// of it ([`super::preflight`]), read before any stage starts.
+async fn begin(
+    p: &ValidPipeline,
+    store: &Store,
+    vendors: &IndexMap<Vendor, VendorHttp>,
+    fresh: bool,
+) -> Result<(i64, bool, super::preflight::Preflight), RunError> {
     // A CRM list says how many members it has; a file is counted by the stages that need to.
     let (input_fp, list_size) = match &p.source {
         SourceSpec::Csv(csv) => {
@@ -151,9 +453,16 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
                 })?;
             (fp, None)
         }
-        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(&vendors)).await?,
+        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(vendors)).await?,
     };
-    let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, opts.fresh)? {
+    let preflight = match &p.source {
+        SourceSpec::Csv(csv) if p.stages.iter().any(StageSpec::looks_ahead) => {
+            let spec = csv.clone();
+            blocking(move || super::preflight::Preflight::read(&spec)).await??
+        }
+        _ => super::preflight::Preflight::of_list(list_size),
+    };
+    let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, fresh)? {
         RunStart::New { run_id } => (run_id, false),
         RunStart::Resumed { run_id, attempts } => {
             tracing::info!(run_id, attempts, "resuming the unfinished run");
@@ -177,229 +486,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
             });
         }
     };
-
-    let source = match &p.source {
-        SourceSpec::Csv(spec) => {
-            let spec = spec.clone();
-            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
-        }
-        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(&vendors))),
-    };
-    let total_bytes = match &source {
-        Input::Csv(csv) => std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
-        Input::Graph8(_) => 0,
-    };
-    let groups = crate::sinks::schema::Groups {
-        person: p.stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
-        verdict: p.stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
-        reachstream: p.stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
-        reachstream_contacts: p.stages.iter().any(StageSpec::needs_webhook),
-    };
-    let header = match &source {
-        Input::Csv(csv) => csv.header().clone(),
-        Input::Graph8(g8) => g8.header().clone(),
-    };
-    let columns = output_columns(&header, groups);
-    // A field mapping naming a column this run does not have is refused before any paid call.
-    for sink in &p.sinks {
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
-            g.mapping(&columns).map_err(|source| SinkError::Graph8Mapping {
-                file: p.file.clone(),
-                source,
-            })?;
-        }
-    }
-    let duplicates_paths: Vec<PathBuf> = p
-        .stages
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s, StageSpec::Dedupe(_)))
-        .map(|(i, _)| p.duplicates_path(i))
-        .collect();
-    let cap = p.run.channel_batches;
-    // Written rows go back to the source, which reuses their buffers.
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
-    let outputs = open_outputs(
-        &p.sinks,
-        &columns,
-        &p.rejects_path,
-        &duplicates_paths,
-        &recycle_tx,
-        vendors.get(&Vendor::Graph8),
-    )?;
-    drop(recycle_tx);
-    let writer = Writer::spawn(&p.state_path)?;
-    let budget = crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
-    let rate_writer = log_rates(&vendors, &writer.handle());
-    let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
-
-    let progress = Arc::new(Progress::default());
-    let reporter_done = CancellationToken::new();
-    let display = match opts.display {
-        DisplayMode::Bar => progress::Display::Bar(progress::terminal_bar()),
-        DisplayMode::Log => progress::Display::Log,
-        DisplayMode::Quiet => progress::Display::Quiet,
-    };
-    let reporter = tokio::spawn(progress::report(
-        progress.clone(),
-        total_bytes,
-        display,
-        reporter_done.clone(),
-    ));
-
-    let (source_tx, mut rx) = mpsc::channel::<Batch>(cap);
-    let source_task = {
-        let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
-        match source {
-            Input::Csv(source) => tokio::task::spawn_blocking(move || {
-                read_source(*source, source_tx, recycle_rx, batch_rows, progress, shutdown)
-            }),
-            Input::Graph8(source) => tokio::spawn(read_graph8(source, source_tx, progress, shutdown)),
-        }
-    };
-
-    let mut stage_tasks = Vec::new();
-    let mut dedupes = 0;
-    for (i, stage) in p.stages.iter().enumerate() {
-        let name = stage_name(&p.stages, i);
-        let (tx, next_rx) = mpsc::channel::<Batch>(cap);
-        let ctx = StageContext {
-            pipeline: &p,
-            store: &store,
-            writer: writer.handle(),
-            run_id,
-            name: name.clone(),
-            refresh: opts.refresh,
-            vendors: &vendors,
-            webhook: webhook.clone(),
-            list_size,
-        };
-        let task = match stage.start(&ctx)? {
-            Running::Dedupe(dedupe) => {
-                dedupes += 1;
-                let (dedupe, rows) = (dedupe.nth(dedupes - 1), p.run.batch_rows);
-                let (name, shutdown) = (name.clone(), shutdown.clone());
-                // Its own thread: hashing every key is CPU work, and held rows are file I/O.
-                tokio::task::spawn_blocking(move || run_dedupe(dedupe, rx, tx, rows, name, shutdown))
-            }
-            Running::Rows(stage) => {
-                let rows = p.run.batch_rows;
-                tokio::spawn(async move { Ok(run_row_stage(stage, rx, tx, rows).await) })
-            }
-        };
-        stage_tasks.push((name, task));
-        rx = next_rx;
-    }
-
-    let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
-
-    let source_result = source_task.await?;
-    let mut stages = IndexMap::new();
-    let mut stage_failed = None;
-    for (name, task) in stage_tasks {
-        match task.await? {
-            Ok(counts) => {
-                stages.insert(name, counts);
-            }
-            Err(e) => {
-                stage_failed.get_or_insert(e);
-            }
-        }
-    }
-    let collected = collector.await?;
-    if let Some(receiver) = webhook {
-        receiver.stop().await;
-    }
-    reporter_done.cancel();
-    let _ = reporter.await;
-    // The vendors outlive the writer: their rate logs let go of it first.
-    rate_writer.lock().expect("rate writer lock").take();
-    budget.close();
-    writer.close()?;
-
-    let interrupted = shutdown.is_cancelled();
-    let stopped: Option<CallError> = vendors
-        .values()
-        .find_map(VendorHttp::stopped)
-        .or_else(|| budget.reached());
-    // A stage that failed cut the flow short: the output is incomplete.
-    let source_result = match stage_failed {
-        Some(e) => Err(e),
-        None => source_result.map_err(RunError::from),
-    };
-    let (tally, outputs, upserts) = match (source_result, collected) {
-        (Err(e), _) => return fail(&store, run_id, e),
-        (Ok(()), Err(e)) => return fail(&store, run_id, e),
-        (Ok(()), Ok(open)) => {
-            if interrupted || stopped.is_some() {
-                open.abandon()
-            } else {
-                open.finish()?
-            }
-        }
-    };
-    let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
-
-    let status = if interrupted {
-        RunStatus::Interrupted
-    } else if let Some(CallError::BudgetReached { .. }) = &stopped {
-        RunStatus::BudgetReached
-    } else if stopped.is_some() {
-        RunStatus::VendorStopped
-    } else {
-        RunStatus::Done
-    };
-    let counts = tally;
-    let charged = crate::vendors::balance::charged(vendors.values()).await;
-    let report = RunReport {
-        pipeline: p.name.clone(),
-        run_id,
-        status: status.as_str().into(),
-        resumed,
-        sandbox: opts.sandbox,
-        rows_in: counts.rows_in,
-        rows_out: counts.rows_out,
-        rows_rejected: counts.rows_rejected,
-        rows_duplicate: counts.rows_duplicate,
-        rows_failed: counts.rows_failed,
-        duration_s: started.elapsed().as_secs_f64(),
-        stages,
-        vendors: vendors
-            .values()
-            .map(|h| {
-                let mut entry = serde_json::to_value(h.snapshot()).unwrap_or_default();
-                let by_balance = charged.iter().find(|(v, _)| *v == h.vendor()).map(|(_, c)| *c);
-                crate::vendors::balance::reconcile(&mut entry, by_balance);
-                (h.vendor().name().to_string(), entry)
-            })
-            .collect(),
-        outputs,
-        rejects_path: p.rejects_path.clone(),
-        duplicates_paths,
-        sinks: upserts
-            .into_iter()
-            .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
-            .collect(),
-        stopped_by: match (&stopped, interrupted) {
-            (Some(e @ CallError::BudgetReached { .. }), _) => Some(e.to_string()),
-            (Some(e), _) => Some(format!("{e}; fix it and run the same command again to resume")),
-            (None, true) => Some("interrupted; run the same command again to resume".to_string()),
-            (None, false) => None,
-        },
-    };
-    let json = serde_json::to_string_pretty(&report).map_err(RunError::Report)?;
-    store.end_run(run_id, status, counts, &json)?;
-    let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
-    write_report(&report_path, &json)?;
-    let exit = match status {
-        RunStatus::VendorStopped => Exit::VendorStopped,
-        RunStatus::BudgetReached => Exit::BudgetReached,
-        RunStatus::Interrupted => Exit::Interrupted,
-        _ if counts.rows_failed > 0 || upserts_failed > 0 => Exit::RowsFailed,
-        _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
-        _ => Exit::Done,
-    };
-    Ok(RunOutcome { exit, report })
+    Ok((run_id, resumed, preflight))
 }
 
 fn fail<T>(store: &Store, run_id: i64, e: RunError) -> Result<T, RunError> {
@@ -426,16 +513,6 @@ fn write_report(path: &std::path::Path, json: &str) -> Result<(), RunError> {
     file.write_all(b"\n").map_err(io)?;
     file.commit(None).map_err(io)?;
     Ok(())
-}
-
-/// A stage's name in reports: its kind, with its position when the kind repeats.
-pub fn stage_name(stages: &[StageSpec], i: usize) -> String {
-    let kind = stages[i].kind();
-    if stages.iter().filter(|s| s.kind() == kind).count() > 1 {
-        format!("{kind}#{i}")
-    } else {
-        kind.to_string()
-    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
@@ -496,50 +573,6 @@ fn graph8_client(vendors: &IndexMap<Vendor, VendorHttp>) -> Graph8 {
     )
 }
 
-fn run_dedupe(
-    mut dedupe: Dedupe,
-    mut rx: mpsc::Receiver<Batch>,
-    tx: mpsc::Sender<Batch>,
-    batch_rows: usize,
-    name: String,
-    shutdown: CancellationToken,
-) -> Result<StageCounts, RunError> {
-    let mut counts = StageCounts::default();
-    let started = Instant::now();
-    let dir = dedupe.held_dir().to_path_buf();
-    let held_failed = |source| RunError::Held {
-        stage: name.clone(),
-        dir: dir.clone(),
-        source,
-    };
-    while let Some(mut batch) = rx.blocking_recv() {
-        counts.rows_in += batch.records.len() as u64;
-        let before = batch.duplicates.len();
-        dedupe.process(&mut batch).map_err(held_failed)?;
-        counts.rows_duplicate += (batch.duplicates.len() - before) as u64;
-        counts.rows_out += batch.records.len() as u64;
-        if tx.blocking_send(batch).is_err() {
-            break;
-        }
-    }
-    // Held rows wait for the end of the input: an interrupted run never saw
-    // it, so its survivors are unknown and the next run chooses them.
-    if !dedupe.streams() {
-        while !shutdown.is_cancelled() {
-            let Some(batch) = dedupe.next_held(batch_rows).map_err(held_failed)? else {
-                break;
-            };
-            counts.rows_duplicate += batch.duplicates.len() as u64;
-            counts.rows_out += batch.records.len() as u64;
-            if tx.blocking_send(batch).is_err() {
-                break;
-            }
-        }
-    }
-    counts.duration_s = started.elapsed().as_secs_f64();
-    Ok(counts)
-}
-
 /// Every vendor key starts with the rate windows and pause an earlier process
 /// left in the state store (see `state::rates`).
 fn remember_rates(store: &Store, vendors: &IndexMap<Vendor, VendorHttp>) -> Result<(), RunError> {
@@ -593,7 +626,7 @@ pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, 
     let used = graph8_source
         .then_some(Vendor::Graph8)
         .into_iter()
-        .chain(p.stages.iter().filter_map(StageSpec::vendor))
+        .chain(p.stages.iter().flat_map(StageSpec::vendors))
         .chain(graph8_sink.then_some(Vendor::Graph8));
     for vendor in used {
         if out.contains_key(&vendor) {
@@ -641,308 +674,8 @@ async fn start_webhook(
     Ok(Some(receiver))
 }
 
-/// What flows into a row stage: rows, and what their batch carried beside them.
-enum Item {
-    Row(Record),
-    Side(Batch),
-}
-
-/// Drive a row stage: up to its window of rows in flight, each on the
-/// runtime's worker threads, emitted in input order and re-batched as they
-/// become ready so the next stage starts at once.
-async fn run_row_stage(
-    stage: Arc<dyn RowStage>,
-    rx: mpsc::Receiver<Batch>,
-    tx: mpsc::Sender<Batch>,
-    batch_rows: usize,
-) -> StageCounts {
-    use futures::StreamExt;
-    let started = Instant::now();
-    let mut counts = StageCounts::default();
-    let window = stage.window().max(1);
-    let input =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).flat_map(|mut batch| {
-            let rows = std::mem::take(&mut batch.records);
-            let side = (batch.rows_in > 0 || !batch.rejects.is_empty() || !batch.duplicates.is_empty())
-                .then_some(Item::Side(batch));
-            futures::stream::iter(rows.into_iter().map(Item::Row).chain(side))
-        });
-    let ready = input
-        .map(|item| {
-            let stage = stage.clone();
-            async move {
-                match item {
-                    Item::Row(rec) => {
-                        // Polled once here, where rows start in input order, then
-                        // moved to a worker thread: what a stage does before its
-                        // first wait (claiming a paid answer, which is charged to
-                        // the first row that asks) happens in input order, so
-                        // every run charges the same rows.
-                        let mut work = stage.enrich(rec);
-                        if let std::task::Poll::Ready(row) = futures::poll!(work.as_mut()) {
-                            return Done::Row(row);
-                        }
-                        match tokio::spawn(work).await {
-                            Ok(row) => Done::Row(row),
-                            Err(e) => std::panic::resume_unwind(e.into_panic()),
-                        }
-                    }
-                    Item::Side(batch) => Done::Side(batch),
-                }
-            }
-        })
-        .buffered(window)
-        .ready_chunks(batch_rows.max(1));
-    let mut ready = std::pin::pin!(ready);
-    while let Some(items) = ready.next().await {
-        let mut out = Batch::default();
-        for item in items {
-            match item {
-                Done::Row(StageRow::Keep { rec, status, cached }) => {
-                    counts.rows_in += 1;
-                    counts.rows_out += 1;
-                    use crate::pipeline::record::Status;
-                    match status {
-                        Some(Status::Found) => counts.rows_found += 1,
-                        Some(Status::NotFound) => counts.rows_not_found += 1,
-                        Some(Status::Skipped) => counts.rows_skipped += 1,
-                        Some(Status::Failed) => counts.rows_failed += 1,
-                        None => {}
-                    }
-                    counts.rows_cached += u64::from(cached);
-                    out.records.push(rec);
-                }
-                Done::Row(StageRow::Drop(reject)) => {
-                    counts.rows_in += 1;
-                    counts.rows_dropped += 1;
-                    out.rejects.push(reject);
-                }
-                Done::Side(mut side) => {
-                    out.rejects.append(&mut side.rejects);
-                    out.duplicates.append(&mut side.duplicates);
-                    out.rows_in += side.rows_in;
-                }
-            }
-        }
-        if tx.send(out).await.is_err() {
-            break;
-        }
-    }
-    counts.duration_s = started.elapsed().as_secs_f64();
-    counts
-}
-
-/// A row stage's finished item.
-enum Done {
-    Row(StageRow),
-    Side(Batch),
-}
-
 /// The source of a run, opened.
 enum Input {
     Csv(Box<CsvSource>),
     Graph8(Graph8Source),
-}
-
-/// What graph8 upsert sinks did, by name in the report.
-type Upserts = Vec<(String, UpsertCounts)>;
-
-/// The open output files of a run, committed only when the run completed.
-struct Open {
-    tally: RunCounts,
-    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
-    /// graph8 upsert sinks, done writing (their receipts not yet committed).
-    upserts: Vec<(String, PathBuf, Graph8Sink)>,
-    rejects: SideFile,
-    duplicates: Vec<SideFile>,
-}
-
-impl Open {
-    /// Stop without committing: every temporary file is removed, nothing partial is left.
-    fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts) {
-        for (_, thread) in self.sinks {
-            let _ = thread.join();
-        }
-        let upserts = self
-            .upserts
-            .into_iter()
-            .map(|(name, _, sink)| (name, sink.counts.clone()))
-            .collect();
-        (self.tally, Vec::new(), upserts)
-    }
-
-    fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts), RunError> {
-        let mut outputs = Vec::new();
-        let mut upserts = Vec::new();
-        for (name, path, sink) in self.upserts {
-            upserts.push((name, sink.finish()?));
-            outputs.push(path);
-        }
-        for (path, thread) in self.sinks {
-            let sink = thread
-                .join()
-                .map_err(|_| RunError::Internal(format!("{}: the sink's thread panicked", path.display())))??;
-            sink.finish()?;
-            outputs.push(path);
-        }
-        self.rejects.finish()?;
-        for d in self.duplicates {
-            d.finish()?;
-        }
-        Ok((self.tally, outputs, upserts))
-    }
-}
-
-/// A graph8 upsert sink's task: the sink back once its input ends.
-type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
-
-/// The run's outputs, opened before any row is read: a sink that cannot be
-/// opened stops the run before anything is paid for.
-struct Outputs {
-    senders: Vec<mpsc::Sender<Arc<Batch>>>,
-    sinks: Vec<(PathBuf, std::thread::JoinHandle<Result<Sink, SinkError>>)>,
-    upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
-    rejects: SideFile,
-    duplicates: Vec<SideFile>,
-}
-
-/// Open every sink (each file sink on its own thread, a graph8 upsert sink on
-/// its own task) and the rejects and duplicates files.
-fn open_outputs(
-    sink_specs: &[crate::spec::SinkSpec],
-    columns: &[Column],
-    rejects_path: &Path,
-    duplicates_paths: &[PathBuf],
-    recycle: &std::sync::mpsc::SyncSender<Vec<Record>>,
-    graph8: Option<&VendorHttp>,
-) -> Result<Outputs, RunError> {
-    let mut senders = Vec::new();
-    let mut sinks = Vec::new();
-    let mut upsert_tasks = Vec::new();
-    let upserts = sink_specs
-        .iter()
-        .filter(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)))
-        .count();
-    for (i, spec) in sink_specs.iter().enumerate() {
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
-            let http = graph8
-                .cloned()
-                .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
-            let sink = Graph8Sink::create(g, columns, Graph8::new(http)).map_err(RunError::OpenOutput)?;
-            let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = if upserts > 1 {
-                format!("graph8_upsert#{i}")
-            } else {
-                "graph8_upsert".to_string()
-            };
-            upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
-            senders.push(tx);
-            continue;
-        }
-        let mut sink = Sink::create(spec, columns).map_err(RunError::OpenOutput)?;
-        let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
-        let recycle = recycle.clone();
-        let thread = std::thread::Builder::new()
-            .name("leadpipe-sink".into())
-            .spawn(move || {
-                while let Some(batch) = srx.blocking_recv() {
-                    sink.write(&batch.records)?;
-                    // The last sink done with a batch hands its rows back (or drops them if the source has enough).
-                    if let Some(batch) = Arc::into_inner(batch) {
-                        let _ = recycle.try_send(batch.records);
-                    }
-                }
-                Ok(sink)
-            })
-            .map_err(RunError::SinkThread)?;
-        senders.push(tx);
-        sinks.push((spec.path().to_path_buf(), thread));
-    }
-    let rejects = SideFile::rejects(rejects_path).map_err(RunError::OpenOutput)?;
-    // One duplicates file per dedupe stage, in pipeline order.
-    let duplicates = duplicates_paths
-        .iter()
-        .map(|p| SideFile::duplicates(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(RunError::OpenOutput)?;
-    Ok(Outputs {
-        senders,
-        sinks,
-        upsert_tasks,
-        rejects,
-        duplicates,
-    })
-}
-
-/// The last task: fan records out to the open outputs and write rejects and duplicates.
-async fn collect(
-    mut rx: mpsc::Receiver<Batch>,
-    outputs: Outputs,
-    progress: Arc<Progress>,
-    state: (WriterHandle, i64),
-) -> Result<Open, RunError> {
-    let Outputs {
-        senders,
-        sinks,
-        upsert_tasks,
-        mut rejects,
-        mut duplicates,
-    } = outputs;
-    let mut tally = RunCounts::default();
-    // The run's counts so far go to the state store once a second, for
-    // `leadpipe status`, also while no batch comes (rows waiting on a vendor).
-    let (writer, run_id) = state;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let batch = tokio::select! {
-            batch = rx.recv() => match batch {
-                Some(batch) => batch,
-                None => break,
-            },
-            _ = tick.tick() => {
-                // Rows read so far (a batch's own count may come after its rows): in ≥ out + duplicate + rejected.
-                let rows_in = progress.rows_read.load(Ordering::Relaxed).max(tally.rows_in);
-                let counts = RunCounts { rows_in, ..tally };
-                writer.send(Op::RunCounts { run_id, counts });
-                continue;
-            }
-        };
-        tally.rows_in += batch.rows_in;
-        tally.rows_out += batch.records.len() as u64;
-        tally.rows_rejected += batch.rejects.len() as u64;
-        tally.rows_duplicate += batch.duplicates.len() as u64;
-        tally.rows_failed += batch.records.iter().filter(|r| r.failed()).count() as u64;
-        for r in &batch.rejects {
-            rejects.write_reject(r)?;
-        }
-        for dup in &batch.duplicates {
-            let file = duplicates
-                .get_mut(dup.dedupe)
-                .ok_or_else(|| RunError::Internal(format!("no duplicates file for dedupe stage {}", dup.dedupe)))?;
-            file.write_duplicate(dup)?;
-        }
-        progress
-            .rows_written
-            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        let batch = Arc::new(batch);
-        for tx in &senders {
-            if tx.send(batch.clone()).await.is_err() {
-                break;
-            }
-        }
-    }
-    drop(senders);
-    let mut upserts = Vec::new();
-    for (name, path, task) in upsert_tasks {
-        let sink = task.await??;
-        upserts.push((name, path, sink));
-    }
-    Ok(Open {
-        tally,
-        sinks,
-        upserts,
-        rejects,
-        duplicates,
-    })
 }

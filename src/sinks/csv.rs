@@ -16,6 +16,9 @@ pub struct CsvSinkSpec {
     /// Field delimiter (one ASCII character).
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// Which output columns, in which order and under which names (default: all).
+    #[serde(default)]
+    pub columns: Option<super::select::Selection>,
 }
 
 fn default_delimiter() -> char {

@@ -75,9 +75,31 @@ impl RunReport {
                 "  stage {name}: {} in, {} out{dropped} ({:.1}s)",
                 c.rows_in, c.rows_out, c.duration_s
             );
+            if let Some(w) = &c.waterfall {
+                let _ = writeln!(s, "    {}", w.rates());
+                let _ = writeln!(
+                    s,
+                    "    {:.0} credits spent; asking every provider for every row would have cost about {:.0}",
+                    w.credits, w.credits_if_all_asked
+                );
+            }
         }
         for (name, v) in &self.sinks {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            if let Some(table) = v["table"].as_str() {
+                let without = match n("rows_without_key") {
+                    0 => String::new(),
+                    k => format!(", {k} without a key not loaded"),
+                };
+                let _ = writeln!(
+                    s,
+                    "  sink {name}: {} rows staged, {} merged into {table} ({}){without}",
+                    n("rows_staged"),
+                    n("rows_merged"),
+                    v["mode"].as_str().unwrap_or_default(),
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
                 "  sink {name}: {} upserted, {} failed, {} skipped in {} calls",

@@ -232,6 +232,27 @@ fn reachstream_columns(contacts: bool) -> Vec<Derived> {
     cols
 }
 
+/// Columns of a waterfall: which provider answered the row, with which
+/// verdict, which were asked, and what the row cost across them.
+fn waterfall_columns() -> Vec<Derived> {
+    use crate::pipeline::record::WaterfallAnswer as Answer;
+    use DataType::{Float64, Utf8};
+    fn w(r: &Record) -> Option<&Answer> {
+        r.waterfall.as_deref()
+    }
+    let list = DataType::List(std::sync::Arc::new(arrow_schema::Field::new("item", Utf8, true)));
+    vec![
+        ("waterfall_provider", Utf8, |r| {
+            Cell::Str(w(r).map(|w| w.provider.as_str()))
+        }),
+        ("waterfall_verdict", Utf8, |r| {
+            Cell::Str(w(r).map(|w| w.verdict.as_str()))
+        }),
+        ("waterfall_asked", list, |r| Cell::List(w(r).map_or(&[], |w| &w.asked))),
+        ("waterfall_credits", Float64, |r| Cell::F64(w(r).map(|w| w.credits))),
+    ]
+}
+
 /// Which column groups a pipeline's output carries, by the stages it has.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Groups {
@@ -241,6 +262,30 @@ pub struct Groups {
     pub reachstream: bool,
     /// A `reachstream_enrich` stage in contacts mode: the contacts columns too.
     pub reachstream_contacts: bool,
+    /// A `waterfall` stage: provider, verdict, providers asked, credits.
+    pub waterfall: bool,
+}
+
+impl Groups {
+    /// The groups of a pipeline's stages: a waterfall fills the columns of
+    /// each provider it asks, and its own.
+    pub fn of(stages: &[crate::stages::StageSpec]) -> Groups {
+        use crate::stages::StageSpec;
+        use crate::vendors::http::Vendor;
+        let calls = |v: Vendor| {
+            stages
+                .iter()
+                .any(|s| matches!(s, StageSpec::Waterfall(_)) && s.vendors().contains(&v))
+        };
+        Groups {
+            person: calls(Vendor::RocketReach) || stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
+            verdict: calls(Vendor::LeadRocks) || stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
+            reachstream: calls(Vendor::ReachStream)
+                || stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
+            reachstream_contacts: calls(Vendor::ReachStream) || stages.iter().any(StageSpec::needs_webhook),
+            waterfall: stages.iter().any(|s| matches!(s, StageSpec::Waterfall(_))),
+        }
+    }
 }
 
 /// The columns of a run's output, from the source header.
@@ -254,6 +299,9 @@ pub fn output_columns(header: &[String], groups: Groups) -> Vec<Column> {
     }
     if groups.reachstream {
         ours.extend(reachstream_columns(groups.reachstream_contacts));
+    }
+    if groups.waterfall {
+        ours.extend(waterfall_columns());
     }
     let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
     let mut columns = Vec::with_capacity(header.len() + ours.len());

@@ -65,15 +65,49 @@ pub enum SinkSpec {
     Parquet(crate::sinks::parquet::ParquetSinkSpec),
     Csv(crate::sinks::csv::CsvSinkSpec),
     Graph8Upsert(crate::sinks::graph8::Graph8SinkSpec),
+    Postgres(crate::sinks::postgres::PostgresSinkSpec),
 }
 
 impl SinkSpec {
-    /// The file the sink writes (for `graph8_upsert`, its receipt).
-    pub fn path(&self) -> &Path {
+    /// Its `columns = [...]`, for the sinks that write columns and were given one.
+    pub fn selection(&self) -> Option<&crate::sinks::select::Selection> {
         match self {
-            SinkSpec::Parquet(s) => &s.path,
-            SinkSpec::Csv(s) => &s.path,
-            SinkSpec::Graph8Upsert(s) => &s.path,
+            SinkSpec::Parquet(s) => s.columns.as_ref(),
+            SinkSpec::Csv(s) => s.columns.as_ref(),
+            SinkSpec::Postgres(s) => s.columns.as_ref(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
+    fn selection_mut(&mut self) -> Option<&mut crate::sinks::select::Selection> {
+        match self {
+            SinkSpec::Parquet(s) => s.columns.as_mut(),
+            SinkSpec::Csv(s) => s.columns.as_mut(),
+            SinkSpec::Postgres(s) => s.columns.as_mut(),
+            SinkSpec::Graph8Upsert(_) => None,
+        }
+    }
+
+    /// The local file the sink writes (for `graph8_upsert`, its receipt);
+    /// `None` for an output elsewhere (object storage, a database).
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            SinkSpec::Parquet(s) if s.location().is_some() => None,
+            SinkSpec::Parquet(s) => Some(&s.path),
+            SinkSpec::Csv(s) => Some(&s.path),
+            SinkSpec::Graph8Upsert(s) => Some(&s.path),
+            SinkSpec::Postgres(_) => None,
+        }
+    }
+
+    /// What the sink writes, for messages and the run report (a database
+    /// sink's server with its password redacted).
+    pub fn target(&self) -> String {
+        match self {
+            SinkSpec::Postgres(s) => format!("{} table {}", crate::secret::redact_url(s.url.expose()), s.table),
+            SinkSpec::Parquet(s) => s.path.display().to_string(),
+            SinkSpec::Csv(s) => s.path.display().to_string(),
+            SinkSpec::Graph8Upsert(s) => s.path.display().to_string(),
         }
     }
 }
@@ -274,6 +308,7 @@ impl SinkSpec {
             "parquet" => diagnose_as::<crate::sinks::parquet::ParquetSinkSpec>(value),
             "csv" => diagnose_as::<crate::sinks::csv::CsvSinkSpec>(value),
             "graph8_upsert" => diagnose_as::<crate::sinks::graph8::Graph8SinkSpec>(value),
+            "postgres" => diagnose_as::<crate::sinks::postgres::PostgresSinkSpec>(value),
             _ => None,
         }
     }
@@ -301,6 +336,14 @@ fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String
     }
 }
 
+/// A table header's name with the spaces and quotes around its segments taken off.
+fn dotted(name: &str) -> String {
+    name.split('.')
+        .map(|segment| segment.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
@@ -322,12 +365,22 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
         Some((t, i)) => (t, i.trim_end_matches(']').parse::<usize>().ok()),
         None => (head, None),
     };
+    // The path as a table header would spell it (`source.columns`, `stages.x`).
+    let header_path: String = path
+        .split('.')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .collect::<Vec<_>>()
+        .join(".");
     let mut seen = 0usize;
     let mut in_table = false;
     for (n, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with('[') {
             let name = l.trim_matches(['[', ']', ' ']);
+            // A key that is itself a table (`[source.columns]`): its header is its line.
+            if !l.starts_with("[[") && (index.is_none() || in_table) && dotted(name) == header_path {
+                return Some(n + 1);
+            }
             let top = name.split('.').next().unwrap_or(name);
             if top == table {
                 if l.starts_with("[[") {

@@ -2,6 +2,7 @@
 //! any work starts (and before any paid call). Collects every problem, each
 //! with its file, line and key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::interp::missing_var;
@@ -28,12 +29,12 @@ pub struct ValidPipeline {
 }
 
 impl ValidPipeline {
-    /// Where a side file goes by default: beside the first sink, `<stem>.<suffix>`.
+    /// Where a side file goes by default: beside the first local sink, `<stem>.<suffix>`.
     pub fn beside_first_sink(spec: &PipelineSpec, suffix: &str) -> PathBuf {
         let first = spec
             .sinks
-            .first()
-            .map(SinkSpec::path)
+            .iter()
+            .find_map(SinkSpec::local_path)
             .unwrap_or(Path::new("out/output"));
         let stem = first
             .file_stem()
@@ -100,13 +101,72 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         missing_vars,
         hash,
     } = loaded;
-    let mut errors: Vec<Located> = Vec::new();
+    let mut errors = unset_vars(&file, &text, &missing_vars, checks);
+    let mut spec = spec;
+    errors.extend(check_selections(&mut spec, &file, &text));
     let mut located: Vec<(String, String)> = Vec::new();
     let mut err = |key: String, message: String| located.push((key, message));
+    check_source(&spec, checks, &mut err);
+    check_stages(&spec, checks, &mut err);
+    check_webhook(&spec, checks, &mut err);
+    check_vendors(&spec, checks, &mut err);
+    check_sinks(&spec, checks, &mut err);
+    check_run(&spec, &mut err);
+    for (key, message) in spec.budget.check(&spec.stages) {
+        err(key, message);
+    }
 
-    // Unset ${VAR}s, by the key that uses them.
+    for (key, message) in located {
+        // A key inside an inline table (`leadrocks = { run = 5 }`) is on its parent's line.
+        let line = line_of_key(&text, &key)
+            .or_else(|| key.rsplit_once('.').and_then(|(parent, _)| line_of_key(&text, parent)));
+        errors.push(Located {
+            file: file.clone(),
+            line,
+            key: Some(key),
+            message,
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        return Err(Invalid(errors));
+    }
+    let name = spec.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let rejects_path = spec
+        .run
+        .rejects_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
+    let report_path = spec
+        .run
+        .report_path
+        .clone()
+        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
+    Ok(ValidPipeline {
+        name,
+        file,
+        hash: format!("{hash:016x}"),
+        source: spec.source,
+        stages: spec.stages,
+        sinks: spec.sinks,
+        state_path: spec.state.path,
+        vendors: spec.vendors,
+        run: spec.run,
+        rejects_path,
+        report_path,
+        webhook: spec.webhook,
+        budget: spec.budget,
+    })
+}
+
+/// Unset `${VAR}`s, by the key that uses them (keys `--sandbox` replaces excepted).
+fn unset_vars(file: &Path, text: &str, missing_vars: &BTreeMap<String, Vec<usize>>, checks: Checks) -> Vec<Located> {
+    let mut errors = Vec::new();
     if !missing_vars.is_empty() {
-        let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
         let mut found = Vec::new();
         walk(&toml::Value::Table(table), String::new(), &mut found);
         for (key, var) in found {
@@ -117,7 +177,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             if !(checks.sandbox && replaced_by_sandbox) {
                 let line = missing_vars.get(&var).and_then(|l| l.first().copied());
                 errors.push(Located {
-                    file: file.clone(),
+                    file: file.to_path_buf(),
                     line,
                     key: Some(key),
                     message: format!("environment variable {var} is not set"),
@@ -126,6 +186,11 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
         }
     }
 
+    errors
+}
+
+/// The source: its file, delimiter, CRM list.
+fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     match &spec.source {
         SourceSpec::Csv(csv) => {
             if missing_var(&csv.path.to_string_lossy()).is_none() && !csv.path.is_file() {
@@ -149,7 +214,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
+}
 
+/// Each stage's own checks, and the vendors and secrets it needs.
+fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (i, stage) in spec.stages.iter().enumerate() {
         match stage {
             StageSpec::Dedupe(d) => {
@@ -215,8 +283,29 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                     err(format!("stages[{i}].{key}"), message);
                 }
             }
+            StageSpec::Waterfall(w) => {
+                for (key, message) in w.check() {
+                    err(format!("stages[{i}].{key}"), message);
+                }
+                let secret = spec
+                    .vendors
+                    .reachstream
+                    .as_ref()
+                    .and_then(|v| v.webhook_secret.as_ref());
+                if w.providers.contains(&crate::stages::waterfall::Provider::Reachstream)
+                    && secret.is_none()
+                    && !checks.sandbox
+                {
+                    err(
+                        format!("stages[{i}].providers"),
+                        "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
+                         webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
+                            .into(),
+                    );
+                }
+            }
         }
-        if let Some(vendor) = stage.vendor() {
+        for vendor in stage.vendors() {
             let name = vendor.name();
             let configured = spec.vendors.iter().any(|(n, _)| n == name);
             if !configured && !checks.sandbox {
@@ -230,7 +319,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             }
         }
     }
-    // A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+}
+
+/// A vendor set up to post to a fixed URL cannot find a receiver on a random port.
+fn check_webhook(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     let fixed = spec
         .webhook
         .as_ref()
@@ -243,6 +335,10 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 .into(),
         );
     }
+}
+
+/// Each `[vendors.NAME]` table: a key, and settings that resolve.
+fn check_vendors(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     for (name, vendor) in spec.vendors.iter() {
         let vendor_kind = crate::vendors::http::Vendor::from_name(name).expect("known vendor table");
         let key_missing = vendor.api_key.as_ref().is_none_or(|k| k.is_empty());
@@ -268,16 +364,24 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
             err(e.key.clone(), e.message.clone());
         }
     }
+}
 
+/// The sinks: at least one, distinct paths, each sink's own keys.
+fn check_sinks(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     if spec.sinks.is_empty() {
         err("sinks".into(), "at least one [[sinks]] is required".into());
     }
     let mut paths = std::collections::HashSet::new();
     for (i, sink) in spec.sinks.iter().enumerate() {
-        if !paths.insert(sink.path().to_path_buf()) {
+        if !paths.insert(sink.target()) {
+            let key = if matches!(sink, SinkSpec::Postgres(_)) {
+                "table"
+            } else {
+                "path"
+            };
             err(
-                format!("sinks[{i}].path"),
-                format!("{} is already written by another sink", sink.path().display()),
+                format!("sinks[{i}].{key}"),
+                format!("{} is already written by another sink", sink.target()),
             );
         }
         match sink {
@@ -318,72 +422,52 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
                 }
             }
             SinkSpec::Parquet(p) => {
-                if !(1..=22).contains(&p.zstd_level) {
-                    err(
-                        format!("sinks[{i}].zstd_level"),
-                        format!("{} is outside 1..=22", p.zstd_level),
-                    );
+                for (key, message) in p.check() {
+                    err(format!("sinks[{i}].{key}"), message);
                 }
-                if p.row_group_rows == 0 {
-                    err(format!("sinks[{i}].row_group_rows"), "must be at least 1".into());
+            }
+            SinkSpec::Postgres(p) => {
+                // An unset ${DATABASE_URL} is reported above, by its variable.
+                let url_unset = missing_var(p.url.expose()).is_some();
+                for (key, message) in p.check() {
+                    if !(url_unset && key == "url") {
+                        err(format!("sinks[{i}].{key}"), message);
+                    }
                 }
             }
         }
     }
-    for (key, message) in spec.budget.check(&spec.stages) {
-        err(key, message);
+}
+
+/// The sinks' `columns = [...]`: what can be checked without the input's
+/// header. Each selection learns the lines of its entries for later errors.
+fn check_selections(spec: &mut PipelineSpec, file: &Path, text: &str) -> Vec<Located> {
+    let mut errors = Vec::new();
+    for (i, sink) in spec.sinks.iter_mut().enumerate() {
+        if let Some(selection) = sink.selection_mut() {
+            let line = line_of_key(text, &format!("sinks[{i}].columns"));
+            selection.locate(text, line);
+            for e in selection.check() {
+                errors.push(Located {
+                    file: file.to_path_buf(),
+                    line: e.line.or(line),
+                    key: Some(format!("sinks[{i}].{}", e.key())),
+                    message: e.message,
+                });
+            }
+        }
     }
+    errors
+}
+
+/// `[run]`.
+fn check_run(spec: &PipelineSpec, err: &mut impl FnMut(String, String)) {
     if spec.run.batch_rows == 0 {
         err("run.batch_rows".into(), "must be at least 1".into());
     }
     if spec.run.channel_batches == 0 {
         err("run.channel_batches".into(), "must be at least 1".into());
     }
-
-    for (key, message) in located {
-        // A key inside an inline table (`leadrocks = { run = 5 }`) is on its parent's line.
-        let line = line_of_key(&text, &key)
-            .or_else(|| key.rsplit_once('.').and_then(|(parent, _)| line_of_key(&text, parent)));
-        errors.push(Located {
-            file: file.clone(),
-            line,
-            key: Some(key),
-            message,
-        });
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-        return Err(Invalid(errors));
-    }
-    let name = spec.name.clone().unwrap_or_else(|| {
-        file.file_stem()
-            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let rejects_path = spec
-        .run
-        .rejects_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "rejects.csv"));
-    let report_path = spec
-        .run
-        .report_path
-        .clone()
-        .unwrap_or_else(|| ValidPipeline::beside_first_sink(&spec, "report.json"));
-    Ok(ValidPipeline {
-        name,
-        file,
-        hash: format!("{hash:016x}"),
-        source: spec.source,
-        stages: spec.stages,
-        sinks: spec.sinks,
-        state_path: spec.state.path,
-        vendors: spec.vendors,
-        run: spec.run,
-        rejects_path,
-        report_path,
-        webhook: spec.webhook,
-        budget: spec.budget,
-    })
 }
 
 fn needs_graph8() -> String {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::units::{Rate, Span};
+use crate::sandbox::Endpoints;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +30,26 @@ impl VendorsSpec {
         ]
         .into_iter()
         .filter_map(|(name, spec)| spec.as_ref().map(|s| (name, s)))
+    }
+
+    /// Point these vendors at the sandbox's simulators: base URLs, keys and
+    /// webhook secrets replace whatever the pipeline file says (keys'
+    /// `${VAR}`s need not be set for a sandbox run). The sandbox hands out
+    /// plain data; what it means for a pipeline is the client's business.
+    pub fn point_at(&mut self, sandbox: &Endpoints) {
+        fn set<'a>(slot: &'a mut Option<VendorSpec>, base_url: &str, key: &str) -> &'a mut VendorSpec {
+            let spec = slot.get_or_insert_with(Default::default);
+            spec.base_url = Some(base_url.to_string());
+            spec.api_key = Some(Secret::new(key));
+            spec
+        }
+        let (rr, lr, g8) = (&sandbox.rocketreach, &sandbox.leadrocks, &sandbox.graph8);
+        set(&mut self.rocketreach, &rr.base_url, &rr.api_key);
+        let rs = &sandbox.reachstream;
+        let spec = set(&mut self.reachstream, &rs.base_url, &rs.api_key);
+        spec.webhook_secret = Some(Secret::new(&rs.webhook_secret));
+        set(&mut self.leadrocks, &lr.base_url, &lr.api_key);
+        set(&mut self.graph8, &g8.base_url, &g8.api_key);
     }
 }
 

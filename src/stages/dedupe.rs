@@ -18,8 +18,8 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::held::{Drain, HeldRows};
 use crate::pipeline::normalize;
+use crate::pipeline::record::IdentityField;
 use crate::pipeline::record::{Batch, Duplicate, Record};
-use crate::source::csv::IdentityField;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -77,6 +77,7 @@ impl HeldRows {
         put_json(&mut out, rec.person.as_deref())?;
         put_json(&mut out, rec.verification.as_deref())?;
         put_json(&mut out, rec.reachstream.as_deref())?;
+        put_json(&mut out, rec.waterfall.as_deref())?;
         let written = self.file.write_all(&out);
         self.scratch = out;
         written?;
@@ -134,6 +135,7 @@ impl Drain {
         rec.person = self.json()?;
         rec.verification = self.json()?;
         rec.reachstream = self.json()?;
+        rec.waterfall = self.json()?;
         Ok(rec)
     }
 
@@ -228,8 +230,8 @@ fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::record::IdentityField;
     use crate::pipeline::record::{Outcome, Person, PersonFields, Status};
-    use crate::source::csv::IdentityField;
 
     fn row(id: u64, email: &str, problem: Option<&'static str>) -> Record {
         let mut identity = Identity::default();

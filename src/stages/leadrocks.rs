@@ -1,5 +1,5 @@
 //! `kind = "leadrocks_verify"`: a verdict on every row's email, paying at most
-//! once per distinct email (DESIGN.md §5).
+//! once per distinct email.
 //!
 //! Per row, first match wins: the stored result of an earlier attempt of this
 //! run (resume); no email (skipped); a syntax error, or a local flag when
@@ -245,7 +245,7 @@ impl VerifyStage {
         })
     }
 
-    async fn verify(&self, mut rec: Record) -> Record {
+    pub(crate) async fn verify(&self, mut rec: Record) -> Record {
         if let Some(v) = self.stored.get(&rec.id) {
             rec.verification = Some(Box::new(v.clone()));
             return rec;
@@ -505,7 +505,8 @@ async fn batch_loop(client: Arc<LeadRocks>, spec: LeadRocksSpec, mut rx: mpsc::U
         let bulk = match spec.mode {
             Mode::Instant => false,
             Mode::Bulk => true,
-            Mode::Auto => batch.len() >= spec.auto_threshold,
+            // An account without a bulk API we know of verifies instantly.
+            Mode::Auto => batch.len() >= spec.auto_threshold && !client.bulk_unavailable(),
         };
         tracing::debug!(
             emails = batch.len(),
@@ -514,16 +515,21 @@ async fn batch_loop(client: Arc<LeadRocks>, spec: LeadRocksSpec, mut rx: mpsc::U
             "sending emails for verification"
         );
         if bulk {
-            send_bulk(&client, batch, &lists);
+            send_bulk(&client, batch, &lists, spec.mode == Mode::Auto);
         } else {
-            for (email, reply) in batch {
-                let c = client.clone();
-                tokio::spawn(async move {
-                    let r = c.instant(&email).await.map(|v| (v, "instant"));
-                    let _ = reply.send(r);
-                });
-            }
+            send_instant(&client, batch);
         }
+    }
+}
+
+/// One `verify-instant` call per email, each on its own task (the rate limiter paces them).
+fn send_instant(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>) {
+    for (email, reply) in batch {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let r = c.instant(&email).await.map(|v| (v, "instant"));
+            let _ = reply.send(r);
+        });
     }
 }
 
@@ -565,8 +571,9 @@ fn fail(batch: Vec<(String, Reply)>, e: &CallError) {
 }
 
 /// Split into files and run each as a bulk list; each file's rows get their
-/// verdicts as soon as its list is downloaded.
-fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>, lists: &Arc<AtomicUsize>) {
+/// verdicts as soon as its list is downloaded. With `or_instant`, a file the
+/// vendor has no bulk path for is verified instantly instead.
+fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>, lists: &Arc<AtomicUsize>, or_instant: bool) {
     let emails: Vec<String> = batch.iter().map(|(e, _)| e.clone()).collect();
     let mut replies: HashMap<String, Reply> = batch.into_iter().collect();
     let bulk = client.bulk();
@@ -593,6 +600,10 @@ fn send_bulk(client: &Arc<LeadRocks>, batch: Vec<(String, Reply)>, lists: &Arc<A
                             });
                         let _ = reply.send(r);
                     }
+                }
+                Err(_) if or_instant && c.bulk_unavailable() => {
+                    tracing::warn!("LeadRocks has no bulk API on any known path: verifying instantly");
+                    send_instant(&c, mine);
                 }
                 Err(e) => fail(mine, &e),
             }

@@ -8,6 +8,7 @@ pub mod leadrocks;
 pub mod reachstream;
 pub mod rocketreach;
 pub mod suppress;
+pub mod waterfall;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub enum StageSpec {
     LeadrocksVerify(leadrocks::LeadRocksSpec),
     ReachstreamEnrich(reachstream::ReachStreamSpec),
     Suppress(suppress::SuppressSpec),
+    Waterfall(waterfall::WaterfallSpec),
 }
 
 impl StageSpec {
@@ -40,6 +42,7 @@ impl StageSpec {
             "leadrocks_verify" => crate::spec::diagnose_as::<leadrocks::LeadRocksSpec>(value),
             "reachstream_enrich" => crate::spec::diagnose_as::<reachstream::ReachStreamSpec>(value),
             "suppress" => crate::spec::diagnose_as::<suppress::SuppressSpec>(value),
+            "waterfall" => crate::spec::diagnose_as::<waterfall::WaterfallSpec>(value),
             _ => None,
         }
     }
@@ -51,6 +54,7 @@ impl StageSpec {
             StageSpec::LeadrocksVerify(_) => "leadrocks_verify",
             StageSpec::ReachstreamEnrich(_) => "reachstream_enrich",
             StageSpec::Suppress(_) => "suppress",
+            StageSpec::Waterfall(_) => "waterfall",
         }
     }
 
@@ -69,12 +73,22 @@ impl StageSpec {
             StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
             StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
             StageSpec::Suppress(spec) => Running::Rows(Arc::new(suppress::SuppressStage::start(spec, ctx))),
+            StageSpec::Waterfall(spec) => Running::Rows(Arc::new(waterfall::WaterfallStage::start(spec, ctx)?)),
         })
     }
 
-    /// The vendor a stage pays, if any.
+    /// Every vendor a stage calls, in the order it asks them.
+    pub fn vendors(&self) -> Vec<crate::vendors::http::Vendor> {
+        match self {
+            StageSpec::Waterfall(w) => w.vendors(),
+            _ => self.vendor().into_iter().collect(),
+        }
+    }
+
+    /// The vendor a stage pays, if any (a waterfall: the first it asks).
     pub fn vendor(&self) -> Option<crate::vendors::http::Vendor> {
         match self {
+            StageSpec::Waterfall(w) => w.vendors().first().copied(),
             StageSpec::Dedupe(_) => None,
             StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
             StageSpec::Suppress(s) => s.graph8_list.map(|_| crate::vendors::http::Vendor::Graph8),
@@ -88,6 +102,19 @@ impl StageSpec {
         match self {
             StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
             StageSpec::RocketreachLookup(s) => s.needs_webhook(),
+            StageSpec::Waterfall(w) => w.needs_webhook(),
+            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
+        }
+    }
+
+    /// True when the stage plans from the whole input before its first row
+    /// (RocketReach's bulk `auto`, ReachStream's credit check in contacts mode):
+    /// the runner then reads the source ahead for it.
+    pub fn looks_ahead(&self) -> bool {
+        match self {
+            StageSpec::RocketreachLookup(s) => s.bulk == rocketreach::BulkMode::Auto,
+            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
+            StageSpec::Waterfall(w) => w.looks_ahead(),
             StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
         }
     }
@@ -115,11 +142,29 @@ pub struct StageContext<'a> {
     pub vendors: &'a indexmap::IndexMap<Vendor, VendorHttp>,
     /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
     pub webhook: Option<crate::webhook::Receiver>,
-    /// Members of a CRM list source, as the CRM counts them (a file source is read ahead instead).
-    pub list_size: Option<u64>,
+    /// What the runner read ahead of the source for the stages that plan
+    /// ahead ([`StageSpec::looks_ahead`]): rows by the fields they have,
+    /// distinct companies; a CRM list's size.
+    pub preflight: &'a crate::pipeline::preflight::Preflight,
 }
 
-impl StageContext<'_> {
+impl<'a> StageContext<'a> {
+    /// The context of a stage started inside this one under its own `name`
+    /// (a waterfall's providers): its own stored results, the same run.
+    pub fn nested(&self, name: String) -> StageContext<'a> {
+        StageContext {
+            pipeline: self.pipeline,
+            store: self.store,
+            writer: self.writer.clone(),
+            run_id: self.run_id,
+            name,
+            refresh: self.refresh,
+            vendors: self.vendors,
+            webhook: self.webhook.clone(),
+            preflight: self.preflight,
+        }
+    }
+
     /// What this stage stored for each row in an earlier attempt of the run
     /// (`stage_results.fields`, as JSON), by record id.
     pub fn stored<T: serde::de::DeserializeOwned>(&self) -> rusqlite::Result<std::collections::HashMap<u64, T>> {
@@ -164,6 +209,8 @@ pub trait RowStage: Send + Sync + 'static {
     fn enrich(self: Arc<Self>, rec: Record) -> BoxFuture<'static, StageRow>;
     /// Rows in flight at once in this stage (bounds memory; vendors bound requests).
     fn window(&self) -> usize;
+    /// Add what this stage alone knows to its counts in the run report, once its rows are done.
+    fn report(&self, _counts: &mut StageCounts) {}
 }
 
 /// What a row stage made of one row.
@@ -207,6 +254,9 @@ pub struct StageCounts {
     #[serde(skip_serializing_if = "is_zero")]
     pub rows_dropped: u64,
     pub duration_s: f64,
+    /// A waterfall's per-provider calls, credits and hit rates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waterfall: Option<waterfall::Tally>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -22,7 +22,8 @@
 //!
 //! Credits (contacts mode): before the first fetch, the credit API is asked
 //! for the balance and compared with what the stage will request: the
-//! distinct companies of the input file (read once at start), less those
+//! distinct companies of the input file (read ahead by the runner,
+//! [`crate::pipeline::preflight`]), less those
 //! whose contacts are cached or already submitted, times `fetch_count`. Short
 //! of that, the vendor is stopped with the balance and the need (exit 4)
 //! unless `allow_partial = true`.
@@ -32,9 +33,10 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{RowStage, StageContext, StageRow};
+use crate::pipeline::preflight::Company;
 use crate::pipeline::record::{Identity, IdentityField, Outcome, Record, Status};
 use crate::spec::Span;
 use crate::state::StateError;
@@ -167,47 +169,19 @@ impl ReachStreamSpec {
     }
 }
 
-/// Firmographics of a row's company.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Firmographics {
-    pub company_name: Option<String>,
-    pub website: Option<String>,
-    pub employee_size: Option<String>,
-    pub revenue: Option<String>,
-    pub industry: Option<String>,
-    pub sic_code: Option<String>,
-    pub tech_keywords: Vec<String>,
-    /// Street, city, state, zip code, country.
-    pub address: Option<String>,
-}
-
-/// What this stage gave a row.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RsFields {
-    pub firmographics: Option<Firmographics>,
-    /// Contacts mode: the delivered contacts of the row's company, one JSON object each.
-    #[serde(default)]
-    pub contacts: Vec<String>,
-    /// Contacts mode: title and phone of the delivered contact that is this row's person.
-    #[serde(default)]
-    pub contact_title: Option<String>,
-    #[serde(default)]
-    pub contact_phone: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Enrichment {
-    pub fields: RsFields,
-    pub outcome: Outcome,
-}
+pub use crate::pipeline::record::{Enrichment, Firmographics, RsFields};
 
 /// The row's company filter: website (domain) first, else name.
 pub fn company_filter(id: &Identity) -> Option<Filter> {
-    if let Some(domain) = id.company_domain() {
-        return Some(Filter::default().with("company_website", [domain.to_lowercase()]));
+    Company::of(id).map(|c| filter_of(&c))
+}
+
+/// The filter that asks for `company`.
+fn filter_of(company: &Company) -> Filter {
+    match company {
+        Company::Website(domain) => Filter::default().with("company_website", [domain.clone()]),
+        Company::Name(name) => Filter::default().with("company_name", [name.clone()]),
     }
-    let name = id.company()?;
-    Some(Filter::default().with("company_name", [name.to_string()]))
 }
 
 /// A field's value, unless empty or masked (previews mask names as `xxxxx`).
@@ -612,25 +586,18 @@ fn companies_to_buy(
     ctx: &StageContext<'_>,
     pending: &HashMap<String, (String, Option<f64>)>,
 ) -> Result<usize, StateError> {
-    // Only a file can be read ahead; a CRM list is not counted (the vendor's 402 still stops the run resumable).
-    let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source else {
-        return Ok(0);
-    };
-    let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
-        return Ok(0);
-    };
-    let mut keys = HashSet::new();
-    while let Ok(Some(batch)) = csv.next_batch(4096) {
-        for rec in batch.records.iter().filter(|r| !spec.has_all(&r.identity)) {
-            if let Some(company) = company_filter(&rec.identity) {
-                let filter = spec
-                    .criteria
-                    .iter()
-                    .fold(company, |f, (k, v)| f.with(k, v.iter().cloned()));
-                keys.insert(format!("fetch:{}:count={}", filter.canonical(), spec.fetch_count));
-            }
-        }
-    }
+    // Only a file is read ahead; a CRM list is not counted (the vendor's 402 still stops the run resumable).
+    let keys: HashSet<String> = ctx
+        .preflight
+        .companies_where(|id| !spec.has_all(id))
+        .map(|company| {
+            let filter = spec
+                .criteria
+                .iter()
+                .fold(filter_of(company), |f, (k, v)| f.with(k, v.iter().cloned()));
+            format!("fetch:{}:count={}", filter.canonical(), spec.fetch_count)
+        })
+        .collect();
     let mut cached = ctx
         .store
         .conn()

@@ -219,7 +219,10 @@ impl LookupStage {
             return rec;
         };
         let answer = match &self.bulk {
-            Some(bulk) => bulk.lookup(&key, rec.id).await,
+            Some(bulk) => match bulk.lookup(&key, rec.id).await {
+                Err(e) if crate::vendors::rocketreach_bulk::below_minimum(&e) => self.client.lookup(&key, rec.id).await,
+                bulk_answer => bulk_answer,
+            },
             None => self.client.lookup(&key, rec.id).await,
         };
         let person = match answer {
@@ -301,29 +304,18 @@ fn bulk_chosen(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> bool {
         BulkMode::Off => false,
         BulkMode::On => true,
         BulkMode::Auto => {
-            // A file is read ahead for the rows to look up; a CRM list counts its members.
-            let crate::spec::SourceSpec::Csv(source) = &ctx.pipeline.source else {
-                return ctx.list_size.is_some_and(|n| n >= spec.bulk_min_rows as u64);
+            // A file was read ahead for the rows to look up; a CRM list counts its members.
+            let ahead = ctx.preflight;
+            let rows = if ahead.was_read() {
+                ahead.rows_where(|id| {
+                    let has_all =
+                        !spec.only_if_missing.is_empty() && spec.only_if_missing.iter().all(|f| f.get(id).is_some());
+                    !has_all && lookup_key(id).is_some()
+                })
+            } else {
+                ahead.rows.unwrap_or(0)
             };
-            let Ok(mut csv) = crate::source::csv::CsvSource::open(source) else {
-                return false;
-            };
-            let mut n = 0;
-            while let Ok(Some(batch)) = csv.next_batch(4096) {
-                n += batch
-                    .records
-                    .iter()
-                    .filter(|r| {
-                        let has_all = !spec.only_if_missing.is_empty()
-                            && spec.only_if_missing.iter().all(|f| f.get(&r.identity).is_some());
-                        !has_all && lookup_key(&r.identity).is_some()
-                    })
-                    .count();
-                if n >= spec.bulk_min_rows {
-                    return true;
-                }
-            }
-            false
+            rows >= spec.bulk_min_rows as u64
         }
     }
 }

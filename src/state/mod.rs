@@ -1,5 +1,5 @@
 //! The SQLite state store: runs, stage results, the call ledger, the
-//! response cache and pending async jobs (DESIGN.md §3).
+//! response cache and pending async jobs.
 //!
 //! Principle: store what cost money or time, recompute what is cheap. The
 //! store is versioned (`PRAGMA user_version`) and runs in WAL mode. Writes

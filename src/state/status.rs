@@ -135,6 +135,51 @@ impl Store {
     }
 }
 
+/// Hit rates of stages that ask providers through stages of their own (a
+/// waterfall: its rows' outcome names the provider that answered, and
+/// `<stage>/<provider>` holds one result per row that provider was asked for):
+/// `stage waterfall hit rates: reachstream answered 11/40 (28%), rocketreach answered 18/29 (62%)`.
+fn nested_rates(stages: &[(String, String, i64)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let parents = stages.iter().map(|(s, _, _)| s).filter(|s| !s.contains('/'));
+    let mut seen = std::collections::HashSet::new();
+    for parent in parents.filter(|p| seen.insert(p.as_str())) {
+        let prefix = format!("{parent}/");
+        let mut providers: Vec<&str> = Vec::new();
+        for (stage, _, _) in stages {
+            if let Some(p) = stage.strip_prefix(&prefix).filter(|p| !p.contains('@'))
+                && !providers.contains(&p)
+            {
+                providers.push(p);
+            }
+        }
+        let rates: Vec<String> = providers
+            .iter()
+            .map(|p| {
+                let count = |stage: &str, outcome: Option<&str>| -> i64 {
+                    stages
+                        .iter()
+                        .filter(|(s, o, _)| s == stage && outcome.is_none_or(|x| x == o))
+                        .map(|(_, _, n)| n)
+                        .sum()
+                };
+                let asked = count(&format!("{prefix}{p}"), None);
+                let answered = count(parent, Some(p));
+                let pct = if asked == 0 {
+                    0.0
+                } else {
+                    100.0 * answered as f64 / asked as f64
+                };
+                format!("{p} answered {answered}/{asked} ({pct:.0}%)")
+            })
+            .collect();
+        if !rates.is_empty() {
+            lines.push(format!("stage {parent} hit rates: {}", rates.join(", ")));
+        }
+    }
+    lines
+}
+
 /// The order of a stored run report's stages and vendors.
 #[derive(Default, serde::Deserialize)]
 struct ReportOrder {
@@ -198,6 +243,9 @@ impl Status {
             }
             if last.is_some() {
                 s.push('\n');
+            }
+            for line in nested_rates(&v.stages) {
+                let _ = writeln!(s, "  {line}");
             }
             for p in &v.paid {
                 let _ = write!(

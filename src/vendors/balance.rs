@@ -93,8 +93,8 @@ async fn rocketreach_account(http: &VendorHttp) -> Result<Meter, CallError> {
         &path,
         |r| r,
         |r| {
-            let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("unreadable account: {e}"))?;
-            account_meter(&v).ok_or_else(|| "the account shows no credit usage".to_string())
+            let v: Value = serde_json::from_slice(&r.body)?;
+            account_meter(&v).ok_or_else(|| "the account shows no credit usage".into())
         },
     )
     .await

@@ -1,6 +1,6 @@
 //! graph8 (the CRM) client: list pages by page number or by cursor, batch
 //! upserts of at most 100 contacts, and graph8's error bodies decoded into
-//! clear messages (`reference/seed-002-contacts-api.md`).
+//! clear messages (`docs/contracts.md`, graph8).
 //!
 //! Every call goes through the shared HTTP layer ([`VendorHttp`]): its rate
 //! windows (50/s and 1,000/min by default), its 429 pause honouring
@@ -312,7 +312,7 @@ impl Graph8 {
                 |r| r.query(&query),
                 |resp| {
                     self.respect_window(&resp);
-                    resp.json::<PageBody>().map_err(|e| e.to_string())
+                    Ok(resp.json::<PageBody>()?)
                 },
             )
             .await?;
@@ -346,7 +346,7 @@ impl Graph8 {
                     |r| r.query(&query),
                     |resp| {
                         self.respect_window(&resp);
-                        resp.json::<ListsBody>().map_err(|e| e.to_string())
+                        Ok(resp.json::<ListsBody>()?)
                     },
                 )
                 .await?;

@@ -67,6 +67,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use super::decode::DecodeError;
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpInfo;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -462,10 +463,8 @@ impl VendorHttp {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<T, CallError> {
-        self.send_decode(endpoint, method, path, build, |r| {
-            r.json::<T>().map_err(|e| e.to_string())
-        })
-        .await
+        self.send_decode(endpoint, method, path, build, |r| Ok(r.json::<T>()?))
+            .await
     }
 
     /// Any request: `build` adds query, headers and body to a request that
@@ -478,7 +477,8 @@ impl VendorHttp {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, CallError> {
-        self.send_decode(endpoint, method, path, build, Ok).await
+        self.send_decode(endpoint, method, path, build, Ok::<_, DecodeError>)
+            .await
     }
 
     /// [`VendorHttp::send`] with a decoder run inside the retry loop: `Err(why)`
@@ -489,7 +489,7 @@ impl VendorHttp {
         method: Method,
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
-        decode: impl Fn(Response) -> Result<T, String>,
+        decode: impl Fn(Response) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
         let span = info_span!(
             "vendor_request",
@@ -512,7 +512,7 @@ impl VendorHttp {
         method: Method,
         path: &str,
         build: &impl Fn(RequestBuilder) -> RequestBuilder,
-        decode: &impl Fn(Response) -> Result<T, String>,
+        decode: &impl Fn(Response) -> Result<T, DecodeError>,
     ) -> Result<T, CallError> {
         if let Some(e) = self.stopped() {
             return Err(e);

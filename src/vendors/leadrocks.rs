@@ -1,4 +1,4 @@
-//! LeadRocks email verification (DESIGN.md §5, `reference/leadrocks.md`):
+//! LeadRocks email verification (`docs/contracts.md`, LeadRocks):
 //! the verdict format, instant verification, bulk jobs and the credit balance.
 //!
 //! - [`Verdict`]: one email's answer, read from the vendor's `"yes"`/`"no"`
@@ -19,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::decode::DecodeError;
 use super::http::{CallError, Vendor, VendorHttp};
 use crate::state::writer::{Op, WriterHandle};
 
@@ -147,11 +149,10 @@ pub fn split_csv(emails: &[String], max_lines: usize, max_bytes: usize) -> Vec<(
 /// A result CSV, by header name: the email column (`email_column`, else
 /// `email` / `email_address`), `status` and the four flags. Rows without an
 /// email or a status are skipped; other columns are ignored.
-pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, Verdict>, String> {
+pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, Verdict>, DecodeError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(body);
     let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| format!("unreadable result header: {e}"))?
+        .headers()?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
@@ -172,7 +173,7 @@ pub fn parse_result(body: &[u8], email_column: &str) -> Result<HashMap<String, V
     );
     let mut out = HashMap::new();
     for row in rdr.records() {
-        let row = row.map_err(|e| format!("unreadable result row: {e}"))?;
+        let row = row?;
         let get = |c: Option<usize>| c.and_then(|c| row.get(c));
         let (Some(email), Some(status)) = (get(Some(email_col)), get(Some(status_col))) else {
             continue;
@@ -217,6 +218,49 @@ pub struct LeadRocks {
     bulk: BulkSettings,
     /// Lists running at once (the vendor's cap is one by default: code 109 above it).
     running: tokio::sync::Semaphore,
+    /// The bulk endpoints' path sets to try, the configured one first.
+    bulk_paths: Vec<BulkPaths>,
+    /// The set that answered last (an index into `bulk_paths`).
+    bulk_choice: AtomicUsize,
+    /// Every set answered 404 to an upload: this account has no bulk API we know.
+    bulk_unavailable: AtomicBool,
+}
+
+/// The paths of one bulk cycle: upload, progress, download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BulkPaths([String; 3]);
+
+/// The bulk cycle's paths under each reading we know. The public copy of the
+/// documentation lost them: LeadRocks' own naming style (`getcredits`,
+/// `verify-instant`) and the layout of Clearout's API, whose documentation
+/// LeadRocks' copies nearly word for word. A vendor answers a path it does
+/// not have with 404 ("Route not found"), so the client tries these in turn
+/// after the configured set and keeps the one that answers.
+const KNOWN_BULK_PATHS: [[&str; 3]; 2] = [
+    ["/verify-bulk", "/verify-bulk-progress", "/verify-bulk-download"],
+    [
+        "/email_verify/bulk",
+        "/email_verify/bulk/progress_status",
+        "/download/result",
+    ],
+];
+
+/// Which step of the bulk cycle, as an index into [`BulkPaths`].
+#[derive(Debug, Clone, Copy)]
+enum BulkStep {
+    Upload = 0,
+    Progress = 1,
+    Download = 2,
+}
+
+impl BulkStep {
+    fn name(self) -> &'static str {
+        ["verify_bulk", "bulk_progress", "bulk_download"][self as usize]
+    }
+}
+
+fn is_missing_route(e: &CallError) -> bool {
+    matches!(e, CallError::Record { status: Some(404), .. })
 }
 
 fn record(reason: String, transient: bool) -> CallError {
@@ -229,26 +273,89 @@ fn record(reason: String, transient: bool) -> CallError {
 }
 
 /// `data` of a success envelope.
-fn data(body: &[u8]) -> Result<Value, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+fn data(body: &[u8]) -> Result<Value, DecodeError> {
+    let v: Value = serde_json::from_slice(body)?;
     if v.get("status").and_then(Value::as_str) != Some("success") {
-        return Err(format!(
+        return Err(DecodeError::Shape(format!(
             "unexpected envelope: {}",
             v.get("status").unwrap_or(&Value::Null)
-        ));
+        )));
     }
     v.get("data").cloned().ok_or_else(|| "no data in the answer".into())
 }
 
 impl LeadRocks {
     pub fn new(http: VendorHttp, writer: WriterHandle, run_id: i64, bulk: BulkSettings, lists: usize) -> LeadRocks {
+        let configured = BulkPaths(
+            [BulkStep::Upload, BulkStep::Progress, BulkStep::Download].map(|step| http.path(step.name()).to_string()),
+        );
+        let mut bulk_paths = vec![configured];
+        for known in KNOWN_BULK_PATHS {
+            let known = BulkPaths(known.map(str::to_string));
+            if !bulk_paths.contains(&known) {
+                bulk_paths.push(known);
+            }
+        }
         LeadRocks {
             http,
             writer,
             run_id,
             bulk,
             running: tokio::sync::Semaphore::new(lists.max(1)),
+            bulk_paths,
+            bulk_choice: AtomicUsize::new(0),
+            bulk_unavailable: AtomicBool::new(false),
         }
+    }
+
+    /// True once every known bulk path set answered 404 to an upload.
+    pub fn bulk_unavailable(&self) -> bool {
+        self.bulk_unavailable.load(Ordering::Relaxed)
+    }
+
+    /// Send one step of the bulk cycle on the path set that answered last;
+    /// on a 404, on the other sets in turn, keeping the first that answers.
+    async fn send_bulk_step<T>(
+        &self,
+        step: BulkStep,
+        method: reqwest::Method,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Clone,
+        decode: impl Fn(super::http::Response) -> Result<T, DecodeError> + Clone,
+    ) -> Result<T, CallError> {
+        let first = self.bulk_choice.load(Ordering::Relaxed);
+        let n = self.bulk_paths.len();
+        let mut missing = Vec::new();
+        for i in (0..n).map(|k| (first + k) % n) {
+            let path = &self.bulk_paths[i].0[step as usize];
+            match self
+                .http
+                .send_decode(step.name(), method.clone(), path, build.clone(), decode.clone())
+                .await
+            {
+                Err(e) if is_missing_route(&e) => missing.push(path.as_str()),
+                Ok(v) => {
+                    if i != first {
+                        tracing::info!(path = %path, "LeadRocks answers its bulk API on these paths");
+                        self.bulk_choice.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if matches!(step, BulkStep::Upload) {
+            self.bulk_unavailable.store(true, Ordering::Relaxed);
+        }
+        Err(record(
+            format!(
+                "LeadRocks answered 404 (no such route) on every known path for {}: {}; set \
+                 [vendors.leadrocks] paths.verify_bulk, paths.bulk_progress and paths.bulk_download \
+                 to the paths of your account's Realtime API tab, or mode = \"instant\"",
+                step.name(),
+                missing.join(", ")
+            ),
+            false,
+        ))
     }
 
     pub fn http(&self) -> &VendorHttp {
@@ -276,7 +383,7 @@ impl LeadRocks {
                 |r| r.json(&body),
                 |r| {
                     let d = data(&r.body)?;
-                    Verdict::from_json(&d).ok_or_else(|| "no status in the verdict".to_string())
+                    Verdict::from_json(&d).ok_or_else(|| "no status in the verdict".into())
                 },
             )
             .await
@@ -311,17 +418,14 @@ impl LeadRocks {
     }
 
     async fn upload(&self, file: Vec<u8>) -> Result<u64, CallError> {
-        let path = self.http.path("verify_bulk").to_string();
         let started = tokio::time::Instant::now();
         let mut wait = self.bulk.poll_interval;
         loop {
             let bytes = file.clone();
             let sent = self
-                .http
-                .send_decode(
-                    "verify_bulk",
+                .send_bulk_step(
+                    BulkStep::Upload,
                     reqwest::Method::POST,
-                    &path,
                     move |r| {
                         let part = Part::bytes(bytes.clone())
                             .file_name("emails.csv")
@@ -334,7 +438,7 @@ impl LeadRocks {
                         let id = d.get("list_id").ok_or("no list_id in the answer")?;
                         id.as_u64()
                             .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
-                            .ok_or_else(|| format!("list_id is not a number: {id}"))
+                            .ok_or_else(|| format!("list_id is not a number: {id}").into())
                     },
                 )
                 .await;
@@ -354,17 +458,14 @@ impl LeadRocks {
 
     async fn collect(&self, list_id: u64) -> Result<ListResult, CallError> {
         let query = [("list_id", list_id.to_string())];
-        let progress = self.http.path("bulk_progress").to_string();
         let started = tokio::time::Instant::now();
         let mut wait = self.bulk.poll_interval;
         loop {
             tokio::time::sleep(wait).await;
             let state: String = self
-                .http
-                .send_decode(
-                    "bulk_progress",
+                .send_bulk_step(
+                    BulkStep::Progress,
                     reqwest::Method::GET,
-                    &progress,
                     |r| r.query(&query),
                     |r| {
                         let d = data(&r.body)?;
@@ -395,13 +496,10 @@ impl LeadRocks {
             }
             wait = (wait * 3 / 2).min(self.bulk.max_poll_interval);
         }
-        let download = self.http.path("bulk_download").to_string();
         let verdicts = self
-            .http
-            .send_decode(
-                "bulk_download",
+            .send_bulk_step(
+                BulkStep::Download,
                 reqwest::Method::GET,
-                &download,
                 |r| r.query(&query),
                 |r| parse_result(&r.body, "email"),
             )
@@ -433,7 +531,7 @@ pub async fn credit_balance(http: &VendorHttp) -> Result<u64, CallError> {
             c.as_u64()
                 .or_else(|| c.as_f64().map(|f| f.max(0.0) as u64))
                 .or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| format!("credits is not a number: {c}"))
+                .ok_or_else(|| format!("credits is not a number: {c}").into())
         },
     )
     .await

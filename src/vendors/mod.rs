@@ -5,6 +5,7 @@
 //! `paid` keeps every paid answer bought once: cache, coalescing, ledger.
 //! `balance` reads each vendor's own balance, to reconcile credits.
 pub mod balance;
+pub mod decode;
 pub mod graph8;
 pub mod http;
 pub mod leadrocks;

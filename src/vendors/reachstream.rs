@@ -1,6 +1,6 @@
 //! ReachStream "ReachAPI": filters, the envelope, the count API, the async
 //! data fetch whose records arrive by webhook, credits and preset values
-//! (DESIGN.md §5, `reference/reachstream.md`).
+//! (`docs/contracts.md`, ReachStream).
 //!
 //! - Filters are sent as the contract's examples do: every value list as an
 //!   object keyed `"0"`, `"1"`, … (`{"job_title_level":{"0":"C-Suite"}}`).
@@ -35,6 +35,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::decode::DecodeError;
 use super::http::{CallError, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use crate::secret::Secret;
@@ -86,20 +87,20 @@ impl Filter {
 }
 
 /// The `data` of an envelope, decoded again when it is a JSON string (`"null"` → null).
-pub fn envelope_data(body: &[u8]) -> Result<Value, String> {
+pub fn envelope_data(body: &[u8]) -> Result<Value, DecodeError> {
     #[derive(Deserialize)]
     struct Envelope {
         #[serde(default)]
         data: Value,
     }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let env: Envelope = serde_json::from_slice(body)?;
     data_value(env.data)
 }
 
 /// A `data` value, decoded again when it is a JSON string.
-pub fn data_value(data: Value) -> Result<Value, String> {
+pub fn data_value(data: Value) -> Result<Value, DecodeError> {
     match data {
-        Value::String(s) => serde_json::from_str(&s).map_err(|e| format!("data is a string but not JSON: {e}")),
+        Value::String(s) => serde_json::from_str(&s).map_err(DecodeError::DataString),
         v => Ok(v),
     }
 }
@@ -377,16 +378,7 @@ impl ReachStream {
                             Ok(data) => data,
                             Err(e) => return Err(refusal(&http, e).await),
                         };
-                        let id = match data.get("unique_processing_id") {
-                            Some(Value::Number(n)) => n.to_string(),
-                            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-                            _ => {
-                                return Err(Self::failure(
-                                    "the fetch answer has no unique_processing_id".into(),
-                                    true,
-                                ));
-                            }
-                        };
+                        let id = processing_id(&data)?;
                         let until = crate::state::now() + deadline.as_secs_f64();
                         writer.send(Op::PendingPut {
                             provider: "reachstream",
@@ -435,6 +427,18 @@ impl ReachStream {
     /// The key's available credits.
     pub async fn credits(&self) -> Result<i64, CallError> {
         available_credits(self.paid.http()).await
+    }
+}
+
+/// The `unique_processing_id` of a fetch's answer (a number or a string).
+fn processing_id(data: &Value) -> Result<String, CallError> {
+    match data.get("unique_processing_id") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => Err(ReachStream::failure(
+            "the fetch answer has no unique_processing_id".into(),
+            true,
+        )),
     }
 }
 
@@ -571,7 +575,7 @@ fn part_records(parts: &[crate::webhook::Part]) -> Result<Vec<RsRecord>, CallErr
     for part in parts {
         let delivered: Delivery = serde_json::from_str(&part.payload)
             .map_err(|e| ReachStream::failure(format!("unreadable webhook payload: {e}"), false))?;
-        let data = data_value(delivered.data).map_err(|e| ReachStream::failure(e, false))?;
+        let data = data_value(delivered.data).map_err(|e| ReachStream::failure(e.to_string(), false))?;
         for rec in records(&data) {
             let identity = match &rec.id {
                 Some(id) => id.to_string(),

@@ -1,5 +1,5 @@
 //! RocketReach person lookups: which key to ask with, the profile a lookup
-//! returns, and its status lifecycle (DESIGN.md §5, `reference/rocketreach.md`).
+//! returns, and its status lifecycle (`docs/contracts.md`, RocketReach).
 //!
 //! A lookup is one paid `GET /person/lookup`; a profile that is not final yet
 //! (`waiting`, `searching`, `progress`) is stored as a pending job and
@@ -8,6 +8,9 @@
 //! restart a pending id is polled again instead of paying for a new lookup.
 //! Cache, coalescing and ledger live in [`super::paid`]; the row-level
 //! decisions (what to merge, what to skip) in `stages::rocketreach`.
+//!
+//! Past 800 lines only with its unit tests, which check the correlation and
+//! credit rules against hand-written profiles beside the code they test.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -429,7 +432,7 @@ impl RocketReach {
                                 Method::GET,
                                 &path,
                                 |r| r.query(&params),
-                                |r| r.json::<Profile>().map_err(|e| e.to_string()),
+                                |r| Ok(r.json::<Profile>()?),
                             )
                             .await;
                         match sent {

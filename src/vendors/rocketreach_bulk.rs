@@ -1,5 +1,5 @@
 //! RocketReach bulk lookups: up to 100 people per `POST /bulkLookup`,
-//! results delivered only by webhook (`reference/rocketreach.md`).
+//! results delivered only by webhook (`docs/contracts.md`, RocketReach).
 //!
 //! Rows ask one at a time; a batcher gathers their queries (up to 100, or
 //! what arrived within `linger` of the first) into one request, within the
@@ -15,11 +15,18 @@
 //! profile of the same request), a query of it still without a profile
 //! [`SETTLE`] later is answered "not found", for no credits.
 //!
+//! The contract gives two minimums for a bulk request: 1 (the bulk page) and
+//! 10 (the OpenAPI schema). A request of fewer than [`CONTRACT_MIN_QUERIES`]
+//! refused with a 400 teaches the batcher that minimum; its queries, and
+//! those of later batches below it, are answered [`below_minimum`] without a
+//! call, and the stage looks those people up one by one instead.
+//!
 //! Accepted queries are stored as pending jobs (kind `bulk`, with a deadline)
 //! and committed before anyone waits: after a restart, a query already
 //! submitted waits for its delivery instead of being bought again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +44,22 @@ use crate::webhook::Receiver;
 
 /// At most this many queries per bulk request (the contract's maximum).
 pub const MAX_QUERIES: usize = 100;
+
+/// The larger of the contract's two minimums per bulk request.
+pub const CONTRACT_MIN_QUERIES: usize = 10;
+
+const BELOW_MINIMUM: &str = "fewer people than the vendor's bulk minimum: looked up one by one";
+
+/// The batcher's answer to a query whose batch is below the vendor's bulk minimum.
+fn too_few() -> CallError {
+    failure(BELOW_MINIMUM.into())
+}
+
+/// True for a query the batcher did not send because its batch was below the
+/// vendor's bulk minimum (nothing was paid; look the person up singly).
+pub fn below_minimum(e: &CallError) -> bool {
+    matches!(e, CallError::Record { reason, .. } if reason == BELOW_MINIMUM)
+}
 
 /// How long after a request's first delivery its other queries may still come.
 pub const SETTLE: Duration = Duration::from_secs(5);
@@ -259,6 +282,8 @@ async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::Unboun
     } = ctx;
     let quotas = RateGate::new(&settings.quotas);
     let mut seq = 0u64;
+    // Learnt from a refusal (see the module doc); 1 until then.
+    let min_queries = AtomicUsize::new(1);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + settings.linger;
@@ -276,6 +301,12 @@ async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::Unboun
             let _ = done.send(Ok(None));
         }
         if batch.is_empty() {
+            continue;
+        }
+        if batch.len() < min_queries.load(Ordering::Relaxed) {
+            for (_, done) in batch {
+                let _ = done.send(Err(too_few()));
+            }
             continue;
         }
         quotas.acquire().await;
@@ -334,6 +365,19 @@ async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::Unboun
                     .await
                     .map(|()| Some(seq))
                     .map_err(|e| failure(e.to_string()))
+            }
+            Err(CallError::Record {
+                status: Some(400),
+                reason,
+                ..
+            }) if batch.len() < CONTRACT_MIN_QUERIES => {
+                tracing::info!(
+                    queries = batch.len(),
+                    %reason,
+                    "RocketReach refused a small bulk request; smaller ones are looked up singly"
+                );
+                min_queries.store(CONTRACT_MIN_QUERIES, Ordering::Relaxed);
+                Err(too_few())
             }
             Err(e) => Err(e),
         };

@@ -581,3 +581,37 @@ async fn bad_stage_keys_are_refused_before_any_call() {
     }
     assert!(sb.stats().calls.is_empty(), "no call reached the vendor");
 }
+
+// ---------------------------------------------------------------- readings
+
+/// The bulk paths are lost from the public docs. Under each reading the
+/// sandbox can play (LeadRocks-style paths, Clearout-style paths, no bulk
+/// API at all), an auto-mode run verifies every row and pays each email once.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_verification_works_whichever_paths_the_vendor_answers() {
+    use leadpipe::sandbox::config::BulkPaths;
+    for paths in [BulkPaths::Leadrocks, BulkPaths::Clearout, BulkPaths::None] {
+        let sb = sandbox(|c| c.leadrocks.bulk.paths = paths).await;
+        let w = Work::new();
+        w.write("in.csv", emails_csv(3_000, 2_500, plain));
+        w.write("p.toml", pipeline(&sb, r#"mode = "auto""#));
+        let out = run(&w).await;
+        check(&out, 0);
+
+        let stats = sb.stats();
+        let uploads = |path: &str| stats.calls_with_status(Vendor::LeadRocks, path, 200);
+        let (ours, clearout) = (uploads(UPLOAD), uploads("POST /v1/email_verify/bulk"));
+        let instant = stats.calls_with_status(Vendor::LeadRocks, INSTANT, 200);
+        match paths {
+            BulkPaths::Leadrocks => assert!(ours >= 1 && clearout == 0, "{paths:?}: {ours} / {clearout}"),
+            BulkPaths::Clearout => assert!(ours == 0 && clearout >= 1, "{paths:?}: {ours} / {clearout}"),
+            _ => assert_eq!(instant, 2_500, "{paths:?}: no bulk API, every email verified instantly"),
+        }
+        assert_eq!(stats.credits_charged(Vendor::LeadRocks), 2_500, "{paths:?}");
+        assert_eq!(stats.paid_twice(), Vec::<(&str, u64)>::new(), "{paths:?}");
+        let rows = output(&w);
+        assert_eq!(rows.len(), 3_000, "{paths:?}");
+        assert_all_verified(&rows);
+        assert_eq!(lr(&w.report("out/report.json"))["credits"], 2_500, "{paths:?}");
+    }
+}

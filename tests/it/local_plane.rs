@@ -251,3 +251,83 @@ fn held_rows_come_back_whole_and_in_order() {
         assert!(left.is_empty(), "files left beside the state store: {left:?}");
     }
 }
+
+const SELECTED: &str = r#"
+[source]
+kind = "csv"
+path = "data/sample.csv"
+
+[[sinks]]
+kind = "parquet"
+path = "out/sample.parquet"
+compression = "snappy"
+columns = ["email", { name = "original_email", as = "raw_email" }, "city"]
+
+[[sinks]]
+kind = "csv"
+path = "out/sample.csv"
+columns = [
+    "city",
+    { name = "company_domain", as = "domain" },
+]
+
+[state]
+path = "state/sample.db"
+"#;
+
+#[test]
+fn sinks_write_the_columns_they_name_in_their_order() {
+    let w = Work::new();
+    w.write(
+        "data/sample.csv",
+        "email,city\n Ann@Acme.com ,Paris\nbob@beta.io,Oslo\n",
+    );
+    w.write("p.toml", SELECTED);
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        w.read("out/sample.csv").replace("\r\n", "\n"),
+        "city,domain\nParis,acme.com\nOslo,beta.io\n"
+    );
+    let script = format!(
+        "import pyarrow.parquet as pq\nf = pq.ParquetFile({:?})\nprint(f.metadata.row_group(0).column(0).compression)\nprint(f.read().to_pylist())",
+        w.path("out/sample.parquet").to_str().unwrap()
+    );
+    assert_eq!(
+        python_with_pyarrow(&script).trim(),
+        "SNAPPY\n[{'email': 'ann@acme.com', 'raw_email': ' Ann@Acme.com ', 'city': 'Paris'}, \
+         {'email': 'bob@beta.io', 'raw_email': 'bob@beta.io', 'city': 'Oslo'}]"
+    );
+}
+
+#[test]
+fn an_unknown_column_is_refused_before_any_row_with_file_line_and_key() {
+    let w = Work::new();
+    w.write("data/sample.csv", "email,city\nann@acme.com,Paris\n");
+    w.write("p.toml", SELECTED.replace("\"city\",\n", "\"ctiy\",\n"));
+    let out = w.run(&["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("p.toml:16: sinks[1].columns[0]: no output column named \"ctiy\""),
+        "{err}"
+    );
+    assert!(!w.path("out/sample.parquet").exists() && !w.path("out/sample.csv").exists());
+
+    w.write("p.toml", SELECTED.replace("\"city\"]", "\"email\"]"));
+    let out = w.run(&["validate", "p.toml"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("p.toml:10: sinks[0].columns[2]: \"email\" is already written by columns[0]"),
+        "{}",
+        stderr(&out)
+    );
+    w.write("p.toml", SELECTED.replace("\"snappy\"", "\"zstd(30)\""));
+    let out = w.run(&["validate", "p.toml"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("p.toml:9: sinks[0].compression: zstd level 30 is outside 1..=22"),
+        "{}",
+        stderr(&out)
+    );
+}

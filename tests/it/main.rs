@@ -1,6 +1,7 @@
 //! leadpipe's integration tests: one binary, each test in its own work
 //! directory, running the real `leadpipe` executable the way a user would.
 
+mod servers;
 mod support;
 
 mod bad_input;
@@ -18,3 +19,5 @@ mod rocketreach_bulk;
 mod sandbox;
 mod startup;
 mod torture;
+mod warehouse;
+mod waterfall;

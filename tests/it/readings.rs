@@ -89,7 +89,7 @@ async fn both_pipelines(reading: &Reading) {
 }
 
 /// The committed pipeline, its vendors pointed at `sb`, writing a CSV beside its other outputs.
-fn prepare(w: &Work, sb: &Sandbox, name: &str) {
+pub(crate) fn prepare(w: &Work, sb: &Sandbox, name: &str) {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(format!("{root}/pipelines/{name}.toml")).unwrap();
     let mut p: toml::Table = text.parse().unwrap();

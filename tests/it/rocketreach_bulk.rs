@@ -323,3 +323,56 @@ async fn bulk_deliveries_without_metadata_are_matched_by_identity() {
     );
     assert_eq!(output(&w).len(), people.len());
 }
+
+/// The contract's bulk minimum is 1 on the bulk page and 10 in the OpenAPI
+/// schema. Against a vendor that refuses fewer than 10, a bulk request of 5
+/// people draws one 400; those people are then looked up one by one, each
+/// found as the sandbox's truth says, the credits reported are the credits
+/// charged, and a rerun buys nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_request_below_the_vendors_minimum_is_looked_up_singly() {
+    let port = free_port();
+    let sb = sandbox(port).await;
+    sb.update(|c| c.rocketreach.bulk_min_queries = 10).unwrap();
+    let mut people = rr_people(&sb, RrOutcome::Instant, 4);
+    people.extend(rr_people(&sb, RrOutcome::NotFound, 1));
+    let w = Work::new();
+    w.write("in.csv", csv_of(&people));
+    w.write(
+        "p.toml",
+        pipeline(&sb, port, "bulk = \"on\"\nbulk_linger = \"500ms\"\ndeadline = \"60s\""),
+    );
+    let out = run(&w).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows = output(&w);
+    assert_eq!(rows.len(), people.len());
+    for (row, p) in rows.iter().zip(&people) {
+        let want = if p.rr == RrOutcome::Instant {
+            "found"
+        } else {
+            "not_found"
+        };
+        assert_eq!(row["rocketreach_status"], want, "{row:?}");
+        if p.rr == RrOutcome::Instant {
+            assert_eq!(row["rocketreach_id"], p.id.to_string(), "joined to the right row");
+        }
+    }
+    let stats = sb.stats();
+    assert_eq!(stats.calls_to(Vendor::RocketReach, BULK), 1, "one refused bulk request");
+    assert_eq!(stats.calls_with_status(Vendor::RocketReach, BULK, 400), 1);
+    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), people.len() as u64);
+    let report = w.report("out/report.json");
+    let rr = &report["vendors"]["rocketreach"];
+    assert_eq!(
+        rr["credits"].as_u64(),
+        Some(stats.credits_charged(Vendor::RocketReach)),
+        "{rr}"
+    );
+    assert_eq!(rr["credits_differ"], false, "{rr}");
+
+    let out = output_of(w.command(&["run", "p.toml", "--fresh", "--report", "out/report.json"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again = sb.stats();
+    assert_eq!(again.calls_to(Vendor::RocketReach, BULK), 1, "nothing bought again");
+    assert_eq!(again.calls_to(Vendor::RocketReach, LOOKUP), people.len() as u64);
+}

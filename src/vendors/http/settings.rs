@@ -1,5 +1,6 @@
 //! Resolved vendor settings: a `[vendors.x]` table ([`VendorSpec`]) merged with
-//! the per-vendor defaults taken from the contracts in `reference/`.
+//! the per-vendor defaults taken from the vendor contracts (`docs/contracts.md`
+//! says what leadpipe relies on).
 //!
 //! Owns the defaults table (base URL, how the key is sent, rate windows, plan
 //! presets, timeouts, endpoint paths) and the validation of every key, so that

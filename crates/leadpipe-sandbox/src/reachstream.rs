@@ -1,4 +1,4 @@
-//! ReachStream "ReachAPI" simulator (`reference/reachstream.md`).
+//! ReachStream "ReachAPI" simulator (`docs/contracts.md`, ReachStream).
 //!
 //! Routes (one base): `GET /api/v2/predefined/records/preset-values`,
 //! `POST /api/v2/retrive/users/active/credits` (and the old

@@ -1,5 +1,6 @@
 //! Local simulators of the four vendor APIs (RocketReach, ReachStream,
-//! LeadRocks, graph8), faithful to the contracts in `reference/`: paths, auth
+//! LeadRocks, graph8), faithful to the vendor contracts (`docs/contracts.md`
+//! says what leadpipe relies on of them): paths, auth
 //! headers, bodies, envelopes, error bodies, pagination, status lifecycles,
 //! credits, rate limits and webhooks. Used by `leadpipe sandbox`, by
 //! `leadpipe run --sandbox`, by the integration tests and by the benches.
@@ -22,8 +23,8 @@
 //!
 //! # Use
 //! ```no_run
-//! # async fn demo() -> Result<(), leadpipe::sandbox::SandboxError> {
-//! use leadpipe::sandbox::{Sandbox, SandboxConfig};
+//! # async fn demo() -> Result<(), leadpipe_sandbox::SandboxError> {
+//! use leadpipe_sandbox::{Sandbox, SandboxConfig};
 //! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
 //! println!("{}", serde_json::to_string(sandbox.endpoints()).unwrap());
 //! let stats = sandbox.stats();
@@ -173,42 +174,6 @@ pub struct Endpoints {
     pub reachstream: ReachStreamEndpoint,
     pub leadrocks: Endpoint,
     pub graph8: Endpoint,
-}
-
-impl Endpoints {
-    /// Point a pipeline's vendors at these simulators: base URLs, keys and
-    /// webhook secrets replace whatever the pipeline file says (keys' `${VAR}`s
-    /// need not be set for a sandbox run).
-    pub fn point(&self, vendors: &mut crate::spec::VendorsSpec) {
-        use crate::secret::Secret;
-        fn set<'a>(
-            slot: &'a mut Option<crate::spec::VendorSpec>,
-            base_url: &str,
-            key: &str,
-        ) -> &'a mut crate::spec::VendorSpec {
-            let spec = slot.get_or_insert_with(Default::default);
-            spec.base_url = Some(base_url.to_string());
-            spec.api_key = Some(Secret::new(key));
-            spec
-        }
-        set(
-            &mut vendors.rocketreach,
-            &self.rocketreach.base_url,
-            &self.rocketreach.api_key,
-        );
-        let rs = set(
-            &mut vendors.reachstream,
-            &self.reachstream.base_url,
-            &self.reachstream.api_key,
-        );
-        rs.webhook_secret = Some(Secret::new(&self.reachstream.webhook_secret));
-        set(
-            &mut vendors.leadrocks,
-            &self.leadrocks.base_url,
-            &self.leadrocks.api_key,
-        );
-        set(&mut vendors.graph8, &self.graph8.base_url, &self.graph8.api_key);
-    }
 }
 
 /// Shared state of the four simulators.

@@ -1,20 +1,36 @@
 //! Small shared helpers: deterministic hashing, raw query parsing (repeated
 //! keys kept), normalisation of the identities used as lookup keys, and the
 //! plumbing every vendor's handlers share (poison-tolerant locks, header and
-//! body reading, the `Reply` type).
+//! body reading, the `Reply` type). The lock policy is the client's, kept here
+//! as the sandbox's own copy so the sandbox needs nothing of the client.
 
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
 use serde_json::Value;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What a handler answers: `Err` is a ready vendor-shaped error, so request
 /// checks written as `fn …() -> Result<T, Response>` compose with `?`.
 pub(crate) type Reply = Result<Response, Response>;
 
-/// The crate's lock policy (a poisoned lock is taken over), as the simulators use it.
-pub(crate) use crate::sync::{lock, read_lock, write_lock};
+/// Lock `m`, taking it over if a panicking holder poisoned it: every value
+/// the simulators keep behind a lock is whole after each statement that
+/// changes it, and the panic already failed its request.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read-lock `l`, taking it over if poisoned (see [`lock`]).
+pub(crate) fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Write-lock `l`, taking it over if poisoned (see [`lock`]).
+pub(crate) fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A header's value, trimmed; `""` when absent or not visible ASCII.
 pub(crate) fn header_str(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> &str {

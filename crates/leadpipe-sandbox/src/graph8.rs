@@ -1,4 +1,4 @@
-//! graph8 Developer API simulator (`reference/seed-002-contacts-api.md`): the CRM.
+//! graph8 Developer API simulator (`docs/contracts.md`, graph8): the CRM.
 //!
 //! Routes under `/api/v1`: contacts (`GET/POST /contacts`, `GET/PATCH/DELETE
 //! /contacts/{id}`, `PUT /contacts/assert`, `PUT /contacts/assert/batch`,
@@ -20,6 +20,10 @@
 //!
 //! Contacts, companies and lists are deleted softly (see [`Record`]); errors
 //! are `{"detail": "…"}` or, for validation, pydantic-v1 lists (422).
+//!
+//! Why one long file: graph8's contacts, companies and lists share one store,
+//! one org-wide limiter and one set of answer helpers; split by route, each
+//! part would reach into the others' state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};

@@ -8,6 +8,10 @@
 //! Behaviour flags that drive the simulators are on the records themselves
 //! ([`Person::rr`], [`Company::catch_all`], [`Person::suppressed`], …), so a
 //! caller (the demo CSV generator, tests) can pick a mix of cases.
+//!
+//! Why one long file: every attribute's generator follows the one rule above
+//! (a pure function of seed and index), and keeping them together is how a
+//! reader checks that none breaks it.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! RocketReach API v2 simulator (`reference/rocketreach.md`).
+//! RocketReach API v2 simulator (`docs/contracts.md`, RocketReach).
 //!
 //! Routes under `/api/v2`: `GET person/lookup`, `GET profile-company/lookup`,
 //! `GET person/checkStatus` (`ids=1&ids=2` and `ids=1,2`), `POST bulkLookup`,
@@ -13,6 +13,10 @@
 //! `X-RocketReach-Signature` after `webhook.delay_ms`. Every answer carries
 //! `RR-Request-ID`. Complete profiles are serialised once per person and
 //! reused (the lookup hot path writes no JSON).
+//!
+//! Why one long file: lookups, status polls, bulk jobs, the account and the
+//! webhooks all read and change the same lookup lifecycle and credit pool;
+//! split by route, each part would reach into the others' state.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! Sandbox configuration: one strict serde tree, every default taken from the
-//! vendor contracts in `reference/` (or marked as a sandbox decision where the
-//! contract leaves it open). Loadable from TOML or JSON; changeable at runtime
+//! vendor contracts (summarised in `docs/contracts.md`), or marked as a sandbox
+//! decision where the contract leaves it open. Loadable from TOML or JSON; changeable at runtime
 //! through a JSON merge patch (`POST /__sandbox/config`, [`super::Sandbox::configure`]).
 
 use std::collections::BTreeMap;
@@ -590,6 +590,22 @@ pub struct LeadRocksBulk {
     pub max_running: u32,
     pub queued_ms: u64,
     pub running_ms: u64,
+    /// Which bulk paths exist (the public docs lost them): `all` answers
+    /// every candidate; `leadrocks` only `verify-bulk`, `verify-bulk-progress`,
+    /// `verify-bulk-download`; `clearout` only `email_verify/bulk`,
+    /// `email_verify/bulk/progress_status`, `download/result`; `none` no bulk
+    /// API at all. Any other path answers 404 "Route not found".
+    pub paths: BulkPaths,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkPaths {
+    #[default]
+    All,
+    Leadrocks,
+    Clearout,
+    None,
 }
 
 impl Default for LeadRocksBulk {
@@ -601,6 +617,7 @@ impl Default for LeadRocksBulk {
             max_running: 1,
             queued_ms: 500,
             running_ms: 1_500,
+            paths: BulkPaths::All,
         }
     }
 }

@@ -1,10 +1,12 @@
-//! LeadRocks Email Verifier simulator (`reference/leadrocks.md`).
+//! LeadRocks Email Verifier simulator (`docs/contracts.md`, LeadRocks).
 //!
 //! Routes under `/v1`: `GET getcredits`, `POST verify-instant`, bulk upload
 //! `POST verify-bulk` (alias `email_verify/bulk`), progress
 //! `GET verify-bulk-progress?list_id=` (aliases `progress-status`,
 //! `email_verify/bulk/progress_status`), download
 //! `GET verify-bulk-download?list_id=` (aliases `download-result`, `download/result`).
+//! `bulk.paths` keeps only one reading's set (or none) to play a vendor
+//! whose bulk API lives at other paths.
 //!
 //! Auth `Authorization: <token>` (an optional `Bearer ` is stripped). Envelope
 //! `{"status":"success","data":…}` / `{"status":"failed","error":{"code","message"}}`
@@ -171,17 +173,29 @@ fn success(data: Value) -> Response {
 
 pub(crate) fn routes(core: &Arc<Core>) -> Router<Arc<Core>> {
     let upload_limit = core.config().leadrocks.bulk.max_upload_bytes.min(usize::MAX as u64) as usize;
-    Router::new()
+    use super::config::BulkPaths;
+    let paths = core.config().leadrocks.bulk.paths;
+    let mut router = Router::new()
         .route("/v1/getcredits", get(getcredits))
-        .route("/v1/verify-instant", post(verify_instant))
-        .route("/v1/verify-bulk", post(bulk_upload))
-        .route("/v1/email_verify/bulk", post(bulk_upload))
-        .route("/v1/verify-bulk-progress", get(progress))
-        .route("/v1/progress-status", get(progress))
-        .route("/v1/email_verify/bulk/progress_status", get(progress))
-        .route("/v1/verify-bulk-download", get(download))
-        .route("/v1/download-result", get(download))
-        .route("/v1/download/result", get(download))
+        .route("/v1/verify-instant", post(verify_instant));
+    if matches!(paths, BulkPaths::All | BulkPaths::Leadrocks) {
+        router = router
+            .route("/v1/verify-bulk", post(bulk_upload))
+            .route("/v1/verify-bulk-progress", get(progress))
+            .route("/v1/verify-bulk-download", get(download));
+    }
+    if matches!(paths, BulkPaths::All | BulkPaths::Clearout) {
+        router = router
+            .route("/v1/email_verify/bulk", post(bulk_upload))
+            .route("/v1/email_verify/bulk/progress_status", get(progress))
+            .route("/v1/download/result", get(download));
+    }
+    if paths == BulkPaths::All {
+        router = router
+            .route("/v1/progress-status", get(progress))
+            .route("/v1/download-result", get(download));
+    }
+    router
         .fallback(|| async { failed(StatusCode::NOT_FOUND, 0, "Route not found") })
         .method_not_allowed_fallback(|| async { failed(StatusCode::NOT_FOUND, 0, "Route not found") })
         .layer(axum::middleware::from_fn_with_state(core.clone(), guard))
