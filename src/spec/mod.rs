@@ -214,7 +214,7 @@ pub fn parse(file: &Path, raw: &str, env: impl Fn(&str) -> Option<String>) -> Re
         // Tables tagged by `kind` are buffered by serde, which loses the key
         // path and span inside them: find the exact key by reading that table alone.
         if let Some((key, message)) = refine(&interp.text, &key) {
-            let line = line_of_key(&interp.text, &key);
+            let line = line_of_key_or_parent(&interp.text, &key);
             return SpecError::Invalid(Located {
                 file: file.to_path_buf(),
                 line,
@@ -275,9 +275,10 @@ pub fn diagnose_as<T: serde::de::DeserializeOwned>(value: toml::Value) -> Option
             let mut path = e.path().to_string();
             let message = e.inner().to_string();
             let message = message.lines().next().unwrap_or_default().trim().to_string();
-            // serde reports an unknown key at its parent: name the key itself.
-            if let Some(field) = message
-                .strip_prefix("unknown field `")
+            // serde reports an unknown or missing key at its parent: name the key itself.
+            if let Some(field) = ["unknown field `", "missing field `"]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))
                 .and_then(|m| m.split('`').next())
                 && path.rsplit('.').next() != Some(field)
             {
@@ -353,6 +354,18 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The line of `key`, or of the nearest table that holds it when the key
+/// itself is not written (a missing key; a key inside an inline table).
+pub fn line_of_key_or_parent(text: &str, key: &str) -> Option<usize> {
+    let mut path = key;
+    loop {
+        if let Some(line) = line_of_key(text, path) {
+            return Some(line);
+        }
+        path = &path[..path.rfind(['.', '['])?];
+    }
+}
+
 /// Find the line that sets `key` (dotted path like `stages[1].key`) on a best-effort
 /// basis: the first line after the table header that assigns the last segment.
 pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
@@ -385,6 +398,10 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
             if top == table {
                 if l.starts_with("[[") {
                     in_table = index.is_none_or(|i| i == seen);
+                    // The element of an array of tables itself (`sinks[1]`): its header.
+                    if in_table && index.is_some() && !path.contains('.') && name.trim() == table {
+                        return Some(n + 1);
+                    }
                     seen += 1;
                 } else {
                     in_table = true;

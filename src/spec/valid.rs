@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::interp::missing_var;
-use super::{Loaded, Located, PipelineSpec, RunSpec, SinkSpec, SourceSpec, VendorsSpec, line_of_key};
+use super::{
+    Loaded, Located, PipelineSpec, RunSpec, SinkSpec, SourceSpec, VendorsSpec, line_of_key, line_of_key_or_parent,
+};
 use crate::stages::StageSpec;
 
 /// A pipeline that passed validation; the runner builds from this alone.
@@ -118,8 +120,7 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
 
     for (key, message) in located {
         // A key inside an inline table (`leadrocks = { run = 5 }`) is on its parent's line.
-        let line = line_of_key(&text, &key)
-            .or_else(|| key.rsplit_once('.').and_then(|(parent, _)| line_of_key(&text, parent)));
+        let line = line_of_key_or_parent(&text, &key);
         errors.push(Located {
             file: file.clone(),
             line,
