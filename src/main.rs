@@ -10,7 +10,7 @@ use leadpipe::exit::Exit;
 use leadpipe::pipeline::runner::DisplayMode;
 use leadpipe::pipeline::{RunOptions, run};
 use leadpipe::sandbox::{Sandbox, SandboxConfig, SandboxOptions, state_beside};
-use leadpipe::spec::{self, valid::Checks};
+use leadpipe::spec::{self, ValidPipeline, valid::Checks};
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
@@ -140,48 +140,70 @@ fn budget_standing(
         .map_err(|e| e.to_string())
 }
 
+/// The validated pipeline, and the sandbox configuration when `--sandbox`
+/// asks for one; a refusal is printed and becomes the exit code.
+fn prepare(
+    path: &std::path::Path,
+    sandbox: bool,
+    sandbox_config_path: Option<&std::path::Path>,
+) -> Result<(ValidPipeline, SandboxConfig), Exit> {
+    let pipeline = spec::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|l| spec::validate(l, Checks { sandbox }).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            eprintln!("{e}");
+            Exit::Invalid
+        })?;
+    let config = match sandbox {
+        true => sandbox_config(sandbox_config_path).map_err(|e| {
+            eprintln!("leadpipe: {e}");
+            Exit::Invalid
+        })?,
+        false => SandboxConfig::default(),
+    };
+    Ok((pipeline, config))
+}
+
+/// Start the in-process sandbox and point the pipeline's vendors at it. It
+/// remembers beside the run's state, so a resumed run meets the vendor that
+/// answered the killed one.
+async fn start_sandbox(config: SandboxConfig, pipeline: &mut ValidPipeline) -> Result<Sandbox, Exit> {
+    let options = SandboxOptions {
+        state: Some(state_beside(&pipeline.state_path)),
+        id_base: None,
+    };
+    match Sandbox::start_with(config, options).await {
+        Ok(s) => {
+            pipeline.vendors.point_at(s.endpoints());
+            Ok(s)
+        }
+        Err(e) => {
+            eprintln!("leadpipe: cannot start the sandbox: {e}");
+            // A state file in use: most likely another run of this pipeline goes on.
+            Err(match e {
+                leadpipe::sandbox::SandboxError::State { .. } => Exit::Invalid,
+                _ => Exit::SandboxFailed,
+            })
+        }
+    }
+}
+
 fn plan_command(args: PlanArgs) -> Exit {
     init_logging(LogFormat::Text, true);
-    let checks = Checks { sandbox: args.sandbox };
-    let mut pipeline = match spec::load(&args.pipeline)
-        .map_err(|e| e.to_string())
-        .and_then(|l| spec::validate(l, checks).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Invalid;
-        }
-    };
-    let sandbox_config = match args.sandbox.then(|| sandbox_config(args.sandbox_config.as_deref())) {
-        Some(Err(e)) => {
-            eprintln!("leadpipe: {e}");
-            return Exit::Invalid;
-        }
-        Some(Ok(c)) => c,
-        None => SandboxConfig::default(),
+    let (mut pipeline, sandbox_config) = match prepare(&args.pipeline, args.sandbox, args.sandbox_config.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
     };
     let Some(runtime) = runtime() else {
         return Exit::RuntimeFailed;
     };
     runtime.block_on(async {
-        let sandbox = if args.sandbox {
-            let options = SandboxOptions {
-                state: Some(state_beside(&pipeline.state_path)),
-                id_base: None,
-            };
-            match Sandbox::start_with(sandbox_config, options).await {
-                Ok(s) => {
-                    pipeline.vendors.point_at(s.endpoints());
-                    Some(s)
-                }
-                Err(e) => {
-                    eprintln!("leadpipe: cannot start the sandbox: {e}");
-                    return Exit::SandboxFailed;
-                }
-            }
-        } else {
-            None
+        let sandbox = match args.sandbox {
+            true => match start_sandbox(sandbox_config, &mut pipeline).await {
+                Ok(s) => Some(s),
+                Err(exit) => return exit,
+            },
+            false => None,
         };
         // The simulators' counters outlive them (beside the state file): count what planning adds.
         let before = sandbox.as_ref().map(|s| s.stats());
@@ -293,16 +315,9 @@ fn sandbox_command(args: SandboxArgs) -> Exit {
 
 fn run_command(args: RunArgs) -> Exit {
     init_logging(args.log_format, args.quiet);
-    let checks = Checks { sandbox: args.sandbox };
-    let pipeline = match spec::load(&args.pipeline)
-        .map_err(|e| e.to_string())
-        .and_then(|l| spec::validate(l, checks).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Invalid;
-        }
+    let (mut pipeline, sandbox_config) = match prepare(&args.pipeline, args.sandbox, args.sandbox_config.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
     };
     let display = if args.quiet {
         DisplayMode::Quiet
@@ -318,43 +333,16 @@ fn run_command(args: RunArgs) -> Exit {
         sandbox: args.sandbox,
         refresh: args.refresh,
     };
-    let sandbox_config = match args.sandbox.then(|| sandbox_config(args.sandbox_config.as_deref())) {
-        Some(Err(e)) => {
-            eprintln!("leadpipe: {e}");
-            return Exit::Invalid;
-        }
-        Some(Ok(c)) => c,
-        None => SandboxConfig::default(),
-    };
-    // The in-process vendors remember beside the run's state, so a resumed
-    // run meets the vendor that answered the killed one.
-    let sandbox_options = SandboxOptions {
-        state: Some(state_beside(&pipeline.state_path)),
-        id_base: None,
-    };
     let Some(runtime) = runtime() else {
         return Exit::RuntimeFailed;
     };
-    let mut pipeline = pipeline;
     runtime.block_on(async {
-        let sandbox = if args.sandbox {
-            match Sandbox::start_with(sandbox_config, sandbox_options).await {
-                Ok(s) => {
-                    pipeline.vendors.point_at(s.endpoints());
-                    Some(s)
-                }
-                Err(e @ leadpipe::sandbox::SandboxError::State { .. }) => {
-                    // In use: most likely another run of this pipeline goes on.
-                    eprintln!("leadpipe: cannot start the sandbox: {e}");
-                    return Exit::Invalid;
-                }
-                Err(e) => {
-                    eprintln!("leadpipe: cannot start the sandbox: {e}");
-                    return Exit::SandboxFailed;
-                }
-            }
-        } else {
-            None
+        let sandbox = match args.sandbox {
+            true => match start_sandbox(sandbox_config, &mut pipeline).await {
+                Ok(s) => Some(s),
+                Err(exit) => return exit,
+            },
+            false => None,
         };
         let shutdown = CancellationToken::new();
         let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
