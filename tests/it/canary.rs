@@ -3,7 +3,7 @@
 //! complete run against an in-process sandbox that knows the canary keys
 //! (its RocketReach webhook signing with the wrong secret, so deliveries get
 //! 401), a run killed mid-way and resumed, a run with a key the vendor
-//! refuses, `status` (text and JSON), and a `--sandbox` run. Then every
+//! refuses, `status` and `plan` (text and JSON), and a `--sandbox` run. Then every
 //! output of every command and every file left in the work directory (logs,
 //! report, outputs, rejects, state file with its WAL and lock file) is
 //! searched for each canary.
@@ -250,6 +250,13 @@ async fn no_command_writes_a_secret_anywhere() {
         &["status", "canary.toml"][..],
         &["status", "--json", "state/canary.db"][..],
     ] {
+        let out = output_of(command(&work, &sb, port, args)).await;
+        check(&out, 0);
+        seen.output(&args.join(" "), &out);
+    }
+
+    // What a run would cost (free calls only: balances, counts), as text and JSON.
+    for args in [&["plan", "canary.toml"][..], &["plan", "--json", "canary.toml"][..]] {
         let out = output_of(command(&work, &sb, port, args)).await;
         check(&out, 0);
         seen.output(&args.join(" "), &out);
