@@ -164,10 +164,17 @@ fn prepare(
     Ok((pipeline, config))
 }
 
-/// Start the in-process sandbox and point the pipeline's vendors at it. It
+/// With `--sandbox`, start the in-process sandbox and point the pipeline's vendors at it. It
 /// remembers beside the run's state, so a resumed run meets the vendor that
 /// answered the killed one.
-async fn start_sandbox(config: SandboxConfig, pipeline: &mut ValidPipeline) -> Result<Sandbox, Exit> {
+async fn start_sandbox(
+    enabled: bool,
+    config: SandboxConfig,
+    pipeline: &mut ValidPipeline,
+) -> Result<Option<Sandbox>, Exit> {
+    if !enabled {
+        return Ok(None);
+    }
     let options = SandboxOptions {
         state: Some(state_beside(&pipeline.state_path)),
         id_base: None,
@@ -175,7 +182,7 @@ async fn start_sandbox(config: SandboxConfig, pipeline: &mut ValidPipeline) -> R
     match Sandbox::start_with(config, options).await {
         Ok(s) => {
             pipeline.vendors.point_at(s.endpoints());
-            Ok(s)
+            Ok(Some(s))
         }
         Err(e) => {
             eprintln!("leadpipe: cannot start the sandbox: {e}");
@@ -198,12 +205,9 @@ fn plan_command(args: PlanArgs) -> Exit {
         return Exit::RuntimeFailed;
     };
     runtime.block_on(async {
-        let sandbox = match args.sandbox {
-            true => match start_sandbox(sandbox_config, &mut pipeline).await {
-                Ok(s) => Some(s),
-                Err(exit) => return exit,
-            },
-            false => None,
+        let sandbox = match start_sandbox(args.sandbox, sandbox_config, &mut pipeline).await {
+            Ok(sandbox) => sandbox,
+            Err(exit) => return exit,
         };
         // The simulators' counters outlive them (beside the state file): count what planning adds.
         let before = sandbox.as_ref().map(|s| s.stats());
@@ -337,12 +341,9 @@ fn run_command(args: RunArgs) -> Exit {
         return Exit::RuntimeFailed;
     };
     runtime.block_on(async {
-        let sandbox = match args.sandbox {
-            true => match start_sandbox(sandbox_config, &mut pipeline).await {
-                Ok(s) => Some(s),
-                Err(exit) => return exit,
-            },
-            false => None,
+        let sandbox = match start_sandbox(args.sandbox, sandbox_config, &mut pipeline).await {
+            Ok(sandbox) => sandbox,
+            Err(exit) => return exit,
         };
         let shutdown = CancellationToken::new();
         let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
