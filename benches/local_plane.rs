@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use leadpipe::pipeline::record::Record;
+use leadpipe::record::Record;
 use leadpipe::sinks::parquet::{ParquetSink, ParquetSinkSpec};
 use leadpipe::sinks::schema::output_columns;
 use leadpipe::source::csv::{CsvSource, CsvSourceSpec, IdentityField};
@@ -73,7 +73,7 @@ fn benches(c: &mut Criterion) {
                     duplicates_path: None,
                 };
                 let mut d = Dedupe::new(spec, std::env::temp_dir());
-                let mut batch = leadpipe::pipeline::record::Batch {
+                let mut batch = leadpipe::record::Batch {
                     records: recs,
                     ..Default::default()
                 };

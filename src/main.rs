@@ -114,7 +114,7 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
         }
         Ok(st) => {
             print!("{}", st.render());
-            print!("{}", leadpipe::budget::render_standing(&budget));
+            print!("{}", leadpipe::vendors::budget::render_standing(&budget));
             Exit::Done
         }
         Err(e) => {
@@ -128,15 +128,15 @@ fn status_command(target: &std::path::Path, json: bool) -> Exit {
 fn budget_standing(
     pipeline: &std::path::Path,
     store: &leadpipe::state::Store,
-) -> Result<Vec<leadpipe::budget::Standing>, String> {
+) -> Result<Vec<leadpipe::vendors::budget::Standing>, String> {
     let loaded = spec::load(pipeline).map_err(|e| e.to_string())?;
     let name = loaded.spec.name.clone().unwrap_or_else(|| {
         pipeline
             .file_stem()
             .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned())
     });
-    let run = leadpipe::budget::latest_run(store.conn(), &name).map_err(|e| e.to_string())?;
-    leadpipe::budget::standing(store.conn(), &loaded.spec.budget, run, leadpipe::state::now())
+    let run = leadpipe::vendors::budget::latest_run(store.conn(), &name).map_err(|e| e.to_string())?;
+    leadpipe::vendors::budget::standing(store.conn(), &loaded.spec.budget, run, leadpipe::state::now())
         .map_err(|e| e.to_string())
 }
 

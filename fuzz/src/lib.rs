@@ -15,8 +15,8 @@ use leadpipe::source::csv::{ColumnOverrides, CsvSource, CsvSourceSpec, IdentityF
 use leadpipe::spec::{self, Located, SpecError, valid::Checks};
 use leadpipe::vendors::http::Vendor;
 use leadpipe::vendors::http::{self as classify, Reply, Verdict};
-use leadpipe::webhook::Secrets;
-use leadpipe::webhook::fuzzing::Harness;
+use leadpipe::vendors::webhook::Secrets;
+use leadpipe::vendors::webhook::fuzzing::Harness;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 

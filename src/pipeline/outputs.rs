@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::progress::Progress;
-use super::record::{Batch, Record};
 use super::runner::RunError;
+use crate::record::{Batch, Record};
 use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
 use crate::sinks::postgres::LoadCounts;
 use crate::sinks::schema::Column;

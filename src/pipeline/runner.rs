@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::outputs::{Loads, Upserts, collect, open_outputs};
 use super::progress::{self, Progress};
-use super::record::{Batch, Record};
 pub use super::stage_tasks::stage_name;
 use super::stage_tasks::{StageTask, start_stages};
 use crate::exit::Exit;
+use crate::record::{Batch, Record};
 use crate::sinks::SinkError;
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::output_columns;
@@ -91,7 +91,7 @@ pub enum RunError {
         source: crate::vendors::http::SettingsError,
     },
     #[error(transparent)]
-    Webhook(#[from] crate::webhook::WebhookError),
+    Webhook(#[from] crate::vendors::webhook::WebhookError),
     /// A CRM list the pipeline names is missing, or holds another kind of entity
     /// (checked before anything is bought; the message names the file and key).
     #[error("{0}")]
@@ -167,7 +167,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     .await?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
-    let budget = crate::budget::attach(&p, run_id, &writer.handle(), vendors.values())?;
+    let budget = crate::vendors::budget::attach(&p.budget, &p.state_path, run_id, &writer.handle(), vendors.values())?;
     let rate_writer = log_rates(&vendors, &writer.handle());
     let webhook = start_webhook(&p, opts.sandbox, shutdown.clone()).await?;
 
@@ -177,7 +177,8 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let source_task = spawn_source(source, source_tx, recycle_rx, &p, &progress, &shutdown);
 
     let base = StageContext {
-        pipeline: &p,
+        state_path: &p.state_path,
+        vendor_specs: &p.vendors,
         store: &store,
         writer: writer.handle(),
         run_id,
@@ -187,7 +188,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         webhook: webhook.clone(),
         preflight: &preflight,
     };
-    let (stage_tasks, rx) = start_stages(&base, rx, &shutdown)?;
+    let (stage_tasks, rx) = start_stages(&p, &base, rx, &shutdown)?;
     drop(base);
 
     let collector = tokio::spawn(collect(rx, outputs, progress.clone(), (writer.handle(), run_id)));
@@ -364,7 +365,7 @@ async fn join_stages(tasks: Vec<StageTask>) -> Result<(IndexMap<String, StageCou
 async fn open_input(
     p: &ValidPipeline,
     vendors: &IndexMap<Vendor, VendorHttp>,
-) -> Result<(Input, super::record::Header, u64), RunError> {
+) -> Result<(Input, crate::record::Header, u64), RunError> {
     let source = match &p.source {
         SourceSpec::Csv(spec) => {
             let spec = spec.clone();
@@ -434,13 +435,13 @@ fn sink_entries(upserts: Upserts, loads: Loads) -> IndexMap<String, serde_json::
 
 /// Begin the run, or resume the unfinished one of the same pipeline and
 /// input: the input's fingerprint, then what the stages need to know ahead
-/// of it ([`super::preflight`]), read before any stage starts.
+/// of it ([`crate::source::preflight`]), read before any stage starts.
 async fn begin(
     p: &ValidPipeline,
     store: &Store,
     vendors: &IndexMap<Vendor, VendorHttp>,
     fresh: bool,
-) -> Result<(i64, bool, super::preflight::Preflight), RunError> {
+) -> Result<(i64, bool, crate::source::preflight::Preflight), RunError> {
     // A CRM list says how many members it has; a file is counted by the stages that need to.
     let (input_fp, list_size) = match &p.source {
         SourceSpec::Csv(csv) => {
@@ -458,9 +459,9 @@ async fn begin(
     let preflight = match &p.source {
         SourceSpec::Csv(csv) if p.stages.iter().any(StageSpec::looks_ahead) => {
             let spec = csv.clone();
-            blocking(move || super::preflight::Preflight::read(&spec)).await??
+            blocking(move || crate::source::preflight::Preflight::read(&spec)).await??
         }
-        _ => super::preflight::Preflight::of_list(list_size),
+        _ => crate::source::preflight::Preflight::of_list(list_size),
     };
     let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, fresh)? {
         RunStart::New { run_id } => (run_id, false),
@@ -656,20 +657,20 @@ async fn start_webhook(
     p: &ValidPipeline,
     sandbox: bool,
     shutdown: CancellationToken,
-) -> Result<Option<crate::webhook::Receiver>, RunError> {
+) -> Result<Option<crate::vendors::webhook::Receiver>, RunError> {
     if !p.stages.iter().any(StageSpec::needs_webhook) {
         return Ok(None);
     }
     let rs = p.vendors.reachstream.clone().unwrap_or_default();
     let rr = p.vendors.rocketreach.clone().unwrap_or_default();
-    let secrets = crate::webhook::Secrets {
+    let secrets = crate::vendors::webhook::Secrets {
         reachstream: rs.webhook_secret.clone(),
         rocketreach: rr.webhook_secret.clone(),
     };
     let spec = p.webhook.clone().unwrap_or_default();
-    let receiver = crate::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown).await?;
+    let receiver = crate::vendors::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown).await?;
     if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {
-        crate::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref()).await?;
+        crate::vendors::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref()).await?;
     }
     Ok(Some(receiver))
 }

@@ -13,8 +13,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::record::{Batch, Record};
 use super::runner::RunError;
+use crate::record::{Batch, Record};
+use crate::spec::ValidPipeline;
 use crate::stages::dedupe::Dedupe;
 use crate::stages::{RowStage, Running, StageContext, StageCounts, StageRow, StageSpec};
 
@@ -24,11 +25,11 @@ pub(super) type StageTask = (String, tokio::task::JoinHandle<Result<StageCounts,
 /// Start every stage in the pipeline's order, each reading what the one
 /// before it passes on: their tasks, and the last stage's output.
 pub(super) fn start_stages(
+    p: &ValidPipeline,
     base: &StageContext<'_>,
     mut rx: mpsc::Receiver<Batch>,
     shutdown: &CancellationToken,
 ) -> Result<(Vec<StageTask>, mpsc::Receiver<Batch>), RunError> {
-    let p = base.pipeline;
     let mut stage_tasks = Vec::new();
     let mut dedupes = 0;
     for (i, stage) in p.stages.iter().enumerate() {
@@ -166,7 +167,7 @@ async fn run_row_stage(
                 Done::Row(StageRow::Keep { rec, status, cached }) => {
                     counts.rows_in += 1;
                     counts.rows_out += 1;
-                    use crate::pipeline::record::Status;
+                    use crate::record::Status;
                     match status {
                         Some(Status::Found) => counts.rows_found += 1,
                         Some(Status::NotFound) => counts.rows_not_found += 1,

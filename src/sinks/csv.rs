@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::SinkError;
 use super::atomic::AtomicFile;
 use super::schema::{Cell, Column};
-use crate::pipeline::record::Record;
+use crate::record::Record;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

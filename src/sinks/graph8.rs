@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use super::SinkError;
 use super::atomic::AtomicFile;
 use super::schema::{Cell, Column};
-use crate::pipeline::record::{Batch, Record};
+use crate::record::{Batch, Record};
 use crate::vendors::graph8::{BatchOutcome, Graph8, MAX_BATCH};
 use crate::vendors::http::CallError;
 

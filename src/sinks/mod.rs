@@ -17,11 +17,12 @@ pub mod report;
 pub mod schema;
 pub mod select;
 pub mod side;
+pub mod spec;
 
 use std::path::PathBuf;
 
-use crate::pipeline::record::Record;
-use crate::spec::SinkSpec;
+use self::spec::SinkSpec;
+use crate::record::Record;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

@@ -31,7 +31,7 @@ use super::object::{self, Location, Staged, Upload};
 use super::partition::{self, Layout};
 use super::schema::{Cell, Column};
 use super::select::Selection;
-use crate::pipeline::record::Record;
+use crate::record::Record;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,7 @@
 use arrow_schema::DataType;
 
 use super::schema::{Cell, Column};
-use crate::pipeline::record::Record;
+use crate::record::Record;
 
 /// The folder of a missing value, as Hive names it.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";

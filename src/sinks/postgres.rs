@@ -35,7 +35,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::SinkError;
 use super::schema::{Cell, Column};
-use crate::pipeline::record::Record;
+use crate::record::Record;
 use crate::secret::{Secret, redact_url};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,7 +7,7 @@
 
 use arrow_schema::DataType;
 
-use crate::pipeline::record::Record;
+use crate::record::Record;
 
 /// One cell, borrowed from a record.
 pub enum Cell<'a> {
@@ -68,10 +68,10 @@ fn leadpipe_columns() -> Vec<Derived> {
 /// Columns of the person lookup (RocketReach), after the identity columns.
 fn person_columns() -> Vec<Derived> {
     use DataType::{Boolean, Float64, Int64, Utf8};
-    fn p(r: &Record) -> Option<&crate::pipeline::record::Person> {
+    fn p(r: &Record) -> Option<&crate::record::Person> {
         r.person.as_deref()
     }
-    fn f(r: &Record) -> Option<&crate::pipeline::record::PersonFields> {
+    fn f(r: &Record) -> Option<&crate::record::PersonFields> {
         p(r).map(|p| &p.fields)
     }
     let list = DataType::List(std::sync::Arc::new(arrow_schema::Field::new("item", Utf8, true)));
@@ -122,10 +122,10 @@ fn person_columns() -> Vec<Derived> {
 /// Columns of the email verification (LeadRocks): the verdict, typed, then provenance.
 fn verdict_columns() -> Vec<Derived> {
     use DataType::{Boolean, Float64, Utf8};
-    fn v(r: &Record) -> Option<&crate::pipeline::record::Verification> {
+    fn v(r: &Record) -> Option<&crate::record::Verification> {
         r.verification.as_deref()
     }
-    fn f(r: &Record) -> Option<&crate::pipeline::record::VerificationFields> {
+    fn f(r: &Record) -> Option<&crate::record::VerificationFields> {
         v(r).map(|v| &v.fields)
     }
     let time = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
@@ -235,7 +235,7 @@ fn reachstream_columns(contacts: bool) -> Vec<Derived> {
 /// Columns of a waterfall: which provider answered the row, with which
 /// verdict, which were asked, and what the row cost across them.
 fn waterfall_columns() -> Vec<Derived> {
-    use crate::pipeline::record::WaterfallAnswer as Answer;
+    use crate::record::WaterfallAnswer as Answer;
     use DataType::{Float64, Utf8};
     fn w(r: &Record) -> Option<&Answer> {
         r.waterfall.as_deref()

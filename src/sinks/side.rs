@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::SinkError;
 use super::atomic::AtomicFile;
-use crate::pipeline::record::{Duplicate, Reject};
+use crate::record::{Duplicate, Reject};
 
 pub struct SideFile {
     writer: csv::Writer<AtomicFile>,

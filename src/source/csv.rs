@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::SourceError;
-use crate::pipeline::normalize;
-pub use crate::pipeline::record::IdentityField;
-use crate::pipeline::record::{Batch, Header, Identity, Record, Reject};
+use crate::normalize;
+pub use crate::record::IdentityField;
+use crate::record::{Batch, Header, Identity, Record, Reject};
 
 /// `[source] kind = "csv"`.
 #[derive(Debug, Clone, Deserialize)]

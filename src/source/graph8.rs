@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::SourceError;
 use super::csv::AutoIdentity;
-use crate::pipeline::record::{Batch, Header, Record, Reject};
+use crate::record::{Batch, Header, Record, Reject};
 use crate::vendors::graph8::{Contact, Graph8, MAX_PAGE, Next, Paging};
 
 /// `[source] kind = "graph8_list"`.

@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod graph8;
+pub mod preflight;
 
 use std::path::PathBuf;
 

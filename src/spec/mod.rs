@@ -9,19 +9,18 @@
 
 pub mod budget;
 pub mod interp;
-pub mod units;
 pub mod valid;
-pub mod vendors;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use budget::BudgetSpec;
-pub use units::{Rate, Span};
+pub use crate::sinks::spec::SinkSpec;
+pub use crate::units::{Rate, Span};
+pub use crate::vendors::budget::spec::BudgetSpec;
+pub use crate::vendors::spec::{VendorSpec, VendorsSpec};
 pub use valid::{ValidPipeline, validate};
-pub use vendors::{VendorSpec, VendorsSpec};
 
 use crate::stages::StageSpec;
 
@@ -43,7 +42,7 @@ pub struct PipelineSpec {
     pub run: RunSpec,
     /// `[webhook]`: the run's receiver of async vendor results.
     #[serde(default)]
-    pub webhook: Option<crate::webhook::WebhookSpec>,
+    pub webhook: Option<crate::vendors::webhook::WebhookSpec>,
     /// `[budget]`: credit caps per vendor (run, day, month) and a cap on paid calls.
     #[serde(default)]
     pub budget: BudgetSpec,
@@ -56,60 +55,6 @@ pub struct PipelineSpec {
 pub enum SourceSpec {
     Csv(crate::source::csv::CsvSourceSpec),
     Graph8List(crate::source::graph8::Graph8SourceSpec),
-}
-
-/// Where finished rows go.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SinkSpec {
-    Parquet(crate::sinks::parquet::ParquetSinkSpec),
-    Csv(crate::sinks::csv::CsvSinkSpec),
-    Graph8Upsert(crate::sinks::graph8::Graph8SinkSpec),
-    Postgres(crate::sinks::postgres::PostgresSinkSpec),
-}
-
-impl SinkSpec {
-    /// Its `columns = [...]`, for the sinks that write columns and were given one.
-    pub fn selection(&self) -> Option<&crate::sinks::select::Selection> {
-        match self {
-            SinkSpec::Parquet(s) => s.columns.as_ref(),
-            SinkSpec::Csv(s) => s.columns.as_ref(),
-            SinkSpec::Postgres(s) => s.columns.as_ref(),
-            SinkSpec::Graph8Upsert(_) => None,
-        }
-    }
-
-    fn selection_mut(&mut self) -> Option<&mut crate::sinks::select::Selection> {
-        match self {
-            SinkSpec::Parquet(s) => s.columns.as_mut(),
-            SinkSpec::Csv(s) => s.columns.as_mut(),
-            SinkSpec::Postgres(s) => s.columns.as_mut(),
-            SinkSpec::Graph8Upsert(_) => None,
-        }
-    }
-
-    /// The local file the sink writes (for `graph8_upsert`, its receipt);
-    /// `None` for an output elsewhere (object storage, a database).
-    pub fn local_path(&self) -> Option<&Path> {
-        match self {
-            SinkSpec::Parquet(s) if s.location().is_some() => None,
-            SinkSpec::Parquet(s) => Some(&s.path),
-            SinkSpec::Csv(s) => Some(&s.path),
-            SinkSpec::Graph8Upsert(s) => Some(&s.path),
-            SinkSpec::Postgres(_) => None,
-        }
-    }
-
-    /// What the sink writes, for messages and the run report (a database
-    /// sink's server with its password redacted).
-    pub fn target(&self) -> String {
-        match self {
-            SinkSpec::Postgres(s) => format!("{} table {}", crate::secret::redact_url(s.url.expose()), s.table),
-            SinkSpec::Parquet(s) => s.path.display().to_string(),
-            SinkSpec::Csv(s) => s.path.display().to_string(),
-            SinkSpec::Graph8Upsert(s) => s.path.display().to_string(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,49 +212,11 @@ fn refine(text: &str, path: &str) -> Option<(String, String)> {
     Some((key, message))
 }
 
-/// Deserialize one table as `T`, returning the key path and message of the first error.
-pub fn diagnose_as<T: serde::de::DeserializeOwned>(value: toml::Value) -> Option<(String, String)> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(_) => None,
-        Err(e) => {
-            let mut path = e.path().to_string();
-            let message = e.inner().to_string();
-            let message = message.lines().next().unwrap_or_default().trim().to_string();
-            // serde reports an unknown or missing key at its parent: name the key itself.
-            if let Some(field) = ["unknown field `", "missing field `"]
-                .iter()
-                .find_map(|prefix| message.strip_prefix(prefix))
-                .and_then(|m| m.split('`').next())
-                && path.rsplit('.').next() != Some(field)
-            {
-                path = if path == "." {
-                    field.to_string()
-                } else {
-                    format!("{path}.{field}")
-                };
-            }
-            Some((path, message))
-        }
-    }
-}
-
 impl SourceSpec {
     fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
         match kind {
-            "csv" => diagnose_as::<crate::source::csv::CsvSourceSpec>(value),
-            "graph8_list" => diagnose_as::<crate::source::graph8::Graph8SourceSpec>(value),
-            _ => None,
-        }
-    }
-}
-
-impl SinkSpec {
-    fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
-        match kind {
-            "parquet" => diagnose_as::<crate::sinks::parquet::ParquetSinkSpec>(value),
-            "csv" => diagnose_as::<crate::sinks::csv::CsvSinkSpec>(value),
-            "graph8_upsert" => diagnose_as::<crate::sinks::graph8::Graph8SinkSpec>(value),
-            "postgres" => diagnose_as::<crate::sinks::postgres::PostgresSinkSpec>(value),
+            "csv" => crate::diagnose::table_as::<crate::source::csv::CsvSourceSpec>(value),
+            "graph8_list" => crate::diagnose::table_as::<crate::source::graph8::Graph8SourceSpec>(value),
             _ => None,
         }
     }

@@ -26,7 +26,7 @@ pub struct ValidPipeline {
     pub run: RunSpec,
     pub rejects_path: PathBuf,
     pub report_path: PathBuf,
-    pub webhook: Option<crate::webhook::WebhookSpec>,
+    pub webhook: Option<crate::vendors::webhook::WebhookSpec>,
     pub budget: super::BudgetSpec,
 }
 
@@ -114,7 +114,13 @@ pub fn validate(loaded: Loaded, checks: Checks) -> Result<ValidPipeline, Invalid
     check_vendors(&spec, checks, &mut err);
     check_sinks(&spec, checks, &mut err);
     check_run(&spec, &mut err);
-    for (key, message) in spec.budget.check(&spec.stages) {
+    let called: Vec<&str> = spec
+        .stages
+        .iter()
+        .filter_map(|s| s.vendor())
+        .map(|v| v.name())
+        .collect();
+    for (key, message) in spec.budget.check(&called) {
         err(key, message);
     }
 

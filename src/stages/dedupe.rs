@@ -17,9 +17,9 @@ use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::held::{Drain, HeldRows};
-use crate::pipeline::normalize;
-use crate::pipeline::record::IdentityField;
-use crate::pipeline::record::{Batch, Duplicate, Record};
+use crate::normalize;
+use crate::record::IdentityField;
+use crate::record::{Batch, Duplicate, Record};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,7 +331,7 @@ fn completeness(rec: &Record) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::record::Identity;
+    use crate::record::Identity;
     use proptest::prelude::*;
 
     fn rec(id: u64, email: &str, extra: &str) -> Record {

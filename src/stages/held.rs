@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::pipeline::record::{Identity, Record};
+use crate::record::{Identity, Record};
 
 /// Rows written so far, in the order they came.
 pub struct HeldRows {
@@ -230,8 +230,8 @@ fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::record::IdentityField;
-    use crate::pipeline::record::{Outcome, Person, PersonFields, Status};
+    use crate::record::IdentityField;
+    use crate::record::{Outcome, Person, PersonFields, Status};
 
     fn row(id: u64, email: &str, problem: Option<&'static str>) -> Record {
         let mut identity = Identity::default();

@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RowStage, StageContext, StageRow};
-use crate::pipeline::record::{Outcome, Record, Status, Verification, VerificationFields};
-use crate::spec::Span;
+use crate::record::{Outcome, Record, Status, Verification, VerificationFields};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
+use crate::units::Span;
 use crate::vendors::http::{CallError, Vendor};
 use crate::vendors::leadrocks::{BulkSettings, EmailStatus, LeadRocks, ListResult, Verdict, canonical, split_csv};
 use crate::vendors::paid::{CachePolicy, Fetched, PaidCalls};
@@ -186,15 +186,9 @@ impl RowStage for VerifyStage {
 
 impl VerifyStage {
     pub fn start(spec: &LeadRocksSpec, ctx: &StageContext<'_>) -> Result<VerifyStage, StateError> {
-        let policy = CachePolicy::from_spec(ctx.pipeline.vendors.leadrocks.as_ref(), ctx.refresh);
+        let policy = CachePolicy::from_spec(ctx.vendor_specs.leadrocks.as_ref(), ctx.refresh);
         let http = ctx.http(Vendor::LeadRocks);
-        let paid = PaidCalls::new(
-            &ctx.pipeline.state_path,
-            ctx.run_id,
-            http.clone(),
-            ctx.writer.clone(),
-            policy,
-        )?;
+        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http.clone(), ctx.writer.clone(), policy)?;
         let bulk = BulkSettings {
             max_lines: spec.bulk_max_lines,
             max_bytes: spec.bulk_max_bytes,
@@ -310,7 +304,7 @@ impl VerifyStage {
     /// which depends on answers: see [`LeadRocksSpec::free`].)
     fn free_verdict(&self, email: &str) -> Option<Verification> {
         let local = local_verdict;
-        if let Err(why) = crate::pipeline::normalize::check_email(email) {
+        if let Err(why) = crate::normalize::check_email(email) {
             return Some(local(EmailStatus::NotValid, why.to_string(), (None, None)));
         }
         let (user, domain) = email.rsplit_once('@')?;
@@ -400,7 +394,7 @@ impl LeadRocksSpec {
     /// `email` gets a verdict without a paid call, whatever the answers of
     /// the run: bad syntax, a disposable domain or a role address when skipped.
     pub fn free(&self, email: &str) -> bool {
-        if crate::pipeline::normalize::check_email(email).is_err() {
+        if crate::normalize::check_email(email).is_err() {
             return true;
         }
         let Some((user, domain)) = email.rsplit_once('@') else {

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::pipeline::record::{Outcome, Record, Reject, Status};
-use crate::spec::ValidPipeline;
+use crate::record::{Outcome, Record, Reject, Status};
 use crate::state::writer::WriterHandle;
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
@@ -37,12 +36,12 @@ impl StageSpec {
     /// The exact key and message of a problem in a table of this `kind` (see `spec::refine`).
     pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
         match kind {
-            "dedupe" => crate::spec::diagnose_as::<dedupe::DedupeSpec>(value),
-            "rocketreach_lookup" => crate::spec::diagnose_as::<rocketreach::RocketReachSpec>(value),
-            "leadrocks_verify" => crate::spec::diagnose_as::<leadrocks::LeadRocksSpec>(value),
-            "reachstream_enrich" => crate::spec::diagnose_as::<reachstream::ReachStreamSpec>(value),
-            "suppress" => crate::spec::diagnose_as::<suppress::SuppressSpec>(value),
-            "waterfall" => crate::spec::diagnose_as::<waterfall::WaterfallSpec>(value),
+            "dedupe" => crate::diagnose::table_as::<dedupe::DedupeSpec>(value),
+            "rocketreach_lookup" => crate::diagnose::table_as::<rocketreach::RocketReachSpec>(value),
+            "leadrocks_verify" => crate::diagnose::table_as::<leadrocks::LeadRocksSpec>(value),
+            "reachstream_enrich" => crate::diagnose::table_as::<reachstream::ReachStreamSpec>(value),
+            "suppress" => crate::diagnose::table_as::<suppress::SuppressSpec>(value),
+            "waterfall" => crate::diagnose::table_as::<waterfall::WaterfallSpec>(value),
             _ => None,
         }
     }
@@ -63,7 +62,7 @@ impl StageSpec {
         Ok(match self {
             StageSpec::Dedupe(spec) => {
                 // Held rows go beside the state store: a disk the user chose for the run's data.
-                let dir = match ctx.pipeline.state_path.parent() {
+                let dir = match ctx.state_path.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
                     _ => ".".into(),
                 };
@@ -127,7 +126,10 @@ impl StageSpec {
 
 /// What a stage is given when a run starts it.
 pub struct StageContext<'a> {
-    pub pipeline: &'a ValidPipeline,
+    /// The state file (a stage keeps its scratch files beside it).
+    pub state_path: &'a std::path::Path,
+    /// The pipeline's `[vendors.*]` tables (cache lifetimes and the like).
+    pub vendor_specs: &'a crate::vendors::spec::VendorsSpec,
     /// The run's state store (read what an earlier attempt of this run stored).
     pub store: &'a Store,
     /// Where the stage writes its results and jobs.
@@ -141,11 +143,11 @@ pub struct StageContext<'a> {
     /// In the order rows meet them.
     pub vendors: &'a indexmap::IndexMap<Vendor, VendorHttp>,
     /// The run's webhook receiver, when a stage needs one ([`StageSpec::needs_webhook`]).
-    pub webhook: Option<crate::webhook::Receiver>,
+    pub webhook: Option<crate::vendors::webhook::Receiver>,
     /// What the runner read ahead of the source for the stages that plan
     /// ahead ([`StageSpec::looks_ahead`]): rows by the fields they have,
     /// distinct companies; a CRM list's size.
-    pub preflight: &'a crate::pipeline::preflight::Preflight,
+    pub preflight: &'a crate::source::preflight::Preflight,
 }
 
 impl<'a> StageContext<'a> {
@@ -153,7 +155,8 @@ impl<'a> StageContext<'a> {
     /// (a waterfall's providers): its own stored results, the same run.
     pub fn nested(&self, name: String) -> StageContext<'a> {
         StageContext {
-            pipeline: self.pipeline,
+            state_path: self.state_path,
+            vendor_specs: self.vendor_specs,
             store: self.store,
             writer: self.writer.clone(),
             run_id: self.run_id,

@@ -23,7 +23,7 @@
 //! Credits (contacts mode): before the first fetch, the credit API is asked
 //! for the balance and compared with what the stage will request: the
 //! distinct companies of the input file (read ahead by the runner,
-//! [`crate::pipeline::preflight`]), less those
+//! [`crate::source::preflight`]), less those
 //! whose contacts are cached or already submitted, times `fetch_count`. Short
 //! of that, the vendor is stopped with the balance and the need (exit 4)
 //! unless `allow_partial = true`.
@@ -36,11 +36,11 @@ use futures::future::{BoxFuture, Shared};
 use serde::Deserialize;
 
 use super::{RowStage, StageContext, StageRow};
-use crate::pipeline::preflight::Company;
-use crate::pipeline::record::{Identity, IdentityField, Outcome, Record, Status};
-use crate::spec::Span;
+use crate::record::{Identity, IdentityField, Outcome, Record, Status};
+use crate::source::preflight::Company;
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
+use crate::units::Span;
 use crate::vendors::http::{CallError, Vendor};
 use crate::vendors::paid::{CachePolicy, PaidCalls};
 use crate::vendors::reachstream::{FetchSettings, Filter, ReachStream, RsRecord, pending_fetches};
@@ -169,7 +169,7 @@ impl ReachStreamSpec {
     }
 }
 
-pub use crate::pipeline::record::{Enrichment, Firmographics, RsFields};
+pub use crate::record::{Enrichment, Firmographics, RsFields};
 
 /// The row's company filter: website (domain) first, else name.
 pub fn company_filter(id: &Identity) -> Option<Filter> {
@@ -214,9 +214,7 @@ fn firmographics(r: &RsRecord) -> Firmographics {
     .collect();
     Firmographics {
         company_name: some(&r.company_company_name),
-        website: some(&r.company_website)
-            .as_deref()
-            .and_then(crate::pipeline::normalize::domain),
+        website: some(&r.company_website).as_deref().and_then(crate::normalize::domain),
         employee_size: some(&r.company_employee_size),
         revenue: some(&r.company_annual_revenue_amount),
         industry: some(&r.company_industry_categories_list),
@@ -244,7 +242,7 @@ fn same_company<'a>(id: &Identity, records: &'a [RsRecord]) -> Option<&'a RsReco
         records.iter().find(|r| {
             some(&r.company_website)
                 .as_deref()
-                .and_then(crate::pipeline::normalize::domain)
+                .and_then(crate::normalize::domain)
                 .is_some_and(|w| w.eq_ignore_ascii_case(d))
         })
     });
@@ -270,7 +268,7 @@ fn fill_identity(id: &mut Identity, p: &RsRecord) {
         && let Some(url) = p
             .contact_social_linkedin
             .as_deref()
-            .and_then(crate::pipeline::normalize::linkedin_url)
+            .and_then(crate::normalize::linkedin_url)
     {
         id.set(IdentityField::LinkedinUrl, &url);
     }
@@ -327,7 +325,7 @@ fn contact_json(r: &RsRecord) -> String {
         "title_level": some(&r.contact_job_title_level_1),
         "email": some(&r.contact_email_1).map(|e| e.to_lowercase()),
         "phone": some(&r.contact_phone_1),
-        "linkedin_url": r.contact_social_linkedin.as_deref().and_then(crate::pipeline::normalize::linkedin_url),
+        "linkedin_url": r.contact_social_linkedin.as_deref().and_then(crate::normalize::linkedin_url),
     })
     .to_string()
 }
@@ -375,10 +373,10 @@ impl RowStage for EnrichStage {
 
 impl EnrichStage {
     pub fn start(spec: &ReachStreamSpec, ctx: &StageContext<'_>) -> Result<EnrichStage, StateError> {
-        let vendor_spec = ctx.pipeline.vendors.reachstream.clone().unwrap_or_default();
+        let vendor_spec = ctx.vendor_specs.reachstream.clone().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::ReachStream);
-        let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_fetches(ctx.store.conn(), ctx.run_id)?;
         let stored = ctx.stored()?;
         let to_buy = if spec.mode == Mode::Contacts {

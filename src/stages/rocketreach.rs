@@ -16,10 +16,10 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{RowStage, StageContext, StageRow};
-use crate::pipeline::record::{IdentityField, Outcome, Person, PersonFields, Record, Status};
-use crate::spec::Span;
+use crate::record::{IdentityField, Outcome, Person, PersonFields, Record, Status};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
+use crate::units::Span;
 use crate::vendors::http::{CallError, Vendor};
 use crate::vendors::paid::{CachePolicy, PaidCalls};
 use crate::vendors::rocketreach::{LookupSettings, Profile, RocketReach, lookup_key, pending_lookups};
@@ -137,10 +137,10 @@ impl LookupStage {
     /// The stage for one run: the vendor's shared client behind the cache and
     /// ledger, with what an earlier attempt of the run stored or left pending.
     pub fn start(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> Result<LookupStage, StateError> {
-        let vendor_spec = ctx.pipeline.vendors.rocketreach.clone().unwrap_or_default();
+        let vendor_spec = ctx.vendor_specs.rocketreach.clone().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::RocketReach);
-        let paid = PaidCalls::new(&ctx.pipeline.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_lookups(ctx.store.conn(), ctx.run_id)?;
         let stored = ctx.stored()?;
         let mut extra = Vec::new();
@@ -157,7 +157,7 @@ impl LookupStage {
         let bulk = match (&ctx.webhook, bulk_chosen(spec, ctx)) {
             (Some(receiver), true) => {
                 let paid = PaidCalls::new(
-                    &ctx.pipeline.state_path,
+                    &ctx.state_path,
                     ctx.run_id,
                     ctx.http(Vendor::RocketReach),
                     ctx.writer.clone(),

@@ -23,8 +23,8 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::{RowStage, StageContext, StageRow};
-use crate::pipeline::normalize;
-use crate::pipeline::record::{Record, Reject};
+use crate::normalize;
+use crate::record::{Record, Reject};
 use crate::vendors::graph8::{Graph8, MAX_PAGE, Paging};
 use crate::vendors::http::{CallError, Vendor};
 
@@ -206,7 +206,7 @@ impl RowStage for SuppressStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::record::{Identity, IdentityField};
+    use crate::record::{Identity, IdentityField};
 
     fn rec(email: Option<&str>, domain: Option<&str>) -> Record {
         let mut id = Identity::default();

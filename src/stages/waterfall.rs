@@ -30,7 +30,7 @@ use super::leadrocks::{LeadRocksSpec, VerifyStage};
 use super::reachstream::{EnrichStage, Mode, ReachStreamSpec};
 use super::rocketreach::{LookupStage, RocketReachSpec};
 use super::{RowStage, StageContext, StageCounts, StageRow};
-use crate::pipeline::record::{IdentityField, Outcome, Record, Status, WaterfallAnswer};
+use crate::record::{IdentityField, Outcome, Record, Status, WaterfallAnswer};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
 use crate::vendors::http::Vendor;

@@ -100,7 +100,7 @@ pub enum Op {
         until: f64,
     },
     /// A paid request's worst-case cost, held against the budgets before it
-    /// is sent (see [`crate::budget`]); `at` is the budget clock's time.
+    /// is sent (see [`crate::vendors::budget`]); `at` is the budget clock's time.
     Reserve {
         id: i64,
         run_id: i64,

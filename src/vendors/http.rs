@@ -165,7 +165,7 @@ struct Inner {
     /// The vendor's balance before this process's first purchase (see [`super::balance`]).
     opening_balance: tokio::sync::OnceCell<Option<super::balance::Meter>>,
     /// The run's budgets, which every paid request of this vendor reserves against.
-    budget: OnceLock<Arc<crate::budget::Budget>>,
+    budget: OnceLock<Arc<crate::vendors::budget::Budget>>,
 }
 
 impl Inner {
@@ -313,12 +313,12 @@ impl VendorHttp {
     }
 
     /// From now on every paid request reserves its worst case against `budget` (set once).
-    pub fn set_budget(&self, budget: Arc<crate::budget::Budget>) {
+    pub fn set_budget(&self, budget: Arc<crate::vendors::budget::Budget>) {
         let _ = self.inner.budget.set(budget);
     }
 
     /// The run's budgets, once set.
-    pub fn budget(&self) -> Option<&Arc<crate::budget::Budget>> {
+    pub fn budget(&self) -> Option<&Arc<crate::vendors::budget::Budget>> {
         self.inner.budget.get()
     }
 

@@ -123,8 +123,8 @@ pub struct CachePolicy {
 impl CachePolicy {
     /// A vendor table's `cache_ttl` (default 30 days) and `not_found_ttl`
     /// (default 7 days: answers that may change, e.g. "not found", expire first).
-    pub fn from_spec(spec: Option<&crate::spec::VendorSpec>, refresh: bool) -> CachePolicy {
-        let ttl = |t: Option<crate::spec::Span>, days: u64| t.map_or(Duration::from_secs(days * 86_400), |s| s.0);
+    pub fn from_spec(spec: Option<&super::spec::VendorSpec>, refresh: bool) -> CachePolicy {
+        let ttl = |t: Option<crate::units::Span>, days: u64| t.map_or(Duration::from_secs(days * 86_400), |s| s.0);
         CachePolicy {
             found_ttl: ttl(spec.and_then(|s| s.cache_ttl), 30),
             not_found_ttl: ttl(spec.and_then(|s| s.not_found_ttl), 7),
@@ -193,7 +193,7 @@ impl PaidCalls {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fetched, CallError>> + Send + 'static,
     {
-        self.fetch_costing(endpoint, key, row, crate::budget::worst_case(endpoint), call)
+        self.fetch_costing(endpoint, key, row, crate::vendors::budget::worst_case(endpoint), call)
             .await
     }
 
@@ -402,9 +402,9 @@ pub fn ledger_totals(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<(St
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
+    use crate::vendors::spec::VendorSpec;
     use super::*;
     use crate::secret::Secret;
-    use crate::spec::VendorSpec;
     use crate::state::Store;
     use crate::state::writer::Writer;
     use crate::vendors::http::{Vendor, VendorSettings};

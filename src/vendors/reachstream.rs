@@ -40,7 +40,7 @@ use super::http::{CallError, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use crate::secret::Secret;
 use crate::state::writer::{Op, WriterHandle};
-use crate::webhook::Receiver;
+use crate::vendors::webhook::Receiver;
 
 /// A filter: key → accepted values (OR within a key, AND across keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub fn known(v: &Option<String>) -> Option<&str> {
 /// field contradicts nothing: the vendor applied the filter.
 pub fn contradiction(filter: &Filter, rec: &RsRecord) -> Option<String> {
     if let Some(asked) = filter.0.get("company_website").filter(|v| !v.is_empty()) {
-        let site = known(&rec.company_website).and_then(crate::pipeline::normalize::domain)?;
+        let site = known(&rec.company_website).and_then(crate::normalize::domain)?;
         let ok = asked.iter().any(|a| a.trim().eq_ignore_ascii_case(&site));
         return (!ok).then(|| format!("record {} is of {site}, not {}", record_id(rec), asked.join("|")));
     }
@@ -564,7 +564,7 @@ async fn collect(
 
 /// The records of every post, each once (by id, else by content), in the
 /// order of their ids: the same whether the vendor sent one post or many.
-fn part_records(parts: &[crate::webhook::Part]) -> Result<Vec<RsRecord>, CallError> {
+fn part_records(parts: &[crate::vendors::webhook::Part]) -> Result<Vec<RsRecord>, CallError> {
     #[derive(Deserialize)]
     struct Delivery {
         #[serde(default)]

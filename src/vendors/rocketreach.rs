@@ -9,7 +9,7 @@
 //! Cache, coalescing and ledger live in [`super::paid`]; the row-level
 //! decisions (what to merge, what to skip) in `stages::rocketreach`.
 //!
-//! Past 800 lines only with its unit tests, which check the correlation and
+//! Why one long file: past 800 lines only with its unit tests, which check the correlation and
 //! credit rules against hand-written profiles beside the code they test.
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::http::{CallError, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
-use crate::pipeline::record::{Identity, PersonFields};
+use crate::record::{Identity, PersonFields};
 use crate::state::writer::{Op, WriterHandle};
 
 /// The request a row is looked up with, best key first.
@@ -102,7 +102,7 @@ fn name_words(name: &str) -> Vec<String> {
 /// The LinkedIn URL a request asked with, normalised as profiles' are.
 fn asked_linkedin(key: &LookupKey) -> Option<String> {
     let (_, url) = key.params.iter().find(|(p, _)| *p == "linkedin_url")?;
-    Some(crate::pipeline::normalize::linkedin_url(url).unwrap_or_else(|| url.clone()))
+    Some(crate::normalize::linkedin_url(url).unwrap_or_else(|| url.clone()))
 }
 
 /// Why `profile` does not answer `key`, if it does not: another LinkedIn
@@ -164,7 +164,7 @@ pub fn answers(key: &LookupKey, profile: &Profile) -> bool {
     .flatten()
     .any(|e| {
         let e = e.trim().to_lowercase();
-        e == employer || crate::pipeline::normalize::domain(&e).is_some_and(|d| d == employer)
+        e == employer || crate::normalize::domain(&e).is_some_and(|d| d == employer)
     });
     same_name && same_employer
 }
@@ -274,7 +274,7 @@ impl Profile {
             employer_domain: self.current_employer_domain.clone().or_else(|| {
                 self.current_employer_website
                     .as_deref()
-                    .and_then(crate::pipeline::normalize::domain)
+                    .and_then(crate::normalize::domain)
             }),
             email: best.and_then(|e| e.email.as_deref()).map(str::to_lowercase),
             email_grade: best.and_then(|e| e.grade.clone()),
@@ -290,10 +290,7 @@ impl Profile {
                 .iter()
                 .filter_map(|p| p.e164.clone().or_else(|| p.number.clone()))
                 .collect(),
-            linkedin_url: self
-                .linkedin_url
-                .as_deref()
-                .and_then(crate::pipeline::normalize::linkedin_url),
+            linkedin_url: self.linkedin_url.as_deref().and_then(crate::normalize::linkedin_url),
             location,
             vendor_id: self.id,
         }
@@ -301,9 +298,7 @@ impl Profile {
 
     /// The profile's LinkedIn URL, normalised.
     fn linkedin(&self) -> Option<String> {
-        self.linkedin_url
-            .as_deref()
-            .and_then(crate::pipeline::normalize::linkedin_url)
+        self.linkedin_url.as_deref().and_then(crate::normalize::linkedin_url)
     }
 
     fn id_text(&self) -> String {
@@ -347,7 +342,7 @@ pub struct LookupSettings {
     pub extra: Vec<(&'static str, String)>,
     /// `delivery = "webhook"`: non-final profiles are awaited at the run's
     /// receiver (under `id:<profile id>`) instead of polled.
-    pub webhook: Option<crate::webhook::Receiver>,
+    pub webhook: Option<crate::vendors::webhook::Receiver>,
 }
 
 impl LookupSettings {
@@ -507,7 +502,7 @@ impl RocketReach {
 
 /// A profile delivered by webhook (`delivery = "webhook"`), or a reason at `deadline`.
 async fn wait_for_delivery(
-    receiver: &crate::webhook::Receiver,
+    receiver: &crate::vendors::webhook::Receiver,
     id: i64,
     deadline: Duration,
 ) -> Result<Profile, CallError> {

@@ -7,7 +7,7 @@
 //! own on top of the vendor's limiter). Each query carries
 //! `metadata.leadpipe_key` = its canonical request key. The contract does not
 //! say bulk deliveries echo it, so the receiver also hands a delivered
-//! profile to each query it answers by identity (see `crate::webhook`), and
+//! profile to each query it answers by identity (see `crate::vendors::webhook`), and
 //! a profile that contradicts its query is refused.
 //!
 //! A bulk delivery need not include the people it found nothing for. Once a
@@ -38,9 +38,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::http::{CallError, RateGate, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use super::rocketreach::{LookupKey, Profile, contradiction, key_from_canonical};
-use crate::spec::Rate;
 use crate::state::writer::{Op, WriterHandle};
-use crate::webhook::Receiver;
+use crate::units::Rate;
+use crate::vendors::webhook::Receiver;
 
 /// At most this many queries per bulk request (the contract's maximum).
 pub const MAX_QUERIES: usize = 100;

@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use crate::spec::units::Rate;
+use crate::units::Rate;
 
 /// Extra length given to every window (see the module docs).
 pub fn slack(per: Duration) -> Duration {

@@ -16,8 +16,8 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 
 use crate::secret::Secret;
-use crate::spec::units::Rate;
-use crate::spec::vendors::VendorSpec;
+use crate::units::Rate;
+use crate::vendors::spec::VendorSpec;
 
 /// The vendors leadpipe talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::secret::Secret;
-use crate::spec::vendors::VendorSpec;
+use crate::vendors::spec::VendorSpec;
 
 const KEY: &str = "sk-test-7f3a9c0d2e41b8";
 

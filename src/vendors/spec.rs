@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::units::{Rate, Span};
 use crate::sandbox::Endpoints;
 use crate::secret::Secret;
+use crate::units::{Rate, Span};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

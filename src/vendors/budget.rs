@@ -30,11 +30,12 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use crate::spec::BudgetSpec;
-use crate::spec::budget::Caps;
+pub mod spec;
+
+use self::spec::{BudgetSpec, Caps};
+use super::http::{CallError, Vendor, VendorHttp};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
-use crate::vendors::http::{CallError, Vendor};
 
 /// Seconds since the Unix epoch, as the budget sees them.
 pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
@@ -370,12 +371,13 @@ impl Budget {
 /// Gives every vendor of run `run_id` the pipeline's budgets (and so the
 /// spending record, budget or not), with the wall clock.
 pub fn attach<'a>(
-    p: &crate::spec::ValidPipeline,
+    spec: &BudgetSpec,
+    state: &std::path::Path,
     run_id: i64,
     writer: &WriterHandle,
-    vendors: impl IntoIterator<Item = &'a crate::vendors::http::VendorHttp>,
+    vendors: impl IntoIterator<Item = &'a VendorHttp>,
 ) -> Result<Arc<Budget>, StateError> {
-    let budget = Budget::open(&p.state_path, run_id, p.budget.clone(), writer.clone(), system_clock())?;
+    let budget = Budget::open(state, run_id, spec.clone(), writer.clone(), system_clock())?;
     for http in vendors {
         http.set_budget(budget.clone());
     }

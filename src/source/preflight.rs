@@ -12,10 +12,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::record::{Identity, IdentityField};
-use crate::source::SourceError;
-use crate::source::csv::CsvSource;
-use crate::source::csv::CsvSourceSpec;
+use super::SourceError;
+use super::csv::CsvSource;
+use super::csv::CsvSourceSpec;
+use crate::record::{Identity, IdentityField};
 
 /// Which identity fields a row has (one bit per [`IdentityField`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
