@@ -221,12 +221,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Err(e) => return fail(&store, run_id, e),
     };
     let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
-    let status = match (interrupted, &stopped) {
-        (true, _) => RunStatus::Interrupted,
-        (false, Some(CallError::BudgetReached { .. })) => RunStatus::BudgetReached,
-        (false, Some(_)) => RunStatus::VendorStopped,
-        (false, None) => RunStatus::Done,
-    };
+    let status = status_of(interrupted, stopped.as_ref());
     let charged = crate::vendors::balance::charged(vendors.values()).await;
     let report = RunReport {
         pipeline: p.name.clone(),
@@ -252,15 +247,33 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     store.end_run(run_id, status, counts, &json)?;
     let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
     write_report(&report_path, &json)?;
-    let exit = match status {
+    let rows_failed = counts.rows_failed > 0 || upserts_failed > 0;
+    let rejects_fail = p.run.fail_on_rejects && counts.rows_rejected > 0;
+    let exit = exit_of(status, rows_failed || rejects_fail);
+    Ok(RunOutcome { exit, report })
+}
+
+/// How the run ended: interrupted (Ctrl-C, SIGTERM), stopped by a budget or
+/// a vendor, or done.
+fn status_of(interrupted: bool, stopped: Option<&CallError>) -> RunStatus {
+    match (interrupted, stopped) {
+        (true, _) => RunStatus::Interrupted,
+        (false, Some(CallError::BudgetReached { .. })) => RunStatus::BudgetReached,
+        (false, Some(_)) => RunStatus::VendorStopped,
+        (false, None) => RunStatus::Done,
+    }
+}
+
+/// The exit code of a run that ended with `status`; `rows_failed`: rows
+/// failed, upserts failed, or rejects under `fail_on_rejects`.
+fn exit_of(status: RunStatus, rows_failed: bool) -> Exit {
+    match status {
         RunStatus::VendorStopped => Exit::VendorStopped,
         RunStatus::BudgetReached => Exit::BudgetReached,
         RunStatus::Interrupted => Exit::Interrupted,
-        _ if counts.rows_failed > 0 || upserts_failed > 0 => Exit::RowsFailed,
-        _ if p.run.fail_on_rejects && counts.rows_rejected > 0 => Exit::RowsFailed,
+        _ if rows_failed => Exit::RowsFailed,
         _ => Exit::Done,
-    };
-    Ok(RunOutcome { exit, report })
+    }
 }
 
 /// Commit the outputs of a run that completed, or abandon those of one that

@@ -33,6 +33,7 @@ use crate::stages::StageSpec;
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
 
+mod render;
 mod time;
 use time::{http_requests, rate_time, sent_before, total_time};
 
@@ -199,20 +200,9 @@ enum Walker {
     },
 }
 
-/// Makes the plan of `p`; `vendors` are its clients (pointed at the sandbox with `--sandbox`).
-pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, VendorHttp>) -> Result<Plan, PlanError> {
-    let SourceSpec::Csv(csv) = &p.source else {
-        return Err(PlanError::Unsupported(
-            "leadpipe plan reads CSV sources only for now (a graph8 list source is not planned yet)".into(),
-        ));
-    };
-    let store = Store::open(&p.state_path)?;
-    let history = History::read(&store)?;
-    let mut walkers = Vec::new();
-    let mut stages: Vec<StagePlan> = Vec::new();
-    for (i, stage) in p.stages.iter().enumerate() {
-        let name = crate::pipeline::runner::stage_name(&p.stages, i);
-        let walker = match stage {
+impl Walker {
+    fn of(stage: &StageSpec, store: &Store) -> Result<Walker, StateError> {
+        Ok(match stage {
             StageSpec::Suppress(s) => Walker::Suppress(
                 s.file
                     .as_ref()
@@ -232,213 +222,60 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
                     vendor,
                     endpoint,
                     seen: HashSet::new(),
-                    cache: cached_keys(&store, vendor.name())?,
+                    cache: cached_keys(store, vendor.name())?,
                 }
             }
-        };
-        walkers.push(walker);
-        stages.push(StagePlan {
-            stage: name,
-            vendor: stage.vendor().map(|v| v.name()),
-            ..StagePlan::default()
-        });
+        })
     }
+}
 
+/// Makes the plan of `p`; `vendors` are its clients (pointed at the sandbox with `--sandbox`).
+pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, VendorHttp>) -> Result<Plan, PlanError> {
+    let SourceSpec::Csv(csv) = &p.source else {
+        return Err(PlanError::Unsupported(
+            "leadpipe plan reads CSV sources only for now (a graph8 list source is not planned yet)".into(),
+        ));
+    };
+    let store = Store::open(&p.state_path)?;
+    let history = History::read(&store)?;
+    let mut walk = Walk::start(p, &store, &history)?;
     let mut source = crate::source::csv::CsvSource::open(csv)?;
-    let mut rows_in = 0u64;
-    // Requests to buy, per vendor, in input order: (row, key, worst before the count API).
-    let mut to_buy: BTreeMap<&'static str, Vec<Buy>> = BTreeMap::new();
-    let found_rate = |v: Vendor, endpoint: &str| history.average(v, endpoint).map(|(a, _)| a);
     while let Some(batch) = source.next_batch(4096)? {
-        rows_in += batch.rows_in;
-        'rows: for rec in batch.records {
-            let mut row = Row {
-                rec,
-                may_gain_email: false,
-            };
-            for (i, stage) in p.stages.iter().enumerate() {
-                let sp = &mut stages[i];
-                sp.rows_in += 1;
-                match (&mut walkers[i], stage) {
-                    (Walker::Suppress(list), _) if list.as_ref().is_some_and(|l| l.matches(&row.rec).is_some()) => {
-                        sp.rows_dropped += 1;
-                        continue 'rows;
-                    }
-                    (Walker::Dedupe(seen), StageSpec::Dedupe(d)) => {
-                        if let Some(key) = dedupe_key(&row.rec, &d.key, d.gmail_canonical)
-                            && !seen.insert(key)
-                        {
-                            sp.rows_dropped += 1;
-                            continue 'rows;
-                        }
-                    }
-                    (
-                        Walker::Paid {
-                            vendor,
-                            endpoint,
-                            seen,
-                            cache,
-                        },
-                        stage,
-                    ) => {
-                        let ask = request(stage, &row);
-                        let Some(Ask {
-                            key,
-                            worst,
-                            uncertain,
-                            filter,
-                        }) = ask
-                        else {
-                            continue;
-                        };
-                        sp.rows_asking += 1;
-                        if uncertain {
-                            sp.rows_uncertain += 1;
-                            // Its email comes only if an earlier stage finds one.
-                            let p_found = found_rate(Vendor::RocketReach, "person_lookup").unwrap_or(1.0);
-                            sp.credits_worst += worst;
-                            let e = worst * p_found.min(1.0);
-                            sp.credits_expected += e;
-                            to_buy.entry(vendor.name()).or_default().push(Buy {
-                                row: row.rec.id,
-                                key: String::new(),
-                                worst,
-                                expected: e,
-                                filter: None,
-                            });
-                            continue;
-                        }
-                        if !seen.insert(key.clone()) {
-                            if cache.contains(&key) {
-                                follow_cached(&store, stage, *vendor, &key, &mut row.rec)?;
-                            }
-                            continue;
-                        }
-                        sp.requests += 1;
-                        if cache.contains(&key) {
-                            sp.cached += 1;
-                            follow_cached(&store, stage, *vendor, &key, &mut row.rec)?;
-                            continue;
-                        }
-                        sp.paid_requests += 1;
-                        let free = crate::vendors::budget::worst_case(endpoint).is_none();
-                        let worst = if free { 0.0 } else { worst };
-                        to_buy.entry(vendor.name()).or_default().push(Buy {
-                            row: row.rec.id,
-                            key,
-                            worst,
-                            expected: worst,
-                            filter,
-                        });
-                        if gains_email(stage, &row) {
-                            row.may_gain_email = true;
-                        }
-                    }
-                    _ => {}
-                }
-            }
+        walk.rows_in += batch.rows_in;
+        for rec in batch.records {
+            walk.row(rec)?;
         }
     }
-
-    // Expected figures from history; ReachStream's count API tightens its worst case.
+    let Walk {
+        rows_in,
+        walkers,
+        mut stages,
+        to_buy,
+        ..
+    } = walk;
     let mut vendor_plans = Vec::new();
-    for (name, requests) in &mut to_buy {
+    for (name, mut requests) in to_buy {
         let vendor = Vendor::from_name(name).expect("a known vendor");
         let Some(http) = vendors.get(&vendor) else { continue };
-        let (stage_index, endpoint) = p
-            .stages
+        let (i, endpoint) = walkers
             .iter()
             .enumerate()
-            .find(|(_, s)| s.vendor() == Some(vendor))
-            .map(|(i, _)| {
-                let endpoint = match &walkers[i] {
-                    Walker::Paid { endpoint, .. } => *endpoint,
-                    _ => "",
-                };
-                (i, endpoint)
+            .find_map(|(i, w)| match w {
+                Walker::Paid {
+                    vendor: v, endpoint, ..
+                } if *v == vendor => Some((i, *endpoint)),
+                _ => None,
             })
             .expect("a stage calls the vendor");
-        if vendor == Vendor::ReachStream && endpoint == "fetch" {
-            for b in requests.iter_mut() {
-                if let Some(filter) = &b.filter
-                    && let Ok(n) = crate::vendors::reachstream::preview_count(http, filter).await
-                {
-                    b.worst = b.worst.min(n as f64);
-                }
-            }
-        }
-        let average = history.average(vendor, endpoint);
-        let mut basis = match average {
-            Some((a, n)) => format!("history: {a:.2} credits per {endpoint} over {n} earlier requests"),
-            None => "no history: the worst case".to_string(),
+        let asked = Asked {
+            stage: &p.stages[i],
+            endpoint,
+            http,
         };
-        // A fetch delivers what exists (the count API says how many match) with a valid email:
-        // the share earlier fetches delivered of what their counts allowed.
-        let mut delivered_share = None;
-        if vendor == Vendor::ReachStream && endpoint == "fetch" {
-            delivered_share = fetch_share(&store, http).await?;
-            if let Some((q, n)) = delivered_share {
-                basis = format!(
-                    "history: fetches delivered {:.0}% of what the count API allowed, over {n} earlier fetches",
-                    q * 100.0
-                );
-            }
-        }
-        let (mut worst_total, mut expected_total) = (0.0, 0.0);
-        let mut spends = Vec::new();
-        let mut paid = 0u64;
-        for b in requests.iter() {
-            let certain = !b.key.is_empty();
-            let expected = if certain {
-                match delivered_share {
-                    Some((q, _)) => b.worst * q,
-                    None => average.map_or(b.worst, |(a, _)| a.min(b.worst)),
-                }
-            } else {
-                b.expected
-            };
-            if certain && crate::vendors::budget::worst_case(endpoint).is_some() {
-                paid += 1;
-            }
-            worst_total += b.worst;
-            expected_total += expected;
-            spends.push(Spend {
-                row: b.row,
-                worst: b.worst,
-                expected,
-            });
-        }
-        let sp = &mut stages[stage_index];
-        sp.credits_worst = worst_total;
-        sp.credits_expected = expected_total;
-        let sent = sent_before(&store, http)?;
-        let (time_s, rate) = rate_time(http, http_requests(&p.stages[stage_index], paid), &sent);
-        let balance = match crate::vendors::balance::read(http).await {
-            Some(Ok(crate::vendors::balance::Meter::Remaining(n))) => Some(n),
-            _ => None,
-        };
-        let mut limits = Vec::new();
-        if let Some(b) = balance {
-            limits.push(hit("balance".into(), b, &spends));
-        }
-        for s in
-            crate::vendors::budget::standing(store.conn(), &p.budget, unfinished_run(&store, p)?, crate::state::now())?
-        {
-            if s.key.starts_with(&format!("budget.{name}.")) {
-                limits.push(hit(s.key, s.left, &spends));
-            }
-        }
-        vendor_plans.push(VendorPlan {
-            vendor: vendor.name(),
-            paid_requests: paid,
-            credits_worst: worst_total,
-            credits_expected: expected_total,
-            expected_basis: basis,
-            time_s,
-            rate,
-            balance,
-            limits,
-        });
+        let vp = vendor_plan(p, &store, &history, asked, &mut requests).await?;
+        stages[i].credits_worst = vp.credits_worst;
+        stages[i].credits_expected = vp.credits_expected;
+        vendor_plans.push(vp);
     }
     let (time_s, time_basis) = total_time(p, &stages, &vendor_plans);
     let all_cached = stages.iter().all(|s| s.paid_requests == 0 && s.rows_uncertain == 0);
@@ -453,6 +290,243 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
         all_cached,
         sandbox_paid_calls: None,
         sandbox_credits_charged: None,
+    })
+}
+
+/// The walk of every input row through the stages, as the run would take it.
+struct Walk<'a> {
+    p: &'a ValidPipeline,
+    store: &'a Store,
+    /// The share of earlier lookups that found an email, for rows whose
+    /// email depends on one.
+    found_rate: f64,
+    rows_in: u64,
+    walkers: Vec<Walker>,
+    stages: Vec<StagePlan>,
+    /// Requests to buy, per vendor, in input order.
+    to_buy: BTreeMap<&'static str, Vec<Buy>>,
+}
+
+impl<'a> Walk<'a> {
+    fn start(p: &'a ValidPipeline, store: &'a Store, history: &History) -> Result<Walk<'a>, PlanError> {
+        let mut walkers = Vec::new();
+        let mut stages = Vec::new();
+        for (i, stage) in p.stages.iter().enumerate() {
+            walkers.push(Walker::of(stage, store)?);
+            stages.push(StagePlan {
+                stage: crate::pipeline::runner::stage_name(&p.stages, i),
+                vendor: stage.vendor().map(|v| v.name()),
+                ..StagePlan::default()
+            });
+        }
+        Ok(Walk {
+            p,
+            store,
+            found_rate: history
+                .average(Vendor::RocketReach, "person_lookup")
+                .map_or(1.0, |(a, _)| a.min(1.0)),
+            rows_in: 0,
+            walkers,
+            stages,
+            to_buy: BTreeMap::new(),
+        })
+    }
+
+    /// One row through every stage, until one drops it.
+    fn row(&mut self, rec: Record) -> Result<(), PlanError> {
+        let mut row = Row {
+            rec,
+            may_gain_email: false,
+        };
+        for (i, stage) in self.p.stages.iter().enumerate() {
+            let sp = &mut self.stages[i];
+            sp.rows_in += 1;
+            match (&mut self.walkers[i], stage) {
+                (Walker::Suppress(list), _) if list.as_ref().is_some_and(|l| l.matches(&row.rec).is_some()) => {
+                    sp.rows_dropped += 1;
+                    return Ok(());
+                }
+                (Walker::Dedupe(seen), StageSpec::Dedupe(d)) => {
+                    if let Some(key) = dedupe_key(&row.rec, &d.key, d.gmail_canonical)
+                        && !seen.insert(key)
+                    {
+                        sp.rows_dropped += 1;
+                        return Ok(());
+                    }
+                }
+                (walker @ Walker::Paid { .. }, stage) => {
+                    let to_buy = &mut self.to_buy;
+                    paid_step(self.store, self.found_rate, stage, walker, sp, &mut row, to_buy)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A paid stage meeting a row: the request it would send, whether the cache
+/// or an earlier row already answers it, and what buying it would cost.
+fn paid_step(
+    store: &Store,
+    found_rate: f64,
+    stage: &StageSpec,
+    walker: &mut Walker,
+    sp: &mut StagePlan,
+    row: &mut Row,
+    to_buy: &mut BTreeMap<&'static str, Vec<Buy>>,
+) -> Result<(), PlanError> {
+    let Walker::Paid {
+        vendor,
+        endpoint,
+        seen,
+        cache,
+    } = walker
+    else {
+        return Ok(());
+    };
+    let Some(Ask {
+        key,
+        worst,
+        uncertain,
+        filter,
+    }) = request(stage, row)
+    else {
+        return Ok(());
+    };
+    sp.rows_asking += 1;
+    let buys = to_buy.entry(vendor.name()).or_default();
+    if uncertain {
+        // Its email comes only if an earlier stage finds one.
+        sp.rows_uncertain += 1;
+        sp.credits_worst += worst;
+        sp.credits_expected += worst * found_rate;
+        buys.push(Buy {
+            row: row.rec.id,
+            key: String::new(),
+            worst,
+            expected: worst * found_rate,
+            filter: None,
+        });
+        return Ok(());
+    }
+    let first = seen.insert(key.clone());
+    if first {
+        sp.requests += 1;
+    }
+    if cache.contains(&key) {
+        sp.cached += u64::from(first);
+        follow_cached(store, stage, *vendor, &key, &mut row.rec)?;
+        return Ok(());
+    }
+    if !first {
+        return Ok(());
+    }
+    sp.paid_requests += 1;
+    let worst = if crate::vendors::budget::worst_case(endpoint).is_none() {
+        0.0
+    } else {
+        worst
+    };
+    buys.push(Buy {
+        row: row.rec.id,
+        key,
+        worst,
+        expected: worst,
+        filter,
+    });
+    if gains_email(stage, row) {
+        row.may_gain_email = true;
+    }
+    Ok(())
+}
+
+/// The stage that asks a vendor, the endpoint it pays for and its client.
+struct Asked<'a> {
+    stage: &'a StageSpec,
+    endpoint: &'static str,
+    http: &'a VendorHttp,
+}
+
+/// One vendor's requests priced: ReachStream's count API tightens the worst
+/// case, the state's history gives the expected figure, the rate windows
+/// the time, and the balance and budgets the row each would stop at.
+async fn vendor_plan(
+    p: &ValidPipeline,
+    store: &Store,
+    history: &History,
+    asked: Asked<'_>,
+    requests: &mut [Buy],
+) -> Result<VendorPlan, PlanError> {
+    let Asked { stage, endpoint, http } = asked;
+    let vendor = http.vendor();
+    let fetch = vendor == Vendor::ReachStream && endpoint == "fetch";
+    if fetch {
+        for b in requests.iter_mut() {
+            if let Some(filter) = &b.filter
+                && let Ok(n) = crate::vendors::reachstream::preview_count(http, filter).await
+            {
+                b.worst = b.worst.min(n as f64);
+            }
+        }
+    }
+    let average = history.average(vendor, endpoint);
+    let mut basis = match average {
+        Some((a, n)) => format!("history: {a:.2} credits per {endpoint} over {n} earlier requests"),
+        None => "no history: the worst case".to_string(),
+    };
+    // A fetch delivers what exists (the count API says how many match) with a valid email:
+    // the share earlier fetches delivered of what their counts allowed.
+    let delivered_share = if fetch { fetch_share(store, http).await? } else { None };
+    if let Some((q, n)) = delivered_share {
+        basis = format!(
+            "history: fetches delivered {:.0}% of what the count API allowed, over {n} earlier fetches",
+            q * 100.0
+        );
+    }
+    let charged = crate::vendors::budget::worst_case(endpoint).is_some();
+    let mut paid = 0u64;
+    let spends: Vec<Spend> = requests
+        .iter()
+        .map(|b| {
+            let certain = !b.key.is_empty();
+            paid += u64::from(certain && charged);
+            let expected = match (certain, delivered_share) {
+                (false, _) => b.expected,
+                (true, Some((q, _))) => b.worst * q,
+                (true, None) => average.map_or(b.worst, |(a, _)| a.min(b.worst)),
+            };
+            Spend {
+                row: b.row,
+                worst: b.worst,
+                expected,
+            }
+        })
+        .collect();
+    let sent = sent_before(store, http)?;
+    let (time_s, rate) = rate_time(http, http_requests(stage, paid), &sent);
+    let balance = match crate::vendors::balance::read(http).await {
+        Some(Ok(crate::vendors::balance::Meter::Remaining(n))) => Some(n),
+        _ => None,
+    };
+    let mut limits: Vec<LimitHit> = balance.map(|b| hit("balance".into(), b, &spends)).into_iter().collect();
+    let standing =
+        crate::vendors::budget::standing(store.conn(), &p.budget, unfinished_run(store, p)?, crate::state::now())?;
+    for s in standing {
+        if s.key.starts_with(&format!("budget.{}.", vendor.name())) {
+            limits.push(hit(s.key, s.left, &spends));
+        }
+    }
+    Ok(VendorPlan {
+        vendor: vendor.name(),
+        paid_requests: paid,
+        credits_worst: spends.iter().map(|s| s.worst).sum(),
+        credits_expected: spends.iter().map(|s| s.expected).sum(),
+        expected_basis: basis,
+        time_s,
+        rate,
+        balance,
+        limits,
     })
 }
 
@@ -654,85 +728,4 @@ fn dedupe_key(rec: &Record, fields: &[IdentityField], gmail: bool) -> Option<Str
         key.push('\u{1f}');
     }
     Some(key)
-}
-
-impl Plan {
-    /// The text `leadpipe plan` prints.
-    pub fn render(&self) -> String {
-        use std::fmt::Write;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "plan for pipeline {:?} ({}): {} input rows; no paid call made",
-            self.pipeline,
-            self.file.display(),
-            self.rows_in
-        );
-        for st in &self.stages {
-            let _ = write!(s, "stage {}: {} rows in", st.stage, st.rows_in);
-            if st.rows_dropped > 0 {
-                let _ = write!(s, ", {} dropped", st.rows_dropped);
-            }
-            if let Some(v) = st.vendor {
-                let _ = write!(
-                    s,
-                    ", {} ask {v}: {} distinct requests, {} cached, {} to buy",
-                    st.rows_asking, st.requests, st.cached, st.paid_requests
-                );
-                if st.rows_uncertain > 0 {
-                    let _ = write!(s, " (+ up to {} for emails found upstream)", st.rows_uncertain);
-                }
-                let _ = write!(
-                    s,
-                    "; credits: worst case {}, expected {}",
-                    fmt(st.credits_worst),
-                    fmt(st.credits_expected)
-                );
-            }
-            s.push('\n');
-        }
-        for v in &self.vendors {
-            let _ = writeln!(
-                s,
-                "vendor {}: {} paid requests; credits: worst case {}, expected {} ({}); time {:.1} s at {}",
-                v.vendor,
-                v.paid_requests,
-                fmt(v.credits_worst),
-                fmt(v.credits_expected),
-                v.expected_basis,
-                v.time_s,
-                v.rate
-            );
-            for l in &v.limits {
-                let at = |r: Option<u64>| r.map_or("never reached".to_string(), |r| format!("reached at row {r}"));
-                let _ = writeln!(
-                    s,
-                    "  {}: {} left; worst case {}, expected {}",
-                    l.limit,
-                    fmt(l.left),
-                    at(l.worst_row),
-                    at(l.expected_row)
-                );
-            }
-        }
-        let _ = writeln!(s, "time: about {:.0} s ({})", self.time_s, self.time_basis);
-        if self.all_cached {
-            s.push_str("every answer is cached: the run costs 0 credits\n");
-        }
-        if let (Some(calls), Some(credits)) = (self.sandbox_paid_calls, self.sandbox_credits_charged) {
-            let _ = writeln!(
-                s,
-                "sandbox: {calls} paid calls and {credits} credits charged while planning"
-            );
-        }
-        s
-    }
-}
-
-fn fmt(x: f64) -> String {
-    if (x - x.round()).abs() < 0.05 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x:.1}")
-    }
 }

@@ -344,6 +344,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
             tx.prepare_cached("INSERT OR IGNORE INTO webhook_deliveries (provider, delivery_key, payload, received_at) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![provider, delivery_key, payload, t])?;
         }
+        op @ (Op::RunCounts { .. }
+        | Op::RateSlot { .. }
+        | Op::Reserve { .. }
+        | Op::Settle { .. }
+        | Op::RatePause { .. }) => apply_bookkeeping(tx, op, t)?,
+    }
+    Ok(())
+}
+
+/// The run's counts, its rate windows and pauses, and its spending.
+fn apply_bookkeeping(tx: &rusqlite::Transaction<'_>, op: Op, t: f64) -> Result<(), StateError> {
+    match op {
         Op::RunCounts { run_id, counts: c } => {
             tx.prepare_cached(
                 "UPDATE runs SET rows_in = ?2, rows_out = ?3, rows_rejected = ?4, rows_duplicate = ?5, rows_failed = ?6,
@@ -387,6 +399,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Result<(), StateError> {
             )?
             .execute(params![vendor, &*key, until])?;
         }
+        other => unreachable!("not a bookkeeping op: {other:?}"),
     }
     Ok(())
 }

@@ -402,12 +402,12 @@ pub fn ledger_totals(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<(St
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
-    use crate::vendors::spec::VendorSpec;
     use super::*;
     use crate::secret::Secret;
     use crate::state::Store;
     use crate::state::writer::Writer;
     use crate::vendors::http::{Vendor, VendorSettings};
+    use crate::vendors::spec::VendorSpec;
 
     const POLICY: CachePolicy = CachePolicy {
         found_ttl: Duration::from_secs(3600),

@@ -9,6 +9,7 @@ mod budget;
 mod canary;
 mod fuzz_regressions;
 mod graph8;
+mod layering;
 mod leadrocks;
 mod local_plane;
 mod reachstream;
