@@ -160,22 +160,34 @@ impl Identity {
 }
 
 /// One row of the pipeline.
-#[derive(Debug, Clone)]
+///
+/// Serialised (to hold rows on disk, `stages::held`), it is what the stages
+/// found: the source's part (position, original fields, identity) is kept
+/// apart, so a field added for a stage is held without further code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// 0-based position among the source's data rows: stable across runs.
+    #[serde(skip)]
     pub id: u64,
     /// 1-based line where the row starts in the source file.
+    #[serde(skip)]
     pub line: u64,
     /// The original fields, in the source's column order.
+    #[serde(skip)]
     pub original: csv::StringRecord,
+    #[serde(skip)]
     pub identity: Identity,
     /// What a person lookup found (RocketReach), when the pipeline has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<Box<Person>>,
     /// The email verdict (LeadRocks), when the pipeline has a verification stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Box<Verification>>,
     /// What ReachStream gave (firmographics, contacts), when the pipeline has that stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reachstream: Option<Box<Enrichment>>,
     /// Which provider of a waterfall answered, with the verdict, when the pipeline has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waterfall: Option<Box<WaterfallAnswer>>,
 }
 

@@ -9,7 +9,9 @@
 //! it ends.
 //!
 //! A row is stored as its id and line, its original fields, its identity
-//! (buffer, spans, email problem) and, as JSON, what the vendor stages added.
+//! (buffer, spans, email problem) and, as JSON through serde, the rest of
+//! the [`Record`]: what the stages found. A field added to `Record` is held
+//! with no code here (the compiler asks that it be serialisable or skipped).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
@@ -74,10 +76,7 @@ impl HeldRows {
             i + 1
         });
         put_u32(&mut out, problem)?;
-        put_json(&mut out, rec.person.as_deref())?;
-        put_json(&mut out, rec.verification.as_deref())?;
-        put_json(&mut out, rec.reachstream.as_deref())?;
-        put_json(&mut out, rec.waterfall.as_deref())?;
+        put_json(&mut out, rec)?;
         let written = self.file.write_all(&out);
         self.scratch = out;
         written?;
@@ -131,11 +130,11 @@ impl Drain {
                     .ok_or_else(|| corrupt("unknown email problem"))?,
             ),
         };
-        let mut rec = Record::new(id, line, original, Identity::from_parts(buf, spans, email_problem));
-        rec.person = self.json()?;
-        rec.verification = self.json()?;
-        rec.reachstream = self.json()?;
-        rec.waterfall = self.json()?;
+        let mut rec: Record = self.json()?;
+        rec.id = id;
+        rec.line = line;
+        rec.original = original;
+        rec.identity = Identity::from_parts(buf, spans, email_problem);
         Ok(rec)
     }
 
@@ -161,12 +160,8 @@ impl Drain {
         String::from_utf8(self.bytes()?).map_err(|_| corrupt("text that is not UTF-8"))
     }
 
-    fn json<T: DeserializeOwned>(&mut self) -> io::Result<Option<Box<T>>> {
-        let b = self.bytes()?;
-        if b.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_slice(&b).map(Some).map_err(io::Error::other)
+    fn json<T: DeserializeOwned>(&mut self) -> io::Result<T> {
+        serde_json::from_slice(&self.bytes()?).map_err(io::Error::other)
     }
 }
 
@@ -215,15 +210,13 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// `None` as an empty value; JSON text is never empty.
-fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()> {
+/// `value` as JSON text, after its length.
+fn put_json<T: Serialize>(out: &mut Vec<u8>, value: &T) -> io::Result<()> {
     let at = out.len();
     put_u32(out, 0)?;
-    if let Some(v) = value {
-        serde_json::to_writer(&mut *out, v).map_err(io::Error::other)?;
-        let len = len32(out.len() - at - 4)?;
-        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    }
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    let len = len32(out.len() - at - 4)?;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 
@@ -231,7 +224,7 @@ fn put_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) -> io::Result<()
 mod tests {
     use super::*;
     use crate::record::IdentityField;
-    use crate::record::{Outcome, Person, PersonFields, Status};
+    use crate::record::{Outcome, Person, PersonFields, Status, Verification, VerificationFields};
 
     fn row(id: u64, email: &str, problem: Option<&'static str>) -> Record {
         let mut identity = Identity::default();
@@ -264,6 +257,14 @@ mod tests {
                 credits: 1.0,
             },
         }));
+        let outcome = with_person.person.as_ref().unwrap().outcome.clone();
+        with_person.verification = Some(Box::new(Verification {
+            fields: VerificationFields {
+                status: Some("valid".into()),
+                ..VerificationFields::default()
+            },
+            outcome,
+        }));
         let rows = vec![
             row(0, "ann@acme.com", None),
             with_person,
@@ -282,8 +283,11 @@ mod tests {
                 (a.id, a.line, &a.original, &a.identity),
                 (b.id, b.line, &b.original, &b.identity)
             );
+            // Everything the stages found, whatever fields `Record` has.
+            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());
             assert_eq!(a.person, b.person);
-            assert!(b.verification.is_none() && b.reachstream.is_none());
+            assert_eq!(a.verification, b.verification);
+            assert!(b.reachstream.is_none() && b.waterfall.is_none());
         }
         assert_eq!(back[1].identity.full_name(), Some("Ann Lee"));
         // The temporary file has no name: nothing is left in the directory.
