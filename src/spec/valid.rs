@@ -9,7 +9,7 @@ use super::interp::missing_var;
 use super::{
     Loaded, Located, PipelineSpec, RunSpec, SinkSpec, SourceSpec, VendorsSpec, line_of_key, line_of_key_or_parent,
 };
-use crate::stages::StageSpec;
+use crate::stages::{CheckContext, StageSpec};
 
 /// A pipeline that passed validation; the runner builds from this alone.
 #[derive(Debug, Clone)]
@@ -225,92 +225,16 @@ fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String
 
 /// Each stage's own checks, and the vendors and secrets it needs.
 fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
+    let missing_file = |f: &Path| missing_var(&f.to_string_lossy()).is_none() && !f.is_file();
     for (i, stage) in spec.stages.iter().enumerate() {
-        match stage {
-            StageSpec::Dedupe(d) => {
-                if d.key.is_empty() {
-                    err(
-                        format!("stages[{i}].key"),
-                        "needs at least one field, e.g. key = [\"email\"]".into(),
-                    );
-                }
-            }
-            StageSpec::ReachstreamEnrich(r) => {
-                for (key, message) in r.check() {
-                    err(format!("stages[{i}].{key}"), message);
-                }
-                let secret = spec
-                    .vendors
-                    .reachstream
-                    .as_ref()
-                    .and_then(|v| v.webhook_secret.as_ref());
-                if stage.needs_webhook() && secret.is_none() && !checks.sandbox {
-                    err(
-                        format!("stages[{i}].mode"),
-                        "contacts mode needs [vendors.reachstream] webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\" \
-                         (the webhook_secret_key set up in ReachStream's UI)"
-                            .into(),
-                    );
-                }
-            }
-            StageSpec::Suppress(s) => {
-                if s.graph8_list.is_none() && s.file.is_none() {
-                    err(
-                        format!("stages[{i}].kind"),
-                        "needs graph8_list = <list id> and/or file = \"<emails or domains>\"".into(),
-                    );
-                }
-                if let Some(f) = &s.file
-                    && missing_var(&f.to_string_lossy()).is_none()
-                    && !f.is_file()
-                {
-                    err(format!("stages[{i}].file"), format!("{}: no such file", f.display()));
-                }
-                if let Some(j) = spec.stages[..i].iter().position(StageSpec::paid) {
-                    err(
-                        format!("stages[{i}].kind"),
-                        format!(
-                            "a suppress stage must come before every paid stage (stages[{j}] is {}): \
-                             suppressed people must cost nothing",
-                            spec.stages[j].kind()
-                        ),
-                    );
-                }
-            }
-            StageSpec::RocketreachLookup(r) => {
-                if r.window == 0 {
-                    err(format!("stages[{i}].window"), "must be at least 1".into());
-                }
-                if r.poll_interval.0.is_zero() {
-                    err(format!("stages[{i}].poll_interval"), "must be longer than zero".into());
-                }
-            }
-            StageSpec::LeadrocksVerify(l) => {
-                for (key, message) in l.check() {
-                    err(format!("stages[{i}].{key}"), message);
-                }
-            }
-            StageSpec::Waterfall(w) => {
-                for (key, message) in w.check() {
-                    err(format!("stages[{i}].{key}"), message);
-                }
-                let secret = spec
-                    .vendors
-                    .reachstream
-                    .as_ref()
-                    .and_then(|v| v.webhook_secret.as_ref());
-                if w.providers.contains(&crate::stages::waterfall::Provider::Reachstream)
-                    && secret.is_none()
-                    && !checks.sandbox
-                {
-                    err(
-                        format!("stages[{i}].providers"),
-                        "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
-                         webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
-                            .into(),
-                    );
-                }
-            }
+        let ctx = CheckContext {
+            earlier: &spec.stages[..i],
+            vendors: &spec.vendors,
+            sandbox: checks.sandbox,
+            missing_file: &missing_file,
+        };
+        for (key, message) in stage.validate(&ctx) {
+            err(format!("stages[{i}].{key}"), message);
         }
         for vendor in stage.vendors() {
             let name = vendor.name();

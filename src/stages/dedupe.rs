@@ -123,6 +123,24 @@ impl std::hash::Hasher for U128Hasher {
     }
 }
 
+impl super::Stage for DedupeSpec {
+    fn start(&self, ctx: &super::StageContext<'_>) -> Result<super::Running, crate::state::StateError> {
+        // Held rows go beside the state store: a disk the user chose for the run's data.
+        let dir = match ctx.state_path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => ".".into(),
+        };
+        Ok(super::Running::Dedupe(Box::new(Dedupe::new(self.clone(), dir))))
+    }
+
+    fn validate(&self, _ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        match self.key.is_empty() {
+            true => vec![("key".into(), "needs at least one field, e.g. key = [\"email\"]".into())],
+            false => Vec::new(),
+        }
+    }
+}
+
 impl Dedupe {
     /// `held_dir`: where `keep = "last"` and `"most_complete"` hold their rows.
     pub fn new(spec: DedupeSpec, held_dir: PathBuf) -> Dedupe {

@@ -184,11 +184,25 @@ impl RowStage for VerifyStage {
     }
 }
 
+impl super::Stage for LeadRocksSpec {
+    fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
+        Ok(super::Running::Rows(Arc::new(VerifyStage::start(self, ctx)?)))
+    }
+
+    fn validate(&self, _ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        self.check().into_iter().map(|(k, m)| (k.to_string(), m)).collect()
+    }
+
+    fn vendors(&self) -> Vec<Vendor> {
+        vec![Vendor::LeadRocks]
+    }
+}
+
 impl VerifyStage {
     pub fn start(spec: &LeadRocksSpec, ctx: &StageContext<'_>) -> Result<VerifyStage, StateError> {
         let policy = CachePolicy::from_spec(ctx.vendor_specs.leadrocks.as_ref(), ctx.refresh);
         let http = ctx.http(Vendor::LeadRocks);
-        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http.clone(), ctx.writer.clone(), policy)?;
+        let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http.clone(), ctx.writer.clone(), policy)?;
         let bulk = BulkSettings {
             max_lines: spec.bulk_max_lines,
             max_bytes: spec.bulk_max_bytes,

@@ -1,5 +1,5 @@
-//! Stages: the steps between source and sinks, one file each, listed in one
-//! closed enum. A stage reads fields of a record and writes its own; it never
+//! Stages: the steps between source and sinks, one file each, each
+//! implementing [`Stage`] for its spec and listed once in [`registry!`]. A stage reads fields of a record and writes its own; it never
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
@@ -20,107 +20,127 @@ use crate::state::writer::WriterHandle;
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
 
-/// `[[stages]]` entries, tagged by `kind`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StageSpec {
-    Dedupe(dedupe::DedupeSpec),
-    RocketreachLookup(rocketreach::RocketReachSpec),
-    LeadrocksVerify(leadrocks::LeadRocksSpec),
-    ReachstreamEnrich(reachstream::ReachStreamSpec),
-    Suppress(suppress::SuppressSpec),
-    Waterfall(waterfall::WaterfallSpec),
-}
-
-impl StageSpec {
-    /// The exact key and message of a problem in a table of this `kind` (see `spec::refine`).
-    pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
-        match kind {
-            "dedupe" => crate::diagnose::table_as::<dedupe::DedupeSpec>(value),
-            "rocketreach_lookup" => crate::diagnose::table_as::<rocketreach::RocketReachSpec>(value),
-            "leadrocks_verify" => crate::diagnose::table_as::<leadrocks::LeadRocksSpec>(value),
-            "reachstream_enrich" => crate::diagnose::table_as::<reachstream::ReachStreamSpec>(value),
-            "suppress" => crate::diagnose::table_as::<suppress::SuppressSpec>(value),
-            "waterfall" => crate::diagnose::table_as::<waterfall::WaterfallSpec>(value),
-            _ => None,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StageSpec::Dedupe(_) => "dedupe",
-            StageSpec::RocketreachLookup(_) => "rocketreach_lookup",
-            StageSpec::LeadrocksVerify(_) => "leadrocks_verify",
-            StageSpec::ReachstreamEnrich(_) => "reachstream_enrich",
-            StageSpec::Suppress(_) => "suppress",
-            StageSpec::Waterfall(_) => "waterfall",
-        }
-    }
-
+/// One kind of stage, as its spec answers for it: each stage file implements
+/// this for its spec, and one line of [`registry!`] makes the kind known.
+pub trait Stage {
     /// Build the running stage for one run.
-    pub fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError> {
-        Ok(match self {
-            StageSpec::Dedupe(spec) => {
-                // Held rows go beside the state store: a disk the user chose for the run's data.
-                let dir = match ctx.state_path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => ".".into(),
-                };
-                Running::Dedupe(Box::new(dedupe::Dedupe::new(spec.clone(), dir)))
-            }
-            StageSpec::RocketreachLookup(spec) => Running::Rows(Arc::new(rocketreach::LookupStage::start(spec, ctx)?)),
-            StageSpec::LeadrocksVerify(spec) => Running::Rows(Arc::new(leadrocks::VerifyStage::start(spec, ctx)?)),
-            StageSpec::ReachstreamEnrich(spec) => Running::Rows(Arc::new(reachstream::EnrichStage::start(spec, ctx)?)),
-            StageSpec::Suppress(spec) => Running::Rows(Arc::new(suppress::SuppressStage::start(spec, ctx))),
-            StageSpec::Waterfall(spec) => Running::Rows(Arc::new(waterfall::WaterfallStage::start(spec, ctx)?)),
-        })
+    fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError>;
+
+    /// Problems of this table, as (key inside the table, message), before any work.
+    fn validate(&self, _ctx: &CheckContext<'_>) -> Vec<(String, String)> {
+        Vec::new()
     }
 
-    /// Every vendor a stage calls, in the order it asks them.
-    pub fn vendors(&self) -> Vec<crate::vendors::http::Vendor> {
-        match self {
-            StageSpec::Waterfall(w) => w.vendors(),
-            _ => self.vendor().into_iter().collect(),
-        }
-    }
-
-    /// The vendor a stage pays, if any (a waterfall: the first it asks).
-    pub fn vendor(&self) -> Option<crate::vendors::http::Vendor> {
-        match self {
-            StageSpec::Waterfall(w) => w.vendors().first().copied(),
-            StageSpec::Dedupe(_) => None,
-            StageSpec::RocketreachLookup(_) => Some(crate::vendors::http::Vendor::RocketReach),
-            StageSpec::Suppress(s) => s.graph8_list.map(|_| crate::vendors::http::Vendor::Graph8),
-            StageSpec::LeadrocksVerify(_) => Some(crate::vendors::http::Vendor::LeadRocks),
-            StageSpec::ReachstreamEnrich(_) => Some(crate::vendors::http::Vendor::ReachStream),
-        }
+    /// Every vendor the stage calls, in the order it asks them.
+    fn vendors(&self) -> Vec<Vendor> {
+        Vec::new()
     }
 
     /// True when the stage's results arrive at the run's webhook receiver.
-    pub fn needs_webhook(&self) -> bool {
-        match self {
-            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
-            StageSpec::RocketreachLookup(s) => s.needs_webhook(),
-            StageSpec::Waterfall(w) => w.needs_webhook(),
-            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
-        }
+    fn needs_webhook(&self) -> bool {
+        false
     }
 
     /// True when the stage plans from the whole input before its first row
     /// (RocketReach's bulk `auto`, ReachStream's credit check in contacts mode):
     /// the runner then reads the source ahead for it.
-    pub fn looks_ahead(&self) -> bool {
-        match self {
-            StageSpec::RocketreachLookup(s) => s.bulk == rocketreach::BulkMode::Auto,
-            StageSpec::ReachstreamEnrich(s) => s.mode == reachstream::Mode::Contacts,
-            StageSpec::Waterfall(w) => w.looks_ahead(),
-            StageSpec::Dedupe(_) | StageSpec::LeadrocksVerify(_) | StageSpec::Suppress(_) => false,
+    fn looks_ahead(&self) -> bool {
+        false
+    }
+}
+
+/// What validation tells a stage of the rest of the pipeline.
+pub struct CheckContext<'a> {
+    /// The stages before this one.
+    pub earlier: &'a [StageSpec],
+    /// The pipeline's `[vendors.*]` tables.
+    pub vendors: &'a crate::vendors::spec::VendorsSpec,
+    /// `--sandbox`: keys and secrets come from the sandbox.
+    pub sandbox: bool,
+    /// True when a path the stage reads names no file (a path holding an
+    /// unset `${VAR}` is reported as that, not as missing).
+    pub missing_file: &'a dyn Fn(&std::path::Path) -> bool,
+}
+
+/// The stage kinds: `Variant(spec type) = "kind"`, one line each. Makes
+/// [`StageSpec`] (the `[[stages]]` table, tagged by `kind`) and its dispatch
+/// to each kind's [`Stage`].
+macro_rules! registry {
+    ($($variant:ident($spec:ty) = $kind:literal,)+) => {
+        /// `[[stages]]` entries, tagged by `kind`.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "kind", deny_unknown_fields)]
+        pub enum StageSpec {
+            $(#[serde(rename = $kind)] $variant($spec),)+
         }
+
+        impl StageSpec {
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(StageSpec::$variant(_) => $kind,)+
+                }
+            }
+
+            fn stage(&self) -> &dyn Stage {
+                match self {
+                    $(StageSpec::$variant(s) => s,)+
+                }
+            }
+
+            /// The exact key and message of a problem in a table of this `kind` (see `spec::refine`).
+            pub(crate) fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
+                match kind {
+                    $($kind => crate::diagnose::table_as::<$spec>(value),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Dedupe(dedupe::DedupeSpec) = "dedupe",
+    RocketreachLookup(rocketreach::RocketReachSpec) = "rocketreach_lookup",
+    LeadrocksVerify(leadrocks::LeadRocksSpec) = "leadrocks_verify",
+    ReachstreamEnrich(reachstream::ReachStreamSpec) = "reachstream_enrich",
+    Suppress(suppress::SuppressSpec) = "suppress",
+    Waterfall(waterfall::WaterfallSpec) = "waterfall",
+}
+
+impl StageSpec {
+    /// Build the running stage for one run.
+    pub fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError> {
+        self.stage().start(ctx)
+    }
+
+    /// Problems of this table, as (key inside the table, message).
+    pub fn validate(&self, ctx: &CheckContext<'_>) -> Vec<(String, String)> {
+        self.stage().validate(ctx)
+    }
+
+    /// Every vendor a stage calls, in the order it asks them.
+    pub fn vendors(&self) -> Vec<Vendor> {
+        self.stage().vendors()
+    }
+
+    /// The vendor a stage pays, if any (a waterfall: the first it asks).
+    pub fn vendor(&self) -> Option<Vendor> {
+        self.vendors().first().copied()
+    }
+
+    /// True when the stage's results arrive at the run's webhook receiver.
+    pub fn needs_webhook(&self) -> bool {
+        self.stage().needs_webhook()
+    }
+
+    /// True when the runner must read the source ahead for this stage.
+    pub fn looks_ahead(&self) -> bool {
+        self.stage().looks_ahead()
     }
 
     /// True when the stage spends credits (graph8, the CRM, charges none).
     pub fn paid(&self) -> bool {
-        self.vendor().is_some_and(|v| v != crate::vendors::http::Vendor::Graph8)
+        self.vendor().is_some_and(|v| v != Vendor::Graph8)
     }
 }
 

@@ -371,12 +371,50 @@ impl RowStage for EnrichStage {
     }
 }
 
+impl super::Stage for ReachStreamSpec {
+    fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
+        Ok(super::Running::Rows(Arc::new(EnrichStage::start(self, ctx)?)))
+    }
+
+    fn validate(&self, ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self.check().into_iter().map(|(k, m)| (k.to_string(), m)).collect();
+        if self.mode == Mode::Contacts && webhook_secret_missing(ctx) {
+            out.push((
+                "mode".into(),
+                "contacts mode needs [vendors.reachstream] webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\" \
+                 (the webhook_secret_key set up in ReachStream's UI)"
+                    .into(),
+            ));
+        }
+        out
+    }
+
+    fn vendors(&self) -> Vec<Vendor> {
+        vec![Vendor::ReachStream]
+    }
+
+    fn needs_webhook(&self) -> bool {
+        self.mode == Mode::Contacts
+    }
+
+    fn looks_ahead(&self) -> bool {
+        self.mode == Mode::Contacts
+    }
+}
+
+/// True when ReachStream would deliver contacts to a receiver that cannot
+/// authenticate them: no `[vendors.reachstream] webhook_secret`, outside the sandbox.
+pub(crate) fn webhook_secret_missing(ctx: &super::CheckContext<'_>) -> bool {
+    let secret = ctx.vendors.reachstream.as_ref().and_then(|v| v.webhook_secret.as_ref());
+    secret.is_none() && !ctx.sandbox
+}
+
 impl EnrichStage {
     pub fn start(spec: &ReachStreamSpec, ctx: &StageContext<'_>) -> Result<EnrichStage, StateError> {
         let vendor_spec = ctx.vendor_specs.reachstream.clone().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::ReachStream);
-        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_fetches(ctx.store.conn(), ctx.run_id)?;
         let stored = ctx.stored()?;
         let to_buy = if spec.mode == Mode::Contacts {

@@ -133,6 +133,35 @@ impl RowStage for LookupStage {
     }
 }
 
+impl super::Stage for RocketReachSpec {
+    fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
+        Ok(super::Running::Rows(Arc::new(LookupStage::start(self, ctx)?)))
+    }
+
+    fn validate(&self, _ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.window == 0 {
+            out.push(("window".into(), "must be at least 1".into()));
+        }
+        if self.poll_interval.0.is_zero() {
+            out.push(("poll_interval".into(), "must be longer than zero".into()));
+        }
+        out
+    }
+
+    fn vendors(&self) -> Vec<Vendor> {
+        vec![Vendor::RocketReach]
+    }
+
+    fn needs_webhook(&self) -> bool {
+        RocketReachSpec::needs_webhook(self)
+    }
+
+    fn looks_ahead(&self) -> bool {
+        self.bulk == BulkMode::Auto
+    }
+}
+
 impl LookupStage {
     /// The stage for one run: the vendor's shared client behind the cache and
     /// ledger, with what an earlier attempt of the run stored or left pending.
@@ -140,7 +169,7 @@ impl LookupStage {
         let vendor_spec = ctx.vendor_specs.rocketreach.clone().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::RocketReach);
-        let paid = PaidCalls::new(&ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
+        let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;
         let pending = pending_lookups(ctx.store.conn(), ctx.run_id)?;
         let stored = ctx.stored()?;
         let mut extra = Vec::new();
@@ -157,7 +186,7 @@ impl LookupStage {
         let bulk = match (&ctx.webhook, bulk_chosen(spec, ctx)) {
             (Some(receiver), true) => {
                 let paid = PaidCalls::new(
-                    &ctx.state_path,
+                    ctx.state_path,
                     ctx.run_id,
                     ctx.http(Vendor::RocketReach),
                     ctx.writer.clone(),

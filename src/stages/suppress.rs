@@ -123,6 +123,42 @@ pub struct SuppressStage {
     list: OnceCell<Result<Suppressions, CallError>>,
 }
 
+impl super::Stage for SuppressSpec {
+    fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, crate::state::StateError> {
+        Ok(super::Running::Rows(Arc::new(SuppressStage::start(self, ctx))))
+    }
+
+    fn validate(&self, ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.graph8_list.is_none() && self.file.is_none() {
+            out.push((
+                "kind".into(),
+                "needs graph8_list = <list id> and/or file = \"<emails or domains>\"".into(),
+            ));
+        }
+        if let Some(f) = &self.file
+            && (ctx.missing_file)(f)
+        {
+            out.push(("file".into(), format!("{}: no such file", f.display())));
+        }
+        if let Some((j, paid)) = ctx.earlier.iter().enumerate().find(|(_, s)| s.paid()) {
+            out.push((
+                "kind".into(),
+                format!(
+                    "a suppress stage must come before every paid stage (stages[{j}] is {}): \
+                     suppressed people must cost nothing",
+                    paid.kind()
+                ),
+            ));
+        }
+        out
+    }
+
+    fn vendors(&self) -> Vec<Vendor> {
+        self.graph8_list.map(|_| Vendor::Graph8).into_iter().collect()
+    }
+}
+
 impl SuppressStage {
     pub fn start(spec: &SuppressSpec, ctx: &StageContext<'_>) -> SuppressStage {
         let file = spec.file.as_ref().map(|path| {

@@ -373,6 +373,37 @@ impl RowStage for WaterfallStage {
     }
 }
 
+impl super::Stage for WaterfallSpec {
+    fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
+        Ok(super::Running::Rows(Arc::new(WaterfallStage::start(self, ctx)?)))
+    }
+
+    fn validate(&self, ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
+        let mut out = self.check();
+        if self.providers.contains(&Provider::Reachstream) && super::reachstream::webhook_secret_missing(ctx) {
+            out.push((
+                "providers".into(),
+                "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
+                 webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
+                    .into(),
+            ));
+        }
+        out
+    }
+
+    fn vendors(&self) -> Vec<Vendor> {
+        WaterfallSpec::vendors(self)
+    }
+
+    fn needs_webhook(&self) -> bool {
+        WaterfallSpec::needs_webhook(self)
+    }
+
+    fn looks_ahead(&self) -> bool {
+        WaterfallSpec::looks_ahead(self)
+    }
+}
+
 impl WaterfallStage {
     pub fn start(spec: &WaterfallSpec, ctx: &StageContext<'_>) -> Result<WaterfallStage, StateError> {
         // Validation (`check`) has refused options that do not parse.
