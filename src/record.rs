@@ -159,6 +159,22 @@ impl Identity {
     }
 }
 
+/// Which of a record's slots a pipeline's stages fill: its output carries
+/// the columns of those (`sinks::schema`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Slots {
+    /// A person's contact data (`person`).
+    pub person: bool,
+    /// An email verdict (`verification`).
+    pub verification: bool,
+    /// Firmographics and their provenance (`reachstream`).
+    pub reachstream: bool,
+    /// Contacts delivered with them (a `reachstream_enrich` stage in contacts mode).
+    pub reachstream_contacts: bool,
+    /// A waterfall's provider, verdict, providers asked and credits (`waterfall`).
+    pub waterfall: bool,
+}
+
 /// One row of the pipeline.
 ///
 /// Serialised (to hold rows on disk, `stages::held`), it is what the stages

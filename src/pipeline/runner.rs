@@ -146,7 +146,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
 
     let (source, header, total_bytes) = open_input(&p, &vendors).await?;
-    let columns = output_columns(&header, crate::sinks::schema::Groups::of(&p.stages));
+    let columns = output_columns(&header, crate::stages::slots_of(&p.stages));
     if let Err(e) = check_output_columns(&p, &columns) {
         return fail(&store, run_id, e);
     }

@@ -7,7 +7,7 @@
 
 use arrow_schema::DataType;
 
-use crate::record::Record;
+use crate::record::{Record, Slots};
 
 /// One cell, borrowed from a record.
 pub enum Cell<'a> {
@@ -253,48 +253,13 @@ fn waterfall_columns() -> Vec<Derived> {
     ]
 }
 
-/// Which column groups a pipeline's output carries, by the stages it has.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Groups {
-    pub person: bool,
-    pub verdict: bool,
-    /// A `reachstream_enrich` stage: firmographics and provenance.
-    pub reachstream: bool,
-    /// A `reachstream_enrich` stage in contacts mode: the contacts columns too.
-    pub reachstream_contacts: bool,
-    /// A `waterfall` stage: provider, verdict, providers asked, credits.
-    pub waterfall: bool,
-}
-
-impl Groups {
-    /// The groups of a pipeline's stages: a waterfall fills the columns of
-    /// each provider it asks, and its own.
-    pub fn of(stages: &[crate::stages::StageSpec]) -> Groups {
-        use crate::stages::StageSpec;
-        use crate::vendors::http::Vendor;
-        let calls = |v: Vendor| {
-            stages
-                .iter()
-                .any(|s| matches!(s, StageSpec::Waterfall(_)) && s.vendors().contains(&v))
-        };
-        Groups {
-            person: calls(Vendor::RocketReach) || stages.iter().any(|s| matches!(s, StageSpec::RocketreachLookup(_))),
-            verdict: calls(Vendor::LeadRocks) || stages.iter().any(|s| matches!(s, StageSpec::LeadrocksVerify(_))),
-            reachstream: calls(Vendor::ReachStream)
-                || stages.iter().any(|s| matches!(s, StageSpec::ReachstreamEnrich(_))),
-            reachstream_contacts: calls(Vendor::ReachStream) || stages.iter().any(StageSpec::needs_webhook),
-            waterfall: stages.iter().any(|s| matches!(s, StageSpec::Waterfall(_))),
-        }
-    }
-}
-
 /// The columns of a run's output, from the source header.
-pub fn output_columns(header: &[String], groups: Groups) -> Vec<Column> {
+pub fn output_columns(header: &[String], groups: Slots) -> Vec<Column> {
     let mut ours = leadpipe_columns();
     if groups.person {
         ours.extend(person_columns());
     }
-    if groups.verdict {
+    if groups.verification {
         ours.extend(verdict_columns());
     }
     if groups.reachstream {
@@ -355,7 +320,7 @@ mod tests {
 
     #[test]
     fn colliding_original_columns_are_renamed() {
-        let cols = output_columns(&["email".into(), "notes".into(), "".into()], Groups::default());
+        let cols = output_columns(&["email".into(), "notes".into(), "".into()], Slots::default());
         let names: Vec<_> = cols.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(&names[..5], ["row_id", "line", "original_email", "notes", "column_3"]);
         assert!(names.contains(&"email"));

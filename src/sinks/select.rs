@@ -186,7 +186,8 @@ pub fn columns_for(selection: Option<&Selection>, columns: &[Column]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::schema::{Groups, output_columns};
+    use crate::record::Slots;
+    use crate::sinks::schema::output_columns;
 
     fn parse(toml_text: &str) -> Selection {
         #[derive(Deserialize)]
@@ -198,7 +199,7 @@ mod tests {
 
     #[test]
     fn picks_order_and_renames() {
-        let all = output_columns(&["email".into(), "city".into()], Groups::default());
+        let all = output_columns(&["email".into(), "city".into()], Slots::default());
         let sel = parse(r#"columns = ["city", { name = "company_domain", as = "domain" }, "email"]"#);
         let got = sel.resolve(&all).unwrap();
         let names: Vec<_> = got.iter().map(|c| c.name.as_str()).collect();
@@ -210,7 +211,7 @@ mod tests {
         let text = "[[sinks]]\nkind = \"csv\"\ncolumns = [\n  \"email\",\n  \"emial\",\n]\n";
         let mut sel = parse("columns = [\"email\", \"emial\"]");
         sel.locate(text, Some(3));
-        let all = output_columns(&["email".into()], Groups::default());
+        let all = output_columns(&["email".into()], Slots::default());
         let Err(e) = sel.resolve(&all) else {
             panic!("an unknown column is refused")
         };

@@ -196,6 +196,10 @@ impl super::Stage for LeadRocksSpec {
     fn vendors(&self) -> Vec<Vendor> {
         vec![Vendor::LeadRocks]
     }
+
+    fn fills(&self, slots: &mut crate::record::Slots) {
+        slots.verification = true;
+    }
 }
 
 impl VerifyStage {

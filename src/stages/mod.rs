@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::record::{Outcome, Record, Reject, Status};
+use crate::record::{Outcome, Record, Reject, Slots, Status};
 use crate::state::writer::WriterHandle;
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
@@ -47,6 +47,18 @@ pub trait Stage {
     fn looks_ahead(&self) -> bool {
         false
     }
+
+    /// Marks the record slots the stage fills (its output columns).
+    fn fills(&self, _slots: &mut Slots) {}
+}
+
+/// The record slots a pipeline's stages fill.
+pub fn slots_of(stages: &[StageSpec]) -> Slots {
+    let mut slots = Slots::default();
+    for s in stages {
+        s.stage().fills(&mut slots);
+    }
+    slots
 }
 
 /// What validation tells a stage of the rest of the pipeline.

@@ -400,6 +400,11 @@ impl super::Stage for ReachStreamSpec {
     fn looks_ahead(&self) -> bool {
         self.mode == Mode::Contacts
     }
+
+    fn fills(&self, slots: &mut crate::record::Slots) {
+        slots.reachstream = true;
+        slots.reachstream_contacts |= self.mode == Mode::Contacts;
+    }
 }
 
 /// True when ReachStream would deliver contacts to a receiver that cannot

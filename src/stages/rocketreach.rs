@@ -160,6 +160,10 @@ impl super::Stage for RocketReachSpec {
     fn looks_ahead(&self) -> bool {
         self.bulk == BulkMode::Auto
     }
+
+    fn fills(&self, slots: &mut crate::record::Slots) {
+        slots.person = true;
+    }
 }
 
 impl LookupStage {

@@ -402,6 +402,21 @@ impl super::Stage for WaterfallSpec {
     fn looks_ahead(&self) -> bool {
         WaterfallSpec::looks_ahead(self)
     }
+
+    /// Its own slot, and those of each provider it asks and of its verifier.
+    fn fills(&self, slots: &mut crate::record::Slots) {
+        slots.waterfall = true;
+        for p in &self.providers {
+            match p {
+                Provider::Reachstream => self.reachstream_spec().map(|s| s.fills(slots)),
+                Provider::Rocketreach => self.rocketreach_spec().map(|s| s.fills(slots)),
+            }
+            .ok();
+        }
+        if self.verify.is_some() {
+            self.leadrocks_spec().map(|s| s.fills(slots)).ok();
+        }
+    }
 }
 
 impl WaterfallStage {
