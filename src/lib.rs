@@ -21,7 +21,7 @@
 //!   receiver of vendor deliveries.
 //! - [`source`]: where rows come from (CSV, a graph8 list), with rejects for
 //!   unusable rows, and the preflight the stages read ahead.
-//! - [`stages`]: one file per stage, listed in one closed enum; `waterfall`
+//! - [`stages`]: one file per stage, each a `Stage` listed once in a registry; `waterfall`
 //!   asks the single-vendor stages in turn.
 //! - [`sinks`]: Parquet (local or on S3-compatible storage, Hive-partitioned),
 //!   CSV, PostgreSQL tables, rejects and duplicates files, the run report.
