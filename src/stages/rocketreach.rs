@@ -88,13 +88,6 @@ fn default_bulk_linger() -> Span {
     Span(std::time::Duration::from_millis(500))
 }
 
-impl RocketReachSpec {
-    /// True when results come to the run's webhook receiver (webhook delivery or bulk).
-    pub fn needs_webhook(&self) -> bool {
-        self.delivery == Delivery::Webhook || self.bulk != BulkMode::Off
-    }
-}
-
 fn yes() -> bool {
     true
 }
@@ -153,8 +146,9 @@ impl super::Stage for RocketReachSpec {
         vec![Vendor::RocketReach]
     }
 
+    /// Webhook delivery, or bulk: results come to the run's receiver.
     fn needs_webhook(&self) -> bool {
-        RocketReachSpec::needs_webhook(self)
+        self.delivery == Delivery::Webhook || self.bulk != BulkMode::Off
     }
 
     fn looks_ahead(&self) -> bool {

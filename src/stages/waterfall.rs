@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::leadrocks::{LeadRocksSpec, VerifyStage};
 use super::reachstream::{EnrichStage, Mode, ReachStreamSpec};
 use super::rocketreach::{LookupStage, RocketReachSpec};
-use super::{RowStage, StageContext, StageCounts, StageRow};
+use super::{RowStage, Stage, StageContext, StageCounts, StageRow};
 use crate::record::{IdentityField, Outcome, Record, Status, WaterfallAnswer};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
@@ -149,28 +149,24 @@ impl WaterfallSpec {
         options(self.leadrocks.as_ref(), &[])
     }
 
-    /// True when a provider's answers come to the run's webhook receiver.
-    pub fn needs_webhook(&self) -> bool {
-        self.providers.iter().any(|p| match p {
-            Provider::Reachstream => self.reachstream_spec().is_ok_and(|s| s.mode == Mode::Contacts),
-            Provider::Rocketreach => self.rocketreach_spec().is_ok_and(|s| s.needs_webhook()),
-        })
-    }
-
-    /// True when a provider plans from the whole input (see `StageSpec::looks_ahead`).
-    pub fn looks_ahead(&self) -> bool {
-        self.providers.iter().any(|p| match p {
-            Provider::Reachstream => self.reachstream_spec().is_ok_and(|s| s.mode == Mode::Contacts),
-            Provider::Rocketreach => self
-                .rocketreach_spec()
-                .is_ok_and(|s| s.bulk == super::rocketreach::BulkMode::Auto),
-        })
-    }
-
-    /// Every vendor the stage calls: the providers', then the verifier's.
-    pub fn vendors(&self) -> Vec<Vendor> {
-        let mut out: Vec<Vendor> = self.providers.iter().map(|p| p.vendor()).collect();
-        out.extend(self.verify.map(|_| Vendor::LeadRocks));
+    /// The stages the waterfall runs inside it, as their own specs: the
+    /// providers in order, then the verifier. Options that do not parse are
+    /// left out (validation refuses them).
+    fn inner(&self) -> Vec<Box<dyn Stage>> {
+        let mut out: Vec<Box<dyn Stage>> = Vec::new();
+        for p in &self.providers {
+            match p {
+                Provider::Reachstream => {
+                    out.extend(self.reachstream_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>))
+                }
+                Provider::Rocketreach => {
+                    out.extend(self.rocketreach_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>))
+                }
+            }
+        }
+        if self.verify.is_some() {
+            out.extend(self.leadrocks_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>));
+        }
         out
     }
 
@@ -373,7 +369,7 @@ impl RowStage for WaterfallStage {
     }
 }
 
-impl super::Stage for WaterfallSpec {
+impl Stage for WaterfallSpec {
     fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
         Ok(super::Running::Rows(Arc::new(WaterfallStage::start(self, ctx)?)))
     }
@@ -391,30 +387,26 @@ impl super::Stage for WaterfallSpec {
         out
     }
 
+    /// The providers' vendors in order, then the verifier's.
     fn vendors(&self) -> Vec<Vendor> {
-        WaterfallSpec::vendors(self)
+        let mut out: Vec<Vendor> = self.providers.iter().map(|p| p.vendor()).collect();
+        out.extend(self.verify.map(|_| Vendor::LeadRocks));
+        out
     }
 
     fn needs_webhook(&self) -> bool {
-        WaterfallSpec::needs_webhook(self)
+        self.inner().iter().any(|s| s.needs_webhook())
     }
 
     fn looks_ahead(&self) -> bool {
-        WaterfallSpec::looks_ahead(self)
+        self.inner().iter().any(|s| s.looks_ahead())
     }
 
-    /// Its own slot, and those of each provider it asks and of its verifier.
+    /// Its own slot, and those of each stage it runs inside it.
     fn fills(&self, slots: &mut crate::record::Slots) {
         slots.waterfall = true;
-        for p in &self.providers {
-            match p {
-                Provider::Reachstream => self.reachstream_spec().map(|s| s.fills(slots)),
-                Provider::Rocketreach => self.rocketreach_spec().map(|s| s.fills(slots)),
-            }
-            .ok();
-        }
-        if self.verify.is_some() {
-            self.leadrocks_spec().map(|s| s.fills(slots)).ok();
+        for s in self.inner() {
+            s.fills(slots);
         }
     }
 }
