@@ -1,5 +1,6 @@
 //! Stages: the steps between source and sinks, one file each, each
-//! implementing [`Stage`] for its spec and listed once in [`registry!`]. A stage reads fields of a record and writes its own; it never
+//! implementing [`Stage`] for its spec and listed once in the `registry!`
+//! below. A stage reads fields of a record and writes its own; it never
 //! reorders rows, so sinks receive them in input order.
 
 pub mod dedupe;
@@ -21,7 +22,7 @@ use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
 
 /// One kind of stage, as its spec answers for it: each stage file implements
-/// this for its spec, and one line of [`registry!`] makes the kind known.
+/// this for its spec, and one line of `registry!` makes the kind known.
 pub trait Stage {
     /// Build the running stage for one run.
     fn start(&self, ctx: &StageContext<'_>) -> Result<Running, StateError>;
