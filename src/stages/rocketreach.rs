@@ -193,7 +193,7 @@ impl LookupStage {
                 let plan = vendor_spec
                     .plan
                     .as_deref()
-                    .unwrap_or(crate::vendors::http::ROCKETREACH_DEFAULT_PLAN);
+                    .unwrap_or(crate::vendors::rocketreach::DEFAULT_PLAN);
                 let settings = crate::vendors::rocketreach_bulk::BulkSettings {
                     linger: spec.bulk_linger.0,
                     deadline: spec.deadline.0,

@@ -11,10 +11,15 @@
 //!
 //! This module reads balances; it owns no charging rule and no state.
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::http::{CallError, Vendor, VendorHttp};
+use super::Vendor;
+use super::http::{CallError, VendorHttp};
+
+/// A vendor's balance reader (its contract's `balance`).
+pub type ReadBalance = for<'a> fn(&'a VendorHttp) -> BoxFuture<'a, Result<Meter, CallError>>;
 
 /// A balance reading: what is left, or (RocketReach's `/account`) what was used.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -70,22 +75,14 @@ pub fn reconcile(entry: &mut Value, charged: Option<f64>) {
 
 /// The vendor's balance for this key, if the vendor shows one.
 pub async fn read(http: &VendorHttp) -> Option<Result<Meter, CallError>> {
-    Some(match http.vendor() {
-        Vendor::RocketReach => rocketreach_account(http).await,
-        Vendor::ReachStream => super::reachstream::available_credits(http)
-            .await
-            .map(|n| Meter::Remaining(n as f64)),
-        Vendor::LeadRocks => super::leadrocks::credit_balance(http)
-            .await
-            .map(|n| Meter::Remaining(n as f64)),
-        Vendor::Graph8 => return None,
-    })
+    let read = http.vendor().contract().balance?;
+    Some(read(http).await)
 }
 
 /// `GET /account/`: the credits used, summed over `credit_usage` (the
 /// current shape), else `lifetime_credits_spent` or `lookup_credit_balance`
 /// (the older shape the SDK reads).
-async fn rocketreach_account(http: &VendorHttp) -> Result<Meter, CallError> {
+pub(crate) async fn rocketreach_account(http: &VendorHttp) -> Result<Meter, CallError> {
     let path = http.path("account").to_string();
     http.send_decode(
         "account",

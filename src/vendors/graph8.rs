@@ -18,7 +18,30 @@ use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::http::{CallError, Reply, Response, VendorHttp, Verdict, by_status};
+use super::http::{Auth, CallError, Contract, Reply, Response, VendorHttp, Verdict, by_status};
+
+/// What leadpipe relies on of graph8's contract (its calls are free: no balance).
+pub static CONTRACT: Contract = Contract {
+    name: "graph8",
+    base_url: "https://be.graph8.com/api/v1",
+    auth: Auth::bearer(),
+    bearer_option: false,
+    rate_limits: &[(50, 1), (1_000, 60)],
+    plans: &[],
+    default_plan: "",
+    timeout: Duration::from_secs(30),
+    latency: Duration::from_secs(1),
+    paths: &[
+        ("contacts", "/contacts"),
+        ("contact", "/contacts/{id}"),
+        ("contacts_assert", "/contacts/assert"),
+        ("contacts_assert_batch", "/contacts/assert/batch"),
+        ("lists", "/lists"),
+        ("list_contacts", "/lists/{id}/contacts"),
+    ],
+    classify: super::http::graph8,
+    balance: None,
+};
 
 /// Most contacts `PUT /contacts/assert/batch` takes in one call.
 pub const MAX_BATCH: usize = 100;

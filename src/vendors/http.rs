@@ -55,7 +55,7 @@ mod classify;
 mod error;
 mod limits;
 mod retry;
-mod settings;
+pub mod settings;
 mod stats;
 
 #[cfg(test)]
@@ -86,8 +86,8 @@ pub use classify::{
 pub use error::{API_KEY, CallError};
 pub use limits::RateGate;
 pub use settings::{
-    Auth, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PAUSE, DEFAULT_MIN_BACKOFF, ROCKETREACH_DEFAULT_PLAN,
-    ROCKETREACH_PLANS, SettingsError, Vendor, VendorSettings, default_concurrency,
+    Auth, Contract, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_PAUSE, DEFAULT_MIN_BACKOFF, SettingsError,
+    Vendor, VendorSettings, default_concurrency,
 };
 pub use stats::{ErrorCounts, VendorStats};
 

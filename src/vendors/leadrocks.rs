@@ -26,9 +26,34 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::balance::Meter;
 use super::decode::DecodeError;
-use super::http::{CallError, Vendor, VendorHttp};
+use super::http::{Auth, CallError, Contract, Vendor, VendorHttp};
 use crate::state::writer::{Op, WriterHandle};
+
+/// What leadpipe relies on of LeadRocks' contract.
+pub static CONTRACT: Contract = Contract {
+    name: "leadrocks",
+    base_url: "https://api.leadrocks.io/v1",
+    auth: Auth::raw("Authorization"),
+    bearer_option: true,
+    // No published limit; a polite default, configurable.
+    rate_limits: &[(5, 1)],
+    plans: &[],
+    default_plan: "",
+    // 524 (Cloudflare's ~100 s origin timeout) is in the status list: wait longer than that.
+    timeout: Duration::from_secs(120),
+    latency: Duration::from_secs(4),
+    paths: &[
+        ("credits", "/getcredits"),
+        ("verify_instant", "/verify-instant"),
+        ("verify_bulk", "/verify-bulk"),
+        ("bulk_progress", "/verify-bulk-progress"),
+        ("bulk_download", "/verify-bulk-download"),
+    ],
+    classify: super::http::leadrocks,
+    balance: Some(|http| Box::pin(async move { credit_balance(http).await.map(|n| Meter::Remaining(n as f64)) })),
+};
 
 /// The status of an email, in the vendor's four words (`Unknown` keeps anything else).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,10 @@
 //! `budget` reserves each paid request's worst case against the `[budget]` caps.
 //! `spec` is the `[vendors.*]` tables of the pipeline file; `webhook` the run's
 //! receiver of vendor deliveries.
+//!
+//! Each vendor's module states what leadpipe relies on of its contract as
+//! `CONTRACT` (defaults, failure classifier, balance reader), and one line of
+//! `registry!` below makes it a [`Vendor`].
 pub mod balance;
 pub mod budget;
 pub mod decode;
@@ -19,3 +23,63 @@ pub mod rocketreach;
 pub mod rocketreach_bulk;
 pub mod spec;
 pub mod webhook;
+
+use http::settings::Contract;
+
+/// The vendors: `Variant = module`, one line each, in the order reports
+/// list them. Makes [`Vendor`] and its link to each module's `CONTRACT`.
+macro_rules! registry {
+    ($($variant:ident = $module:ident,)+) => {
+        /// The vendors leadpipe talks to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Vendor {
+            $($variant,)+
+        }
+
+        impl Vendor {
+            pub const ALL: &'static [Vendor] = &[$(Vendor::$variant,)+];
+
+            /// What leadpipe relies on of the vendor's contract.
+            pub fn contract(self) -> &'static Contract {
+                match self {
+                    $(Vendor::$variant => &$module::CONTRACT,)+
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    RocketReach = rocketreach,
+    ReachStream = reachstream,
+    LeadRocks = leadrocks,
+    Graph8 = graph8,
+}
+
+impl Vendor {
+    /// The name used in pipeline files, logs and reports (`[vendors.<name>]`).
+    pub fn name(self) -> &'static str {
+        self.contract().name
+    }
+
+    pub fn from_name(name: &str) -> Option<Vendor> {
+        Vendor::ALL.iter().copied().find(|v| v.name() == name)
+    }
+
+    /// Endpoint names this vendor knows, with their default paths.
+    pub fn default_paths(self) -> &'static [(&'static str, &'static str)] {
+        self.contract().paths
+    }
+}
+
+impl std::fmt::Display for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Vendor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}

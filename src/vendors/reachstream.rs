@@ -35,12 +35,35 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::balance::Meter;
 use super::decode::DecodeError;
-use super::http::{CallError, Vendor, VendorHttp};
+use super::http::{Auth, CallError, Contract, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use crate::secret::Secret;
 use crate::state::writer::{Op, WriterHandle};
 use crate::vendors::webhook::Receiver;
+
+/// What leadpipe relies on of ReachStream's contract.
+pub static CONTRACT: Contract = Contract {
+    name: "reachstream",
+    base_url: "https://api-prd.reachstream.com",
+    auth: Auth::raw("X-API-Key"),
+    bearer_option: false,
+    rate_limits: &[(10, 1)],
+    plans: &[],
+    default_plan: "",
+    timeout: Duration::from_secs(30),
+    latency: Duration::from_secs(2),
+    paths: &[
+        ("preset_values", "/api/v2/predefined/records/preset-values"),
+        ("credits", "/api/v2/retrive/users/active/credits"),
+        ("count", "/api/v2/request/records/count"),
+        ("count_alternate", "/api/v2/async/records/filter/count"),
+        ("fetch", "/api/v2/async/records/filter"),
+    ],
+    classify: super::http::reachstream,
+    balance: Some(|http| Box::pin(async move { available_credits(http).await.map(|n| Meter::Remaining(n as f64)) })),
+};
 
 /// A filter: key → accepted values (OR within a key, AND across keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -21,10 +21,47 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::http::{CallError, Vendor, VendorHttp};
+use super::http::{Auth, CallError, Contract, Vendor, VendorHttp};
 use super::paid::{Answer, Fetched, PaidCalls};
 use crate::record::{Identity, PersonFields};
 use crate::state::writer::{Op, WriterHandle};
+
+/// RocketReach Person Lookup plan presets (the contract's rate-limit table):
+/// per minute / hour / day / month.
+pub const PLANS: [(&str, [u32; 4]); 4] = [
+    ("essentials", [15, 100, 500, 5_000]),
+    ("pro", [50, 300, 1_500, 20_000]),
+    ("ultimate", [100, 1_000, 3_000, 50_000]),
+    ("custom", [250, 2_500, 10_000, 200_000]),
+];
+
+/// The plan assumed when a RocketReach table names none: the smallest, so an
+/// unconfigured run is slow rather than throttled.
+pub const DEFAULT_PLAN: &str = "essentials";
+
+/// What leadpipe relies on of RocketReach's contract.
+pub static CONTRACT: Contract = Contract {
+    name: "rocketreach",
+    base_url: "https://api.rocketreach.co/api/v2",
+    auth: Auth::raw("Api-Key"),
+    bearer_option: false,
+    // Global 10 req/s across all APIs; plan windows are added on top.
+    rate_limits: &[(10, 1)],
+    plans: &PLANS,
+    default_plan: DEFAULT_PLAN,
+    timeout: Duration::from_secs(30),
+    latency: Duration::from_secs(2),
+    paths: &[
+        ("person_lookup", "/person/lookup"),
+        ("check_status", "/person/checkStatus"),
+        ("bulk_lookup", "/bulkLookup"),
+        ("person_search", "/person/search"),
+        ("company_lookup", "/company/lookup/"),
+        ("account", "/account/"),
+    ],
+    classify: super::http::rocketreach,
+    balance: Some(|http| Box::pin(super::balance::rocketreach_account(http))),
+};
 
 /// The request a row is looked up with, best key first.
 #[derive(Debug, Clone, PartialEq, Eq)]

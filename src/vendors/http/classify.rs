@@ -63,12 +63,7 @@ where
 
 /// The classifier that follows the vendor's contract.
 pub fn for_vendor(vendor: Vendor) -> fn(&Reply<'_>) -> Verdict {
-    match vendor {
-        Vendor::RocketReach => rocketreach,
-        Vendor::ReachStream => reachstream,
-        Vendor::LeadRocks => leadrocks,
-        Vendor::Graph8 => graph8,
-    }
+    vendor.contract().classify
 }
 
 /// The generic rule, by HTTP status: 2xx ok; 429 throttle (honouring

@@ -1,76 +1,22 @@
 //! Resolved vendor settings: a `[vendors.x]` table ([`VendorSpec`]) merged with
-//! the per-vendor defaults taken from the vendor contracts (`docs/contracts.md`
-//! says what leadpipe relies on).
+//! the vendor's [`Contract`] (`docs/contracts.md` says what leadpipe relies on).
 //!
-//! Owns the defaults table (base URL, how the key is sent, rate windows, plan
-//! presets, timeouts, endpoint paths) and the validation of every key, so that
-//! a bad value is reported with its path (`vendors.rocketreach.plan: …`)
-//! before any paid call.
+//! Owns the shape of a contract (base URL, how the key is sent, rate windows,
+//! plan presets, timeouts, endpoint paths, classifier, balance reader; each
+//! vendor's module fills one in) and the validation of every key, so that a
+//! bad value is reported with its path (`vendors.rocketreach.plan: …`) before
+//! any paid call. It names no vendor.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
-use serde::Serialize;
 
 use crate::secret::Secret;
 use crate::units::Rate;
+pub use crate::vendors::Vendor;
 use crate::vendors::spec::VendorSpec;
-
-/// The vendors leadpipe talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Vendor {
-    RocketReach,
-    ReachStream,
-    LeadRocks,
-    Graph8,
-}
-
-impl Vendor {
-    pub const ALL: [Vendor; 4] = [
-        Vendor::RocketReach,
-        Vendor::ReachStream,
-        Vendor::LeadRocks,
-        Vendor::Graph8,
-    ];
-
-    /// The name used in pipeline files, logs and reports (`[vendors.<name>]`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Vendor::RocketReach => "rocketreach",
-            Vendor::ReachStream => "reachstream",
-            Vendor::LeadRocks => "leadrocks",
-            Vendor::Graph8 => "graph8",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Vendor> {
-        Vendor::ALL.into_iter().find(|v| v.name() == name)
-    }
-
-    fn defaults(self) -> &'static Defaults {
-        match self {
-            Vendor::RocketReach => &ROCKETREACH,
-            Vendor::ReachStream => &REACHSTREAM,
-            Vendor::LeadRocks => &LEADROCKS,
-            Vendor::Graph8 => &GRAPH8,
-        }
-    }
-
-    /// Endpoint names this vendor knows, with their default paths.
-    pub fn default_paths(self) -> &'static [(&'static str, &'static str)] {
-        self.defaults().paths
-    }
-}
-
-impl fmt::Display for Vendor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// How the API key travels: always in a header, never in a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,99 +53,39 @@ impl Auth {
     }
 }
 
-/// RocketReach Person Lookup plan presets (rocketreach.md, rate-limit table):
-/// per minute / hour / day / month.
-pub const ROCKETREACH_PLANS: [(&str, [u32; 4]); 4] = [
-    ("essentials", [15, 100, 500, 5_000]),
-    ("pro", [50, 300, 1_500, 20_000]),
-    ("ultimate", [100, 1_000, 3_000, 50_000]),
-    ("custom", [250, 2_500, 10_000, 200_000]),
-];
-
-/// The plan assumed when a RocketReach table names none: the smallest, so an
-/// unconfigured run is slow rather than throttled.
-pub const ROCKETREACH_DEFAULT_PLAN: &str = "essentials";
-
 const MINUTE: u64 = 60;
 const HOUR: u64 = 3_600;
 const DAY: u64 = 86_400;
 const MONTH: u64 = 30 * DAY;
 
-struct Defaults {
-    base_url: &'static str,
-    auth: Auth,
+/// What leadpipe relies on of one vendor's contract (`docs/contracts.md`):
+/// each vendor's module states its own as `CONTRACT`, and one line of the
+/// registry in `vendors/mod.rs` makes the vendor known.
+pub struct Contract {
+    /// The name in pipeline files, logs and reports (`[vendors.<name>]`).
+    pub name: &'static str,
+    pub base_url: &'static str,
+    pub auth: Auth,
+    /// `bearer = true` may switch the key to `Authorization: Bearer`.
+    pub bearer_option: bool,
     /// `(count, seconds)` windows that always apply (vendor-wide caps).
-    rate_limits: &'static [(u32, u64)],
-    timeout: Duration,
+    pub rate_limits: &'static [(u32, u64)],
+    /// Plan presets, per minute / hour / day / month, added on top of
+    /// `rate_limits` (`plan = "<name>"`); none when the vendor has no plans.
+    pub plans: &'static [(&'static str, [u32; 4])],
+    /// The plan assumed when a table names none.
+    pub default_plan: &'static str,
+    pub timeout: Duration,
     /// Typical response time, used to size the default concurrency.
-    latency: Duration,
-    paths: &'static [(&'static str, &'static str)],
+    pub latency: Duration,
+    /// Endpoint names and their default paths.
+    pub paths: &'static [(&'static str, &'static str)],
+    /// Reply → verdict: which status or body means bad key, out of credits,
+    /// record-level, retryable.
+    pub classify: fn(&super::Reply<'_>) -> super::Verdict,
+    /// Reads the key's credit balance (free), for vendors that show one.
+    pub balance: Option<crate::vendors::balance::ReadBalance>,
 }
-
-static ROCKETREACH: Defaults = Defaults {
-    base_url: "https://api.rocketreach.co/api/v2",
-    auth: Auth::raw("Api-Key"),
-    // Global 10 req/s across all APIs; plan windows are added on top.
-    rate_limits: &[(10, 1)],
-    timeout: Duration::from_secs(30),
-    latency: Duration::from_secs(2),
-    paths: &[
-        ("person_lookup", "/person/lookup"),
-        ("check_status", "/person/checkStatus"),
-        ("bulk_lookup", "/bulkLookup"),
-        ("person_search", "/person/search"),
-        ("company_lookup", "/company/lookup/"),
-        ("account", "/account/"),
-    ],
-};
-
-static REACHSTREAM: Defaults = Defaults {
-    base_url: "https://api-prd.reachstream.com",
-    auth: Auth::raw("X-API-Key"),
-    rate_limits: &[(10, 1)],
-    timeout: Duration::from_secs(30),
-    latency: Duration::from_secs(2),
-    paths: &[
-        ("preset_values", "/api/v2/predefined/records/preset-values"),
-        ("credits", "/api/v2/retrive/users/active/credits"),
-        ("count", "/api/v2/request/records/count"),
-        ("count_alternate", "/api/v2/async/records/filter/count"),
-        ("fetch", "/api/v2/async/records/filter"),
-    ],
-};
-
-static LEADROCKS: Defaults = Defaults {
-    base_url: "https://api.leadrocks.io/v1",
-    auth: Auth::raw("Authorization"),
-    // No published limit; a polite default, configurable.
-    rate_limits: &[(5, 1)],
-    // 524 (Cloudflare's ~100 s origin timeout) is in the status list: wait longer than that.
-    timeout: Duration::from_secs(120),
-    latency: Duration::from_secs(4),
-    paths: &[
-        ("credits", "/getcredits"),
-        ("verify_instant", "/verify-instant"),
-        ("verify_bulk", "/verify-bulk"),
-        ("bulk_progress", "/verify-bulk-progress"),
-        ("bulk_download", "/verify-bulk-download"),
-    ],
-};
-
-static GRAPH8: Defaults = Defaults {
-    base_url: "https://be.graph8.com/api/v1",
-    auth: Auth::bearer(),
-    rate_limits: &[(50, 1), (1_000, MINUTE)],
-    timeout: Duration::from_secs(30),
-    latency: Duration::from_secs(1),
-    paths: &[
-        ("contacts", "/contacts"),
-        ("contact", "/contacts/{id}"),
-        ("contacts_assert", "/contacts/assert"),
-        ("contacts_assert_batch", "/contacts/assert/batch"),
-        ("lists", "/lists"),
-        ("list_contacts", "/lists/{id}/contacts"),
-    ],
-};
 
 /// Attempts per request for transient failures, the first included.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -250,7 +136,7 @@ pub struct SettingsError {
 impl VendorSettings {
     /// Resolves a `[vendors.x]` table against the vendor's defaults.
     pub fn resolve(vendor: Vendor, spec: &VendorSpec) -> Result<VendorSettings, SettingsError> {
-        let d = vendor.defaults();
+        let d = vendor.contract();
         let err = |key: &str, message: String| SettingsError {
             key: format!("vendors.{vendor}.{key}"),
             message,
@@ -269,13 +155,16 @@ impl VendorSettings {
             }
         };
 
-        let auth = match (vendor, spec.bearer) {
-            (Vendor::LeadRocks, Some(true)) => Auth::bearer(),
-            (_, None) | (Vendor::LeadRocks, Some(false)) => d.auth,
-            (_, Some(_)) => {
+        let auth = match (d.bearer_option, spec.bearer) {
+            (true, Some(true)) => Auth::bearer(),
+            (_, None) | (true, Some(false)) => d.auth,
+            (false, Some(_)) => {
                 return Err(err(
                     "bearer",
-                    "only leadrocks takes this key (the others have a fixed auth header)".into(),
+                    format!(
+                        "only {} takes this key (the others have a fixed auth header)",
+                        names_with(|c| c.bearer_option)
+                    ),
                 ));
             }
         };
@@ -379,16 +268,15 @@ fn rate_limits(
 ) -> Result<Vec<Rate>, SettingsError> {
     let window =
         |count: u32, secs: u64| Rate::new(count, Duration::from_secs(secs)).expect("default windows are non-zero");
-    let global: Vec<Rate> = vendor
-        .defaults()
-        .rate_limits
-        .iter()
-        .map(|&(c, s)| window(c, s))
-        .collect();
+    let contract = vendor.contract();
+    let global: Vec<Rate> = contract.rate_limits.iter().map(|&(c, s)| window(c, s)).collect();
 
-    if vendor != Vendor::RocketReach {
+    if contract.plans.is_empty() {
         if spec.plan.is_some() {
-            return Err(err("plan", "only rocketreach has plan presets".into()));
+            return Err(err(
+                "plan",
+                format!("only {} has plan presets", names_with(|c| !c.plans.is_empty())),
+            ));
         }
         return match &spec.rate_limits {
             Some(v) if v.is_empty() => Err(err("rate_limits", "give at least one window, e.g. [\"10/s\"]".into())),
@@ -397,12 +285,12 @@ fn rate_limits(
         };
     }
 
-    // RocketReach: the global 10/s always applies; the plan windows (or the
-    // user's `rate_limits`, which replace them) come on top. A user window of
-    // one second or less replaces the global one.
-    let plan_name = spec.plan.as_deref().unwrap_or(ROCKETREACH_DEFAULT_PLAN);
-    let Some((_, plan)) = ROCKETREACH_PLANS.iter().find(|(n, _)| *n == plan_name) else {
-        let known: Vec<&str> = ROCKETREACH_PLANS.iter().map(|(n, _)| *n).collect();
+    // With plans (RocketReach): the global windows always apply; the plan's
+    // (or the user's `rate_limits`, which replace them) come on top. A user
+    // window of one second or less replaces the global one.
+    let plan_name = spec.plan.as_deref().unwrap_or(contract.default_plan);
+    let Some((_, plan)) = contract.plans.iter().find(|(n, _)| *n == plan_name) else {
+        let known: Vec<&str> = contract.plans.iter().map(|(n, _)| *n).collect();
         return Err(err(
             "plan",
             format!("unknown plan {plan_name:?} (expected {})", known.join(" | ")),
@@ -423,6 +311,16 @@ fn rate_limits(
     let mut out = if user_has_short { Vec::new() } else { global };
     out.extend(windows);
     Ok(out)
+}
+
+/// The names of the vendors whose contract has `what`, e.g. `leadrocks`.
+fn names_with(what: impl Fn(&Contract) -> bool) -> String {
+    let names: Vec<&str> = Vendor::ALL
+        .iter()
+        .filter(|v| what(v.contract()))
+        .map(|v| v.name())
+        .collect();
+    names.join(", ")
 }
 
 /// Enough requests in flight to keep the rate busy while each takes `latency`:
