@@ -56,9 +56,17 @@ async fn the_second_provider_is_paid_only_for_rows_the_first_left_without_a_veri
 
     // RocketReach, by the sandbox's count: one lookup per row ReachStream
     // left, and no profile bought for a row ReachStream answered.
+    // A lookup the sandbox throttled (429) is sent again: on a busy machine
+    // the client's windows and the sandbox's can meet a request apart.
     let left = rows.iter().filter(|r| r["waterfall_provider"] != "reachstream").count();
     let stats = sb.stats();
-    assert_eq!(stats.calls_to(Vendor::RocketReach, LOOKUP), left as u64);
+    let throttled = stats.calls_with_status(Vendor::RocketReach, LOOKUP, 429);
+    assert_eq!(
+        stats.calls_to(Vendor::RocketReach, LOOKUP) - throttled,
+        left as u64,
+        "RocketReach lookups answered, by status: {:?}",
+        stats.calls.get("rocketreach")
+    );
     let bought: Vec<&String> = stats
         .paid_requests
         .keys()
