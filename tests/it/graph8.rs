@@ -244,7 +244,7 @@ path = "out/crm.csv"
             ),
         ),
     );
-    let before = sb.stats().calls_to(Vendor::Graph8, UPSERT);
+    let before = sb.stats().answered(Vendor::Graph8, UPSERT);
     let out = run(&w).await;
     let report = done(&out, &w);
     let stats = sb.stats();
@@ -261,7 +261,7 @@ path = "out/crm.csv"
     assert_eq!(report["rows_in"], 5_000);
     let supp_list_size = contacts(&sb, Some(SUPPRESSIONS)).await.len() as u64;
     assert_eq!(
-        stats.calls_to(Vendor::Graph8, PAGES),
+        stats.answered(Vendor::Graph8, PAGES),
         1 + 25 + supp_list_size.div_ceil(200)
     );
 
@@ -270,7 +270,7 @@ path = "out/crm.csv"
     assert_eq!(report["stages"]["suppress"]["rows_dropped"], suppressed.len() as u64);
     assert_eq!(report["stages"]["rocketreach_lookup"]["rows_in"], kept);
     assert_eq!(
-        stats.calls_to(Vendor::RocketReach, LOOKUP),
+        stats.answered(Vendor::RocketReach, LOOKUP),
         kept,
         "one lookup per kept row"
     );
@@ -335,7 +335,7 @@ path = "out/crm.csv"
     let upsert = &report["sinks"]["graph8_upsert"];
     assert_eq!(upsert["rows_upserted"], kept);
     assert_eq!(upsert["rows_failed"], 0);
-    assert_eq!(stats.calls_to(Vendor::Graph8, UPSERT) - before, kept.div_ceil(100));
+    assert_eq!(stats.answered(Vendor::Graph8, UPSERT) - before, kept.div_ceil(100));
     eprintln!(
         "5,000 contacts: {} suppressed, {kept} looked up and upserted ({enriched} with a title) in {:.1}s",
         suppressed.len(),
@@ -356,7 +356,7 @@ async fn reads_every_contact_by_page_and_by_cursor() {
     assert_eq!(members.len(), 5_000);
     // Pages of the list, plus the one-contact page that sizes it for the run's fingerprint.
     for (paging, page_size, calls) in [("page", 150, 34 + 1), ("cursor", 200, 25 + 1)] {
-        let before = sb.stats().calls_to(Vendor::Graph8, PAGES);
+        let before = sb.stats().answered(Vendor::Graph8, PAGES);
         let w = Work::new();
         let source = graph8_list(list, &format!("paging = \"{paging}\"\npage_size = {page_size}"));
         w.write(
@@ -370,7 +370,7 @@ async fn reads_every_contact_by_page_and_by_cursor() {
         let ids: Vec<String> = rows(&w, "out/crm.csv").iter().map(|r| r["graph8_id"].clone()).collect();
         assert_eq!(ids.len(), 5_000, "{paging}");
         assert_eq!(ids.iter().cloned().collect::<HashSet<_>>(), members, "{paging}");
-        assert_eq!(sb.stats().calls_to(Vendor::Graph8, PAGES) - before, calls, "{paging}");
+        assert_eq!(sb.stats().answered(Vendor::Graph8, PAGES) - before, calls, "{paging}");
     }
 }
 
@@ -645,7 +645,7 @@ fields = { work_email = "crm_email", first_name = "first_name", last_name = "las
     assert_eq!(failed[0]["line"], "3");
     assert_eq!(failed[0]["field"], "work_email");
     assert_eq!(failed[0]["message"], "value is not a valid email address");
-    assert_eq!(sb.stats().calls_to(Vendor::Graph8, UPSERT), 1, "one batch");
+    assert_eq!(sb.stats().answered(Vendor::Graph8, UPSERT), 1, "one batch");
     let emails: HashSet<String> = by_email(&contacts(&sb, Some(TARGET)).await).into_keys().collect();
     let expected: HashSet<String> = ["ada@analytical.io", "cy@pitch.io", "di@themyscira.io"]
         .map(String::from)

@@ -188,6 +188,12 @@ impl StatsSnapshot {
             .unwrap_or(0)
     }
 
+    /// Calls to a route that got an answer rather than a throttle: a client
+    /// sends a request the sandbox answered 429 again, and pays once.
+    pub fn answered(&self, vendor: Vendor, route: &str) -> u64 {
+        self.calls_to(vendor, route) - self.calls_with_status(vendor, route, 429)
+    }
+
     /// Calls to a route answered with `status`.
     pub fn calls_with_status(&self, vendor: Vendor, route: &str, status: u16) -> u64 {
         self.calls
