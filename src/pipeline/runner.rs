@@ -368,7 +368,11 @@ async fn open_input(
     let source = match &p.source {
         SourceSpec::Csv(spec) => {
             let spec = spec.clone();
-            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
+            let mut csv = blocking(move || CsvSource::open(&spec)).await??;
+            if let Some(fields) = crate::source::csv::fields_read(p) {
+                csv.normalise_only(&fields);
+            }
+            Input::Csv(Box::new(csv))
         }
         SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(vendors))),
     };

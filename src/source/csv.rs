@@ -3,7 +3,8 @@
 //! Handles a UTF-8 BOM, CRLF, quoted fields with delimiters and newlines,
 //! a sniffed or configured delimiter, and maps columns to identity fields by
 //! common header names (overridable). Rows that cannot be used become
-//! rejects with their line number; the run goes on.
+//! rejects with their line number; the run goes on. Only the identity
+//! fields a run reads are normalised ([`fields_read`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -61,6 +62,8 @@ struct Mapping {
     company: Option<usize>,
     website: Option<usize>,
     linkedin_url: Option<usize>,
+    /// Fill a missing company domain from a work email's domain.
+    domain_from_email: bool,
 }
 
 /// Header names recognised without configuration (compared lowercased, with
@@ -144,7 +147,28 @@ impl Mapping {
             company: pick("company", &overrides.company)?,
             website: pick("website", &overrides.website)?,
             linkedin_url: pick("linkedin_url", &overrides.linkedin_url)?,
+            domain_from_email: true,
         })
+    }
+
+    /// The same mapping, normalising only `fields` (and what they are
+    /// derived from): columns no one reads are left unmapped.
+    fn only(&self, fields: &[IdentityField]) -> Mapping {
+        use IdentityField as F;
+        let wants = |f: &[F]| f.iter().any(|f| fields.contains(f));
+        let keep = |col: Option<usize>, wanted: bool| col.filter(|_| wanted);
+        // A name field can come from the others (full name from first and last, and back).
+        let names = wants(&[F::FirstName, F::LastName, F::FullName]);
+        Mapping {
+            email: keep(self.email, wants(&[F::Email, F::CompanyDomain])),
+            full_name: keep(self.full_name, names),
+            first_name: keep(self.first_name, names),
+            last_name: keep(self.last_name, names),
+            company: keep(self.company, wants(&[F::Company])),
+            website: keep(self.website, wants(&[F::CompanyDomain])),
+            linkedin_url: keep(self.linkedin_url, wants(&[F::LinkedinUrl])),
+            domain_from_email: self.domain_from_email && wants(&[F::CompanyDomain]),
+        }
     }
 
     /// The normalised identity of one row; `scratch` is a reused buffer.
@@ -214,6 +238,7 @@ impl Mapping {
         let from_website =
             get(self.website).is_some_and(|raw| id.set_with(F::CompanyDomain, |out| normalize::domain_into(raw, out)));
         if !from_website
+            && self.domain_from_email
             && let Some(domain) = id
                 .email()
                 .and_then(|e| e.split_once('@'))
@@ -401,6 +426,12 @@ impl CsvSource {
         &self.header
     }
 
+    /// Normalise only these identity fields (see [`fields_read`]); the
+    /// others stay absent from every record.
+    pub fn normalise_only(&mut self, fields: &[IdentityField]) {
+        self.mapping = self.mapping.only(fields);
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -576,6 +607,50 @@ impl CsvSource {
     }
 }
 
+/// The identity fields a run reads, when it reads fewer than all: those
+/// its `require` rule, its stages and its sinks' columns read. `None` when a
+/// stage or sink may read any field (a vendor stage, `keep =
+/// "most_complete"`, a sink writing every column or one that is not a file).
+/// Normalising only these ([`CsvSource::normalise_only`]) leaves the output
+/// as it was: a field no one reads is never written.
+pub fn fields_read(p: &crate::spec::ValidPipeline) -> Option<Vec<IdentityField>> {
+    use crate::spec::{SinkSpec, SourceSpec};
+    use crate::stages::StageSpec;
+    use crate::stages::dedupe::Keep;
+    use IdentityField as F;
+    let SourceSpec::Csv(source) = &p.source else {
+        return None;
+    };
+    let mut read = source.require.clone();
+    if !read.contains(&F::Email) {
+        // A row must carry an email, a name or a LinkedIn URL to be kept.
+        read.extend([F::Email, F::FullName, F::LinkedinUrl]);
+    }
+    for stage in &p.stages {
+        match stage {
+            StageSpec::Dedupe(d) if d.keep != Keep::MostComplete => read.extend(&d.key),
+            _ => return None,
+        }
+    }
+    for sink in &p.sinks {
+        let (selection, partitions) = match sink {
+            SinkSpec::Parquet(s) => (s.columns.as_ref()?, &s.partition_by[..]),
+            SinkSpec::Csv(s) => (s.columns.as_ref()?, &[][..]),
+            SinkSpec::Graph8Upsert(_) | SinkSpec::Postgres(_) => return None,
+        };
+        let names = selection.picks().iter().map(|pick| pick.name());
+        for name in names.chain(partitions.iter().map(String::as_str)) {
+            // leadpipe's own columns keep these names (an input column of the
+            // same name is written as `original_<name>`).
+            match name {
+                "email_problem" => read.push(F::Email),
+                name => read.extend(F::ALL.into_iter().find(|f| f.name() == name)),
+            }
+        }
+    }
+    Some(read)
+}
+
 /// A reader that records where every line terminator (`\r`, `\n`) passes,
 /// so record lines can be computed exactly; entries are dropped as records
 /// pass them, so it holds at most a buffer's worth.
@@ -630,4 +705,100 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(format!("{size}:{:016x}", hasher.digest()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IdentityField as F;
+
+    const HEADER: &str = "first_name,last_name,email,company,website,linkedin_url,title";
+
+    /// The fields read by a pipeline of `[source]` extras, stages and sinks, on a small input.
+    fn read_by(toml_body: &str) -> Option<Vec<IdentityField>> {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, format!("{HEADER}\nAnn,Lee,ann@x.com,X,x.com,,CEO\n")).unwrap();
+        let file = dir.path().join("p.toml");
+        let text = format!(
+            "[source]\nkind = \"csv\"\npath = {:?}\n{toml_body}\n[state]\npath = {:?}\n",
+            input,
+            dir.path().join("state.db")
+        );
+        std::fs::write(&file, text).unwrap();
+        let loaded = crate::spec::load(&file).unwrap();
+        let p = crate::spec::validate(loaded, crate::spec::valid::Checks::default()).unwrap();
+        fields_read(&p).map(|mut f| {
+            f.sort_by_key(|f| *f as usize);
+            f.dedup();
+            f
+        })
+    }
+
+    const DEDUPE: &str = "[[stages]]\nkind = \"dedupe\"\nkey = [\"email\"]\n";
+
+    #[test]
+    fn a_dedupe_on_email_to_chosen_columns_reads_the_email_alone() {
+        let body = format!(
+            "require = [\"email\"]\n{DEDUPE}[[sinks]]\nkind = \"parquet\"\npath = \"o.parquet\"\n\
+             columns = [\"original_first_name\", \"email\", \"website\", \"title\"]\n"
+        );
+        assert_eq!(read_by(&body), Some(vec![F::Email]));
+        let body = body.replace("\"title\"", "\"title\", { name = \"company_domain\", as = \"domain\" }");
+        assert_eq!(read_by(&body), Some(vec![F::Email, F::CompanyDomain]));
+    }
+
+    #[test]
+    fn without_a_required_email_the_fields_that_identify_someone_are_read() {
+        let body = "[[sinks]]\nkind = \"csv\"\npath = \"o.csv\"\ncolumns = [\"title\"]\n";
+        assert_eq!(read_by(body), Some(vec![F::Email, F::FullName, F::LinkedinUrl]));
+    }
+
+    #[test]
+    fn every_field_is_read_by_default_columns_vendor_stages_and_most_complete() {
+        let sink = "[[sinks]]\nkind = \"parquet\"\npath = \"o.parquet\"\n";
+        assert_eq!(read_by(&format!("require = [\"email\"]\n{DEDUPE}{sink}")), None);
+        let chosen = format!("{sink}columns = [\"email\"]\n");
+        let most_complete = DEDUPE.replace("key", "keep = \"most_complete\"\nkey");
+        assert_eq!(read_by(&format!("{most_complete}{chosen}")), None);
+    }
+
+    fn row(fields: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    #[test]
+    fn a_narrowed_mapping_gives_the_same_values_for_what_it_keeps() {
+        let header: Vec<String> = HEADER.split(',').map(String::from).collect();
+        let all = Mapping::from_header(&header, &ColumnOverrides::default()).unwrap();
+        let rows = [
+            row(&[
+                "Ann",
+                "Lee",
+                " Ann@X.com ",
+                "X Inc",
+                "https://www.x.com/",
+                "linkedin.com/in/ann",
+                "CEO",
+            ]),
+            row(&["Bo", "", "bo@gmail.com", "", "not a site", "", ""]),
+            row(&["", "", "bad@", "", "", "", ""]),
+        ];
+        let mut scratch = String::new();
+        for rec in &rows {
+            let full = all.identity(rec, &mut scratch);
+            let email = all.only(&[F::Email]).identity(rec, &mut scratch);
+            assert_eq!((email.email(), email.email_problem), (full.email(), full.email_problem));
+            assert_eq!(email.present(), usize::from(full.email().is_some()));
+            let domain = all.only(&[F::CompanyDomain]).identity(rec, &mut scratch);
+            assert_eq!(domain.company_domain(), full.company_domain());
+            let names = all.only(&[F::LastName]).identity(rec, &mut scratch);
+            assert_eq!(
+                (names.first_name(), names.last_name(), names.full_name()),
+                (full.first_name(), full.last_name(), full.full_name())
+            );
+            assert_eq!(names.company(), None);
+            assert_eq!(all.only(&IdentityField::ALL).identity(rec, &mut scratch), full);
+        }
+    }
 }
