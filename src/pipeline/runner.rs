@@ -338,7 +338,7 @@ fn spawn_source(
         Input::Csv(source) => {
             tokio::task::spawn_blocking(move || read_source(*source, tx, recycled, batch_rows, progress, shutdown))
         }
-        Input::Graph8(source) => tokio::spawn(read_graph8(source, tx, progress, shutdown)),
+        Input::Graph8(source) => tokio::spawn(read_graph8(*source, tx, progress, shutdown)),
     }
 }
 
@@ -374,7 +374,7 @@ async fn open_input(
             }
             Input::Csv(Box::new(csv))
         }
-        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(vendors))),
+        SourceSpec::Graph8List(spec) => Input::Graph8(Box::new(Graph8Source::new(spec, graph8_client(vendors)))),
     };
     let (header, bytes) = match &source {
         Input::Csv(csv) => (
@@ -681,5 +681,5 @@ async fn start_webhook(
 /// The source of a run, opened.
 enum Input {
     Csv(Box<CsvSource>),
-    Graph8(Graph8Source),
+    Graph8(Box<Graph8Source>),
 }

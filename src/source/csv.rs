@@ -755,7 +755,7 @@ mod tests {
     }
 
     #[test]
-    fn every_field_is_read_by_default_columns_vendor_stages_and_most_complete() {
+    fn every_field_is_read_by_default_columns_and_most_complete() {
         let sink = "[[sinks]]\nkind = \"parquet\"\npath = \"o.parquet\"\n";
         assert_eq!(read_by(&format!("require = [\"email\"]\n{DEDUPE}{sink}")), None);
         let chosen = format!("{sink}columns = [\"email\"]\n");
