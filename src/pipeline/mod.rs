@@ -5,6 +5,7 @@
 //! `outputs` opens, feeds and commits the sinks.
 
 mod crm_lists;
+mod fields;
 pub mod normalize;
 mod outputs;
 pub mod preflight;

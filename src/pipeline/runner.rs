@@ -369,7 +369,7 @@ async fn open_input(
         SourceSpec::Csv(spec) => {
             let spec = spec.clone();
             let mut csv = blocking(move || CsvSource::open(&spec)).await??;
-            if let Some(fields) = crate::source::csv::fields_read(p) {
+            if let Some(fields) = super::fields::fields_read(p) {
                 csv.normalise_only(&fields);
             }
             Input::Csv(Box::new(csv))
