@@ -5,7 +5,6 @@
 //! `outputs` opens, feeds and commits the sinks.
 
 mod crm_lists;
-mod fields;
 pub mod normalize;
 mod outputs;
 pub mod preflight;
@@ -13,5 +12,8 @@ pub mod progress;
 pub mod record;
 pub mod runner;
 mod stage_tasks;
+
+// Which identity fields a run reads, so the CSV source normalises only those.
+mod fields;
 
 pub use runner::{RunError, RunOptions, RunOutcome, run};
