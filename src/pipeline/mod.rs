@@ -9,4 +9,7 @@ pub mod progress;
 pub mod runner;
 mod stage_tasks;
 
+// Which identity fields a run reads, so the CSV source normalises only those.
+mod fields;
+
 pub use runner::{RunError, RunOptions, RunOutcome, run};

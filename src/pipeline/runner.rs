@@ -352,7 +352,7 @@ fn spawn_source(
         Input::Csv(source) => {
             tokio::task::spawn_blocking(move || read_source(*source, tx, recycled, batch_rows, progress, shutdown))
         }
-        Input::Graph8(source) => tokio::spawn(read_graph8(source, tx, progress, shutdown)),
+        Input::Graph8(source) => tokio::spawn(read_graph8(*source, tx, progress, shutdown)),
     }
 }
 
@@ -382,9 +382,13 @@ async fn open_input(
     let source = match &p.source {
         SourceSpec::Csv(spec) => {
             let spec = spec.clone();
-            Input::Csv(Box::new(blocking(move || CsvSource::open(&spec)).await??))
+            let mut csv = blocking(move || CsvSource::open(&spec)).await??;
+            if let Some(fields) = super::fields::fields_read(p) {
+                csv.normalise_only(&fields);
+            }
+            Input::Csv(Box::new(csv))
         }
-        SourceSpec::Graph8List(spec) => Input::Graph8(Graph8Source::new(spec, graph8_client(vendors))),
+        SourceSpec::Graph8List(spec) => Input::Graph8(Box::new(Graph8Source::new(spec, graph8_client(vendors)))),
     };
     let (header, bytes) = match &source {
         Input::Csv(csv) => (
@@ -691,5 +695,5 @@ async fn start_webhook(
 /// The source of a run, opened.
 enum Input {
     Csv(Box<CsvSource>),
-    Graph8(Graph8Source),
+    Graph8(Box<Graph8Source>),
 }

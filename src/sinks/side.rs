@@ -78,8 +78,10 @@ fn csv_line(fields: &[String]) -> Result<String, csv::Error> {
     if fields.is_empty() {
         return Ok(String::new());
     }
+    // A small buffer: the default (8 KiB, zeroed) cost more than writing the line.
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(256)
         .from_writer(Vec::new());
     w.write_record(fields)?;
     let mut line = w.into_inner().map_err(|e| e.into_error())?;

@@ -3,7 +3,9 @@
 //! Handles a UTF-8 BOM, CRLF, quoted fields with delimiters and newlines,
 //! a sniffed or configured delimiter, and maps columns to identity fields by
 //! common header names (overridable). Rows that cannot be used become
-//! rejects with their line number; the run goes on.
+//! rejects with their line number; the run goes on. A run may ask for only
+//! the identity fields it reads to be normalised
+//! ([`CsvSource::normalise_only`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -61,6 +63,8 @@ struct Mapping {
     company: Option<usize>,
     website: Option<usize>,
     linkedin_url: Option<usize>,
+    /// Fill a missing company domain from a work email's domain.
+    domain_from_email: bool,
 }
 
 /// Header names recognised without configuration (compared lowercased, with
@@ -144,7 +148,28 @@ impl Mapping {
             company: pick("company", &overrides.company)?,
             website: pick("website", &overrides.website)?,
             linkedin_url: pick("linkedin_url", &overrides.linkedin_url)?,
+            domain_from_email: true,
         })
+    }
+
+    /// The same mapping, normalising only `fields` (and what they are
+    /// derived from): columns no one reads are left unmapped.
+    fn only(&self, fields: &[IdentityField]) -> Mapping {
+        use IdentityField as F;
+        let wants = |f: &[F]| f.iter().any(|f| fields.contains(f));
+        let keep = |col: Option<usize>, wanted: bool| col.filter(|_| wanted);
+        // A name field can come from the others (full name from first and last, and back).
+        let names = wants(&[F::FirstName, F::LastName, F::FullName]);
+        Mapping {
+            email: keep(self.email, wants(&[F::Email, F::CompanyDomain])),
+            full_name: keep(self.full_name, names),
+            first_name: keep(self.first_name, names),
+            last_name: keep(self.last_name, names),
+            company: keep(self.company, wants(&[F::Company])),
+            website: keep(self.website, wants(&[F::CompanyDomain])),
+            linkedin_url: keep(self.linkedin_url, wants(&[F::LinkedinUrl])),
+            domain_from_email: self.domain_from_email && wants(&[F::CompanyDomain]),
+        }
     }
 
     /// The normalised identity of one row; `scratch` is a reused buffer.
@@ -214,6 +239,7 @@ impl Mapping {
         let from_website =
             get(self.website).is_some_and(|raw| id.set_with(F::CompanyDomain, |out| normalize::domain_into(raw, out)));
         if !from_website
+            && self.domain_from_email
             && let Some(domain) = id
                 .email()
                 .and_then(|e| e.split_once('@'))
@@ -399,6 +425,12 @@ impl CsvSource {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Normalise only these identity fields; the others stay absent from
+    /// every record.
+    pub fn normalise_only(&mut self, fields: &[IdentityField]) {
+        self.mapping = self.mapping.only(fields);
     }
 
     pub fn path(&self) -> &Path {
@@ -630,4 +662,51 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(format!("{size}:{:016x}", hasher.digest()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IdentityField as F;
+
+    const HEADER: &str = "first_name,last_name,email,company,website,linkedin_url,title";
+
+    fn row(fields: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    #[test]
+    fn a_narrowed_mapping_gives_the_same_values_for_what_it_keeps() {
+        let header: Vec<String> = HEADER.split(',').map(String::from).collect();
+        let all = Mapping::from_header(&header, &ColumnOverrides::default()).unwrap();
+        let rows = [
+            row(&[
+                "Ann",
+                "Lee",
+                " Ann@X.com ",
+                "X Inc",
+                "https://www.x.com/",
+                "linkedin.com/in/ann",
+                "CEO",
+            ]),
+            row(&["Bo", "", "bo@gmail.com", "", "not a site", "", ""]),
+            row(&["", "", "bad@", "", "", "", ""]),
+        ];
+        let mut scratch = String::new();
+        for rec in &rows {
+            let full = all.identity(rec, &mut scratch);
+            let email = all.only(&[F::Email]).identity(rec, &mut scratch);
+            assert_eq!((email.email(), email.email_problem), (full.email(), full.email_problem));
+            assert_eq!(email.present(), usize::from(full.email().is_some()));
+            let domain = all.only(&[F::CompanyDomain]).identity(rec, &mut scratch);
+            assert_eq!(domain.company_domain(), full.company_domain());
+            let names = all.only(&[F::LastName]).identity(rec, &mut scratch);
+            assert_eq!(
+                (names.first_name(), names.last_name(), names.full_name()),
+                (full.first_name(), full.last_name(), full.full_name())
+            );
+            assert_eq!(names.company(), None);
+            assert_eq!(all.only(&IdentityField::ALL).identity(rec, &mut scratch), full);
+        }
+    }
 }
