@@ -678,8 +678,8 @@ async fn start_webhook(
     if !p.stages.iter().any(StageSpec::needs_webhook) {
         return Ok(None);
     }
-    let rs = p.vendors.reachstream.clone().unwrap_or_default();
-    let rr = p.vendors.rocketreach.clone().unwrap_or_default();
+    let rs = p.vendors.get(Vendor::ReachStream).cloned().unwrap_or_default();
+    let rr = p.vendors.get(Vendor::RocketReach).cloned().unwrap_or_default();
     let secrets = crate::vendors::webhook::Secrets {
         reachstream: rs.webhook_secret.clone(),
         rocketreach: rr.webhook_secret.clone(),

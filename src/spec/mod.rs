@@ -223,18 +223,22 @@ impl SourceSpec {
 }
 
 fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {
-    let line = e.span().map(|span| line_of(text, span.start));
+    let mut line = e.span().map(|span| line_of(text, span.start));
     let message = e.message().trim().to_string();
-    // serde names a missing key in its message, not in its path: name it as the key.
-    let key = match message
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next())
-    {
-        Some(field) => Some(match key {
-            Some(table) => format!("{table}.{field}"),
-            None => field.to_string(),
-        }),
-        None => key,
+    // serde names a missing or unknown key in its message, not in its path: name it as the key.
+    let field = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|m| m.split('`').next());
+    let key = match (field, key) {
+        (Some(field), Some(table)) if !table.ends_with(&format!(".{field}")) => {
+            let key = format!("{table}.{field}");
+            // A map's visitor refusing a key points at the table: find the key's own line.
+            line = line_of_key(text, &key).or(line);
+            Some(key)
+        }
+        (Some(field), None) => Some(field.to_string()),
+        (_, key) => key,
     };
     Located {
         file: file.to_path_buf(),

@@ -10,6 +10,7 @@ use super::{
     Loaded, Located, PipelineSpec, RunSpec, SinkSpec, SourceSpec, VendorsSpec, line_of_key, line_of_key_or_parent,
 };
 use crate::stages::{CheckContext, StageSpec};
+use crate::vendors::Vendor;
 
 /// A pipeline that passed validation; the runner builds from this alone.
 #[derive(Debug, Clone)]
@@ -216,7 +217,7 @@ fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String
             if !(1..=200).contains(&g.page_size) {
                 err("source.page_size".into(), format!("{} is outside 1..=200", g.page_size));
             }
-            if spec.vendors.graph8.is_none() && !checks.sandbox {
+            if spec.vendors.get(Vendor::Graph8).is_none() && !checks.sandbox {
                 err("source.kind".into(), needs_graph8());
             }
         }
@@ -348,7 +349,7 @@ fn check_sinks(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String,
                         "must map work_email or linkedin_url (graph8 upserts match on them)".into(),
                     );
                 }
-                if spec.vendors.graph8.is_none() && !checks.sandbox {
+                if spec.vendors.get(Vendor::Graph8).is_none() && !checks.sandbox {
                     err(format!("sinks[{i}].kind"), needs_graph8());
                 }
             }

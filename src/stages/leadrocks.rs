@@ -204,7 +204,7 @@ impl super::Stage for LeadRocksSpec {
 
 impl VerifyStage {
     pub fn start(spec: &LeadRocksSpec, ctx: &StageContext<'_>) -> Result<VerifyStage, StateError> {
-        let policy = CachePolicy::from_spec(ctx.vendor_specs.leadrocks.as_ref(), ctx.refresh);
+        let policy = CachePolicy::from_spec(ctx.vendor_specs.get(Vendor::LeadRocks), ctx.refresh);
         let http = ctx.http(Vendor::LeadRocks);
         let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http.clone(), ctx.writer.clone(), policy)?;
         let bulk = BulkSettings {

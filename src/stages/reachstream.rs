@@ -410,13 +410,16 @@ impl super::Stage for ReachStreamSpec {
 /// True when ReachStream would deliver contacts to a receiver that cannot
 /// authenticate them: no `[vendors.reachstream] webhook_secret`, outside the sandbox.
 pub(crate) fn webhook_secret_missing(ctx: &super::CheckContext<'_>) -> bool {
-    let secret = ctx.vendors.reachstream.as_ref().and_then(|v| v.webhook_secret.as_ref());
+    let secret = ctx
+        .vendors
+        .get(crate::vendors::Vendor::ReachStream)
+        .and_then(|v| v.webhook_secret.as_ref());
     secret.is_none() && !ctx.sandbox
 }
 
 impl EnrichStage {
     pub fn start(spec: &ReachStreamSpec, ctx: &StageContext<'_>) -> Result<EnrichStage, StateError> {
-        let vendor_spec = ctx.vendor_specs.reachstream.clone().unwrap_or_default();
+        let vendor_spec = ctx.vendor_specs.get(Vendor::ReachStream).cloned().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::ReachStream);
         let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;

@@ -164,7 +164,7 @@ impl LookupStage {
     /// The stage for one run: the vendor's shared client behind the cache and
     /// ledger, with what an earlier attempt of the run stored or left pending.
     pub fn start(spec: &RocketReachSpec, ctx: &StageContext<'_>) -> Result<LookupStage, StateError> {
-        let vendor_spec = ctx.vendor_specs.rocketreach.clone().unwrap_or_default();
+        let vendor_spec = ctx.vendor_specs.get(Vendor::RocketReach).cloned().unwrap_or_default();
         let policy = CachePolicy::from_spec(Some(&vendor_spec), ctx.refresh);
         let http = ctx.http(Vendor::RocketReach);
         let paid = PaidCalls::new(ctx.state_path, ctx.run_id, http, ctx.writer.clone(), policy)?;

@@ -522,10 +522,14 @@ mod tests {
 
     fn daily(day: u64) -> BudgetSpec {
         BudgetSpec {
-            leadrocks: Some(Caps {
-                day: Some(day),
-                ..Caps::default()
-            }),
+            vendors: [(
+                Vendor::LeadRocks,
+                Caps {
+                    day: Some(day),
+                    ..Caps::default()
+                },
+            )]
+            .into(),
             ..BudgetSpec::default()
         }
     }
@@ -609,11 +613,14 @@ mod tests {
         let writer = Writer::spawn(&path).unwrap();
         let spec = BudgetSpec {
             max_paid_calls: Some(3),
-            reachstream: Some(Caps {
-                run: Some(5),
-                ..Caps::default()
-            }),
-            ..BudgetSpec::default()
+            vendors: [(
+                Vendor::ReachStream,
+                Caps {
+                    run: Some(5),
+                    ..Caps::default()
+                },
+            )]
+            .into(),
         };
         let b = Budget::open(&path, 1, spec.clone(), writer.handle(), system_clock()).unwrap();
         let held = b.reserve(Vendor::ReachStream, "fetch", 3.0).await.unwrap();

@@ -83,3 +83,19 @@ impl serde::Serialize for Vendor {
         s.serialize_str(self.name())
     }
 }
+
+/// A vendor's name as a key of the pipeline file (`[vendors.<name>]`,
+/// `[budget] <name> = …`); an unknown name is refused with the known ones.
+impl<'de> serde::Deserialize<'de> for Vendor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Vendor::from_name(&name).ok_or_else(|| serde::de::Error::custom(unknown_vendor(&name)))
+    }
+}
+
+/// "unknown vendor `x`, expected one of …", worded as serde words an unknown
+/// field, so the pipeline file's diagnosis names it as the key.
+pub fn unknown_vendor(name: &str) -> String {
+    let known: Vec<String> = Vendor::ALL.iter().map(|v| format!("`{v}`")).collect();
+    format!("unknown vendor `{name}`, expected one of {}", known.join(", "))
+}

@@ -10,26 +10,22 @@ use serde::Deserialize;
 use crate::sandbox::Endpoints;
 use crate::secret::Secret;
 use crate::units::{Rate, Span};
+use crate::vendors::Vendor;
 
+/// Every `[vendors.<name>]` table, keyed by the vendor's registry name.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VendorsSpec {
-    pub rocketreach: Option<VendorSpec>,
-    pub reachstream: Option<VendorSpec>,
-    pub leadrocks: Option<VendorSpec>,
-    pub graph8: Option<VendorSpec>,
-}
+#[serde(transparent)]
+pub struct VendorsSpec(BTreeMap<Vendor, VendorSpec>);
 
 impl VendorsSpec {
+    /// The table of `vendor`, when the file has one.
+    pub fn get(&self, vendor: Vendor) -> Option<&VendorSpec> {
+        self.0.get(&vendor)
+    }
+
+    /// The tables the file has, with their vendor's name.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &VendorSpec)> {
-        [
-            ("rocketreach", &self.rocketreach),
-            ("reachstream", &self.reachstream),
-            ("leadrocks", &self.leadrocks),
-            ("graph8", &self.graph8),
-        ]
-        .into_iter()
-        .filter_map(|(name, spec)| spec.as_ref().map(|s| (name, s)))
+        self.0.iter().map(|(v, s)| (v.name(), s))
     }
 
     /// Point these vendors at the sandbox's simulators: base URLs, keys and
@@ -37,19 +33,17 @@ impl VendorsSpec {
     /// `${VAR}`s need not be set for a sandbox run). The sandbox hands out
     /// plain data; what it means for a pipeline is the client's business.
     pub fn point_at(&mut self, sandbox: &Endpoints) {
-        fn set<'a>(slot: &'a mut Option<VendorSpec>, base_url: &str, key: &str) -> &'a mut VendorSpec {
-            let spec = slot.get_or_insert_with(Default::default);
-            spec.base_url = Some(base_url.to_string());
-            spec.api_key = Some(Secret::new(key));
-            spec
+        for &vendor in Vendor::ALL {
+            let Some(simulator) = sandbox.get(vendor.name()) else {
+                continue;
+            };
+            let spec = self.0.entry(vendor).or_default();
+            spec.base_url = Some(simulator.base_url.clone());
+            spec.api_key = Some(Secret::new(&simulator.api_key));
+            if let Some(secret) = &simulator.webhook_secret {
+                spec.webhook_secret = Some(Secret::new(secret));
+            }
         }
-        let (rr, lr, g8) = (&sandbox.rocketreach, &sandbox.leadrocks, &sandbox.graph8);
-        set(&mut self.rocketreach, &rr.base_url, &rr.api_key);
-        let rs = &sandbox.reachstream;
-        let spec = set(&mut self.reachstream, &rs.base_url, &rs.api_key);
-        spec.webhook_secret = Some(Secret::new(&rs.webhook_secret));
-        set(&mut self.leadrocks, &lr.base_url, &lr.api_key);
-        set(&mut self.graph8, &g8.base_url, &g8.api_key);
     }
 }
 

@@ -211,4 +211,30 @@ fn a_bad_budget_is_refused_with_its_file_line_and_key_before_any_paid_call() {
     check(&out, 2);
     assert!(stderr(&out).contains("p.toml:22: budget.leadrocks"), "{}", stderr(&out));
     assert!(stderr(&out).contains("unknown field `runs`"), "{}", stderr(&out));
+    // A vendor name the registry does not know, under [budget] and under [vendors].
+    work.write(
+        "p.toml",
+        format!("{MINIMAL}\n[budget]\nmax_paid_calls = 10\nlead_rocks = {{ run = 5 }}\n"),
+    );
+    let out = work.run(&["run", "p.toml"]);
+    check(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "p.toml:23: budget.lead_rocks: unknown field `lead_rocks`, expected `max_paid_calls` or a vendor"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    work.write(
+        "p.toml",
+        format!("{MINIMAL}\n[vendors.rocket_reach]\napi_key = \"k\"\n"),
+    );
+    let out = work.run(&["run", "p.toml"]);
+    check(&out, 2);
+    assert!(
+        stderr(&out)
+            .contains("p.toml:21: vendors.rocket_reach: unknown vendor `rocket_reach`, expected one of `rocketreach`"),
+        "{}",
+        stderr(&out)
+    );
 }

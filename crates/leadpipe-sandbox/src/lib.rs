@@ -176,6 +176,35 @@ pub struct Endpoints {
     pub graph8: Endpoint,
 }
 
+/// One simulator's endpoint by vendor name (shim until the simulator registry lands).
+#[derive(Clone, Debug)]
+pub struct NamedEndpoint {
+    pub base_url: String,
+    pub api_key: String,
+    pub webhook_secret: Option<String>,
+}
+
+impl Endpoints {
+    pub fn get(&self, name: &str) -> Option<NamedEndpoint> {
+        let plain = |e: &Endpoint| NamedEndpoint {
+            base_url: e.base_url.clone(),
+            api_key: e.api_key.clone(),
+            webhook_secret: None,
+        };
+        match name {
+            "rocketreach" => Some(plain(&self.rocketreach)),
+            "leadrocks" => Some(plain(&self.leadrocks)),
+            "graph8" => Some(plain(&self.graph8)),
+            "reachstream" => Some(NamedEndpoint {
+                base_url: self.reachstream.base_url.clone(),
+                api_key: self.reachstream.api_key.clone(),
+                webhook_secret: Some(self.reachstream.webhook_secret.clone()),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Shared state of the four simulators.
 pub(crate) struct Core {
     universe: Arc<Universe>,

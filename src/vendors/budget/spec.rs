@@ -12,26 +12,60 @@
 //! promise to users and tools: keep it. Enforcement lives in the parent
 //! module; this one only parses and checks.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use crate::vendors::Vendor;
 
 /// `[budget]` as written; every key optional.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BudgetSpec {
     /// Paid requests one run may send, all vendors together (a run resumed
     /// after a stop or a crash is the same run).
-    #[serde(default)]
     pub max_paid_calls: Option<u64>,
-    #[serde(default)]
-    pub rocketreach: Option<Caps>,
-    #[serde(default)]
-    pub reachstream: Option<Caps>,
-    #[serde(default)]
-    pub leadrocks: Option<Caps>,
+    /// Credit caps, by the vendor's registry name as the key.
+    pub vendors: BTreeMap<Vendor, Caps>,
+}
+
+/// `max_paid_calls`, or a vendor's name; any other key is refused as serde
+/// refuses an unknown field, so the diagnosis names it and its line.
+impl<'de> Deserialize<'de> for BudgetSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = BudgetSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [budget] table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BudgetSpec, A::Error> {
+                let mut spec = BudgetSpec::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "max_paid_calls" {
+                        spec.max_paid_calls = Some(map.next_value()?);
+                        continue;
+                    }
+                    let Some(vendor) = Vendor::from_name(&key) else {
+                        let known: Vec<String> = Vendor::ALL.iter().map(|v| format!("`{v}`")).collect();
+                        return Err(de::Error::custom(format!(
+                            "unknown field `{key}`, expected `max_paid_calls` or a vendor: {}",
+                            known.join(", ")
+                        )));
+                    };
+                    spec.vendors.insert(vendor, map.next_value()?);
+                }
+                Ok(spec)
+            }
+        }
+        d.deserialize_map(Keys)
+    }
 }
 
 /// One vendor's credit caps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Caps {
     /// Credits one run may spend (resumes included).
@@ -48,18 +82,12 @@ pub struct Caps {
 impl BudgetSpec {
     /// True when nothing is capped.
     pub fn is_empty(&self) -> bool {
-        self.max_paid_calls.is_none() && self.vendors().next().is_none()
+        self.max_paid_calls.is_none() && self.vendors.is_empty()
     }
 
     /// The capped vendors, by the name the state store and reports use.
     pub fn vendors(&self) -> impl Iterator<Item = (&'static str, Caps)> + '_ {
-        [
-            ("rocketreach", self.rocketreach),
-            ("reachstream", self.reachstream),
-            ("leadrocks", self.leadrocks),
-        ]
-        .into_iter()
-        .filter_map(|(n, c)| c.map(|c| (n, c)))
+        self.vendors.iter().map(|(v, c)| (v.name(), *c))
     }
 
     /// The caps of `vendor` (none when it is not capped).
@@ -115,11 +143,15 @@ mod tests {
     #[test]
     fn caps_that_can_never_bind_are_named() {
         let b = BudgetSpec {
-            leadrocks: Some(Caps {
-                run: Some(10),
-                day: Some(5),
-                month: None,
-            }),
+            vendors: [(
+                Vendor::LeadRocks,
+                Caps {
+                    run: Some(10),
+                    day: Some(5),
+                    month: None,
+                },
+            )]
+            .into(),
             ..BudgetSpec::default()
         };
         let problems = b.check(&[]);
