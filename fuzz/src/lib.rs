@@ -246,10 +246,11 @@ fn receivers() -> Receivers {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let secrets = Secrets {
-            reachstream: Some(leadpipe::secret::Secret::new(RS_SECRET)),
-            rocketreach: rr.map(leadpipe::secret::Secret::new),
-        };
+        let secrets: Secrets = [(Vendor::ReachStream, RS_SECRET)]
+            .into_iter()
+            .chain(rr.map(|s| (Vendor::RocketReach, s)))
+            .map(|(v, s)| (v, leadpipe::secret::Secret::new(s)))
+            .collect();
         Harness::new(&path, secrets, 4096).expect("a receiver over a fresh state file")
     };
     Receivers {

@@ -678,16 +678,11 @@ async fn start_webhook(
     if !p.stages.iter().any(StageSpec::needs_webhook) {
         return Ok(None);
     }
-    let rs = p.vendors.get(Vendor::ReachStream).cloned().unwrap_or_default();
-    let rr = p.vendors.get(Vendor::RocketReach).cloned().unwrap_or_default();
-    let secrets = crate::vendors::webhook::Secrets {
-        reachstream: rs.webhook_secret.clone(),
-        rocketreach: rr.webhook_secret.clone(),
-    };
+    let secrets = crate::vendors::webhook::Secrets::of(&p.vendors);
     let spec = p.webhook.clone().unwrap_or_default();
     let receiver = crate::vendors::webhook::Receiver::start(&spec, &p.state_path, secrets, shutdown).await?;
-    if sandbox && let Some(base) = rs.base_url.as_deref().or(rr.base_url.as_deref()) {
-        crate::vendors::webhook::point_sandbox(base, &receiver, rr.webhook_secret.as_ref()).await?;
+    if sandbox {
+        crate::vendors::webhook::point_sandbox(&p.vendors, &receiver).await?;
     }
     Ok(Some(receiver))
 }

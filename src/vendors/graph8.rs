@@ -1,6 +1,6 @@
 //! graph8 (the CRM) client: list pages by page number or by cursor, batch
 //! upserts of at most 100 contacts, and graph8's error bodies decoded into
-//! clear messages (`docs/contracts.md`, graph8).
+//! clear messages (`docs/contracts/graph8.md`).
 //!
 //! Every call goes through the shared HTTP layer ([`VendorHttp`]): its rate
 //! windows (50/s and 1,000/min by default), its 429 pause honouring
@@ -41,6 +41,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::graph8,
     balance: None,
+    webhook: None,
 };
 
 /// Most contacts `PUT /contacts/assert/batch` takes in one call.

@@ -1,4 +1,4 @@
-//! LeadRocks email verification (`docs/contracts.md`, LeadRocks):
+//! LeadRocks email verification (`docs/contracts/leadrocks.md`):
 //! the verdict format, instant verification, bulk jobs and the credit balance.
 //!
 //! - [`Verdict`]: one email's answer, read from the vendor's `"yes"`/`"no"`
@@ -53,6 +53,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::leadrocks,
     balance: Some(|http| Box::pin(async move { credit_balance(http).await.map(|n| Meter::Remaining(n as f64)) })),
+    webhook: None,
 };
 
 /// The status of an email, in the vendor's four words (`Unknown` keeps anything else).

@@ -20,7 +20,6 @@ pub mod leadrocks;
 pub mod paid;
 pub mod reachstream;
 pub mod rocketreach;
-pub mod rocketreach_bulk;
 pub mod spec;
 pub mod webhook;
 

@@ -2,34 +2,26 @@
 //!
 //! Started by the runner when a stage needs it ([`crate::stages::StageSpec::needs_webhook`]),
 //! on the `[webhook] listen` address, and stopped when the stages are done.
-//! One route per vendor: `POST /reachstream`, `POST /rocketreach`.
+//! Each vendor that delivers by webhook names its route and its handling in
+//! its contract ([`WebhookRoute`], e.g. `POST /reachstream`); this module
+//! mounts one route per such vendor and owns what every delivery shares. It
+//! knows no vendor's payloads.
 //!
-//! A delivery is, in this order: authenticated (the `webhook_secret_key`
-//! header compared in constant time with the configured secret; 401 and
-//! nothing stored otherwise), size-limited (`max_body_bytes`, 413), read
-//! (400 if it names no `unique_processing_id`), **stored** in the state
-//! store's `webhook_deliveries` table, and only then acknowledged with 200.
-//! A crash before the 200 loses nothing: the vendor retries. Each distinct
-//! post of a processing id is kept as one part (under `<id>#<hash of the
-//! body>`), so a vendor that sends a fetch's records in several posts loses
-//! none, and a repeated post changes nothing.
+//! A delivery is size-limited (`max_body_bytes`, 413), authenticated and read
+//! by its vendor's handler (401 and nothing stored without the right secret or
+//! signature, compared in constant time), **stored** in the state store's
+//! `webhook_deliveries` table, and only then acknowledged with 200. A crash
+//! before the 200 loses nothing: the vendor retries. A delivery kept as parts
+//! ([`Receiver::store_part`]) keeps each distinct post under `<id>#<hash of
+//! the body>`, so a vendor that sends one answer in several posts loses none,
+//! and a repeated post changes nothing; one kept whole ([`Receiver::store`])
+//! keeps the first payload per key.
 //!
-//! RocketReach deliveries are checked against `X-RocketReach-Signature`
-//! (base64 HMAC-SHA256 of the raw body, constant-time) when a secret is
-//! configured, and stored per profile, under every key it belongs to: the
-//! bulk query's `metadata.leadpipe_key` when the vendor echoes it; each bulk
-//! query the stage expects ([`Receiver::expect_rocketreach`]) that the
-//! profile answers by identity (LinkedIn URL, email, name and employer), for
-//! vendors that echo nothing; and `id:<profile id>`. A profile that matches
-//! none of these is kept under `unmatched:<hash>` (paid for, so never
-//! dropped), counted by [`Receiver::unmatched`], and matched again when a
-//! later attempt of the run expects its query.
-//!
-//! Stages wait for a processing id with [`Receiver::wait`]; a payload that
-//! arrived before the wait began (in this run, or in an earlier attempt of
-//! it that was killed) is found in the store.
+//! Stages wait for a key with [`Receiver::wait`]; a payload that arrived
+//! before the wait began (in this run, or in an earlier attempt of it that was
+//! killed) is found in the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,9 +29,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::routing::post;
+use futures::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -48,7 +41,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secret;
 use crate::state::{StateError, connect, now};
-use crate::vendors::rocketreach::{LookupKey, Profile, answers};
+use crate::vendors::Vendor;
+use crate::vendors::spec::VendorsSpec;
 
 /// `[webhook]`: where the run's receiver listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +54,7 @@ pub struct WebhookSpec {
     pub listen: SocketAddr,
     /// The URL vendors are configured to post to, when it is not
     /// `http://<listen>` (a tunnel or reverse proxy in front of the receiver).
-    /// Routes are appended: `<public_url>/reachstream`.
+    /// Routes are appended: `<public_url>/<vendor>`.
     #[serde(default)]
     pub public_url: Option<String>,
     /// Largest accepted delivery body; larger ones get 413.
@@ -86,14 +80,53 @@ fn default_max_body() -> usize {
     64 * 1024 * 1024
 }
 
-/// The secrets deliveries are checked against, by vendor.
+/// How one vendor delivers to the receiver: its route and its handling.
+/// A vendor's contract names it ([`crate::vendors::http::Contract::webhook`]).
+pub struct WebhookRoute {
+    /// The route under the receiver's URL, e.g. `/reachstream`.
+    pub path: &'static str,
+    /// Authenticate, read and store one delivery; the status to answer.
+    pub receive: fn(Delivery) -> BoxFuture<'static, StatusCode>,
+    /// The sandbox simulator's config patch that points its webhook at `url`
+    /// (signing with `secret`, when the vendor signs).
+    pub sandbox: fn(url: &str, secret: Option<&Secret>) -> serde_json::Value,
+}
+
+/// One post to a vendor's route, as its handler gets it.
+pub struct Delivery {
+    pub receiver: Receiver,
+    pub vendor: Vendor,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// The secrets deliveries are checked against, by vendor: each vendor's
+/// `[vendors.<name>] webhook_secret`.
 #[derive(Debug, Clone, Default)]
-pub struct Secrets {
-    /// ReachStream's `webhook_secret_key`; without one every delivery gets 401.
-    pub reachstream: Option<Secret>,
-    /// RocketReach's signature secret: when set, `X-RocketReach-Signature`
-    /// (base64 HMAC-SHA256 of the raw body) must match.
-    pub rocketreach: Option<Secret>,
+pub struct Secrets(BTreeMap<Vendor, Secret>);
+
+impl Secrets {
+    /// The webhook secrets of the vendors that deliver by webhook.
+    pub fn of(vendors: &VendorsSpec) -> Secrets {
+        routes()
+            .filter_map(|(v, _)| Some((v, vendors.get(v)?.webhook_secret.clone()?)))
+            .collect()
+    }
+
+    pub fn get(&self, vendor: Vendor) -> Option<&Secret> {
+        self.0.get(&vendor)
+    }
+}
+
+impl FromIterator<(Vendor, Secret)> for Secrets {
+    fn from_iter<I: IntoIterator<Item = (Vendor, Secret)>>(iter: I) -> Secrets {
+        Secrets(iter.into_iter().collect())
+    }
+}
+
+/// The vendors that deliver by webhook, with their routes.
+fn routes() -> impl Iterator<Item = (Vendor, &'static WebhookRoute)> {
+    Vendor::ALL.iter().filter_map(|&v| Some((v, v.contract().webhook?)))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,10 +159,8 @@ pub struct Receiver {
 
 struct Inner {
     conn: Mutex<Connection>,
-    /// RocketReach bulk queries waiting for their profile, by canonical key.
-    rr_expected: Mutex<HashMap<String, LookupKey>>,
-    /// When a RocketReach delivery for each `RR-Request-ID` first came.
-    rr_arrivals: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Each vendor's own state of its deliveries, by type ([`Receiver::state`]).
+    vendor_state: Mutex<Extensions>,
     secrets: Secrets,
     slots: Mutex<Slots>,
     addr: SocketAddr,
@@ -193,8 +224,7 @@ impl Receiver {
             .to_string();
         let inner = Arc::new(Inner {
             conn: Mutex::new(connect(state)?),
-            rr_expected: Mutex::new(HashMap::new()),
-            rr_arrivals: Mutex::new(HashMap::new()),
+            vendor_state: Mutex::new(Extensions::new()),
             secrets,
             slots: Mutex::new(Slots::default()),
             addr,
@@ -223,14 +253,70 @@ impl Receiver {
         self.inner.addr
     }
 
-    /// The URL ReachStream must post to.
-    pub fn reachstream_url(&self) -> String {
-        format!("{}/reachstream", self.inner.public_url)
+    /// The URL `vendor` must post to (its contract's route under the public URL).
+    pub fn url(&self, vendor: Vendor) -> Option<String> {
+        let route = vendor.contract().webhook?;
+        Some(format!("{}{}", self.inner.public_url, route.path))
     }
 
-    /// The URL RocketReach must post to.
-    pub fn rocketreach_url(&self) -> String {
-        format!("{}/rocketreach", self.inner.public_url)
+    /// The secret `vendor`'s deliveries are checked against, if configured.
+    pub fn secret(&self, vendor: Vendor) -> Option<&Secret> {
+        self.inner.secrets.get(vendor)
+    }
+
+    /// A vendor's own state of its deliveries (created empty on first use).
+    pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut all = crate::sync::lock(&self.inner.vendor_state);
+        if let Some(state) = all.get::<Arc<T>>() {
+            return state.clone();
+        }
+        let state = Arc::new(T::default());
+        all.insert(state.clone());
+        state
+    }
+
+    /// Store each `(key, payload)` of one delivery durably (the first payload
+    /// per key wins) and wake their waiters; the status to answer (500 when
+    /// the store failed, so the vendor retries).
+    pub async fn store(&self, provider: &'static str, keyed: Vec<(String, String)>) -> StatusCode {
+        let inner = self.inner.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            keyed
+                .iter()
+                .try_for_each(|(key, payload)| inner.deliver(provider, key, payload))
+        })
+        .await;
+        answer(provider, stored)
+    }
+
+    /// Store one post of a delivery that may come in several (see the module
+    /// doc) and wake the waiters of `id`; the status to answer.
+    pub async fn store_part(&self, provider: &'static str, id: String, payload: String) -> StatusCode {
+        let inner = self.inner.clone();
+        let stored = tokio::task::spawn_blocking(move || inner.deliver_part(provider, &id, &payload)).await;
+        answer(provider, stored)
+    }
+
+    /// [`Receiver::store`] of one payload, from blocking code.
+    pub fn store_blocking(&self, provider: &'static str, key: &str, payload: &str) -> rusqlite::Result<()> {
+        self.inner.deliver(provider, key, payload)
+    }
+
+    /// The payloads kept for `provider` under a key starting with one of `prefixes`.
+    pub fn stored_under(&self, provider: &str, prefixes: &[&str]) -> rusqlite::Result<Vec<String>> {
+        let conn = crate::sync::lock(&self.inner.conn);
+        let mut stmt = conn.prepare_cached(
+            "SELECT payload FROM webhook_deliveries WHERE provider = ?1
+             AND substr(delivery_key, 1, length(?2)) = ?2 ORDER BY delivery_key",
+        )?;
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            let rows = stmt.query_map(params![provider, prefix], |r| r.get(0))?;
+            for payload in rows {
+                out.push(payload?);
+            }
+        }
+        Ok(out)
     }
 
     /// The payload delivered for `id`, waiting for it at most `within`
@@ -278,33 +364,6 @@ impl Receiver {
             _ = self.inner.shutdown.cancelled() => {},
         }
         self.inner.parts(provider, id)
-    }
-
-    /// A RocketReach bulk query is about to be sent (or was sent by an
-    /// earlier attempt): deliveries that answer it by identity are stored
-    /// under its key, including those that came before and matched nothing.
-    pub fn expect_rocketreach(&self, keys: &[LookupKey]) {
-        {
-            let mut expected = crate::sync::lock(&self.inner.rr_expected);
-            for k in keys {
-                expected.insert(k.canonical.clone(), k.clone());
-            }
-        }
-        let inner = self.inner.clone();
-        if let Err(e) = inner.rematch_rocketreach(keys) {
-            tracing::warn!(error = %e, "cannot match earlier RocketReach deliveries");
-        }
-    }
-
-    /// When a RocketReach delivery carrying `RR-Request-ID: request_id` first
-    /// came in this run (the contract: a request's webhook carries its id).
-    pub fn rocketreach_delivered(&self, request_id: &str) -> Option<tokio::time::Instant> {
-        self.inner
-            .rr_arrivals
-            .lock()
-            .expect("arrivals lock")
-            .get(request_id)
-            .copied()
     }
 
     /// Paid deliveries kept because they matched no request, by provider.
@@ -401,57 +460,6 @@ impl Inner {
         Ok(())
     }
 
-    /// Keys a RocketReach profile is stored under (see the module doc).
-    fn rocketreach_keys(&self, item: &serde_json::Value) -> Vec<String> {
-        let mut keys = Vec::new();
-        if let Some(k) = item["metadata"]["leadpipe_key"].as_str() {
-            keys.push(k.to_string());
-        }
-        if let Ok(profile) = serde_json::from_value::<Profile>(item.clone()) {
-            let expected = crate::sync::lock(&self.rr_expected);
-            keys.extend(
-                expected
-                    .values()
-                    .filter(|k| answers(k, &profile))
-                    .map(|k| k.canonical.clone())
-                    .filter(|k| !keys.contains(k))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        if let Some(id) = item["id"].as_i64() {
-            keys.push(format!("id:{id}"));
-        }
-        if keys.is_empty() {
-            let text = item.to_string();
-            keys.push(format!(
-                "unmatched:{:016x}",
-                xxhash_rust::xxh3::xxh3_64(text.as_bytes())
-            ));
-        }
-        keys
-    }
-
-    /// Deliveries kept earlier that answer one of `keys` by identity, stored under it.
-    fn rematch_rocketreach(&self, keys: &[LookupKey]) -> rusqlite::Result<()> {
-        let stored: Vec<String> = {
-            let conn = crate::sync::lock(&self.conn);
-            let mut stmt = conn.prepare(
-                "SELECT payload FROM webhook_deliveries WHERE provider = 'rocketreach'
-                 AND (delivery_key LIKE 'unmatched:%' OR delivery_key LIKE 'id:%')",
-            )?;
-            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
-        for payload in stored {
-            let Ok(profile) = serde_json::from_str::<Profile>(&payload) else {
-                continue;
-            };
-            for k in keys.iter().filter(|k| answers(k, &profile)) {
-                self.deliver("rocketreach", &k.canonical, &payload)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Store durably (first payload per id wins), then wake the waiters.
     fn deliver(&self, provider: &'static str, id: &str, payload: &str) -> Result<(), rusqlite::Error> {
         {
@@ -480,11 +488,35 @@ impl Inner {
 
 /// The receiver's routes, as served (and as [`fuzzing`] drives them without a socket).
 fn router(inner: Arc<Inner>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/reachstream", post(reachstream))
-        .route("/rocketreach", post(rocketreach))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(inner)
+    let mut app = Router::new();
+    for (vendor, route) in routes() {
+        let receiver = Receiver { inner: inner.clone() };
+        let handle = move |headers: HeaderMap, body: Bytes| {
+            (route.receive)(Delivery {
+                receiver,
+                vendor,
+                headers,
+                body,
+            })
+        };
+        app = app.route(route.path, post(handle));
+    }
+    app.layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// The status for a delivery's store: 200 once stored, 500 (retried) otherwise.
+fn answer<E: std::fmt::Display>(provider: &str, stored: Result<Result<(), E>, tokio::task::JoinError>) -> StatusCode {
+    match stored {
+        Ok(Ok(())) => StatusCode::OK,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, provider, "cannot store a delivery; answering 500 so it is retried");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        Err(e) => {
+            tracing::error!(error = %e, provider, "storing a delivery stopped; answering 500 so it is retried");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
 }
 
 /// The receiver's request handling without a socket, for the fuzz targets
@@ -513,8 +545,7 @@ pub mod fuzzing {
             drop(Store::open(state)?);
             let inner = Arc::new(Inner {
                 conn: std::sync::Mutex::new(connect(state)?),
-                rr_expected: Default::default(),
-                rr_arrivals: Default::default(),
+                vendor_state: Default::default(),
                 secrets,
                 slots: std::sync::Mutex::new(Slots::default()),
                 addr: ([127, 0, 0, 1], 0).into(),
@@ -567,136 +598,35 @@ pub mod fuzzing {
 }
 
 /// True when `given` equals the configured secret, compared in constant time.
-fn authentic(configured: Option<&Secret>, given: Option<&[u8]>) -> bool {
+pub fn authentic(configured: Option<&Secret>, given: Option<&[u8]>) -> bool {
     match (configured, given) {
         (Some(secret), Some(given)) if !secret.is_empty() => bool::from(secret.expose().as_bytes().ct_eq(given)),
         _ => false,
     }
 }
 
-async fn reachstream(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let given = headers
-        .get("webhook_secret_key")
-        .or_else(|| headers.get("webhook-secret-key"))
-        .map(|v| v.as_bytes());
-    if !authentic(inner.secrets.reachstream.as_ref(), given) {
-        tracing::warn!("refused a ReachStream delivery with a missing or wrong webhook_secret_key");
-        return StatusCode::UNAUTHORIZED;
-    }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return StatusCode::BAD_REQUEST;
+/// `--sandbox`: point the sandbox's webhooks (every vendor that delivers by
+/// webhook) at this run's receiver, through the sandbox's admin route
+/// (served on every simulated vendor's origin, here the first webhook
+/// vendor's `base_url`).
+pub async fn point_sandbox(vendors: &VendorsSpec, receiver: &Receiver) -> Result<(), WebhookError> {
+    let Some(base) = routes().find_map(|(v, _)| vendors.get(v)?.base_url.clone()) else {
+        return Ok(());
     };
-    // A JSON object naming its processing id. (Not a derived struct: serde
-    // would also read a struct from an array, taking `[82]` for id 82.)
-    let head = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
-    let id = match head.as_ref().map(|h| h.get("unique_processing_id")) {
-        Ok(Some(serde_json::Value::Number(n))) => n.to_string(),
-        Ok(Some(serde_json::Value::String(s))) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => return StatusCode::BAD_REQUEST,
-    };
-    let (inner2, text) = (inner.clone(), text.to_string());
-    let stored = tokio::task::spawn_blocking(move || inner2.deliver_part("reachstream", &id, &text)).await;
-    match stored {
-        Ok(Ok(())) => StatusCode::OK,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot store a ReachStream delivery; answering 500 so it is retried");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// base64(HMAC-SHA256(secret, body)).
-fn signature(secret: &Secret, body: &[u8]) -> String {
-    use base64::Engine as _;
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// RocketReach: a profile, or (bulk) a list of them. Each is stored under
-/// `metadata.leadpipe_key` (bulk queries) or `id:<profile id>` (single lookups).
-async fn rocketreach(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if let Some(secret) = inner.secrets.rocketreach.as_ref().filter(|s| !s.is_empty()) {
-        let expected = signature(secret, &body);
-        let given = headers
-            .get("x-rocketreach-signature")
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if !bool::from(expected.as_bytes().ct_eq(given)) {
-            tracing::warn!("refused a RocketReach delivery with a missing or wrong signature");
-            return StatusCode::UNAUTHORIZED;
-        }
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    let request_id = headers
-        .get("rr-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let items = match value {
-        serde_json::Value::Array(a) => a,
-        v @ serde_json::Value::Object(_) => vec![v],
-        _ => return StatusCode::BAD_REQUEST,
-    };
-    let keyed: Vec<(String, String)> = items
-        .iter()
-        .filter(|p| p.is_object())
-        .flat_map(|p| {
-            let payload = p.to_string();
-            inner.rocketreach_keys(p).into_iter().map(move |k| (k, payload.clone()))
-        })
-        .collect();
-    let arrivals = inner.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        keyed
-            .iter()
-            .try_for_each(|(key, payload)| inner.deliver("rocketreach", key, payload))
-    })
-    .await;
-    let arrivals = &arrivals.rr_arrivals;
-    match stored {
-        Ok(Ok(())) => {
-            if let Some(rid) = request_id {
-                arrivals
-                    .lock()
-                    .expect("arrivals lock")
-                    .entry(rid)
-                    .or_insert_with(tokio::time::Instant::now);
-            }
-            StatusCode::OK
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot store a RocketReach delivery; answering 500 so it is retried");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// `--sandbox`: point the sandbox's webhooks (ReachStream, RocketReach) at
-/// this run's receiver, through the sandbox's admin route (served on every
-/// simulated vendor's origin).
-pub async fn point_sandbox(base: &str, receiver: &Receiver, rr_secret: Option<&Secret>) -> Result<(), WebhookError> {
     let url_err = |source| WebhookError::SandboxUrl {
-        base: base.to_string(),
+        base: base.clone(),
         source,
     };
-    let admin = reqwest::Url::parse(base)
+    let admin = reqwest::Url::parse(&base)
         .and_then(|url| url.join("/__sandbox/config"))
         .map_err(url_err)?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let patch = serde_json::json!({
-        "reachstream": {"webhook": {"url": receiver.reachstream_url(), "active": true}},
-        "rocketreach": {"webhook": {"url": receiver.rocketreach_url(), "active": true}},
-    });
-    let mut patch = patch;
-    if let Some(secret) = rr_secret {
-        // The sandbox signs with the secret the pipeline verifies.
-        patch["rocketreach"]["webhook"]["secret"] = serde_json::Value::String(secret.expose().to_string());
+    let mut patch = serde_json::Map::new();
+    for (vendor, route) in routes() {
+        let url = format!("{}{}", receiver.inner.public_url, route.path);
+        let secret = vendors.get(vendor).and_then(|s| s.webhook_secret.as_ref());
+        patch.insert(vendor.name().to_string(), (route.sandbox)(&url, secret));
     }
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let resp = reqwest::Client::new()
         .post(admin)
         .json(&patch)
@@ -724,14 +654,11 @@ mod tests {
             max_body_bytes: 2_000,
             ..WebhookSpec::default()
         };
-        let secrets = Secrets {
-            reachstream: Some(Secret::new("s3cret")),
-            rocketreach: None,
-        };
+        let secrets: Secrets = [(Vendor::ReachStream, Secret::new("s3cret"))].into_iter().collect();
         let rx = Receiver::start(&spec, &state, secrets, CancellationToken::new())
             .await
             .unwrap();
-        let url = rx.reachstream_url();
+        let url = rx.url(Vendor::ReachStream).expect("ReachStream delivers by webhook");
         let waiter = {
             let rx = rx.clone();
             tokio::spawn(async move { rx.wait_parts("reachstream", "1300", 0, Duration::from_secs(10)).await })

@@ -58,7 +58,7 @@ const HOUR: u64 = 3_600;
 const DAY: u64 = 86_400;
 const MONTH: u64 = 30 * DAY;
 
-/// What leadpipe relies on of one vendor's contract (`docs/contracts.md`):
+/// What leadpipe relies on of one vendor's contract (`docs/contracts/<name>.md`):
 /// each vendor's module states its own as `CONTRACT`, and one line of the
 /// registry in `vendors/mod.rs` makes the vendor known.
 pub struct Contract {
@@ -85,6 +85,8 @@ pub struct Contract {
     pub classify: fn(&super::Reply<'_>) -> super::Verdict,
     /// Reads the key's credit balance (free), for vendors that show one.
     pub balance: Option<crate::vendors::balance::ReadBalance>,
+    /// Its route at the run's webhook receiver, for vendors that deliver by webhook.
+    pub webhook: Option<&'static crate::vendors::webhook::WebhookRoute>,
 }
 
 /// Attempts per request for transient failures, the first included.

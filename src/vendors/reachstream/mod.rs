@@ -1,6 +1,6 @@
 //! ReachStream "ReachAPI": filters, the envelope, the count API, the async
 //! data fetch whose records arrive by webhook, credits and preset values
-//! (`docs/contracts.md`, ReachStream).
+//! (`docs/contracts/reachstream.md`).
 //!
 //! - Filters are sent as the contract's examples do: every value list as an
 //!   object keyed `"0"`, `"1"`, … (`{"job_title_level":{"0":"C-Suite"}}`).
@@ -16,7 +16,7 @@
 //! - A fetch's records may come in several webhook posts (the contract
 //!   assumes one; a vendor may batch): the client gathers every post of the
 //!   processing id until `fetch_count` records have come or no post has come
-//!   for `settle` (see `docs/contracts.md`).
+//!   for `settle` (see `docs/contracts/reachstream.md`).
 //! - An answer is attached only if it answers the request: a record whose
 //!   (unmasked) company website or name is another company's refuses the
 //!   whole answer ([`contradiction`]), which is logged with its ids, counted
@@ -24,6 +24,8 @@
 //!
 //! Cache, coalescing and ledger live in [`super::paid`]; what to do with the
 //! records in `stages::reachstream`.
+
+pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +65,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::reachstream,
     balance: Some(|http| Box::pin(async move { available_credits(http).await.map(|n| Meter::Remaining(n as f64)) })),
+    webhook: Some(&webhook::ROUTE),
 };
 
 /// A filter: key → accepted values (OR within a key, AND across keys).

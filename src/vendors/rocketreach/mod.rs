@@ -1,5 +1,5 @@
 //! RocketReach person lookups: which key to ask with, the profile a lookup
-//! returns, and its status lifecycle (`docs/contracts.md`, RocketReach).
+//! returns, and its status lifecycle (`docs/contracts/rocketreach.md`).
 //!
 //! A lookup is one paid `GET /person/lookup`; a profile that is not final yet
 //! (`waiting`, `searching`, `progress`) is stored as a pending job and
@@ -11,6 +11,9 @@
 //!
 //! Why one long file: past 800 lines only with its unit tests, which check the correlation and
 //! credit rules against hand-written profiles beside the code they test.
+
+pub mod bulk;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +64,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::rocketreach,
     balance: Some(|http| Box::pin(super::balance::rocketreach_account(http))),
+    webhook: Some(&webhook::ROUTE),
 };
 
 /// The request a row is looked up with, best key first.

@@ -1,5 +1,5 @@
 //! RocketReach bulk lookups: up to 100 people per `POST /bulkLookup`,
-//! results delivered only by webhook (`docs/contracts.md`, RocketReach).
+//! results delivered only by webhook (`docs/contracts/rocketreach.md`).
 //!
 //! Rows ask one at a time; a batcher gathers their queries (up to 100, or
 //! what arrived within `linger` of the first) into one request, within the
@@ -35,11 +35,11 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::http::{CallError, RateGate, Vendor, VendorHttp};
-use super::paid::{Answer, Fetched, PaidCalls};
-use super::rocketreach::{LookupKey, Profile, contradiction, key_from_canonical};
+use super::{LookupKey, Profile, contradiction, key_from_canonical};
 use crate::state::writer::{Op, WriterHandle};
 use crate::units::Rate;
+use crate::vendors::http::{CallError, RateGate, Vendor, VendorHttp};
+use crate::vendors::paid::{Answer, Fetched, PaidCalls};
 use crate::vendors::webhook::Receiver;
 
 /// At most this many queries per bulk request (the contract's maximum).
@@ -126,7 +126,7 @@ impl Bulk {
         let (tx, rx) = mpsc::unbounded_channel();
         let batches = Batches::default();
         let resumed: Vec<LookupKey> = pending.iter().map(|k| key_from_canonical(k)).collect();
-        receiver.expect_rocketreach(&resumed);
+        super::webhook::expect(&receiver, &resumed);
         tokio::spawn(batch_loop(
             BatchLoop {
                 http: paid.http().clone(),
@@ -156,7 +156,7 @@ impl Bulk {
         let by_header = b
             .request_id
             .as_deref()
-            .and_then(|r| self.receiver.rocketreach_delivered(r));
+            .and_then(|r| super::webhook::delivered(&self.receiver, r));
         [b.delivered_at, by_header].into_iter().flatten().min()
     }
 
@@ -325,7 +325,7 @@ async fn batch_loop(ctx: BatchLoop, settings: BulkSettings, mut rx: mpsc::Unboun
         let body = json!({ "queries": queries, "profile_list": "leadpipe" }).to_string();
         // Expected before sent: a fast delivery finds its queries.
         let keys: Vec<LookupKey> = batch.iter().map(|(k, _)| k.clone()).collect();
-        receiver.expect_rocketreach(&keys);
+        super::webhook::expect(&receiver, &keys);
         seq += 1;
         let path = http.path("bulk_lookup").to_string();
         let sent = http
