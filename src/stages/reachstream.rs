@@ -371,6 +371,45 @@ impl RowStage for EnrichStage {
     }
 }
 
+/// A waterfall asks ReachStream for contacts of the row's company, and takes
+/// the email of the contact who is the row's person.
+impl super::waterfall::Finder for ReachStreamSpec {
+    fn defaults() -> Vec<(&'static str, toml::Value)> {
+        vec![("mode", "contacts".into())]
+    }
+
+    fn check_in_waterfall(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.mode == Mode::Company {
+            out.push((
+                "mode",
+                "mode = \"company\" finds no email; a waterfall asks for contacts".into(),
+            ));
+        }
+        if !self.fill_missing {
+            out.push((
+                "fill_missing",
+                "a waterfall takes the email from the row's contact: leave it on".into(),
+            ));
+        }
+        out
+    }
+
+    fn start_finder(&self, ctx: &StageContext<'_>) -> Result<Box<dyn super::waterfall::Ask>, StateError> {
+        Ok(Box::new(EnrichStage::start(self, ctx)?))
+    }
+}
+
+impl super::waterfall::Ask for EnrichStage {
+    fn ask(&self, rec: Record) -> BoxFuture<'_, Record> {
+        self.enrich_row(rec).boxed()
+    }
+
+    fn outcome<'r>(&self, rec: &'r Record) -> Option<&'r Outcome> {
+        rec.reachstream.as_ref().map(|e| &e.outcome)
+    }
+}
+
 impl super::Stage for ReachStreamSpec {
     fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
         Ok(super::Running::Rows(Arc::new(EnrichStage::start(self, ctx)?)))

@@ -113,7 +113,7 @@ pub struct LookupStage {
     pub name: String,
     pub stored: Stored,
     /// Bulk mode: lookups go through `POST /bulkLookup`.
-    pub bulk: Option<Arc<crate::vendors::rocketreach_bulk::Bulk>>,
+    pub bulk: Option<Arc<crate::vendors::rocketreach::bulk::Bulk>>,
 }
 
 impl RowStage for LookupStage {
@@ -123,6 +123,34 @@ impl RowStage for LookupStage {
 
     fn window(&self) -> usize {
         self.spec.window
+    }
+}
+
+/// A waterfall asks RocketReach to look the row's person up.
+impl super::waterfall::Finder for RocketReachSpec {
+    fn check_in_waterfall(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !self.fill_email {
+            out.push((
+                "fill_email",
+                "a waterfall takes the email the lookup found: leave it on".to_string(),
+            ));
+        }
+        out
+    }
+
+    fn start_finder(&self, ctx: &StageContext<'_>) -> Result<Box<dyn super::waterfall::Ask>, StateError> {
+        Ok(Box::new(LookupStage::start(self, ctx)?))
+    }
+}
+
+impl super::waterfall::Ask for LookupStage {
+    fn ask(&self, rec: Record) -> BoxFuture<'_, Record> {
+        self.lookup(rec).boxed()
+    }
+
+    fn outcome<'r>(&self, rec: &'r Record) -> Option<&'r Outcome> {
+        rec.person.as_ref().map(|p| &p.outcome)
     }
 }
 
@@ -194,13 +222,13 @@ impl LookupStage {
                     .plan
                     .as_deref()
                     .unwrap_or(crate::vendors::rocketreach::DEFAULT_PLAN);
-                let settings = crate::vendors::rocketreach_bulk::BulkSettings {
+                let settings = crate::vendors::rocketreach::bulk::BulkSettings {
                     linger: spec.bulk_linger.0,
                     deadline: spec.deadline.0,
-                    quotas: crate::vendors::rocketreach_bulk::plan_quotas(plan),
+                    quotas: crate::vendors::rocketreach::bulk::plan_quotas(plan),
                 };
-                let pending = crate::vendors::rocketreach_bulk::pending_bulk(ctx.store.conn(), ctx.run_id)?;
-                Some(crate::vendors::rocketreach_bulk::Bulk::new(
+                let pending = crate::vendors::rocketreach::bulk::pending_bulk(ctx.store.conn(), ctx.run_id)?;
+                Some(crate::vendors::rocketreach::bulk::Bulk::new(
                     paid,
                     ctx.writer.clone(),
                     ctx.run_id,
@@ -247,7 +275,9 @@ impl LookupStage {
         };
         let answer = match &self.bulk {
             Some(bulk) => match bulk.lookup(&key, rec.id).await {
-                Err(e) if crate::vendors::rocketreach_bulk::below_minimum(&e) => self.client.lookup(&key, rec.id).await,
+                Err(e) if crate::vendors::rocketreach::bulk::below_minimum(&e) => {
+                    self.client.lookup(&key, rec.id).await
+                }
                 bulk_answer => bulk_answer,
             },
             None => self.client.lookup(&key, rec.id).await,

@@ -20,20 +20,83 @@
 //! The stage counts, per provider, the rows asked and answered and the
 //! credits spent (its own and its verification's), for the report.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::leadrocks::{LeadRocksSpec, VerifyStage};
-use super::reachstream::{EnrichStage, Mode, ReachStreamSpec};
-use super::rocketreach::{LookupStage, RocketReachSpec};
+use super::reachstream::ReachStreamSpec;
+use super::rocketreach::RocketReachSpec;
 use super::{RowStage, Stage, StageContext, StageCounts, StageRow};
 use crate::record::{IdentityField, Outcome, Record, Status, WaterfallAnswer};
 use crate::state::StateError;
 use crate::state::writer::{Op, WriterHandle};
 use crate::vendors::http::Vendor;
+
+/// The providers a waterfall may ask, one line each: the name in
+/// `providers = [...]` (and of its options table), and the stage that asks it.
+const PROVIDERS: &[(&str, Build)] = &[
+    ("reachstream", finder::<ReachStreamSpec>),
+    ("rocketreach", finder::<RocketReachSpec>),
+];
+
+/// A stage a waterfall can ask for an email. The waterfall starts it with a
+/// name of its own, so its cache, ledger and resume are the stage's own.
+pub trait Finder: Stage + Send + Sync {
+    /// Options the waterfall sets under the user's (besides
+    /// `only_if_missing = ["email"]`), e.g. ReachStream's `mode = "contacts"`.
+    fn defaults() -> Vec<(&'static str, toml::Value)>
+    where
+        Self: Sized,
+    {
+        Vec::new()
+    }
+
+    /// Problems of these options inside a waterfall, beyond the stage's own
+    /// validation, as (key inside its table, message).
+    fn check_in_waterfall(&self) -> Vec<(&'static str, String)>;
+
+    /// Start it inside a waterfall.
+    fn start_finder(&self, ctx: &StageContext<'_>) -> Result<Box<dyn Ask>, StateError>;
+}
+
+/// A [`Finder`] started inside a waterfall.
+pub trait Ask: Send + Sync {
+    /// Ask the provider for the row, as the stage itself would.
+    fn ask(&self, rec: Record) -> BoxFuture<'_, Record>;
+
+    /// What the provider did for the row.
+    fn outcome<'r>(&self, rec: &'r Record) -> Option<&'r Outcome>;
+}
+
+/// Builds a provider's stage from its options table over the waterfall's defaults.
+type Build = fn(Option<&toml::Table>, &[(&'static str, toml::Value)]) -> Result<Box<dyn Finder>, String>;
+
+fn finder<T: Finder + DeserializeOwned + 'static>(
+    table: Option<&toml::Table>,
+    defaults: &[(&'static str, toml::Value)],
+) -> Result<Box<dyn Finder>, String> {
+    spec_of::<T>(table, defaults).map(|s| Box::new(s) as Box<dyn Finder>)
+}
+
+/// A provider's spec: its options over its own defaults and the waterfall's.
+fn spec_of<T: Finder + DeserializeOwned>(
+    table: Option<&toml::Table>,
+    defaults: &[(&'static str, toml::Value)],
+) -> Result<T, String> {
+    let mut all = T::defaults();
+    all.extend(defaults.iter().cloned());
+    options::<T>(table, &all)
+}
+
+/// A provider's name as written in [`PROVIDERS`].
+fn provider_name(name: &str) -> Option<&'static str> {
+    PROVIDERS.iter().map(|(n, _)| *n).find(|n| *n == name)
+}
 
 /// What the waterfall looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,30 +106,6 @@ pub enum Find {
     Email,
 }
 
-/// A provider a waterfall can ask for an email.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    Reachstream,
-    Rocketreach,
-}
-
-impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Reachstream => "reachstream",
-            Provider::Rocketreach => "rocketreach",
-        }
-    }
-
-    fn vendor(self) -> Vendor {
-        match self {
-            Provider::Reachstream => Vendor::ReachStream,
-            Provider::Rocketreach => Vendor::RocketReach,
-        }
-    }
-}
-
 /// Who verifies a found email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,33 +113,31 @@ pub enum Verifier {
     Leadrocks,
 }
 
+/// The `[[stages]]` table. Unknown keys are not refused by serde (the
+/// providers' option tables are collected by name) but by [`WaterfallSpec::check`].
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WaterfallSpec {
     /// What to look for: `email`.
     pub find: Find,
     /// Providers in the order they are asked, e.g. `["reachstream", "rocketreach"]`.
-    pub providers: Vec<Provider>,
+    pub providers: Vec<String>,
     /// Verify each found email (`leadrocks`); it counts only once it verifies.
     #[serde(default)]
     pub verify: Option<Verifier>,
     /// Verdicts that count as verified (default `["valid"]`; e.g. add `catch_all`).
     #[serde(default = "default_accept")]
     pub accept: Vec<String>,
-    /// Options of the ReachStream provider, as `reachstream_enrich` takes them
-    /// (default `mode = "contacts"`, `only_if_missing = ["email"]`).
-    #[serde(default)]
-    pub reachstream: Option<toml::Table>,
-    /// Options of the RocketReach provider, as `rocketreach_lookup` takes them
-    /// (default `only_if_missing = ["email"]`).
-    #[serde(default)]
-    pub rocketreach: Option<toml::Table>,
     /// Options of the verification, as `leadrocks_verify` takes them.
     #[serde(default)]
     pub leadrocks: Option<toml::Table>,
     /// Rows in flight in this stage (rows waiting for a webhook or a bulk list hold a place).
     #[serde(default = "default_window")]
     pub window: usize,
+    /// Each provider's options, by its name, as its own stage takes them
+    /// (`[stages.reachstream]`: default `mode = "contacts"`,
+    /// `only_if_missing = ["email"]`); any other key, to be refused.
+    #[serde(flatten)]
+    pub options: BTreeMap<String, toml::Value>,
 }
 
 fn default_accept() -> Vec<String> {
@@ -134,15 +171,19 @@ impl WaterfallSpec {
         ("only_if_missing", toml::Value::Array(vec![field.into()]))
     }
 
-    pub fn reachstream_spec(&self) -> Result<ReachStreamSpec, String> {
-        options(
-            self.reachstream.as_ref(),
-            &[("mode", "contacts".into()), self.only_if_missing()],
-        )
-    }
-
-    pub fn rocketreach_spec(&self) -> Result<RocketReachSpec, String> {
-        options(self.rocketreach.as_ref(), &[self.only_if_missing()])
+    /// The stage that asks provider `name`, from its options table (an
+    /// unknown name, or options that do not parse: the message).
+    pub fn finder(&self, name: &str) -> Result<Box<dyn Finder>, String> {
+        let (_, build) = PROVIDERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| unknown_provider(name))?;
+        let table = match self.options.get(name) {
+            None => None,
+            Some(toml::Value::Table(t)) => Some(t),
+            Some(_) => return Err(format!("[stages.{name}] must be a table of {name}'s options")),
+        };
+        build(table, &[self.only_if_missing()])
     }
 
     pub fn leadrocks_spec(&self) -> Result<LeadRocksSpec, String> {
@@ -152,20 +193,17 @@ impl WaterfallSpec {
     /// The stages the waterfall runs inside it, as their own specs: the
     /// providers in order, then the verifier. Options that do not parse are
     /// left out (validation refuses them).
-    fn inner(&self) -> Vec<Box<dyn Stage>> {
-        let mut out: Vec<Box<dyn Stage>> = Vec::new();
-        for p in &self.providers {
-            match p {
-                Provider::Reachstream => {
-                    out.extend(self.reachstream_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>))
-                }
-                Provider::Rocketreach => {
-                    out.extend(self.rocketreach_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>))
-                }
-            }
+    fn inner(&self) -> Vec<(String, Box<dyn Stage>)> {
+        let mut out: Vec<(String, Box<dyn Stage>)> = Vec::new();
+        for name in &self.providers {
+            out.extend(self.finder(name).ok().map(|f| (name.clone(), f as Box<dyn Stage>)));
         }
         if self.verify.is_some() {
-            out.extend(self.leadrocks_spec().ok().map(|s| Box::new(s) as Box<dyn Stage>));
+            out.extend(
+                self.leadrocks_spec()
+                    .ok()
+                    .map(|s| ("leadrocks".to_string(), Box::new(s) as Box<dyn Stage>)),
+            );
         }
         out
     }
@@ -180,8 +218,10 @@ impl WaterfallSpec {
             ));
         }
         for (i, p) in self.providers.iter().enumerate() {
-            if self.providers[..i].contains(p) {
-                out.push(("providers".into(), format!("{} is listed twice", p.name())));
+            if provider_name(p).is_none() {
+                out.push(("providers".into(), unknown_provider(p)));
+            } else if self.providers[..i].contains(p) {
+                out.push(("providers".into(), format!("{p} is listed twice")));
             }
         }
         if self.window == 0 {
@@ -195,18 +235,12 @@ impl WaterfallSpec {
                 ));
             }
         }
-        let listed = |p: Provider| self.providers.contains(&p);
-        if self.reachstream.is_some() && !listed(Provider::Reachstream) {
-            out.push((
-                "reachstream".into(),
-                "options for a provider the waterfall does not list".into(),
-            ));
-        }
-        if self.rocketreach.is_some() && !listed(Provider::Rocketreach) {
-            out.push((
-                "rocketreach".into(),
-                "options for a provider the waterfall does not list".into(),
-            ));
+        for key in self.options.keys() {
+            if provider_name(key).is_none() {
+                out.push((key.clone(), format!("unknown field `{key}`")));
+            } else if !self.providers.contains(key) {
+                out.push((key.clone(), "options for a provider the waterfall does not list".into()));
+            }
         }
         if self.leadrocks.is_some() && self.verify.is_none() {
             out.push((
@@ -223,44 +257,10 @@ impl WaterfallSpec {
             Ok(problems) => out.extend(problems.into_iter().map(|(k, m)| (format!("{table}.{k}"), m))),
             Err(m) => out.push((table.to_string(), m)),
         };
-        if self.providers.contains(&Provider::Reachstream) {
-            nested(
-                "reachstream",
-                self.reachstream_spec().and_then(|s| {
-                    if s.mode == Mode::Company {
-                        return Err("mode = \"company\" finds no email; a waterfall asks for contacts".into());
-                    }
-                    let mut p = s.check();
-                    if !s.fill_missing {
-                        p.push((
-                            "fill_missing",
-                            "a waterfall takes the email from the row's contact: leave it on".into(),
-                        ));
-                    }
-                    Ok(p)
-                }),
-            );
-        }
-        if self.providers.contains(&Provider::Rocketreach) {
-            nested(
-                "rocketreach",
-                self.rocketreach_spec().map(|s| {
-                    let mut p = Vec::new();
-                    if s.window == 0 {
-                        p.push(("window", "must be at least 1".to_string()));
-                    }
-                    if s.poll_interval.0.is_zero() {
-                        p.push(("poll_interval", "must be longer than zero".to_string()));
-                    }
-                    if !s.fill_email {
-                        p.push((
-                            "fill_email",
-                            "a waterfall takes the email the lookup found: leave it on".to_string(),
-                        ));
-                    }
-                    p
-                }),
-            );
+        for (i, name) in self.providers.iter().enumerate() {
+            if provider_name(name).is_some() && !self.providers[..i].contains(name) {
+                nested(name, self.finder(name).map(|f| f.check_in_waterfall()));
+            }
         }
         if self.verify.is_some() {
             nested("leadrocks", self.leadrocks_spec().map(|s| s.check()));
@@ -268,15 +268,14 @@ impl WaterfallSpec {
     }
 }
 
-/// One provider, started as its own stage, with the verification of its emails.
-enum Ask {
-    Reachstream(EnrichStage),
-    Rocketreach(LookupStage),
+fn unknown_provider(name: &str) -> String {
+    let known: Vec<&str> = PROVIDERS.iter().map(|(n, _)| *n).collect();
+    format!("unknown provider {name:?} (expected one of {})", known.join(", "))
 }
 
 struct Step {
-    provider: Provider,
-    ask: Ask,
+    provider: &'static str,
+    ask: Box<dyn Ask>,
     verify: Option<VerifyStage>,
 }
 
@@ -374,38 +373,37 @@ impl Stage for WaterfallSpec {
         Ok(super::Running::Rows(Arc::new(WaterfallStage::start(self, ctx)?)))
     }
 
+    /// Its own checks, then each inner stage's validation under its table's name.
     fn validate(&self, ctx: &super::CheckContext<'_>) -> Vec<(String, String)> {
         let mut out = self.check();
-        if self.providers.contains(&Provider::Reachstream) && super::reachstream::webhook_secret_missing(ctx) {
-            out.push((
-                "providers".into(),
-                "reachstream delivers contacts by webhook: it needs [vendors.reachstream] \
-                 webhook_secret = \"${REACHSTREAM_WEBHOOK_SECRET}\""
-                    .into(),
-            ));
+        for (table, stage) in self.inner() {
+            out.extend(
+                stage
+                    .validate(ctx)
+                    .into_iter()
+                    .map(|(k, m)| (format!("{table}.{k}"), m)),
+            );
         }
         out
     }
 
     /// The providers' vendors in order, then the verifier's.
     fn vendors(&self) -> Vec<Vendor> {
-        let mut out: Vec<Vendor> = self.providers.iter().map(|p| p.vendor()).collect();
-        out.extend(self.verify.map(|_| Vendor::LeadRocks));
-        out
+        self.inner().iter().flat_map(|(_, s)| s.vendors()).collect()
     }
 
     fn needs_webhook(&self) -> bool {
-        self.inner().iter().any(|s| s.needs_webhook())
+        self.inner().iter().any(|(_, s)| s.needs_webhook())
     }
 
     fn looks_ahead(&self) -> bool {
-        self.inner().iter().any(|s| s.looks_ahead())
+        self.inner().iter().any(|(_, s)| s.looks_ahead())
     }
 
     /// Its own slot, and those of each stage it runs inside it.
     fn fills(&self, slots: &mut crate::record::Slots) {
         slots.waterfall = true;
-        for s in self.inner() {
+        for (_, s) in self.inner() {
             s.fills(slots);
         }
     }
@@ -416,19 +414,13 @@ impl WaterfallStage {
         // Validation (`check`) has refused options that do not parse.
         const VALID: &str = "a waterfall's provider options are checked by validation";
         let mut steps = Vec::new();
-        for &provider in &spec.providers {
-            let sub = ctx.nested(format!("{}/{}", ctx.name, provider.name()));
-            let ask = match provider {
-                Provider::Reachstream => {
-                    Ask::Reachstream(EnrichStage::start(&spec.reachstream_spec().expect(VALID), &sub)?)
-                }
-                Provider::Rocketreach => {
-                    Ask::Rocketreach(LookupStage::start(&spec.rocketreach_spec().expect(VALID), &sub)?)
-                }
-            };
+        for name in &spec.providers {
+            let provider = provider_name(name).expect(VALID);
+            let sub = ctx.nested(format!("{}/{provider}", ctx.name));
+            let ask = spec.finder(provider).expect(VALID).start_finder(&sub)?;
             let verify = match spec.verify {
                 Some(Verifier::Leadrocks) => {
-                    let sub = ctx.nested(format!("{}/leadrocks@{}", ctx.name, provider.name()));
+                    let sub = ctx.nested(format!("{}/leadrocks@{provider}", ctx.name));
                     Some(VerifyStage::start(&spec.leadrocks_spec().expect(VALID), &sub)?)
                 }
                 None => None,
@@ -439,7 +431,7 @@ impl WaterfallStage {
             .providers
             .iter()
             .map(|p| ProviderTally {
-                provider: p.name().into(),
+                provider: p.clone(),
                 ..ProviderTally::default()
             })
             .collect();
@@ -463,7 +455,7 @@ impl WaterfallStage {
         }
         let mut verdict = "not_found".to_string();
         for (i, step) in self.steps.iter().enumerate() {
-            trail.asked.push(step.provider.name().to_string());
+            trail.asked.push(step.provider.to_string());
             rec = step.ask(rec).await;
             let asked = step.outcome(&rec);
             let spent = trail.note(asked);
@@ -479,7 +471,7 @@ impl WaterfallStage {
             }
             let Some(verify) = &step.verify else {
                 self.count(i, |t| t.answered += 1);
-                return self.finish(rec, answer(step.provider.name(), "unverified", trail, Status::Found));
+                return self.finish(rec, answer(step.provider, "unverified", trail, Status::Found));
             };
             rec = verify.verify(rec).await;
             let v = rec
@@ -494,7 +486,7 @@ impl WaterfallStage {
             verdict = v.fields.status.clone().unwrap_or_else(|| "unknown".into());
             if self.spec.accept.contains(&verdict) {
                 self.count(i, |t| t.answered += 1);
-                return self.finish(rec, answer(step.provider.name(), &verdict, trail, Status::Found));
+                return self.finish(rec, answer(step.provider, &verdict, trail, Status::Found));
             }
             // Not an email to send to: the next provider looks the person up without it.
             rec.identity.clear(IdentityField::Email);
@@ -532,10 +524,8 @@ impl WaterfallStage {
 /// The stored outcome of a row: who answered it.
 fn static_outcome(provider: &str) -> &'static str {
     match provider {
-        "reachstream" => "reachstream",
-        "rocketreach" => "rocketreach",
         "source" => "skipped",
-        _ => "none",
+        p => provider_name(p).unwrap_or("none"),
     }
 }
 
@@ -584,24 +574,20 @@ fn answer(provider: &str, verdict: &str, trail: Trail, status: Status) -> Waterf
 impl Step {
     /// Ask this step's provider for the row, as its own stage would.
     async fn ask(&self, rec: Record) -> Record {
-        match &self.ask {
-            Ask::Reachstream(stage) => stage.enrich_row(rec).await,
-            Ask::Rocketreach(stage) => stage.lookup(rec).await,
-        }
+        self.ask.ask(rec).await
     }
 
     /// What this step's provider did for the row.
     fn outcome<'r>(&self, rec: &'r Record) -> Option<&'r Outcome> {
-        match &self.ask {
-            Ask::Reachstream(_) => rec.reachstream.as_ref().map(|e| &e.outcome),
-            Ask::Rocketreach(_) => rec.person.as_ref().map(|p| &p.outcome),
-        }
+        self.ask.outcome(rec)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::stages::reachstream::Mode;
 
     fn spec(text: &str) -> WaterfallSpec {
         toml::from_str(text).expect("a waterfall table")
@@ -616,13 +602,11 @@ mod tests {
         let w =
             spec("find = \"email\"\nproviders = [\"reachstream\", \"rocketreach\"]\n[reachstream]\nfetch_count = 7\n");
         assert!(w.check().is_empty(), "{:?}", w.check());
-        let rs = w.reachstream_spec().unwrap();
+        let rs: ReachStreamSpec = spec_of(w.options["reachstream"].as_table(), &[w.only_if_missing()]).unwrap();
         assert_eq!((rs.mode, rs.fetch_count), (Mode::Contacts, 7));
         assert_eq!(rs.only_if_missing, vec![IdentityField::Email]);
-        assert_eq!(
-            w.rocketreach_spec().unwrap().only_if_missing,
-            vec![IdentityField::Email]
-        );
+        let rr: RocketReachSpec = spec_of(None, &[w.only_if_missing()]).unwrap();
+        assert_eq!(rr.only_if_missing, vec![IdentityField::Email]);
         assert_eq!(w.vendors(), vec![Vendor::ReachStream, Vendor::RocketReach]);
         assert!(w.needs_webhook() && w.looks_ahead());
     }
