@@ -223,8 +223,7 @@ fn plan_command(args: PlanArgs) -> Exit {
             Ok(mut plan) => {
                 if let (Some(before), Some(after)) = (before, sandbox_stats) {
                     use leadpipe::sandbox::Vendor;
-                    let vendors = [Vendor::RocketReach, Vendor::ReachStream, Vendor::LeadRocks];
-                    let sum = |f: &dyn Fn(Vendor) -> u64| vendors.iter().map(|v| f(*v)).sum::<u64>();
+                    let sum = |f: &dyn Fn(Vendor) -> u64| Vendor::ALL.iter().map(|v| f(*v)).sum::<u64>();
                     let calls = sum(&|v| after.paid_calls(v)) - sum(&|v| before.paid_calls(v));
                     let credits = sum(&|v| after.credits_charged(v)) - sum(&|v| before.credits_charged(v));
                     plan.sandbox_paid_calls = Some(calls);

@@ -658,11 +658,7 @@ pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, 
             .unwrap_or_default();
         let settings =
             VendorSettings::resolve(vendor, &spec).map_err(|source| RunError::VendorSettings { vendor, source })?;
-        let http = match vendor {
-            Vendor::Graph8 => VendorHttp::with_classifier(settings, crate::vendors::graph8::classify),
-            _ => VendorHttp::new(settings),
-        }
-        .map_err(|source| RunError::VendorSettings { vendor, source })?;
+        let http = VendorHttp::new(settings).map_err(|source| RunError::VendorSettings { vendor, source })?;
         out.insert(vendor, http);
     }
     Ok(out)

@@ -39,7 +39,7 @@ pub static CONTRACT: Contract = Contract {
         ("lists", "/lists"),
         ("list_contacts", "/lists/{id}/contacts"),
     ],
-    classify: super::http::graph8,
+    classify,
     balance: None,
     webhook: None,
 };
