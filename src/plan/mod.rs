@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::record::{IdentityField, Record};
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::StageSpec;
+use crate::stages::priced::PlannedAsk;
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
 
@@ -141,8 +142,6 @@ struct Buy {
     key: String,
     worst: f64,
     expected: f64,
-    /// A ReachStream fetch's filter, for the count API.
-    filter: Option<crate::vendors::reachstream::Filter>,
 }
 
 /// What the state store's history says a request of each kind costs.
@@ -198,6 +197,8 @@ enum Walker {
         seen: HashSet<String>,
         cache: HashSet<String>,
     },
+    /// A stage the plan walks rows through unchanged.
+    Other,
 }
 
 impl Walker {
@@ -210,21 +211,15 @@ impl Walker {
                     .map(|t| crate::stages::suppress::Suppressions::from_file(&t)),
             ),
             StageSpec::Dedupe(_) => Walker::Dedupe(HashSet::new()),
-            other => {
-                let vendor = other.vendor().expect("a paid stage has a vendor");
-                let endpoint = match other {
-                    StageSpec::ReachstreamEnrich(r) if r.mode == crate::stages::reachstream::Mode::Company => "count",
-                    StageSpec::ReachstreamEnrich(_) => "fetch",
-                    StageSpec::RocketreachLookup(_) => "person_lookup",
-                    _ => "verify",
-                };
-                Walker::Paid {
+            other => match (other.priced(), other.vendor()) {
+                (Some(priced), Some(vendor)) => Walker::Paid {
                     vendor,
-                    endpoint,
+                    endpoint: priced.endpoint(),
                     seen: HashSet::new(),
                     cache: cached_keys(store, vendor.name())?,
-                }
-            }
+                },
+                _ => Walker::Other,
+            },
         })
     }
 }
@@ -322,9 +317,15 @@ impl<'a> Walk<'a> {
         Ok(Walk {
             p,
             store,
-            found_rate: history
-                .average(Vendor::RocketReach, "person_lookup")
-                .map_or(1.0, |(a, _)| a.min(1.0)),
+            found_rate: p
+                .stages
+                .iter()
+                .find_map(|s| {
+                    let priced = s.priced()?;
+                    let (average, _) = history.average(s.vendor()?, priced.endpoint())?;
+                    priced.email_found_rate(average)
+                })
+                .unwrap_or(1.0),
             rows_in: 0,
             walkers,
             stages,
@@ -385,15 +386,10 @@ fn paid_step(
     else {
         return Ok(());
     };
-    let Some(Ask {
-        key,
-        worst,
-        uncertain,
-        filter,
-    }) = request(stage, row)
-    else {
+    let Some(PlannedAsk { key, worst }) = stage.priced().and_then(|p| p.ask(&row.rec, row.may_gain_email)) else {
         return Ok(());
     };
+    let uncertain = key.is_empty();
     sp.rows_asking += 1;
     let buys = to_buy.entry(vendor.name()).or_default();
     if uncertain {
@@ -406,7 +402,6 @@ fn paid_step(
             key: String::new(),
             worst,
             expected: worst * found_rate,
-            filter: None,
         });
         return Ok(());
     }
@@ -433,7 +428,6 @@ fn paid_step(
         key,
         worst,
         expected: worst,
-        filter,
     });
     if gains_email(stage, row) {
         row.may_gain_email = true;
@@ -460,30 +454,22 @@ async fn vendor_plan(
 ) -> Result<VendorPlan, PlanError> {
     let Asked { stage, endpoint, http } = asked;
     let vendor = http.vendor();
-    let fetch = vendor == Vendor::ReachStream && endpoint == "fetch";
-    if fetch {
-        for b in requests.iter_mut() {
-            if let Some(filter) = &b.filter
-                && let Ok(n) = crate::vendors::reachstream::preview_count(http, filter).await
-            {
-                b.worst = b.worst.min(n as f64);
-            }
-        }
+    let priced = stage.priced().expect("a paid stage is priced");
+    for b in requests.iter_mut().filter(|b| !b.key.is_empty()) {
+        b.worst = priced.tighten(http, &b.key, b.worst).await;
     }
     let average = history.average(vendor, endpoint);
     let mut basis = match average {
         Some((a, n)) => format!("history: {a:.2} credits per {endpoint} over {n} earlier requests"),
         None => "no history: the worst case".to_string(),
     };
-    // A fetch delivers what exists (the count API says how many match) with a valid email:
-    // the share earlier fetches delivered of what their counts allowed.
-    let delivered_share = if fetch { fetch_share(store, http).await? } else { None };
-    if let Some((q, n)) = delivered_share {
-        basis = format!(
-            "history: fetches delivered {:.0}% of what the count API allowed, over {n} earlier fetches",
-            q * 100.0
-        );
-    }
+    let delivered_share = match priced.delivered_share(store, http).await? {
+        Some((q, b)) => {
+            basis = b;
+            Some(q)
+        }
+        None => None,
+    };
     let charged = crate::vendors::budget::worst_case(endpoint).is_some();
     let mut paid = 0u64;
     let spends: Vec<Spend> = requests
@@ -493,7 +479,7 @@ async fn vendor_plan(
             paid += u64::from(certain && charged);
             let expected = match (certain, delivered_share) {
                 (false, _) => b.expected,
-                (true, Some((q, _))) => b.worst * q,
+                (true, Some(q)) => b.worst * q,
                 (true, None) => average.map_or(b.worst, |(a, _)| a.min(b.worst)),
             };
             Spend {
@@ -530,45 +516,6 @@ async fn vendor_plan(
     })
 }
 
-/// Earlier fetches kept in the cache (the latest 100): the credits they
-/// cost over what the count API says they could have (free calls), and how
-/// many were asked.
-async fn fetch_share(store: &Store, http: &VendorHttp) -> Result<Option<(f64, usize)>, StateError> {
-    let rows: Vec<(String, f64)> = {
-        let mut stmt = store.conn().prepare(
-            "SELECT request_key, credits FROM cache WHERE provider = 'reachstream' AND request_key LIKE 'fetch:%'
-             AND run_id IS NOT NULL ORDER BY id DESC LIMIT 100",
-        )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    let (mut delivered, mut allowed, mut asked) = (0.0, 0.0, 0);
-    for (key, credits) in rows {
-        let Some((filter, count)) = parse_fetch_key(&key) else {
-            continue;
-        };
-        let Ok(n) = crate::vendors::reachstream::preview_count(http, &filter).await else {
-            continue;
-        };
-        delivered += credits;
-        allowed += (count.min(n)) as f64;
-        asked += 1;
-    }
-    Ok((allowed > 0.0).then(|| (delivered / allowed, asked)))
-}
-
-/// `fetch:<canonical filter>:count=<n>` back into the filter and `n`.
-fn parse_fetch_key(key: &str) -> Option<(crate::vendors::reachstream::Filter, u64)> {
-    let rest = key.strip_prefix("fetch:")?;
-    let (canonical, count) = rest.rsplit_once(":count=")?;
-    let mut filter = crate::vendors::reachstream::Filter::default();
-    for part in canonical.split('&') {
-        let (k, v) = part.split_once('=')?;
-        filter = filter.with(k, v.split('|').map(str::to_string));
-    }
-    Some((filter, count.parse().ok()?))
-}
-
 /// The pipeline's unfinished run, whose run caps the next run continues.
 fn unfinished_run(store: &Store, p: &ValidPipeline) -> Result<Option<i64>, StateError> {
     use rusqlite::OptionalExtension;
@@ -599,74 +546,6 @@ fn hit(limit: String, left: f64, spends: &[Spend]) -> LimitHit {
     }
 }
 
-/// What a row asks a paid stage.
-struct Ask {
-    key: String,
-    worst: f64,
-    uncertain: bool,
-    filter: Option<crate::vendors::reachstream::Filter>,
-}
-
-fn request(stage: &StageSpec, row: &Row) -> Option<Ask> {
-    let id = &row.rec.identity;
-    match stage {
-        StageSpec::ReachstreamEnrich(r) => {
-            if r.has_all(id) {
-                return None;
-            }
-            let company = crate::stages::reachstream::company_filter(id)?;
-            Some(match r.mode {
-                crate::stages::reachstream::Mode::Company => Ask {
-                    key: format!("count:{}", company.canonical()),
-                    worst: 0.0,
-                    uncertain: false,
-                    filter: None,
-                },
-                crate::stages::reachstream::Mode::Contacts => {
-                    let filter = r.contacts_filter(company);
-                    Ask {
-                        key: format!("fetch:{}:count={}", filter.canonical(), r.fetch_count),
-                        worst: f64::from(r.fetch_count),
-                        uncertain: false,
-                        filter: Some(filter),
-                    }
-                }
-            })
-        }
-        StageSpec::RocketreachLookup(r) => {
-            if !r.only_if_missing.is_empty() && r.only_if_missing.iter().all(|f| f.get(id).is_some()) {
-                return None;
-            }
-            let key = crate::vendors::rocketreach::lookup_key(id)?;
-            Some(Ask {
-                key: key.canonical,
-                worst: 1.0,
-                uncertain: false,
-                filter: None,
-            })
-        }
-        StageSpec::LeadrocksVerify(l) => match id.email() {
-            Some(email) => {
-                let email = crate::vendors::leadrocks::canonical(email);
-                (!l.free(&email)).then(|| Ask {
-                    key: format!("email={email}"),
-                    worst: 1.0,
-                    uncertain: false,
-                    filter: None,
-                })
-            }
-            None if row.may_gain_email => Some(Ask {
-                key: String::new(),
-                worst: 1.0,
-                uncertain: true,
-                filter: None,
-            }),
-            None => None,
-        },
-        _ => None,
-    }
-}
-
 /// Fills the row as the stage would from its cached answer (an email or
 /// LinkedIn URL found), so later stages see what the run would show them.
 fn follow_cached(
@@ -676,42 +555,24 @@ fn follow_cached(
     key: &str,
     rec: &mut Record,
 ) -> Result<(), StateError> {
-    let fills = match stage {
-        StageSpec::RocketreachLookup(r) => r.fill_email && rec.identity.email().is_none(),
-        StageSpec::ReachstreamEnrich(r) => r.fill_missing,
-        _ => false,
-    };
-    if !fills {
+    let Some(priced) = stage.priced().filter(|p| p.follows_cache(rec)) else {
         return Ok(());
-    }
+    };
     use rusqlite::OptionalExtension;
     let body: Option<String> = store
         .conn()
         .prepare_cached("SELECT response FROM cache WHERE provider = ?1 AND request_key = ?2")?
         .query_row(rusqlite::params![vendor.name(), key], |r| r.get(0))
         .optional()?;
-    let Some(body) = body else { return Ok(()) };
-    match stage {
-        StageSpec::RocketreachLookup(r) => {
-            let profile: Option<crate::vendors::rocketreach::Profile> = serde_json::from_str(&body).ok().flatten();
-            if let Some(email) = profile.and_then(|p| p.fields(r.prefer_professional).email) {
-                rec.identity.set(IdentityField::Email, &email);
-            }
-        }
-        StageSpec::ReachstreamEnrich(r) => r.fill_from(&mut rec.identity, &body),
-        _ => {}
+    if let Some(body) = body {
+        priced.follow_cached(&body, rec);
     }
     Ok(())
 }
 
 /// A stage whose answer may give a row without email one.
 fn gains_email(stage: &StageSpec, row: &Row) -> bool {
-    row.rec.identity.email().is_none()
-        && match stage {
-            StageSpec::RocketreachLookup(r) => r.fill_email,
-            StageSpec::ReachstreamEnrich(r) => r.fill_missing && r.mode == crate::stages::reachstream::Mode::Contacts,
-            _ => false,
-        }
+    row.rec.identity.email().is_none() && stage.priced().is_some_and(|p| p.gains_email(&row.rec))
 }
 
 /// The dedupe key as the stage compares it (see `stages::dedupe`).

@@ -13,16 +13,7 @@ use crate::vendors::http::VendorHttp;
 /// The HTTP requests that buy `paid` answers: one per answer, but for a
 /// bulk verification, one upload per file of up to `bulk_max_lines` lines.
 pub(super) fn http_requests(stage: &StageSpec, paid: u64) -> u64 {
-    match stage {
-        StageSpec::LeadrocksVerify(l)
-            if l.mode == crate::stages::leadrocks::Mode::Bulk
-                || (l.mode == crate::stages::leadrocks::Mode::Auto && paid as usize >= l.auto_threshold) =>
-        {
-            let per_file = l.bulk_max_lines.saturating_sub(1).max(1) as u64;
-            paid.div_ceil(per_file)
-        }
-        _ => paid,
-    }
+    stage.priced().map_or(paid, |p| p.http_requests(paid))
 }
 
 /// When earlier runs' requests to this vendor key went out, within its
@@ -107,13 +98,5 @@ pub(super) fn total_time(p: &ValidPipeline, stages: &[StagePlan], vendors: &[Ven
 /// A stage's configured waits beyond its rate windows, and whether it sends
 /// only once its input has ended (a bulk verification).
 pub(super) fn waits(stage: &StageSpec) -> (Duration, bool) {
-    match stage {
-        StageSpec::RocketreachLookup(r) => (r.poll_interval.0, false),
-        StageSpec::ReachstreamEnrich(r) => (r.settle.0, false),
-        StageSpec::LeadrocksVerify(l) => {
-            let bulk = l.mode != crate::stages::leadrocks::Mode::Instant;
-            (l.linger.0 + l.poll_interval.0 * 2, bulk)
-        }
-        _ => (Duration::ZERO, false),
-    }
+    stage.priced().map_or((Duration::ZERO, false), |p| p.waits())
 }

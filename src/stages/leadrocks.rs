@@ -184,6 +184,46 @@ impl RowStage for VerifyStage {
     }
 }
 
+/// How `leadpipe plan` prices a verification: one credit per email not
+/// free by its own rules, one upload per bulk file.
+impl super::priced::Priced for LeadRocksSpec {
+    fn endpoint(&self) -> &'static str {
+        "verify"
+    }
+
+    fn ask(&self, rec: &Record, may_gain_email: bool) -> Option<super::priced::PlannedAsk> {
+        match rec.identity.email() {
+            Some(email) => {
+                let email = canonical(email);
+                (!self.free(&email)).then(|| super::priced::PlannedAsk {
+                    key: format!("email={email}"),
+                    worst: 1.0,
+                })
+            }
+            None if may_gain_email => Some(super::priced::PlannedAsk {
+                key: String::new(),
+                worst: 1.0,
+            }),
+            None => None,
+        }
+    }
+
+    /// One upload per file of up to `bulk_max_lines` lines (its header included).
+    fn http_requests(&self, paid: u64) -> u64 {
+        if self.mode == Mode::Bulk || (self.mode == Mode::Auto && paid as usize >= self.auto_threshold) {
+            let per_file = self.bulk_max_lines.saturating_sub(1).max(1) as u64;
+            paid.div_ceil(per_file)
+        } else {
+            paid
+        }
+    }
+
+    fn waits(&self) -> (Duration, bool) {
+        let bulk = self.mode != Mode::Instant;
+        (self.linger.0 + self.poll_interval.0 * 2, bulk)
+    }
+}
+
 impl super::Stage for LeadRocksSpec {
     fn start(&self, ctx: &StageContext<'_>) -> Result<super::Running, StateError> {
         Ok(super::Running::Rows(Arc::new(VerifyStage::start(self, ctx)?)))
@@ -195,6 +235,10 @@ impl super::Stage for LeadRocksSpec {
 
     fn vendors(&self) -> Vec<Vendor> {
         vec![Vendor::LeadRocks]
+    }
+
+    fn priced(&self) -> Option<&dyn super::priced::Priced> {
+        Some(self)
     }
 
     fn fills(&self, slots: &mut crate::record::Slots) {

@@ -6,6 +6,7 @@
 pub mod dedupe;
 pub mod held;
 pub mod leadrocks;
+pub mod priced;
 pub mod reachstream;
 pub mod rocketreach;
 pub mod suppress;
@@ -51,6 +52,11 @@ pub trait Stage {
 
     /// Marks the record slots the stage fills (its output columns).
     fn fills(&self, _slots: &mut Slots) {}
+
+    /// How `leadpipe plan` prices it, for a stage that pays per request.
+    fn priced(&self) -> Option<&dyn priced::Priced> {
+        None
+    }
 }
 
 /// The record slots a pipeline's stages fill.
@@ -136,6 +142,11 @@ impl StageSpec {
         self.stage().vendors()
     }
 
+    /// How `leadpipe plan` prices it, for a stage that pays per request.
+    pub fn priced(&self) -> Option<&dyn priced::Priced> {
+        self.stage().priced()
+    }
+
     /// The vendor a stage pays, if any (a waterfall: the first it asks).
     pub fn vendor(&self) -> Option<Vendor> {
         self.vendors().first().copied()
@@ -153,7 +164,7 @@ impl StageSpec {
 
     /// True when the stage spends credits (graph8, the CRM, charges none).
     pub fn paid(&self) -> bool {
-        self.vendor().is_some_and(|v| v != Vendor::Graph8)
+        self.vendor().is_some_and(|v| v.contract().charges)
     }
 }
 

@@ -126,6 +126,48 @@ impl RowStage for LookupStage {
     }
 }
 
+/// How `leadpipe plan` prices a RocketReach lookup: one credit at most,
+/// charged only when it finds an email.
+impl super::priced::Priced for RocketReachSpec {
+    fn endpoint(&self) -> &'static str {
+        "person_lookup"
+    }
+
+    fn ask(&self, rec: &Record, _may_gain_email: bool) -> Option<super::priced::PlannedAsk> {
+        let id = &rec.identity;
+        if !self.only_if_missing.is_empty() && self.only_if_missing.iter().all(|f| f.get(id).is_some()) {
+            return None;
+        }
+        Some(super::priced::PlannedAsk {
+            key: lookup_key(id)?.canonical,
+            worst: 1.0,
+        })
+    }
+
+    fn follows_cache(&self, rec: &Record) -> bool {
+        self.fill_email && rec.identity.email().is_none()
+    }
+
+    fn follow_cached(&self, body: &str, rec: &mut Record) {
+        let profile: Option<Profile> = serde_json::from_str(body).ok().flatten();
+        if let Some(email) = profile.and_then(|p| p.fields(self.prefer_professional).email) {
+            rec.identity.set(IdentityField::Email, &email);
+        }
+    }
+
+    fn gains_email(&self, _rec: &Record) -> bool {
+        self.fill_email
+    }
+
+    fn email_found_rate(&self, average_credits: f64) -> Option<f64> {
+        Some(average_credits.min(1.0))
+    }
+
+    fn waits(&self) -> (std::time::Duration, bool) {
+        (self.poll_interval.0, false)
+    }
+}
+
 /// A waterfall asks RocketReach to look the row's person up.
 impl super::waterfall::Finder for RocketReachSpec {
     fn check_in_waterfall(&self) -> Vec<(&'static str, String)> {
@@ -181,6 +223,10 @@ impl super::Stage for RocketReachSpec {
 
     fn looks_ahead(&self) -> bool {
         self.bulk == BulkMode::Auto
+    }
+
+    fn priced(&self) -> Option<&dyn super::priced::Priced> {
+        Some(self)
     }
 
     fn fills(&self, slots: &mut crate::record::Slots) {

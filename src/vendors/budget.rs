@@ -178,7 +178,7 @@ impl Budget {
         {
             let conn = crate::sync::lock(&budget.conn);
             let mut totals = crate::sync::lock(&budget.totals);
-            for vendor in [Vendor::RocketReach, Vendor::ReachStream, Vendor::LeadRocks] {
+            for vendor in Vendor::ALL.iter().filter(|v| v.contract().charges) {
                 let spent = spent(&conn, vendor.name(), Some(run_id), now)?;
                 totals.spent.insert(vendor.name(), spent);
             }

@@ -41,6 +41,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify,
     balance: None,
+    charges: false,
     webhook: None,
 };
 

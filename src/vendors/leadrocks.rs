@@ -53,6 +53,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::leadrocks,
     balance: Some(|http| Box::pin(async move { credit_balance(http).await.map(|n| Meter::Remaining(n as f64)) })),
+    charges: true,
     webhook: None,
 };
 

@@ -108,6 +108,13 @@ impl BudgetSpec {
             if caps == Caps::default() {
                 problems.push((key.clone(), "give at least one of run, day, month (credits)".into()));
             }
+            if !Vendor::from_name(name).is_some_and(|v| v.contract().charges) {
+                problems.push((
+                    key.clone(),
+                    format!("{name} charges no credits: there is nothing to cap"),
+                ));
+                continue;
+            }
             let used = called.contains(&name);
             if !used {
                 problems.push((key.clone(), format!("no stage of this pipeline calls {name}")));

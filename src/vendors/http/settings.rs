@@ -85,6 +85,8 @@ pub struct Contract {
     pub classify: fn(&super::Reply<'_>) -> super::Verdict,
     /// Reads the key's credit balance (free), for vendors that show one.
     pub balance: Option<crate::vendors::balance::ReadBalance>,
+    /// True when its answers cost credits (graph8, the CRM, charges none).
+    pub charges: bool,
     /// Its route at the run's webhook receiver, for vendors that deliver by webhook.
     pub webhook: Option<&'static crate::vendors::webhook::WebhookRoute>,
 }

@@ -65,6 +65,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::reachstream,
     balance: Some(|http| Box::pin(async move { available_credits(http).await.map(|n| Meter::Remaining(n as f64)) })),
+    charges: true,
     webhook: Some(&webhook::ROUTE),
 };
 

@@ -64,6 +64,7 @@ pub static CONTRACT: Contract = Contract {
     ],
     classify: super::http::rocketreach,
     balance: Some(|http| Box::pin(super::balance::rocketreach_account(http))),
+    charges: true,
     webhook: Some(&webhook::ROUTE),
 };
 

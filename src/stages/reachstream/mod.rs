@@ -28,6 +28,8 @@
 //! of that, the vendor is stopped with the balance and the need (exit 4)
 //! unless `allow_partial = true`.
 
+mod priced;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -438,6 +440,10 @@ impl super::Stage for ReachStreamSpec {
 
     fn looks_ahead(&self) -> bool {
         self.mode == Mode::Contacts
+    }
+
+    fn priced(&self) -> Option<&dyn super::priced::Priced> {
+        Some(self)
     }
 
     fn fills(&self, slots: &mut crate::record::Slots) {
