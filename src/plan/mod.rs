@@ -30,13 +30,13 @@ use serde::Serialize;
 use crate::record::{IdentityField, Record};
 use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::StageSpec;
-use crate::stages::priced::PlannedAsk;
+use crate::stages::priced::{PlannedAsk, Priced};
 use crate::state::{StateError, Store};
 use crate::vendors::http::{Vendor, VendorHttp};
 
 mod render;
 mod time;
-use time::{http_requests, rate_time, sent_before, total_time};
+use time::{rate_time, sent_before, total_time};
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,8 @@ pub struct Plan {
 pub struct StagePlan {
     pub stage: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<&'static str>,
+    /// The vendors it pays, in the order it asks them.
+    pub vendor: Option<String>,
     pub rows_in: u64,
     /// Rows the stage drops (suppressions) or marks duplicate (dedupe).
     pub rows_dropped: u64,
@@ -188,21 +189,46 @@ struct Row {
 }
 
 /// Per-stage state of the walk.
-enum Walker {
+enum Walker<'a> {
     Suppress(Option<crate::stages::suppress::Suppressions>),
     Dedupe(HashSet<String>),
-    Paid {
-        vendor: Vendor,
-        endpoint: &'static str,
-        seen: HashSet<String>,
-        cache: HashSet<String>,
-    },
+    /// A paid stage: one step, or (a waterfall) the paid stages it runs
+    /// inside it, in the order a row meets them.
+    Paid(Vec<PaidStep<'a>>),
     /// A stage the plan walks rows through unchanged.
     Other,
 }
 
-impl Walker {
-    fn of(stage: &StageSpec, store: &Store) -> Result<Walker, StateError> {
+/// One paid stage as the walk meets it.
+struct PaidStep<'a> {
+    priced: PricedRef<'a>,
+    vendor: Vendor,
+    endpoint: &'static str,
+    /// Requests already counted.
+    seen: HashSet<String>,
+    /// Requests the cache answers.
+    cache: HashSet<String>,
+}
+
+/// A stage's pricing: its own, or an inner stage's, which the walk owns.
+enum PricedRef<'a> {
+    Borrowed(&'a (dyn Priced + 'a)),
+    Owned(Box<dyn Priced>),
+}
+
+impl<'a> std::ops::Deref for PricedRef<'a> {
+    type Target = dyn Priced + 'a;
+
+    fn deref(&self) -> &(dyn Priced + 'a) {
+        match self {
+            PricedRef::Borrowed(p) => *p,
+            PricedRef::Owned(p) => p.as_ref(),
+        }
+    }
+}
+
+impl<'a> Walker<'a> {
+    fn of(stage: &'a StageSpec, store: &Store) -> Result<Walker<'a>, StateError> {
         Ok(match stage {
             StageSpec::Suppress(s) => Walker::Suppress(
                 s.file
@@ -211,16 +237,38 @@ impl Walker {
                     .map(|t| crate::stages::suppress::Suppressions::from_file(&t)),
             ),
             StageSpec::Dedupe(_) => Walker::Dedupe(HashSet::new()),
-            other => match (other.priced(), other.vendor()) {
-                (Some(priced), Some(vendor)) => Walker::Paid {
-                    vendor,
-                    endpoint: priced.endpoint(),
-                    seen: HashSet::new(),
-                    cache: cached_keys(store, vendor.name())?,
-                },
-                _ => Walker::Other,
-            },
+            other => {
+                let priced: Vec<(Vendor, PricedRef<'a>)> = match (other.priced(), other.vendor()) {
+                    (Some(priced), Some(vendor)) => vec![(vendor, PricedRef::Borrowed(priced))],
+                    _ => other
+                        .priced_steps()
+                        .into_iter()
+                        .map(|(v, p)| (v, PricedRef::Owned(p)))
+                        .collect(),
+                };
+                if priced.is_empty() {
+                    return Ok(Walker::Other);
+                }
+                let mut steps = Vec::new();
+                for (vendor, priced) in priced {
+                    steps.push(PaidStep {
+                        endpoint: priced.endpoint(),
+                        priced,
+                        vendor,
+                        seen: HashSet::new(),
+                        cache: cached_keys(store, vendor.name())?,
+                    });
+                }
+                Walker::Paid(steps)
+            }
         })
+    }
+
+    fn steps(&self) -> &[PaidStep<'a>] {
+        match self {
+            Walker::Paid(steps) => steps,
+            _ => &[],
+        }
     }
 }
 
@@ -249,28 +297,30 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
         ..
     } = walk;
     let mut vendor_plans = Vec::new();
+    let mut priced_by_vendors: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for (name, mut requests) in to_buy {
         let vendor = Vendor::from_name(name).expect("a known vendor");
         let Some(http) = vendors.get(&vendor) else { continue };
-        let (i, endpoint) = walkers
+        let (i, step) = walkers
             .iter()
             .enumerate()
-            .find_map(|(i, w)| match w {
-                Walker::Paid {
-                    vendor: v, endpoint, ..
-                } if *v == vendor => Some((i, *endpoint)),
-                _ => None,
-            })
+            .find_map(|(i, w)| w.steps().iter().find(|s| s.vendor == vendor).map(|s| (i, s)))
             .expect("a stage calls the vendor");
         let asked = Asked {
-            stage: &p.stages[i],
-            endpoint,
+            priced: &*step.priced,
+            endpoint: step.endpoint,
             http,
         };
         let vp = vendor_plan(p, &store, &history, asked, &mut requests).await?;
-        stages[i].credits_worst = vp.credits_worst;
-        stages[i].credits_expected = vp.credits_expected;
+        let (worst, expected) = priced_by_vendors.entry(i).or_insert((0.0, 0.0));
+        *worst += vp.credits_worst;
+        *expected += vp.credits_expected;
         vendor_plans.push(vp);
+    }
+    // A stage's credits are those of the vendors it asks (a waterfall asks several).
+    for (i, (worst, expected)) in priced_by_vendors {
+        stages[i].credits_worst = worst;
+        stages[i].credits_expected = expected;
     }
     let (time_s, time_basis) = total_time(p, &stages, &vendor_plans);
     let all_cached = stages.iter().all(|s| s.paid_requests == 0 && s.rows_uncertain == 0);
@@ -296,7 +346,7 @@ struct Walk<'a> {
     /// email depends on one.
     found_rate: f64,
     rows_in: u64,
-    walkers: Vec<Walker>,
+    walkers: Vec<Walker<'a>>,
     stages: Vec<StagePlan>,
     /// Requests to buy, per vendor, in input order.
     to_buy: BTreeMap<&'static str, Vec<Buy>>,
@@ -310,22 +360,28 @@ impl<'a> Walk<'a> {
             walkers.push(Walker::of(stage, store)?);
             stages.push(StagePlan {
                 stage: crate::pipeline::runner::stage_name(&p.stages, i),
-                vendor: stage.vendor().map(|v| v.name()),
+                vendor: Some(stage.vendors())
+                    .filter(|v| !v.is_empty() && stage.paid())
+                    .map(|mut v| {
+                        v.dedup();
+                        v.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+                    }),
                 ..StagePlan::default()
             });
         }
+        // The first stage that tells how often a request finds an email.
+        let found_rate = walkers
+            .iter()
+            .flat_map(Walker::steps)
+            .find_map(|s| {
+                let (average, _) = history.average(s.vendor, s.endpoint)?;
+                s.priced.email_found_rate(average)
+            })
+            .unwrap_or(1.0);
         Ok(Walk {
             p,
             store,
-            found_rate: p
-                .stages
-                .iter()
-                .find_map(|s| {
-                    let priced = s.priced()?;
-                    let (average, _) = history.average(s.vendor()?, priced.endpoint())?;
-                    priced.email_found_rate(average)
-                })
-                .unwrap_or(1.0),
+            found_rate,
             rows_in: 0,
             walkers,
             stages,
@@ -355,9 +411,12 @@ impl<'a> Walk<'a> {
                         return Ok(());
                     }
                 }
-                (walker @ Walker::Paid { .. }, stage) => {
-                    let to_buy = &mut self.to_buy;
-                    paid_step(self.store, self.found_rate, stage, walker, sp, &mut row, to_buy)?;
+                (Walker::Paid(steps), _) => {
+                    let mut asked = false;
+                    for step in steps {
+                        asked |= paid_step(self.store, self.found_rate, step, sp, &mut row, &mut self.to_buy)?;
+                    }
+                    sp.rows_asking += u64::from(asked);
                 }
                 _ => {}
             }
@@ -371,26 +430,22 @@ impl<'a> Walk<'a> {
 fn paid_step(
     store: &Store,
     found_rate: f64,
-    stage: &StageSpec,
-    walker: &mut Walker,
+    step: &mut PaidStep<'_>,
     sp: &mut StagePlan,
     row: &mut Row,
     to_buy: &mut BTreeMap<&'static str, Vec<Buy>>,
-) -> Result<(), PlanError> {
-    let Walker::Paid {
+) -> Result<bool, PlanError> {
+    let PaidStep {
+        priced,
         vendor,
         endpoint,
         seen,
         cache,
-    } = walker
-    else {
-        return Ok(());
-    };
-    let Some(PlannedAsk { key, worst }) = stage.priced().and_then(|p| p.ask(&row.rec, row.may_gain_email)) else {
-        return Ok(());
+    } = step;
+    let Some(PlannedAsk { key, worst }) = priced.ask(&row.rec, row.may_gain_email) else {
+        return Ok(false);
     };
     let uncertain = key.is_empty();
-    sp.rows_asking += 1;
     let buys = to_buy.entry(vendor.name()).or_default();
     if uncertain {
         // Its email comes only if an earlier stage finds one.
@@ -403,7 +458,7 @@ fn paid_step(
             worst,
             expected: worst * found_rate,
         });
-        return Ok(());
+        return Ok(true);
     }
     let first = seen.insert(key.clone());
     if first {
@@ -411,11 +466,11 @@ fn paid_step(
     }
     if cache.contains(&key) {
         sp.cached += u64::from(first);
-        follow_cached(store, stage, *vendor, &key, &mut row.rec)?;
-        return Ok(());
+        follow_cached(store, &**priced, *vendor, &key, &mut row.rec)?;
+        return Ok(true);
     }
     if !first {
-        return Ok(());
+        return Ok(true);
     }
     sp.paid_requests += 1;
     let worst = if crate::vendors::budget::worst_case(endpoint).is_none() {
@@ -429,15 +484,15 @@ fn paid_step(
         worst,
         expected: worst,
     });
-    if gains_email(stage, row) {
+    if gains_email(&**priced, row) {
         row.may_gain_email = true;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The stage that asks a vendor, the endpoint it pays for and its client.
 struct Asked<'a> {
-    stage: &'a StageSpec,
+    priced: &'a dyn Priced,
     endpoint: &'static str,
     http: &'a VendorHttp,
 }
@@ -452,9 +507,8 @@ async fn vendor_plan(
     asked: Asked<'_>,
     requests: &mut [Buy],
 ) -> Result<VendorPlan, PlanError> {
-    let Asked { stage, endpoint, http } = asked;
+    let Asked { priced, endpoint, http } = asked;
     let vendor = http.vendor();
-    let priced = stage.priced().expect("a paid stage is priced");
     for b in requests.iter_mut().filter(|b| !b.key.is_empty()) {
         b.worst = priced.tighten(http, &b.key, b.worst).await;
     }
@@ -490,7 +544,7 @@ async fn vendor_plan(
         })
         .collect();
     let sent = sent_before(store, http)?;
-    let (time_s, rate) = rate_time(http, http_requests(stage, paid), &sent);
+    let (time_s, rate) = rate_time(http, priced.http_requests(paid), &sent);
     let balance = match crate::vendors::balance::read(http).await {
         Some(Ok(crate::vendors::balance::Meter::Remaining(n))) => Some(n),
         _ => None,
@@ -550,14 +604,14 @@ fn hit(limit: String, left: f64, spends: &[Spend]) -> LimitHit {
 /// LinkedIn URL found), so later stages see what the run would show them.
 fn follow_cached(
     store: &Store,
-    stage: &StageSpec,
+    priced: &dyn Priced,
     vendor: Vendor,
     key: &str,
     rec: &mut Record,
 ) -> Result<(), StateError> {
-    let Some(priced) = stage.priced().filter(|p| p.follows_cache(rec)) else {
+    if !priced.follows_cache(rec) {
         return Ok(());
-    };
+    }
     use rusqlite::OptionalExtension;
     let body: Option<String> = store
         .conn()
@@ -571,8 +625,8 @@ fn follow_cached(
 }
 
 /// A stage whose answer may give a row without email one.
-fn gains_email(stage: &StageSpec, row: &Row) -> bool {
-    row.rec.identity.email().is_none() && stage.priced().is_some_and(|p| p.gains_email(&row.rec))
+fn gains_email(priced: &dyn Priced, row: &Row) -> bool {
+    row.rec.identity.email().is_none() && priced.gains_email(&row.rec)
 }
 
 /// The dedupe key as the stage compares it (see `stages::dedupe`).

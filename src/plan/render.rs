@@ -19,7 +19,7 @@ impl Plan {
             if st.rows_dropped > 0 {
                 let _ = write!(s, ", {} dropped", st.rows_dropped);
             }
-            if let Some(v) = st.vendor {
+            if let Some(v) = &st.vendor {
                 let _ = write!(
                     s,
                     ", {} ask {v}: {} distinct requests, {} cached, {} to buy",

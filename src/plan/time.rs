@@ -10,12 +10,6 @@ use crate::stages::StageSpec;
 use crate::state::{StateError, Store};
 use crate::vendors::http::VendorHttp;
 
-/// The HTTP requests that buy `paid` answers: one per answer, but for a
-/// bulk verification, one upload per file of up to `bulk_max_lines` lines.
-pub(super) fn http_requests(stage: &StageSpec, paid: u64) -> u64 {
-    stage.priced().map_or(paid, |p| p.http_requests(paid))
-}
-
 /// When earlier runs' requests to this vendor key went out, within its
 /// longest window: the run starts with the windows they still fill.
 pub(super) fn sent_before(store: &Store, http: &VendorHttp) -> Result<Vec<f64>, StateError> {
@@ -65,7 +59,14 @@ pub(super) fn rate_time(http: &VendorHttp, n: u64, sent: &[f64]) -> (f64, String
 /// (a run takes as long as its slowest vendor), the verification after them,
 /// each with its configured waits.
 pub(super) fn total_time(p: &ValidPipeline, stages: &[StagePlan], vendors: &[VendorPlan]) -> (f64, String) {
-    let vendor_time = |v: Option<&str>| vendors.iter().find(|x| Some(x.vendor) == v).map_or(0.0, |x| x.time_s);
+    // A stage that asks several vendors (a waterfall) takes as long as its slowest.
+    let vendor_time = |spec: &StageSpec| {
+        spec.vendors()
+            .iter()
+            .filter_map(|v| vendors.iter().find(|x| x.vendor == v.name()))
+            .map(|x| x.time_s)
+            .fold(0.0, f64::max)
+    };
     let (mut phase, mut total) = (0.0f64, 0.0f64);
     let mut parts = Vec::new();
     for (spec, sp) in p.stages.iter().zip(stages) {
@@ -73,7 +74,7 @@ pub(super) fn total_time(p: &ValidPipeline, stages: &[StagePlan], vendors: &[Ven
             continue;
         }
         let (wait, batch_after_input) = waits(spec);
-        let t = vendor_time(sp.vendor) + wait.as_secs_f64();
+        let t = vendor_time(spec) + wait.as_secs_f64();
         if batch_after_input {
             total += phase;
             phase = 0.0;
@@ -98,5 +99,12 @@ pub(super) fn total_time(p: &ValidPipeline, stages: &[StagePlan], vendors: &[Ven
 /// A stage's configured waits beyond its rate windows, and whether it sends
 /// only once its input has ended (a bulk verification).
 pub(super) fn waits(stage: &StageSpec) -> (Duration, bool) {
-    stage.priced().map_or((Duration::ZERO, false), |p| p.waits())
+    match stage.priced() {
+        Some(p) => p.waits(),
+        // A row meets the inner stages of a waterfall one after the other.
+        None => {
+            let steps = stage.priced_steps();
+            (steps.iter().map(|(_, p)| p.waits().0).sum(), false)
+        }
+    }
 }

@@ -57,6 +57,12 @@ pub trait Stage {
     fn priced(&self) -> Option<&dyn priced::Priced> {
         None
     }
+
+    /// For a stage that runs paid stages inside it (a waterfall): their
+    /// vendors and pricing, in the order a row meets them.
+    fn priced_steps(&self) -> Vec<(Vendor, Box<dyn priced::Priced>)> {
+        Vec::new()
+    }
 }
 
 /// The record slots a pipeline's stages fill.
@@ -145,6 +151,11 @@ impl StageSpec {
     /// How `leadpipe plan` prices it, for a stage that pays per request.
     pub fn priced(&self) -> Option<&dyn priced::Priced> {
         self.stage().priced()
+    }
+
+    /// The paid stages it runs inside it (a waterfall), as `plan` prices them.
+    pub fn priced_steps(&self) -> Vec<(Vendor, Box<dyn priced::Priced>)> {
+        self.stage().priced_steps()
     }
 
     /// The vendor a stage pays, if any (a waterfall: the first it asks).

@@ -46,7 +46,7 @@ const PROVIDERS: &[(&str, Build)] = &[
 
 /// A stage a waterfall can ask for an email. The waterfall starts it with a
 /// name of its own, so its cache, ledger and resume are the stage's own.
-pub trait Finder: Stage + Send + Sync {
+pub trait Finder: Stage + super::priced::Priced + Send + Sync {
     /// Options the waterfall sets under the user's (besides
     /// `only_if_missing = ["email"]`), e.g. ReachStream's `mode = "contacts"`.
     fn defaults() -> Vec<(&'static str, toml::Value)>
@@ -279,6 +279,25 @@ struct Step {
     verify: Option<VerifyStage>,
 }
 
+/// The verification of an email a provider found, as `plan` prices it: a
+/// row whose email came with the input skips the waterfall, so only emails
+/// found upstream are verified.
+struct VerifyFound(LeadRocksSpec);
+
+impl super::priced::Priced for VerifyFound {
+    fn endpoint(&self) -> &'static str {
+        self.0.endpoint()
+    }
+
+    fn ask(&self, rec: &Record, may_gain_email: bool) -> Option<super::priced::PlannedAsk> {
+        (rec.identity.email().is_none() && may_gain_email).then(|| self.0.ask(rec, true))?
+    }
+
+    fn waits(&self) -> (std::time::Duration, bool) {
+        (self.0.waits().0, false)
+    }
+}
+
 /// Per-provider figures for the report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProviderTally {
@@ -390,6 +409,26 @@ impl Stage for WaterfallSpec {
     /// The providers' vendors in order, then the verifier's.
     fn vendors(&self) -> Vec<Vendor> {
         self.inner().iter().flat_map(|(_, s)| s.vendors()).collect()
+    }
+
+    /// Each provider, then the verification of what it found, as a row
+    /// without an email meets them: the worst case asks every provider and
+    /// verifies each email found.
+    fn priced_steps(&self) -> Vec<(Vendor, Box<dyn super::priced::Priced>)> {
+        let mut out: Vec<(Vendor, Box<dyn super::priced::Priced>)> = Vec::new();
+        for name in &self.providers {
+            let Ok(finder) = self.finder(name) else { continue };
+            let Some(&vendor) = finder.vendors().first() else {
+                continue;
+            };
+            out.push((vendor, finder));
+            if self.verify.is_some()
+                && let Ok(spec) = self.leadrocks_spec()
+            {
+                out.push((Vendor::LeadRocks, Box::new(VerifyFound(spec))));
+            }
+        }
+        out
     }
 
     fn needs_webhook(&self) -> bool {

@@ -277,8 +277,14 @@ pub async fn post_delivery(url: &str, headers: &[(&str, &str)], body: &serde_jso
 /// `leadpipe run p.toml --report out/report.json` in `w`, with `sb`'s keys and
 /// webhook secret in the variables the committed pipelines read them from.
 pub fn run_on_sandbox(w: &Work, sb: &leadpipe::sandbox::Sandbox) -> Command {
+    on_sandbox(w, sb, &["run", "p.toml", "--report", "out/report.json"])
+}
+
+/// `leadpipe ARGS` in `w`, with `sb`'s keys and webhook secret in the
+/// variables the committed pipelines read them from.
+pub fn on_sandbox(w: &Work, sb: &leadpipe::sandbox::Sandbox, args: &[&str]) -> Command {
     let e = sb.endpoints();
-    let mut cmd = w.command(&["run", "p.toml", "--report", "out/report.json"]);
+    let mut cmd = w.command(args);
     cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
         .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
         .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)

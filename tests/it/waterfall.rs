@@ -1,7 +1,8 @@
 //! `pipelines/waterfall.toml` on the sandbox: RocketReach is paid only for
 //! the rows ReachStream left without a verified email, every row names the
 //! provider that answered and the verdict, and a rerun pays nothing; a run
-//! stopped by the second provider resumes without paying any answer twice.
+//! stopped by the second provider resumes without paying any answer twice;
+//! `leadpipe plan` prices every provider and verification before a paid call.
 
 use std::collections::BTreeMap;
 
@@ -164,4 +165,57 @@ async fn a_waterfall_stopped_by_its_second_provider_resumes_without_paying_twice
     let refused = stats.calls_with_status(Vendor::RocketReach, LOOKUP, 403);
     assert!(refused > 0);
     assert_eq!(stats.answered(Vendor::RocketReach, LOOKUP) - refused, left as u64);
+}
+
+/// `leadpipe plan` walks rows through every provider of a waterfall and the
+/// verification of what each may find: it buys nothing, each vendor's worst
+/// case covers what the run then charges, and after the run every answer is
+/// cached.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_prices_every_provider_of_a_waterfall_and_buys_nothing() {
+    let sb = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
+    let w = Work::new();
+    prepare(&w, &sb, "waterfall");
+    let paid = [Vendor::ReachStream, Vendor::RocketReach, Vendor::LeadRocks];
+    let before = sb.stats();
+    let out = output_of(on_sandbox(&w, &sb, &["plan", "p.toml", "--json"])).await;
+    check(&out, 0);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = sb.stats();
+    for v in paid {
+        assert_eq!(
+            planned.paid_calls(v),
+            before.paid_calls(v),
+            "{v:?}: the plan paid for nothing"
+        );
+        assert_eq!(planned.credits_charged(v), before.credits_charged(v));
+    }
+    assert_eq!(plan["all_cached"], false, "{plan}");
+    let stage = &plan["stages"][0];
+    assert_eq!(stage["rows_asking"], 40, "every row lacks an email: {stage}");
+
+    check(&output_of(run_on_sandbox(&w, &sb)).await, 0);
+    let ran = sb.stats();
+    let vendors = plan["vendors"].as_array().unwrap();
+    assert_eq!(vendors.len(), 3, "{plan}");
+    let mut worst_sum = 0.0;
+    for v in vendors {
+        let name = v["vendor"].as_str().unwrap();
+        let vendor = *paid.iter().find(|p| p.as_str() == name).expect("a paid vendor");
+        let charged = (ran.credits_charged(vendor) - planned.credits_charged(vendor)) as f64;
+        let worst = v["credits_worst"].as_f64().unwrap();
+        assert!(charged > 0.0, "{name}: the run paid it");
+        assert!(
+            worst >= charged,
+            "{name}: worst case {worst}, the run charged {charged}"
+        );
+        worst_sum += worst;
+    }
+    assert_eq!(stage["credits_worst"].as_f64().unwrap(), worst_sum, "{stage}");
+
+    let out = output_of(on_sandbox(&w, &sb, &["plan", "p.toml", "--json"])).await;
+    check(&out, 0);
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["all_cached"], true, "{again}");
+    assert_eq!(again["stages"][0]["credits_worst"], 0.0, "{again}");
 }
