@@ -519,6 +519,7 @@ mod tests {
     use reqwest::header::HeaderMap;
 
     use super::*;
+    use crate::vendors::http::classify::tests::{verdict as reply, verdict_h};
 
     fn verdict(status: u16, body: &str) -> Verdict {
         classify(&Reply {
@@ -626,5 +627,30 @@ mod tests {
         assert_eq!(Graph8::next_of(&c, &page(false, Some("x"))), Next::Done);
         assert_eq!(Graph8::next_of(&Next::Page(2), &page(true, None)), Next::Page(3));
         assert_eq!(Graph8::next_of(&Next::Page(2), &page(false, None)), Next::Done);
+    }
+
+    #[test]
+    fn graph8_rules() {
+        assert_eq!(
+            reply(
+                classify,
+                422,
+                r#"{"detail":[{"loc":["body","work_email"],"msg":"value is not a valid email address","type":"value_error.email"}]}"#
+            ),
+            Verdict::Record("HTTP 422 Unprocessable Entity: work_email: value is not a valid email address".into())
+        );
+        assert!(matches!(
+            reply(classify, 401, r#"{"detail":"JWT token provided instead of API key"}"#),
+            Verdict::Fatal(m) if m.ends_with("JWT token provided instead of API key")
+        ));
+        assert!(matches!(reply(classify, 403, ""), Verdict::Fatal(_)));
+        assert!(matches!(
+            reply(classify, 400, r#"{"type":"bad_request","title":"bad cursor"}"#),
+            Verdict::Record(m) if m.contains("bad_request")
+        ));
+        assert!(matches!(
+            verdict_h(classify, 429, &[("retry-after", "1")], r#"{"detail":"Rate limit exceeded. Please slow down."}"#),
+            Verdict::Throttle { retry_after: Some(d), .. } if d == Duration::from_secs(1)
+        ));
     }
 }

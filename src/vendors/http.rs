@@ -51,7 +51,7 @@
 //! call carries `vendor`, `endpoint` (a constant name, never a URL), `method`,
 //! `attempt` and `status`; vendor message text is logged at debug level only.
 
-mod classify;
+pub(crate) mod classify;
 mod error;
 mod limits;
 mod retry;
@@ -80,8 +80,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, field, info_span, warn};
 
 pub use classify::{
-    Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, graph8, leadrocks, reachstream,
-    retry_after, rocketreach,
+    Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, retry_after, status_text,
 };
 pub use error::{API_KEY, CallError};
 pub use limits::RateGate;

@@ -3,8 +3,8 @@
 //! Every reply is turned into a [`Verdict`] by the vendor's classifier, which
 //! sees the status, the headers and the body bytes; the HTTP layer then acts
 //! on the verdict alone (return, retry, pause the vendor, stop the vendor).
-//! [`by_status`] is the generic rule; [`rocketreach`], [`reachstream`],
-//! [`leadrocks`] and [`graph8`] add what each contract says on top of it. A
+//! [`by_status`] is the generic rule; each vendor's module adds what its
+//! contract says on top of it, in the classifier its `CONTRACT` names. A
 //! vendor client with other needs passes its own [`Classify`] (any
 //! `Fn(&Reply) -> Verdict` is one).
 
@@ -87,118 +87,6 @@ pub fn by_status(reply: &Reply<'_>) -> Verdict {
     }
 }
 
-/// RocketReach: a 403 about credits or quota is out-of-credits, any other 403
-/// a refused key; a 429 without `Retry-After` may say "Expected available in
-/// N seconds" in its body.
-pub fn rocketreach(reply: &Reply<'_>) -> Verdict {
-    match reply.status.as_u16() {
-        403 => {
-            let msg = describe(reply.status, reply.body);
-            let lower = msg.to_lowercase();
-            if ["credit", "quota", "exhaust", "insufficient", "upgrade"]
-                .iter()
-                .any(|w| lower.contains(w))
-            {
-                Verdict::OutOfCredits(msg)
-            } else {
-                Verdict::Fatal(msg)
-            }
-        }
-        429 => Verdict::Throttle {
-            retry_after: retry_after(reply.headers).or_else(|| {
-                let msg = error_message(reply.body)?;
-                let (_, rest) = msg.split_once("available in ")?;
-                let secs: f64 = rest.split_whitespace().next()?.parse().ok()?;
-                Duration::try_from_secs_f64(secs).ok()
-            }),
-            reason: describe(reply.status, reply.body),
-        },
-        _ => by_status(reply),
-    }
-}
-
-/// ReachStream: the envelope `{"status":…,"message":…,"data":…}` repeats the
-/// HTTP code (as a number or a string); when a 2xx carries an error status in
-/// the envelope, that status decides. 401/403 bad key, 402 insufficient credit.
-/// On the data fetch, which also carries the webhook secret, a 401/403 is
-/// returned to the client as record-level: it may be the secret, not the key,
-/// and the client finds out which before stopping the vendor.
-pub fn reachstream(reply: &Reply<'_>) -> Verdict {
-    match reachstream_envelope(reply) {
-        Verdict::Fatal(why) if reply.endpoint == "fetch" => Verdict::Record(why),
-        v => v,
-    }
-}
-
-fn reachstream_envelope(reply: &Reply<'_>) -> Verdict {
-    /// Only the envelope's status: the rest of the body is skipped, not built.
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        status: Option<Value>,
-    }
-    if reply.status.is_success() {
-        let inner = serde_json::from_slice::<Envelope>(reply.body)
-            .ok()
-            .and_then(|v| match v.status? {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })
-            .and_then(|n| StatusCode::from_u16(u16::try_from(n).ok()?).ok())
-            .filter(|s| s.is_client_error() || s.is_server_error());
-        if let Some(status) = inner {
-            return by_status(&Reply { status, ..*reply });
-        }
-    }
-    by_status(reply)
-}
-
-/// LeadRocks: the envelope `{"status":"failed","error":{"code":N}}` decides
-/// before the HTTP status (codes are not mapped to statuses in the contract):
-/// 100 bad token → fatal; 103 credits and 110 instant-verify quota → out of
-/// credits; 102 → retry; 111 "try again later" → throttle; 109 (bulk cap:
-/// wait for a running list) and 101, 104–108 (bad request/file) → record.
-pub fn leadrocks(reply: &Reply<'_>) -> Verdict {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        status: Option<String>,
-        error: Option<Code>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: Option<u64>,
-    }
-    // Skip the parse for bodies that cannot be a failure (CSV downloads, successes).
-    let maybe_failed = reply.body.windows(8).any(|w| w == b"\"failed\"");
-    let envelope = maybe_failed
-        .then(|| serde_json::from_slice::<Envelope>(reply.body).ok())
-        .flatten()
-        .filter(|e| e.status.as_deref() == Some("failed"));
-    let Some(envelope) = envelope else {
-        return by_status(reply);
-    };
-    let msg = error_message(reply.body).unwrap_or_else(|| "failed".into());
-    let msg = format!("{}: {msg}", status_text(reply.status));
-    match envelope.error.and_then(|e| e.code) {
-        Some(100) => Verdict::Fatal(msg),
-        Some(103 | 110) => Verdict::OutOfCredits(msg),
-        Some(102) => Verdict::Retry(msg),
-        Some(111) => Verdict::Throttle {
-            retry_after: retry_after(reply.headers),
-            reason: msg,
-        },
-        Some(101 | 104..=109) => Verdict::Record(msg),
-        _ if reply.status.is_success() => Verdict::Record(msg),
-        _ => by_status(reply),
-    }
-}
-
-/// graph8: the generic rule (403 is its org guard, a configuration error;
-/// 429 carries `Retry-After` in seconds).
-pub fn graph8(reply: &Reply<'_>) -> Verdict {
-    by_status(reply)
-}
-
 /// `Retry-After` as delay-seconds or an HTTP date (a date in the past is zero).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -209,7 +97,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
-fn status_text(s: StatusCode) -> String {
+pub fn status_text(s: StatusCode) -> String {
     match s.canonical_reason() {
         Some(r) => format!("HTTP {} {r}", s.as_u16()),
         None => format!("HTTP {}", s.as_u16()),
@@ -297,16 +185,21 @@ fn json_message(v: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
 
-    fn verdict(f: fn(&Reply<'_>) -> Verdict, status: u16, body: &str) -> Verdict {
+    pub(crate) fn verdict(f: fn(&Reply<'_>) -> Verdict, status: u16, body: &str) -> Verdict {
         verdict_h(f, status, &[], body)
     }
 
-    fn verdict_h(f: fn(&Reply<'_>) -> Verdict, status: u16, headers: &[(&'static str, &str)], body: &str) -> Verdict {
+    pub(crate) fn verdict_h(
+        f: fn(&Reply<'_>) -> Verdict,
+        status: u16,
+        headers: &[(&'static str, &str)],
+        body: &str,
+    ) -> Verdict {
         let mut h = HeaderMap::new();
         for (k, v) in headers {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
@@ -363,171 +256,6 @@ mod tests {
         assert!(d > Duration::from_secs(118) && d <= Duration::from_secs(120), "{d:?}");
         assert_eq!(h("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(retry_after(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn rocketreach_rules() {
-        assert!(matches!(
-            verdict(rocketreach, 401, r#"{"detail":"Invalid API key","error_code":"authentication_failed"}"#),
-            Verdict::Fatal(m) if m == "HTTP 401 Unauthorized: Invalid API key"
-        ));
-        assert!(matches!(
-            verdict(
-                rocketreach,
-                403,
-                r#"{"detail":"You have exhausted your lookup credits."}"#
-            ),
-            Verdict::OutOfCredits(_)
-        ));
-        assert!(matches!(
-            verdict(
-                rocketreach,
-                403,
-                r#"{"detail":"You do not have permission to perform this action."}"#
-            ),
-            Verdict::Fatal(_)
-        ));
-        assert_eq!(
-            verdict(
-                rocketreach,
-                429,
-                r#"{"detail":"Request was throttled. Expected available in 12 seconds."}"#
-            ),
-            Verdict::Throttle {
-                retry_after: Some(Duration::from_secs(12)),
-                reason: "HTTP 429 Too Many Requests: Request was throttled. Expected available in 12 seconds.".into()
-            }
-        );
-        // The header wins over the body.
-        assert!(matches!(
-            verdict_h(rocketreach, 429, &[("retry-after", "2")], r#"{"detail":"Expected available in 12 seconds."}"#),
-            Verdict::Throttle { retry_after: Some(d), .. } if d == Duration::from_secs(2)
-        ));
-        assert_eq!(
-            verdict(
-                rocketreach,
-                400,
-                r#"{"current_employer":["This field is required with name."]}"#
-            ),
-            Verdict::Record("HTTP 400 Bad Request: current_employer: This field is required with name.".into())
-        );
-        assert!(matches!(verdict(rocketreach, 404, ""), Verdict::Record(_)));
-        assert!(matches!(verdict(rocketreach, 500, ""), Verdict::Retry(_)));
-    }
-
-    #[test]
-    fn reachstream_rules() {
-        assert!(matches!(
-            verdict(reachstream, 401, r#"{"status":401,"message":"Unauthorized","data":null}"#),
-            Verdict::Fatal(m) if m == "HTTP 401 Unauthorized: Unauthorized"
-        ));
-        assert!(matches!(verdict(reachstream, 403, ""), Verdict::Fatal(_)));
-        assert!(matches!(
-            verdict(
-                reachstream,
-                402,
-                r#"{"status":402,"message":"Insufficient credit balance","data":{"available_credit":720,"requested_fetch_count":2000}}"#
-            ),
-            Verdict::OutOfCredits(m) if m.ends_with("Insufficient credit balance")
-        ));
-        assert!(matches!(
-            verdict(
-                reachstream,
-                400,
-                r#"{"status":400,"message":"Missing parameter filter","data":null}"#
-            ),
-            Verdict::Record(_)
-        ));
-        assert_eq!(
-            verdict(reachstream, 200, r#"{"status":"200","message":"Success","data":[]}"#),
-            Verdict::Ok
-        );
-        // An error status inside a 200 envelope decides.
-        assert!(matches!(
-            verdict(
-                reachstream,
-                200,
-                r#"{"status":"402","message":"Insufficient credit balance","data":null}"#
-            ),
-            Verdict::OutOfCredits(_)
-        ));
-        assert!(matches!(
-            verdict(
-                reachstream,
-                429,
-                r#"{"status":429,"message":"Too Many Requests","data":null}"#
-            ),
-            Verdict::Throttle { retry_after: None, .. }
-        ));
-        assert!(matches!(verdict(reachstream, 500, "Server Error"), Verdict::Retry(_)));
-    }
-
-    #[test]
-    fn leadrocks_rules() {
-        let failed = |code: u32| format!(r#"{{"status":"failed","error":{{"code":{code},"message":"m{code}"}}}}"#);
-        for status in [200, 400, 401, 403, 500] {
-            assert!(matches!(verdict(leadrocks, status, &failed(100)), Verdict::Fatal(_)));
-            assert!(matches!(
-                verdict(leadrocks, status, &failed(103)),
-                Verdict::OutOfCredits(_)
-            ));
-            assert!(matches!(
-                verdict(leadrocks, status, &failed(110)),
-                Verdict::OutOfCredits(_)
-            ));
-            assert!(matches!(verdict(leadrocks, status, &failed(102)), Verdict::Retry(_)));
-            assert!(matches!(
-                verdict(leadrocks, status, &failed(111)),
-                Verdict::Throttle { .. }
-            ));
-            for code in [101, 104, 105, 106, 107, 108, 109] {
-                assert!(matches!(verdict(leadrocks, status, &failed(code)), Verdict::Record(_)));
-            }
-        }
-        assert_eq!(
-            verdict(leadrocks, 403, &failed(103)),
-            Verdict::OutOfCredits("HTTP 403 Forbidden: error 103: m103".into())
-        );
-        // Unknown codes fall back to the HTTP status.
-        assert!(matches!(verdict(leadrocks, 503, &failed(999)), Verdict::Retry(_)));
-        assert!(matches!(verdict(leadrocks, 200, &failed(999)), Verdict::Record(_)));
-        // No envelope: by status.
-        assert_eq!(
-            verdict(leadrocks, 200, r#"{"status":"success","data":{"credits":10}}"#),
-            Verdict::Ok
-        );
-        assert!(matches!(
-            verdict(leadrocks, 524, "<html>timeout</html>"),
-            Verdict::Retry(_)
-        ));
-        assert!(matches!(verdict(leadrocks, 401, ""), Verdict::Fatal(_)));
-    }
-
-    #[test]
-    fn graph8_rules() {
-        assert_eq!(
-            verdict(
-                graph8,
-                422,
-                r#"{"detail":[{"loc":["body","work_email"],"msg":"value is not a valid email address","type":"value_error.email"}]}"#
-            ),
-            Verdict::Record(
-                "HTTP 422 Unprocessable Entity: body.work_email: value is not a valid email address".into()
-            )
-        );
-        assert!(matches!(
-            verdict(graph8, 401, r#"{"detail":"JWT token provided instead of API key"}"#),
-            Verdict::Fatal(m) if m.ends_with("JWT token provided instead of API key")
-        ));
-        assert!(matches!(verdict(graph8, 403, ""), Verdict::Fatal(_)));
-        assert!(matches!(
-            verdict(graph8, 400, r#"{"type":"bad_request","title":"bad cursor"}"#),
-            Verdict::Record(m) if m.contains("bad_request")
-        ));
-        assert!(matches!(
-            verdict_h(graph8, 429, &[("retry-after", "1")], r#"{"detail":"Rate limit exceeded. Please slow down."}"#),
-            Verdict::Throttle { retry_after: Some(d), .. } if d == Duration::from_secs(1)
-        ));
     }
 
     #[test]

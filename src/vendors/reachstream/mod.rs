@@ -25,6 +25,7 @@
 //! Cache, coalescing and ledger live in [`super::paid`]; what to do with the
 //! records in `stages::reachstream`.
 
+pub mod classify;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
@@ -63,7 +64,7 @@ pub static CONTRACT: Contract = Contract {
         ("count_alternate", "/api/v2/async/records/filter/count"),
         ("fetch", "/api/v2/async/records/filter"),
     ],
-    classify: super::http::reachstream,
+    classify: classify::classify,
     balance: Some(|http| Box::pin(async move { available_credits(http).await.map(|n| Meter::Remaining(n as f64)) })),
     charges: true,
     webhook: Some(&webhook::ROUTE),

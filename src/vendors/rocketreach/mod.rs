@@ -13,6 +13,7 @@
 //! credit rules against hand-written profiles beside the code they test.
 
 pub mod bulk;
+pub mod classify;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -62,7 +63,7 @@ pub static CONTRACT: Contract = Contract {
         ("company_lookup", "/company/lookup/"),
         ("account", "/account/"),
     ],
-    classify: super::http::rocketreach,
+    classify: classify::classify,
     balance: Some(|http| Box::pin(super::balance::rocketreach_account(http))),
     charges: true,
     webhook: Some(&webhook::ROUTE),

@@ -13,9 +13,11 @@
 //!   polled with backoff → CSV downloaded). [`LeadRocks::attach`] collects a
 //!   list uploaded by an earlier attempt of the run instead of uploading again.
 //!
-//! Failure classes (codes 100–111) are decided by the HTTP layer's
-//! `classify::leadrocks`; this module only waits out 109 (a bulk list of ours
+//! Failure classes (codes 100–111) are decided by this vendor's
+//! `classify`; this module only waits out 109 (a bulk list of ours
 //! is still running) before uploading again.
+
+pub mod classify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,7 +53,7 @@ pub static CONTRACT: Contract = Contract {
         ("bulk_progress", "/verify-bulk-progress"),
         ("bulk_download", "/verify-bulk-download"),
     ],
-    classify: super::http::leadrocks,
+    classify: classify::classify,
     balance: Some(|http| Box::pin(async move { credit_balance(http).await.map(|n| Meter::Remaining(n as f64)) })),
     charges: true,
     webhook: None,
