@@ -46,7 +46,7 @@ pub fn classify(reply: &Reply<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendors::http::classify::tests::{verdict, verdict_h};
+    use crate::vendors::http::classify::tests::verdict;
 
     #[test]
     fn leadrocks_rules() {

@@ -45,7 +45,7 @@ fn reachstream_envelope(reply: &Reply<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendors::http::classify::tests::{verdict, verdict_h};
+    use crate::vendors::http::classify::tests::verdict;
 
     #[test]
     fn reachstream_rules() {
