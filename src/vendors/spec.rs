@@ -47,7 +47,9 @@ impl VendorsSpec {
         set(&mut self.rocketreach, &rr.base_url, &rr.api_key);
         let rs = &sandbox.reachstream;
         let spec = set(&mut self.reachstream, &rs.base_url, &rs.api_key);
-        spec.webhook_secret = Some(Secret::new(&rs.webhook_secret));
+        if let Some(secret) = &rs.webhook_secret {
+            spec.webhook_secret = Some(Secret::new(secret));
+        }
         set(&mut self.leadrocks, &lr.base_url, &lr.api_key);
         set(&mut self.graph8, &g8.base_url, &g8.api_key);
     }
