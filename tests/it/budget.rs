@@ -57,7 +57,10 @@ fn with_keys(mut cmd: std::process::Command, sb: &Sandbox) -> std::process::Comm
     let e = sb.endpoints();
     cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
         .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
-        .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)
+        .env(
+            "REACHSTREAM_WEBHOOK_SECRET",
+            e.reachstream.webhook_secret.as_deref().unwrap_or_default(),
+        )
         .env("LEADROCKS_API_KEY", &e.leadrocks.api_key);
     cmd
 }

@@ -589,7 +589,7 @@ async fn bad_stage_keys_are_refused_before_any_call() {
 /// API at all), an auto-mode run verifies every row and pays each email once.
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_verification_works_whichever_paths_the_vendor_answers() {
-    use leadpipe::sandbox::config::BulkPaths;
+    use leadpipe::sandbox::BulkPaths;
     for paths in [BulkPaths::Leadrocks, BulkPaths::Clearout, BulkPaths::None] {
         let sb = sandbox(|c| c.leadrocks.bulk.paths = paths).await;
         let w = Work::new();

@@ -287,7 +287,10 @@ pub fn on_sandbox(w: &Work, sb: &leadpipe::sandbox::Sandbox, args: &[&str]) -> C
     let mut cmd = w.command(args);
     cmd.env("ROCKETREACH_API_KEY", &e.rocketreach.api_key)
         .env("REACHSTREAM_API_KEY", &e.reachstream.api_key)
-        .env("REACHSTREAM_WEBHOOK_SECRET", &e.reachstream.webhook_secret)
+        .env(
+            "REACHSTREAM_WEBHOOK_SECRET",
+            e.reachstream.webhook_secret.as_deref().unwrap_or_default(),
+        )
         .env("LEADROCKS_API_KEY", &e.leadrocks.api_key)
         .env("GRAPH8_API_KEY", &e.graph8.api_key);
     cmd

@@ -119,7 +119,7 @@ pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req
             Fault::Error => {
                 fc.error.fetch_add(1, Ordering::Relaxed);
                 let status = StatusCode::from_u16(f.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let resp = super::vendor_error(vendor, status, "Internal Server Error");
+                let resp = super::vendor_error(&core, vendor, status, "Internal Server Error");
                 core.stats.calls.add((vendor, method, route, resp.status().as_u16()), 1);
                 return resp;
             }

@@ -14,7 +14,12 @@
 //! - `webhook`: outgoing deliveries with a retry schedule.
 //! - `persist`: the vendor-side state kept in a file across starts
 //!   ([`SandboxOptions::state`]).
-//! - `rocketreach`, `reachstream`, `leadrocks`, `graph8`: one router each.
+//! - `simulator`: what one simulator is to the rest (the `Simulator` and
+//!   `Section` traits) and the `registry!` macro; below it, the registry
+//!   itself, one line per simulator.
+//! - one folder per simulator (`rocketreach`, `reachstream`, `leadrocks`,
+//!   `graph8`): its router, its state, what it keeps in the state file, and
+//!   its `config` section (re-exported here).
 //! - `admin`: `/__sandbox/{stats,reset,config}` on every vendor's port.
 //! - `util`: seeded hashing, query parsing, identity normalisation, and what
 //!   every vendor's handlers share: poison-tolerant locks, header and JSON body
@@ -40,15 +45,14 @@
 pub mod config;
 pub mod universe;
 
+#[macro_use]
+mod simulator;
+
 mod admin;
 mod demo;
 mod faults;
-mod graph8;
-mod leadrocks;
 mod limits;
 mod persist;
-mod reachstream;
-mod rocketreach;
 mod stats;
 mod util;
 mod webhook;
@@ -68,55 +72,40 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use util::{lock, read_lock, write_lock};
 
-pub use config::{
-    BadSecret, Charging, Credits, ErrorShape, Faults, Graph8Config, Latency, LeadRocksBulk, LeadRocksConfig, Lifecycle,
-    Plan, RateWindow, ReachStreamConfig, ReachStreamWebhook, RocketReachConfig, RocketReachWebhook, SandboxConfig,
-    UniverseConfig, WrongListType,
-};
+pub use config::{Credits, Faults, Latency, RateWindow, UniverseConfig};
 pub use demo::demo_contacts;
 pub use persist::beside as state_beside;
 pub use stats::{FaultStats, StatsSnapshot, WebhookStats};
 pub use universe::{Company, EmailStatus, Person, RrOutcome, Universe, Verdict};
 
-/// One of the simulated vendors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Vendor {
-    RocketReach,
-    ReachStream,
-    LeadRocks,
-    Graph8,
+registry! {
+    RocketReach = rocketreach,
+    ReachStream = reachstream,
+    LeadRocks = leadrocks,
+    Graph8 = graph8,
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 4] = [
-        Vendor::RocketReach,
-        Vendor::ReachStream,
-        Vendor::LeadRocks,
-        Vendor::Graph8,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::RocketReach => "rocketreach",
-            Vendor::ReachStream => "reachstream",
-            Vendor::LeadRocks => "leadrocks",
-            Vendor::Graph8 => "graph8",
-        }
-    }
-
     pub(crate) fn idx(self) -> usize {
         self as usize
     }
 
-    /// Path prefix of the vendor's base URL.
-    pub fn base_path(self) -> &'static str {
-        match self {
-            Vendor::RocketReach => "/api/v2",
-            Vendor::ReachStream => "",
-            Vendor::LeadRocks => "/v1",
-            Vendor::Graph8 => "/api/v1",
-        }
+    /// The vendor of that name (`"rocketreach"`), if it is one.
+    pub fn from_name(name: &str) -> Option<Vendor> {
+        Vendor::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+}
+
+impl Serialize for Vendor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Vendor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Vendor::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown vendor {name:?}")))
     }
 }
 
@@ -156,71 +145,38 @@ impl SandboxError {
 pub struct Endpoint {
     pub base_url: String,
     pub api_key: String,
-}
-
-/// ReachStream also has a webhook secret (sent as the `webhook_secret_key` header).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReachStreamEndpoint {
-    pub base_url: String,
-    pub api_key: String,
-    pub webhook_secret: String,
-}
-
-/// What `leadpipe sandbox` prints on one line: serialises to
-/// `{"rocketreach":{"base_url","api_key"},"reachstream":{"base_url","api_key","webhook_secret"},"leadrocks":{…},"graph8":{…}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoints {
-    pub rocketreach: Endpoint,
-    pub reachstream: ReachStreamEndpoint,
-    pub leadrocks: Endpoint,
-    pub graph8: Endpoint,
-}
-
-/// One simulator's endpoint by vendor name (shim until the simulator registry lands).
-#[derive(Clone, Debug)]
-pub struct NamedEndpoint {
-    pub base_url: String,
-    pub api_key: String,
+    /// The secret the vendor sends with its webhooks and wants back on some
+    /// calls (ReachStream's `webhook_secret_key`); absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
 }
 
 impl Endpoints {
-    pub fn get(&self, name: &str) -> Option<NamedEndpoint> {
-        let plain = |e: &Endpoint| NamedEndpoint {
-            base_url: e.base_url.clone(),
-            api_key: e.api_key.clone(),
-            webhook_secret: None,
-        };
-        match name {
-            "rocketreach" => Some(plain(&self.rocketreach)),
-            "leadrocks" => Some(plain(&self.leadrocks)),
-            "graph8" => Some(plain(&self.graph8)),
-            "reachstream" => Some(NamedEndpoint {
-                base_url: self.reachstream.base_url.clone(),
-                api_key: self.reachstream.api_key.clone(),
-                webhook_secret: Some(self.reachstream.webhook_secret.clone()),
-            }),
-            _ => None,
-        }
+    /// The endpoint of the vendor named `name` (`"reachstream"`).
+    pub fn get(&self, name: &str) -> Option<&Endpoint> {
+        Vendor::from_name(name).map(|v| self.of(v))
+    }
+
+    /// Every vendor's endpoint, by name, in registry order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Endpoint)> {
+        Vendor::ALL.into_iter().map(|v| (v.as_str(), self.of(v)))
     }
 }
 
-/// Shared state of the four simulators.
+/// Shared state of the simulators.
 pub(crate) struct Core {
     universe: Arc<Universe>,
     config: RwLock<Arc<SandboxConfig>>,
-    faults_on: [AtomicBool; 4],
-    pub(crate) fault_seq: [AtomicU64; 4],
+    faults_on: [AtomicBool; Vendor::COUNT],
+    pub(crate) fault_seq: [AtomicU64; Vendor::COUNT],
     /// End of the vendor's current throttling burst, if one runs.
-    pub(crate) throttled_until: [Mutex<Option<Instant>>; 4],
+    pub(crate) throttled_until: [Mutex<Option<Instant>>; Vendor::COUNT],
     pub(crate) stats: stats::Stats,
     pub(crate) http: reqwest::Client,
     cancel: Mutex<CancellationToken>,
     routes: RwLock<HashMap<String, Arc<str>>>,
-    pub(crate) rr: rocketreach::State,
-    pub(crate) rs: reachstream::State,
-    pub(crate) lr: leadrocks::State,
-    pub(crate) g8: graph8::State,
+    /// Each simulator's own state.
+    pub(crate) sims: Sims,
     /// What changed since the last write to the state file, if one is kept.
     pub(crate) journal: Arc<persist::Journal>,
     persist: OnceLock<persist::Persist>,
@@ -257,10 +213,7 @@ impl Core {
         ));
         let journal = Arc::new(persist::Journal::default());
         let core = Arc::new(Core {
-            rr: rocketreach::State::new(journal.clone()),
-            rs: reachstream::State::new(),
-            lr: leadrocks::State::new(),
-            g8: graph8::State::new(&universe, &config.graph8),
+            sims: Sims::new(&universe, &config, &journal),
             universe,
             config: RwLock::new(Arc::new(config)),
             faults_on: Default::default(),
@@ -274,8 +227,10 @@ impl Core {
             persist: OnceLock::new(),
             delivery_seq: AtomicU64::new(id_base),
         });
-        for seq in [&core.rr.seq, &core.rs.seq, &core.lr.seq] {
-            seq.store(id_base, Ordering::Relaxed);
+        for v in Vendor::ALL {
+            if let Some(seq) = core.sims.get(v).seq() {
+                seq.store(id_base, Ordering::Relaxed);
+            }
         }
         core.apply(false);
         Ok(core)
@@ -318,16 +273,11 @@ impl Core {
         if !self.faults_on[v.idx()].load(Ordering::Relaxed) {
             return None;
         }
-        Some(self.config().faults(v).clone())
+        Some(self.config().section(v).faults().clone())
     }
 
     pub(crate) fn keyring(&self, v: Vendor) -> &limits::Keyring {
-        match v {
-            Vendor::RocketReach => &self.rr.keys,
-            Vendor::ReachStream => &self.rs.keys,
-            Vendor::LeadRocks => &self.lr.keys,
-            Vendor::Graph8 => &self.g8.keys,
-        }
+        self.sims.get(v).keys()
     }
 
     /// Interned route template, for cheap counter keys.
@@ -345,12 +295,10 @@ impl Core {
     fn apply(&self, carry: bool) {
         let c = self.config();
         for v in Vendor::ALL {
-            self.faults_on[v.idx()].store(c.faults(v).any_request_fault(), Ordering::Relaxed);
+            let on = c.section(v).faults().any_request_fault();
+            self.faults_on[v.idx()].store(on, Ordering::Relaxed);
+            self.sims.get(v).apply(&c, carry);
         }
-        self.rr.rebuild_keys(&c.rocketreach, carry);
-        self.rs.rebuild_keys(&c.reachstream, carry);
-        self.lr.rebuild_keys(&c.leadrocks, carry);
-        self.g8.rebuild_keys(&c.graph8, carry);
     }
 
     fn set_config(&self, new: SandboxConfig) -> Result<(), SandboxError> {
@@ -377,10 +325,9 @@ impl Core {
         for t in &self.throttled_until {
             *lock(t) = None;
         }
-        self.rr.reset();
-        self.rs.reset();
-        self.lr.reset();
-        self.g8.reset(&self.universe, &c.graph8);
+        for v in Vendor::ALL {
+            self.sims.get(v).reset(&self.universe, &c);
+        }
         self.apply(false);
         if let Some(p) = self.persist.get() {
             p.clear(self);
@@ -456,7 +403,7 @@ fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
         message,
     };
     for v in Vendor::ALL {
-        let keys = c.api_keys(v);
+        let keys = c.section(v).api_keys();
         if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
             return Err(invalid(format!(
                 "{}.api_keys: at least one non-empty key is required",
@@ -465,7 +412,7 @@ fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
         }
     }
     for v in Vendor::ALL {
-        let f = c.faults(v);
+        let f = c.section(v).faults();
         for (name, r) in [
             ("error_rate", f.error_rate),
             ("slow_rate", f.slow_rate),
@@ -482,32 +429,24 @@ fn validate(c: &SandboxConfig) -> Result<(), SandboxError> {
     if c.universe.people == 0 || c.universe.companies == 0 {
         return Err(invalid("universe: people and companies must be > 0".into()));
     }
-    if c.rocketreach.plan_time_scale.is_nan() || c.rocketreach.plan_time_scale <= 0.0 {
-        return Err(invalid("rocketreach.plan_time_scale: must be > 0".into()));
+    for v in Vendor::ALL {
+        c.section(v)
+            .check()
+            .map_err(|e| invalid(format!("{}.{e}", v.as_str())))?;
     }
     Ok(())
 }
 
 /// A vendor error in that vendor's envelope.
-pub(crate) fn vendor_error(v: Vendor, status: StatusCode, message: &str) -> Response {
-    match v {
-        Vendor::RocketReach => rocketreach::error(status, message),
-        Vendor::ReachStream => reachstream::error(status, message),
-        Vendor::LeadRocks => leadrocks::error_for_status(status, message),
-        Vendor::Graph8 => graph8::error(status, message),
-    }
+pub(crate) fn vendor_error(core: &Core, v: Vendor, status: StatusCode, message: &str) -> Response {
+    core.sims.get(v).error(status, message)
 }
 
 /// The vendor's rate-limit answer, as its own limiter would give it.
 pub(crate) fn vendor_throttled(core: &Core, v: Vendor, retry_after: Duration) -> Response {
     core.throttled(v);
     let secs = limits::retry_after_secs(retry_after);
-    match v {
-        Vendor::RocketReach => rocketreach::throttled(core, secs),
-        Vendor::ReachStream => reachstream::error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-        Vendor::LeadRocks => leadrocks::rate_limited(core),
-        Vendor::Graph8 => graph8::throttled(secs),
-    }
+    core.sims.get(v).throttled(core, secs)
 }
 
 /// The simulators without any listener: build a router per vendor and serve
@@ -527,12 +466,7 @@ impl Simulators {
     /// The vendor's router: its API plus `/__sandbox/*`.
     pub fn router(&self, vendor: Vendor) -> Router {
         let core = self.core.clone();
-        let api: Router<Arc<Core>> = match vendor {
-            Vendor::RocketReach => rocketreach::routes(&core),
-            Vendor::ReachStream => reachstream::routes(&core),
-            Vendor::LeadRocks => leadrocks::routes(&core),
-            Vendor::Graph8 => graph8::routes(&core),
-        };
+        let api: Router<Arc<Core>> = core.sims.get(vendor).routes(&core);
         let api = api.layer(axum::middleware::from_fn_with_state(
             (core.clone(), vendor),
             faults::layer,
@@ -581,18 +515,18 @@ impl Simulators {
     }
 }
 
-/// The four simulators serving on their own ports.
+/// The simulators serving on their own ports.
 pub struct Sandbox {
     sims: Simulators,
     endpoints: Endpoints,
-    addrs: [SocketAddr; 4],
+    addrs: [SocketAddr; Vendor::COUNT],
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<()>>,
 }
 
 impl Sandbox {
     /// Builds the simulators and binds every vendor on `config.bind` (ports
-    /// from the config, 0 = ephemeral). Returns once all four accept connections.
+    /// from the config, 0 = ephemeral). Returns once all accept connections.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         Self::start_with(config, SandboxOptions::default()).await
     }
@@ -612,7 +546,7 @@ impl Sandbox {
         let mut servers = Vec::new();
         let mut addrs = Vec::new();
         for v in Vendor::ALL {
-            let addr = SocketAddr::new(config.bind, config.port(v));
+            let addr = SocketAddr::new(config.bind, config.section(v).port());
             let bind_error = |source| SandboxError::Bind {
                 vendor: v.as_str(),
                 addr,
@@ -630,23 +564,13 @@ impl Sandbox {
                 }
             }));
         }
-        let addrs: [SocketAddr; 4] = addrs.try_into().expect("four vendors");
+        let addrs: [SocketAddr; Vendor::COUNT] = addrs.try_into().expect("one address per vendor");
         webhook::resume(&sims.core, due);
-        let endpoint = |v: Vendor| Endpoint {
+        let endpoints = Endpoints::build(|v| Endpoint {
             base_url: format!("http://{}{}", addrs[v.idx()], v.base_path()),
-            api_key: config.api_keys(v)[0].clone(),
-        };
-        let reachstream = endpoint(Vendor::ReachStream);
-        let endpoints = Endpoints {
-            rocketreach: endpoint(Vendor::RocketReach),
-            reachstream: ReachStreamEndpoint {
-                base_url: reachstream.base_url,
-                api_key: reachstream.api_key,
-                webhook_secret: config.reachstream.webhook.secret.clone(),
-            },
-            leadrocks: endpoint(Vendor::LeadRocks),
-            graph8: endpoint(Vendor::Graph8),
-        };
+            api_key: config.section(v).api_keys()[0].clone(),
+            webhook_secret: config.section(v).webhook_secret(),
+        });
         Ok(Sandbox {
             sims,
             endpoints,

@@ -4,14 +4,17 @@
 //! file, the journal of what changed since the last write, and the loading
 //! of a file back into the simulators; it does not decide any answer.
 //!
-//! Kept: credit balances and charges per key, the id counters (RocketReach
-//! request ids, ReachStream processing ids, LeadRocks list ids, webhook
-//! deliveries), RocketReach lookups in progress and profiles already bought,
-//! ReachStream batch jobs, LeadRocks bulk lists, webhook deliveries still due
-//! (and where each is in its retry schedule), the graph8 CRM, the fault
-//! sequence and the counters behind [`super::StatsSnapshot`]. Not kept: the
-//! configuration (each start reads its own), rate windows and throttling
-//! bursts (they are seconds long).
+//! Kept: credit balances and charges per key, each vendor's id counter and
+//! the webhook delivery counter, each vendor's own records (lookups in
+//! progress, jobs, lists, a CRM: the spaces it names through
+//! [`Simulator`](super::simulator::Simulator), stored and read back by its
+//! own module), webhook deliveries still due (and where each is in its retry
+//! schedule), the fault sequence and the counters behind
+//! [`super::StatsSnapshot`]. Not kept: the configuration (each start reads
+//! its own), rate windows and throttling bursts (they are seconds long).
+//! Per-vendor counters are stored in registry order; the file notes that
+//! order and a start whose registry does not continue it refuses the file.
+//! This module names no vendor.
 //!
 //! Write-through: a vendor route marks what it changed in the [`Journal`],
 //! and [`layer`] writes it in one transaction before the answer leaves, so a
@@ -24,7 +27,7 @@
 //! Hand-written rather than a generic key-value crate: the records are the
 //! simulators' own structs, and rusqlite is already how leadpipe keeps state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,6 +39,7 @@ use axum::response::Response;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::simulator::Save;
 use super::util::lock;
 use super::{Core, SandboxError, Vendor};
 
@@ -94,14 +98,12 @@ pub(crate) fn from_wall(ms: u64) -> Instant {
 pub(crate) enum Dirty {
     /// A canonical paid request's count.
     Paid(String),
-    RrLookup(u64),
-    RrBought(String, u64),
-    RsJob(u64),
-    LrList(u64),
+    /// A record of one of a vendor's own spaces: (vendor, space, key); the
+    /// vendor's `Simulator::save` says what it holds now.
+    Record(Vendor, &'static str, String),
     /// A webhook delivery still due, as JSON.
     Delivery(u64, Vec<u8>),
     DeliveryDone(u64),
-    Graph8,
 }
 
 /// What changed since the last write. Off (and free) without a state file.
@@ -128,14 +130,8 @@ impl Journal {
     }
 }
 
-/// The id counters, kept so no id is handed out twice.
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
-struct Seqs {
-    rocketreach: u64,
-    reachstream: u64,
-    leadrocks: u64,
-    deliveries: u64,
-}
+/// Key of the webhook delivery counter among the id counters.
+const DELIVERIES: &str = "deliveries";
 
 /// One API key's balance and counters.
 #[derive(Debug, Serialize, Deserialize)]
@@ -148,46 +144,23 @@ struct KeyRec {
     calls: u64,
 }
 
-/// The small state rewritten whole at every write.
+/// The small state rewritten whole at every write. The per-vendor lists
+/// are in registry order (`Vendor::idx`).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Fixed {
-    seqs: Seqs,
-    fault_seq: [u64; 4],
+    /// The id counters, by vendor name, and [`DELIVERIES`]; kept so no id is
+    /// handed out twice.
+    seqs: BTreeMap<String, u64>,
+    fault_seq: Vec<u64>,
     keys: Vec<KeyRec>,
     /// (vendor, method, route, status, calls).
     calls: Vec<(Vendor, String, String, u16, u64)>,
-    paid_calls: [u64; 4],
+    paid_calls: Vec<u64>,
     /// attempts, delivered, failed attempts, exhausted, duplicates.
-    webhooks: [[u64; 5]; 4],
+    webhooks: Vec<[u64; 5]>,
     /// error, slow, dropped, truncated, bursts.
-    faults: [[u64; 5]; 4],
-    rate_limited: [u64; 4],
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct LookupRec {
-    started: u64,
-    polls: u32,
-    done_at: Option<u64>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ListRec {
-    key: String,
-    created: u64,
-    queued_ms: u64,
-    running_ms: u64,
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    email_col: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct JobRec {
-    key: String,
-    created: u64,
-    records: Vec<u32>,
-    charged: bool,
+    faults: Vec<[u64; 5]>,
+    rate_limited: Vec<u64>,
 }
 
 /// The open file.
@@ -248,6 +221,7 @@ impl Persist {
     pub(crate) fn load(&self, core: &Core, id_base: u64) -> Result<Vec<super::webhook::Pending>, SandboxError> {
         let conn = lock(&self.conn);
         self.same_universe(&conn, core)?;
+        self.same_vendors(&conn)?;
         let spaces = read_spaces(&conn).map_err(|e| db_error(&self.path, e))?;
         drop(conn);
         let due = restore(core, spaces, id_base).map_err(|e| db_error(&self.path, e))?;
@@ -285,6 +259,37 @@ impl Persist {
                 .map(drop)
                 .map_err(err),
         }
+    }
+
+    /// Refuses a file whose per-vendor counters were stored for a registry
+    /// this one does not continue (vendors removed or reordered); notes this
+    /// registry's order. A file without the note (written before it) is
+    /// taken to be in this order.
+    fn same_vendors(&self, conn: &Connection) -> Result<(), SandboxError> {
+        let err = |e: rusqlite::Error| db_error(&self.path, e);
+        let now = Vendor::ALL.map(Vendor::as_str).join(" ");
+        let known: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'vendors'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        if let Some(k) = &known {
+            let continued = now == *k || now.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with(' '));
+            if !continued {
+                return Err(db_error(
+                    &self.path,
+                    format!(
+                        "keeps per-vendor counters for the vendors {k:?}, and this sandbox has {now:?} \
+                         (a vendor removed or moved); they would be mixed up, so remove the file to start over"
+                    ),
+                ));
+            }
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('vendors', ?1)",
+            params![now],
+        )
+        .map(drop)
+        .map_err(err)
     }
 
     /// Writes what changed, and the small state, in one transaction.
@@ -341,52 +346,11 @@ fn restore(core: &Core, mut spaces: Spaces, id_base: u64) -> Result<Vec<super::w
     for (k, v) in space("paid") {
         core.stats.paid.add(k, read("paid", &v)?);
     }
-    for (k, v) in space("rr.lookup") {
-        let r: LookupRec = read("rr.lookup", &v)?;
-        let Ok(id) = k.parse() else { continue };
-        let lookup = super::rocketreach::Lookup {
-            started: from_wall(r.started),
-            polls: r.polls,
-            done_at: r.done_at.map(from_wall),
-        };
-        lock(&core.rr.lookups).insert(id, lookup);
-    }
-    for (k, _) in space("rr.bought") {
-        if let Some((key, id)) = k.rsplit_once('\t')
-            && let Ok(id) = id.parse()
-        {
-            lock(&core.rr.bought).insert((key.to_string(), id));
+    for v in Vendor::ALL {
+        let sim = core.sims.get(v);
+        for name in sim.spaces() {
+            sim.restore(name, space(name)).map_err(|e| format!("{name}: {e}"))?;
         }
-    }
-    for (k, v) in space("rs.job") {
-        let r: JobRec = read("rs.job", &v)?;
-        let (Ok(id), Some(key)) = (k.parse(), core.rs.keys.get(&r.key)) else {
-            continue;
-        };
-        let job = super::reachstream::BatchJob {
-            key,
-            created: from_wall(r.created),
-            records: r.records,
-            charged: r.charged,
-        };
-        lock(&core.rs.jobs).insert(id, job);
-    }
-    for (k, v) in space("lr.list") {
-        let r: ListRec = read("lr.list", &v)?;
-        let Ok(id) = k.parse() else { continue };
-        let list = super::leadrocks::BulkList {
-            key: r.key,
-            created: from_wall(r.created),
-            queued: Duration::from_millis(r.queued_ms),
-            running: Duration::from_millis(r.running_ms),
-            header: r.header,
-            rows: r.rows,
-            email_col: r.email_col,
-        };
-        lock(&core.lr.lists).insert(id, list);
-    }
-    if let Some((_, v)) = space("graph8").pop() {
-        core.g8.import(&v).map_err(|e| format!("graph8: {e}"))?;
     }
     let mut due = Vec::new();
     for (k, v) in space("delivery") {
@@ -424,46 +388,11 @@ fn write(conn: &mut Connection, core: &Core, dirty: Vec<Dirty>) -> rusqlite::Res
             Dirty::DeliveryDone(id) => delete(&tx, "delivery", &id.to_string())?,
             _ if !seen.insert(d.clone()) => {}
             Dirty::Paid(k) => put(&tx, "paid", k, &json(&core.stats.paid.get(k)))?,
-            Dirty::RrLookup(id) => match lock(&core.rr.lookups).get(id) {
-                Some(l) => put(
-                    &tx,
-                    "rr.lookup",
-                    &id.to_string(),
-                    &json(&LookupRec {
-                        started: to_wall(l.started),
-                        polls: l.polls,
-                        done_at: l.done_at.map(to_wall),
-                    }),
-                )?,
-                None => delete(&tx, "rr.lookup", &id.to_string())?,
+            Dirty::Record(v, space, key) => match core.sims.get(*v).save(space, key) {
+                Save::Put(value) => put(&tx, space, key, &value)?,
+                Save::Delete => delete(&tx, space, key)?,
+                Save::Keep => {}
             },
-            Dirty::RrBought(key, id) => put(&tx, "rr.bought", &format!("{key}\t{id}"), b"1")?,
-            Dirty::RsJob(id) => {
-                if let Some(j) = lock(&core.rs.jobs).get(id) {
-                    let rec = JobRec {
-                        key: j.key.key.clone(),
-                        created: to_wall(j.created),
-                        records: j.records.clone(),
-                        charged: j.charged,
-                    };
-                    put(&tx, "rs.job", &id.to_string(), &json(&rec))?;
-                }
-            }
-            Dirty::LrList(id) => {
-                let rec = lock(&core.lr.lists).get(id).map(|l| ListRec {
-                    key: l.key.clone(),
-                    created: to_wall(l.created),
-                    queued_ms: l.queued.as_millis() as u64,
-                    running_ms: l.running.as_millis() as u64,
-                    header: l.header.clone(),
-                    rows: l.rows.clone(),
-                    email_col: l.email_col,
-                });
-                if let Some(rec) = rec {
-                    put(&tx, "lr.list", &id.to_string(), &json(&rec))?;
-                }
-            }
-            Dirty::Graph8 => put(&tx, "graph8", "", &core.g8.export())?,
         }
     }
     tx.commit()
@@ -489,15 +418,16 @@ fn fixed(core: &Core) -> Fixed {
             });
         }
     }
+    let mut seqs = BTreeMap::from([(DELIVERIES.to_string(), load(&core.delivery_seq))]);
+    for v in Vendor::ALL {
+        if let Some(seq) = core.sims.get(v).seq() {
+            seqs.insert(v.as_str().to_string(), load(seq));
+        }
+    }
     let s = &core.stats;
     Fixed {
-        seqs: Seqs {
-            rocketreach: load(&core.rr.seq),
-            reachstream: load(&core.rs.seq),
-            leadrocks: load(&core.lr.seq),
-            deliveries: load(&core.delivery_seq),
-        },
-        fault_seq: core.fault_seq.each_ref().map(load),
+        seqs,
+        fault_seq: core.fault_seq.iter().map(load).collect(),
         keys,
         calls: s
             .calls
@@ -505,32 +435,40 @@ fn fixed(core: &Core) -> Fixed {
             .into_iter()
             .map(|((v, m, r, st), n)| (v, m.to_string(), r.to_string(), st, n))
             .collect(),
-        paid_calls: s.paid_calls.each_ref().map(load),
-        webhooks: s.webhooks.each_ref().map(|w| {
-            counters([
-                &w.attempts,
-                &w.delivered,
-                &w.failed_attempts,
-                &w.exhausted,
-                &w.duplicates,
-            ])
-        }),
+        paid_calls: s.paid_calls.iter().map(load).collect(),
+        webhooks: s
+            .webhooks
+            .iter()
+            .map(|w| {
+                counters([
+                    &w.attempts,
+                    &w.delivered,
+                    &w.failed_attempts,
+                    &w.exhausted,
+                    &w.duplicates,
+                ])
+            })
+            .collect(),
         faults: s
             .faults
-            .each_ref()
-            .map(|f| counters([&f.error, &f.slow, &f.dropped, &f.truncated, &f.bursts])),
-        rate_limited: s.rate_limited.each_ref().map(load),
+            .iter()
+            .map(|f| counters([&f.error, &f.slow, &f.dropped, &f.truncated, &f.bursts]))
+            .collect(),
+        rate_limited: s.rate_limited.iter().map(load).collect(),
     }
 }
 
 /// Puts the small state back; every id counter starts at or above `id_base`.
 fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
     let set = |a: &std::sync::atomic::AtomicU64, n: u64| a.store(n, Ordering::Relaxed);
-    set(&core.rr.seq, f.seqs.rocketreach.max(id_base));
-    set(&core.rs.seq, f.seqs.reachstream.max(id_base));
-    set(&core.lr.seq, f.seqs.leadrocks.max(id_base));
-    set(&core.delivery_seq, f.seqs.deliveries.max(id_base));
-    for (a, n) in core.fault_seq.iter().zip(f.fault_seq) {
+    let seq = |name: &str| f.seqs.get(name).copied().unwrap_or(0).max(id_base);
+    for v in Vendor::ALL {
+        if let Some(a) = core.sims.get(v).seq() {
+            set(a, seq(v.as_str()));
+        }
+    }
+    set(&core.delivery_seq, seq(DELIVERIES));
+    for (a, &n) in core.fault_seq.iter().zip(&f.fault_seq) {
         set(a, n);
     }
     for k in &f.keys {
@@ -545,10 +483,10 @@ fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
         };
         s.calls.add((*v, method, core.route_name(r), *st), *n);
     }
-    for (a, n) in s.paid_calls.iter().zip(f.paid_calls) {
+    for (a, &n) in s.paid_calls.iter().zip(&f.paid_calls) {
         set(a, n);
     }
-    for (w, n) in s.webhooks.iter().zip(f.webhooks) {
+    for (w, &n) in s.webhooks.iter().zip(&f.webhooks) {
         for (a, n) in [
             &w.attempts,
             &w.delivered,
@@ -562,7 +500,7 @@ fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
             set(a, n);
         }
     }
-    for (c, n) in s.faults.iter().zip(f.faults) {
+    for (c, &n) in s.faults.iter().zip(&f.faults) {
         for (a, n) in [&c.error, &c.slow, &c.dropped, &c.truncated, &c.bursts]
             .into_iter()
             .zip(n)
@@ -570,7 +508,7 @@ fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
             set(a, n);
         }
     }
-    for (a, n) in s.rate_limited.iter().zip(f.rate_limited) {
+    for (a, &n) in s.rate_limited.iter().zip(&f.rate_limited) {
         set(a, n);
     }
 }
@@ -579,13 +517,14 @@ fn restore_fixed(core: &Core, f: &Fixed, id_base: u64) {
 /// caller goes away mid-request.
 struct WriteOnDrop {
     core: Arc<Core>,
-    graph8: bool,
+    /// What the vendor rewrites after every request of this method.
+    rewritten: Option<Dirty>,
 }
 
 impl Drop for WriteOnDrop {
     fn drop(&mut self) {
-        if self.graph8 {
-            self.core.journal.touch(|| Dirty::Graph8);
+        if let Some(d) = self.rewritten.take() {
+            self.core.journal.touch(|| d);
         }
         self.core.persist_flush();
     }
@@ -593,8 +532,12 @@ impl Drop for WriteOnDrop {
 
 /// Middleware around a vendor's routes when a state file is kept.
 pub(crate) async fn layer(State((core, vendor)): State<(Arc<Core>, Vendor)>, req: Request, next: Next) -> Response {
-    let graph8 = vendor == Vendor::Graph8 && req.method() != axum::http::Method::GET;
-    let guard = WriteOnDrop { core, graph8 };
+    let rewritten = core
+        .sims
+        .get(vendor)
+        .rewritten_after(req.method())
+        .map(|(space, key)| Dirty::Record(vendor, space, key));
+    let guard = WriteOnDrop { core, rewritten };
     let resp = next.run(req).await;
     drop(guard);
     resp

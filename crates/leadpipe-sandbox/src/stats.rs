@@ -77,10 +77,10 @@ pub(crate) struct Stats {
     pub calls: Sharded<(Vendor, axum::http::Method, std::sync::Arc<str>, u16)>,
     pub paid: Sharded<String>,
     /// Requests that cost credits, per vendor (a bulk upload is one).
-    pub paid_calls: [AtomicU64; 4],
-    pub webhooks: [WebhookCounters; 4],
-    pub faults: [FaultCounters; 4],
-    pub rate_limited: [AtomicU64; 4],
+    pub paid_calls: [AtomicU64; Vendor::COUNT],
+    pub webhooks: [WebhookCounters; Vendor::COUNT],
+    pub faults: [FaultCounters; Vendor::COUNT],
+    pub rate_limited: [AtomicU64; Vendor::COUNT],
     journal: std::sync::Arc<super::persist::Journal>,
 }
 

@@ -63,12 +63,7 @@ pub(crate) fn ms_schedule(ms: &[u64], extra_first: u64) -> Vec<Duration> {
 
 /// Where a remembered delivery goes: the vendor's webhook as configured now.
 fn current_url(core: &Core, v: Vendor) -> Option<String> {
-    let c = core.config();
-    match v {
-        Vendor::ReachStream if c.reachstream.webhook.active => c.reachstream.webhook.url.clone(),
-        Vendor::RocketReach => c.rocketreach.webhook.url.clone(),
-        _ => None,
-    }
+    core.config().section(v).webhook_url()
 }
 
 /// Notes where delivery `id` stands: `schedule[next..]` still to go, the

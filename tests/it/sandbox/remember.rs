@@ -235,3 +235,80 @@ async fn without_a_state_file_ids_still_never_repeat_across_starts() {
     }
     assert_eq!(fixed[0], fixed[1]);
 }
+
+/// A file of the build before the simulator registry: `leadpipe sandbox
+/// --config state-v1.config.json --state FILE`, asked for a RocketReach
+/// lookup left in progress and one bought (re-lookups free), a LeadRocks
+/// bulk list and an instant check, a ReachStream fetch whose delivery failed
+/// once, a graph8 contact, then killed; dumped as SQL, beside the stats it
+/// served just before the kill.
+const V1_SQL: &str = include_str!("fixtures/state-v1.sql");
+const V1_CONFIG: &str = include_str!("fixtures/state-v1.config.json");
+const V1_STATS: &str = include_str!("fixtures/state-v1.stats.json");
+const V1_LIST: u64 = 1_100_924_741_969_766;
+const V1_BOUGHT: &str = "janet@novapartners.com";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_file_written_before_the_simulator_registry_loads_as_it_was() {
+    let w = Work::new();
+    let path = w.path("v1.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(V1_SQL)
+        .unwrap();
+    let config = SandboxConfig::from_json_str(V1_CONFIG).unwrap();
+    let served: StatsSnapshot = serde_json::from_str(V1_STATS).unwrap();
+    let remembered = Sandbox::remembered_stats(config.clone(), &path).unwrap();
+    assert_eq!(remembered, served, "every counter comes back as it was served");
+
+    let options = SandboxOptions {
+        state: Some(path),
+        id_base: None,
+    };
+    let sb = Sandbox::start_with(config, options).await.unwrap();
+    let e = sb.endpoints();
+    let (s, v) = lr_get(e, &format!("/verify-bulk-progress?list_id={V1_LIST}")).await;
+    assert_eq!(s, 200, "the bulk list is still there: {v}");
+    let resp = client()
+        .get(format!("{}/person/lookup", e.rocketreach.base_url))
+        .query(&[("email", V1_BOUGHT)])
+        .header("Api-Key", "rr_sandbox_key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        sb.stats().credits_charged(Vendor::RocketReach),
+        served.credits_charged(Vendor::RocketReach),
+        "a profile bought before is not charged again"
+    );
+    let (_, v) = g8(
+        e,
+        reqwest::Method::GET,
+        "/contacts?list_id=3&email=ann@newco.example",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"][0]["first_name"], "Ann", "graph8 keeps what was written: {v}");
+    sb.shutdown().await;
+}
+
+#[test]
+fn a_state_file_whose_vendors_are_in_another_order_is_refused() {
+    let w = Work::new();
+    let path = w.path("s.db");
+    let config = || SandboxConfig::from_json_str(V1_CONFIG).unwrap();
+    Sandbox::remembered_stats(config(), &path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let noted: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'vendors'", [], |r| r.get(0))
+        .unwrap();
+    let mut names: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
+    assert_eq!(noted, names.join(" "), "the file notes the registry's order");
+    names.swap(0, 1);
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'vendors'", [names.join(" ")])
+        .unwrap();
+    drop(conn);
+    let err = Sandbox::remembered_stats(config(), &path).unwrap_err().to_string();
+    assert!(err.contains("s.db") && err.contains("would be mixed up"), "{err}");
+}

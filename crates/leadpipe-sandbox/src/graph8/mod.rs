@@ -38,12 +38,17 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::config::{Graph8Config, WrongListType};
-use super::limits::{KeyState, Keyring, Limiter, retry_after_secs};
+pub(crate) mod config;
+mod sim;
+
+pub(crate) use config::Graph8Config as Config;
+use config::{Graph8Config, WrongListType};
+
+use super::limits::{Keyring, Limiter, retry_after_secs};
 use super::universe::Universe;
 use super::util::{
     BodyError, Params, Reply, b64url, b64url_decode, header_str, into_object, lock, normalize_domain,
-    normalize_linkedin, read_lock, strip_bearer, write_lock,
+    normalize_linkedin, read_lock, strip_bearer,
 };
 use super::{Core, Vendor};
 
@@ -312,39 +317,10 @@ pub(crate) struct State {
     store: Mutex<Store>,
 }
 
+/// Path prefix of the base URL.
+pub(crate) const BASE_PATH: &str = "/api/v1";
+
 impl State {
-    pub(crate) fn new(u: &Universe, cfg: &Graph8Config) -> Self {
-        Self {
-            keys: Keyring::new(),
-            org_limiter: RwLock::new(None),
-            store: Mutex::new(seed_store(u, cfg)),
-        }
-    }
-
-    pub(crate) fn rebuild_keys(&self, cfg: &Graph8Config, carry: bool) {
-        self.keys.rebuild(
-            &cfg.api_keys,
-            |k| KeyState::new(k, super::config::Credits::Unlimited, Vec::new()),
-            carry,
-        );
-        *write_lock(&self.org_limiter) = Limiter::new(&cfg.rate_limit, 1.0).map(Arc::new);
-    }
-
-    pub(crate) fn reset(&self, u: &Universe, cfg: &Graph8Config) {
-        *self.store() = seed_store(u, cfg);
-    }
-
-    /// The CRM's data as JSON, for the state file.
-    pub(crate) fn export(&self) -> Vec<u8> {
-        serde_json::to_vec(&*self.store()).expect("graph8 data serialises")
-    }
-
-    /// Replaces the CRM's data by what [`State::export`] wrote.
-    pub(crate) fn import(&self, bytes: &[u8]) -> Result<(), serde_json::Error> {
-        *self.store() = serde_json::from_slice(bytes)?;
-        Ok(())
-    }
-
     fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
     }
@@ -612,7 +588,7 @@ async fn guard(AxState(core): AxState<Arc<Core>>, req: Request, next: Next) -> R
     }
     let cfg = core.config();
     authenticate(&cfg.graph8, req.headers())?;
-    let Some(limiter) = read_lock(&core.g8.org_limiter).clone() else {
+    let Some(limiter) = read_lock(&core.sims.graph8.org_limiter).clone() else {
         return Ok(next.run(req).await);
     };
     let epoch = SystemTime::now()
@@ -858,7 +834,7 @@ async fn list_contacts(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply
     };
     let company_id = p.get_nonblank("company_id").and_then(|v| v.parse::<u64>().ok());
     let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let ids: Vec<u64> = match list_id {
         Some(l) => found(&st.lists, l)?.members.clone(),
         None => st.contacts.keys().copied().collect(),
@@ -891,7 +867,7 @@ async fn list_contacts(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply
 
 async fn get_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
     let id = path_id(&raw, "contact_id")?;
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let c = found(&st.contacts, id)?;
     let mut v = contact_item(&st, id, c, true);
     let m = v.as_object_mut().expect("object");
@@ -1036,7 +1012,7 @@ async fn create_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
     };
     let fields = contact_fields(&obj).map_err(FieldError::response)?;
     let wrong_type = core.config().graph8.wrong_list_type;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     let joins = contact_list(&st, list_id, wrong_type)?;
     let id = insert_contact(&mut st, fields);
     if joins {
@@ -1049,7 +1025,7 @@ async fn patch_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String
     let id = path_id(&raw, "contact_id")?;
     let obj = json_patch(req).await?;
     let fields = contact_fields(&obj).map_err(FieldError::response)?;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     found(&st.contacts, id)?;
     if fields.is_empty() {
         return Err(error(StatusCode::BAD_REQUEST, "No fields to update"));
@@ -1060,7 +1036,7 @@ async fn patch_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String
 
 async fn delete_contact(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
     let id = path_id(&raw, "contact_id")?;
-    soft_delete(&mut core.g8.store().contacts, id)
+    soft_delete(&mut core.sims.graph8.store().contacts, id)
 }
 
 /// Upsert: match on work_email first, then linkedin_url.
@@ -1118,7 +1094,7 @@ async fn assert_contact(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
         return Err(error(StatusCode::BAD_REQUEST, "work_email or linkedin_url is required"));
     }
     let wrong_type = core.config().graph8.wrong_list_type;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     let joins = contact_list(&st, list_id, wrong_type)?;
     let action = upsert_contact(&mut st, list_id, joins, fields);
     ok(json!({"action": action, "count": 1}))
@@ -1145,7 +1121,7 @@ async fn assert_batch(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
         ));
     }
     let wrong_type = core.config().graph8.wrong_list_type;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     let joins = contact_list(&st, list_id, wrong_type)?;
     let (mut created_n, mut updated_n, mut errors) = (0, 0, Vec::new());
     for (i, c) in contacts.iter().enumerate() {
@@ -1189,13 +1165,13 @@ fn list_id_param(req: &Request) -> Option<u64> {
 
 async fn contact_columns(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let list = list_id_param(&req);
-    ok(Value::Array(columns_for(&core.g8.store().contact_columns, list)))
+    ok(Value::Array(columns_for(&core.sims.graph8.store().contact_columns, list)))
 }
 
 /// `companies/columns` answers a bare array, as documented.
 async fn company_columns(AxState(core): AxState<Arc<Core>>, req: Request) -> Response {
     let list = list_id_param(&req);
-    axum::Json(Value::Array(columns_for(&core.g8.store().company_columns, list))).into_response()
+    axum::Json(Value::Array(columns_for(&core.sims.graph8.store().company_columns, list))).into_response()
 }
 
 fn slug(s: &str) -> String {
@@ -1225,7 +1201,7 @@ async fn create_column(core: Arc<Core>, req: Request, companies: bool) -> Reply 
     let name = str_field(&obj, "name")
         .map(str::to_string)
         .unwrap_or_else(|| slug(title));
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     if let Some(l) = list_id {
         found(&st.lists, l)?;
     }
@@ -1285,7 +1261,7 @@ async fn list_companies(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
     let pg = page_params(&p, 50)?;
     let ranges = range_filters(&p)?;
     let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let hits = live_ids(&st.companies, |c| {
         let f = &c.fields;
         let field = |k: &str| str_field(f, k);
@@ -1306,7 +1282,7 @@ async fn list_companies(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
 
 async fn get_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
     let id = path_id(&raw, "company_id")?;
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let c = found(&st.companies, id)?;
     let mut v = company_item(id, c, true);
     let m = v.as_object_mut().expect("object");
@@ -1335,7 +1311,7 @@ async fn company_contacts(AxState(core): AxState<Arc<Core>>, Path(raw): Path<Str
     let id = path_id(&raw, "company_id")?;
     let p = Params::parse(req.uri().query());
     let pg = page_params(&p, 100)?;
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     found(&st.companies, id)?;
     let ids = live_ids(&st.contacts, |c| c.company_id == Some(id));
     paginated(&ids, &pg, |i| contact_item(&st, *i, &st.contacts[i], false))
@@ -1383,7 +1359,7 @@ async fn patch_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String
         };
         fields.insert((*f).into(), v);
     }
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     let c = found_mut(&mut st.companies, id)?;
     if fields.is_empty() {
         return Err(error(StatusCode::BAD_REQUEST, "No fields to update"));
@@ -1395,7 +1371,7 @@ async fn patch_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String
 
 async fn delete_company(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
     let id = path_id(&raw, "company_id")?;
-    soft_delete(&mut core.g8.store().companies, id)
+    soft_delete(&mut core.sims.graph8.store().companies, id)
 }
 
 /// Upsert: match on domain first, then linkedin_url.
@@ -1436,7 +1412,7 @@ async fn assert_company(AxState(core): AxState<Arc<Core>>, req: Request) -> Repl
     if let Some(r) = obj.get("annual_revenue").filter(|v| !v.is_null()) {
         fields.insert("revenue".into(), json!(num_of(Some(r)).map(|x| (x as u64).to_string())));
     }
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     found(&st.lists, list_id)?;
     let by_domain = domain
         .as_deref()
@@ -1474,7 +1450,7 @@ fn list_json(id: u64, l: &List) -> Value {
 async fn list_lists(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     let p = Params::parse(req.uri().query());
     let pg = page_params(&p, 50)?;
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let ids = live_ids(&st.lists, |_| true);
     paginated(&ids, &pg, |i| list_json(*i, &st.lists[i]))
 }
@@ -1486,7 +1462,7 @@ async fn create_list(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !LIST_TYPES.contains(&kind) {
         return Err(error(StatusCode::BAD_REQUEST, "Invalid list type"));
     }
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     st.next_list += 1;
     let id = st.next_list;
     st.lists.insert(id, List::new(title, kind, Vec::new(), &now_iso()));
@@ -1495,7 +1471,7 @@ async fn create_list(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
 
 async fn delete_list(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>) -> Reply {
     let id = path_id(&raw, "list_id")?;
-    soft_delete(&mut core.g8.store().lists, id)
+    soft_delete(&mut core.sims.graph8.store().lists, id)
 }
 
 /// A list's live members: companies for a `companies` list, contacts otherwise.
@@ -1504,7 +1480,7 @@ async fn list_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>
     let p = Params::parse(req.uri().query());
     let pg = page_params(&p, 50)?;
     let custom = param_bool(&p, "include_custom_fields");
-    let st = core.g8.store();
+    let st = core.sims.graph8.store();
     let l = found(&st.lists, id)?;
     let companies = l.kind == "companies";
     let members: Vec<u64> = l
@@ -1544,7 +1520,7 @@ fn contact_ids(body: &Value) -> Result<Vec<u64>, Response> {
 async fn add_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
     let id = path_id(&raw, "list_id")?;
     let ids = contact_ids(&json_body(req).await?)?;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     found(&st.lists, id)?;
     let mut added = 0;
     for c in ids {
@@ -1558,7 +1534,7 @@ async fn add_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>,
 async fn remove_members(AxState(core): AxState<Arc<Core>>, Path(raw): Path<String>, req: Request) -> Reply {
     let id = path_id(&raw, "list_id")?;
     let ids = contact_ids(&json_body(req).await?)?;
-    let mut st = core.g8.store();
+    let mut st = core.sims.graph8.store();
     let l = found_mut(&mut st.lists, id)?;
     let before = l.members.len();
     l.members.retain(|m| !ids.contains(m));

@@ -29,8 +29,13 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::config::{BadSecret, ReachStreamConfig};
-use super::limits::{KeyState, Keyring, Limiter, key_of};
+pub(crate) mod config;
+mod sim;
+
+pub(crate) use config::ReachStreamConfig as Config;
+use config::BadSecret;
+
+use super::limits::{KeyState, Keyring, key_of};
 use super::persist::Dirty;
 use super::universe::{Company, EmailStatus, Person, Universe};
 use super::util::{BodyError, Params, Reply, header_str, lock};
@@ -52,33 +57,8 @@ pub(crate) struct State {
 
 const FIRST_PROCESSING_ID: u64 = 1300;
 
-impl State {
-    pub(crate) fn new() -> Self {
-        Self {
-            keys: Keyring::new(),
-            seq: AtomicU64::new(0),
-            jobs: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(crate) fn rebuild_keys(&self, cfg: &ReachStreamConfig, carry: bool) {
-        self.keys.rebuild(
-            &cfg.api_keys,
-            |k| {
-                let l = Limiter::new(&cfg.rate_limit, 1.0)
-                    .map(|l| vec![("*", l)])
-                    .unwrap_or_default();
-                KeyState::new(k, cfg.credits, l)
-            },
-            carry,
-        );
-    }
-
-    /// Forgets the jobs; processing ids go on where they were.
-    pub(crate) fn reset(&self) {
-        lock(&self.jobs).clear();
-    }
-}
+/// Path prefix of the base URL (none: the paths carry their version).
+pub(crate) const BASE_PATH: &str = "";
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     envelope(status, message, Value::Null)
@@ -119,7 +99,7 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
         return next.run(req).await;
     }
     let key = header_str(req.headers(), "x-api-key");
-    let Some(ks) = (!key.is_empty()).then(|| core.rs.keys.get(key)).flatten() else {
+    let Some(ks) = (!key.is_empty()).then(|| core.sims.reachstream.keys.get(key)).flatten() else {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
     if ks.admit("*").is_err() {
@@ -433,7 +413,7 @@ fn check_balance(key: &KeyState, n: u64) -> Result<(), Response> {
 
 /// A new `unique_processing_id`, with the fetch counted as a paid request.
 fn start_processing(core: &Core, n: u64, filter: &Filter) -> u64 {
-    let id = FIRST_PROCESSING_ID + core.rs.seq.fetch_add(1, Ordering::Relaxed);
+    let id = FIRST_PROCESSING_ID + core.sims.reachstream.seq.fetch_add(1, Ordering::Relaxed);
     core.stats
         .paid(format!("reachstream:fetch:{}:count={n}", filter.canonical()));
     core.stats.paid_call(Vendor::ReachStream);
@@ -540,7 +520,7 @@ async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
     check_balance(&key, n)?;
     let id = start_processing(&core, n, &filter);
     let records = select(core.universe(), &filter, n);
-    lock(&core.rs.jobs).insert(
+    lock(&core.sims.reachstream.jobs).insert(
         id,
         BatchJob {
             key,
@@ -549,7 +529,7 @@ async fn batch_submit(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
             charged: false,
         },
     );
-    core.journal.touch(|| Dirty::RsJob(id));
+    core.journal.touch(|| Dirty::Record(Vendor::ReachStream, sim::JOBS, id.to_string()));
     Ok(envelope(
         StatusCode::OK,
         "Records processing initiated",
@@ -571,7 +551,7 @@ async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
         return Err(error(StatusCode::BAD_REQUEST, "Required batch_process_id"));
     };
     let u = core.universe();
-    let mut jobs = lock(&core.rs.jobs);
+    let mut jobs = lock(&core.sims.reachstream.jobs);
     let Some(job) = jobs.get_mut(&id) else {
         return Err(error(StatusCode::NOT_FOUND, "Not Found"));
     };
@@ -585,7 +565,7 @@ async fn batch_poll(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if !job.charged {
         job.charged = true;
         job.key.charge_up_to(job.records.len() as u64);
-        core.journal.touch(|| Dirty::RsJob(id));
+        core.journal.touch(|| Dirty::Record(Vendor::ReachStream, sim::JOBS, id.to_string()));
     }
     let records: Vec<Value> = job
         .records

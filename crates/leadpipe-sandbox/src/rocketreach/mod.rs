@@ -32,7 +32,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Map, Value, json};
 
-use super::config::{Charging, ErrorShape, Lifecycle, RocketReachConfig};
+pub(crate) mod config;
+mod sim;
+
+pub(crate) use config::RocketReachConfig as Config;
+use config::{Charging, ErrorShape, Lifecycle, RocketReachConfig};
+
 use super::limits::{KeyState, Keyring, Limiter, key_of, retry_after_secs};
 use super::persist::{Dirty, Journal};
 use super::universe::{Company, EmailStatus, Person, RrOutcome, Universe};
@@ -70,6 +75,9 @@ pub(crate) struct State {
     complete: OnceLock<Vec<OnceLock<Bytes>>>,
 }
 
+/// Path prefix of the base URL.
+pub(crate) const BASE_PATH: &str = "/api/v2";
+
 const LOOKUP_TYPES: &[&str] = &[
     "standard",
     "premium",
@@ -80,27 +88,6 @@ const LOOKUP_TYPES: &[&str] = &[
 ];
 
 impl State {
-    pub(crate) fn new(journal: Arc<Journal>) -> Self {
-        Self {
-            keys: Keyring::new(),
-            lookups: Mutex::new(HashMap::new()),
-            bought: Mutex::new(HashSet::new()),
-            seq: AtomicU64::new(0),
-            journal,
-            complete: OnceLock::new(),
-        }
-    }
-
-    pub(crate) fn rebuild_keys(&self, cfg: &RocketReachConfig, carry: bool) {
-        self.keys.rebuild(&cfg.api_keys, |k| make_key(k, cfg), carry);
-    }
-
-    /// Forgets lookups and purchases; request ids go on where they were.
-    pub(crate) fn reset(&self) {
-        lock(&self.lookups).clear();
-        lock(&self.bought).clear();
-    }
-
     fn request_id(&self, seed: u64) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         uuid_from(hash3(seed, "rr-request", n), hash3(seed, "rr-request-2", n))
@@ -110,7 +97,8 @@ impl State {
     /// (polling re-attaches to a lookup not seen since a restart).
     fn with_lookup<R>(&self, person_id: u64, f: impl FnOnce(&mut Lookup) -> R) -> R {
         let r = f(lock(&self.lookups).entry(person_id).or_insert_with(Lookup::new));
-        self.journal.touch(|| Dirty::RrLookup(person_id));
+        self.journal
+            .touch(|| Dirty::Record(Vendor::RocketReach, sim::LOOKUPS, person_id.to_string()));
         r
     }
 
@@ -120,7 +108,8 @@ impl State {
 
     fn mark_bought(&self, key: &str, person_id: u64) {
         lock(&self.bought).insert((key.to_string(), person_id));
-        self.journal.touch(|| Dirty::RrBought(key.to_string(), person_id));
+        self.journal
+            .touch(|| Dirty::Record(Vendor::RocketReach, sim::BOUGHT, sim::bought_key(key, person_id)));
     }
 
     /// The complete profile of `p`, serialised once.
@@ -276,7 +265,7 @@ fn request_id_of(req: &Request) -> Option<String> {
 
 /// Every answer carries `RR-Request-ID`, refusals included.
 async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) -> Response {
-    let rid = core.rr.request_id(core.seed());
+    let rid = core.sims.rocketreach.request_id(core.seed());
     req.extensions_mut().insert(RequestId(rid.clone()));
     let mut resp = match admit(&core, &mut req) {
         Ok(()) => next.run(req).await,
@@ -313,7 +302,7 @@ fn admit(core: &Core, req: &mut Request) -> Result<(), Response> {
             "authentication_failed",
         ));
     };
-    let Some(ks) = core.rr.keys.get(key) else {
+    let Some(ks) = core.sims.rocketreach.keys.get(key) else {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "Invalid API key",
@@ -526,7 +515,7 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
         return Err(profile_not_found(rr.error_shape));
     };
     // Charge on data found (a lookup that will fail finds nothing).
-    if p.rr != RrOutcome::Failed && (rr.charge_relookup || !core.rr.already_bought(&key.key, p.id)) {
+    if p.rr != RrOutcome::Failed && (rr.charge_relookup || !core.sims.rocketreach.already_bought(&key.key, p.id)) {
         let units = lookup_cost(p, lookup_type, rr.charging);
         if !key.can_pay() || !key.try_charge(units) {
             return Err(credits_exhausted(rr.error_shape));
@@ -541,12 +530,12 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
             .paid(format!("rocketreach:{kind}{suffix}:{}", ident.canonical()));
         core.stats.paid_call(Vendor::RocketReach);
         if !rr.charge_relookup {
-            core.rr.mark_bought(&key.key, p.id);
+            core.sims.rocketreach.mark_bought(&key.key, p.id);
         }
     }
     let status = match p.rr {
         RrOutcome::Instant => "complete",
-        _ => core.rr.with_lookup(p.id, |l| {
+        _ => core.sims.rocketreach.with_lookup(p.id, |l| {
             if let Some(h) = &hook
                 && l.done_at.is_none()
             {
@@ -575,7 +564,7 @@ async fn lookup_common(core: Arc<Core>, req: Request, with_company: bool) -> Rep
     }
     let plain = status == "complete" && return_cached && metadata.is_none() && !with_company;
     if plain {
-        return Ok(bytes_resp(StatusCode::OK, core.rr.complete_bytes(u, p)));
+        return Ok(bytes_resp(StatusCode::OK, core.sims.rocketreach.complete_bytes(u, p)));
     }
     let mut body = profile(u, p, status, return_cached, &api_lookups(), metadata.as_ref());
     if let Some(m) = body.as_object_mut() {
@@ -593,7 +582,7 @@ fn body_bytes(v: &Value) -> Bytes {
 fn resolve_webhook(
     rr: &RocketReachConfig,
     webhook_id: Option<u64>,
-) -> Result<Option<super::config::RocketReachWebhook>, Response> {
+) -> Result<Option<config::RocketReachWebhook>, Response> {
     let w = &rr.webhook;
     match webhook_id {
         Some(id) if id != w.id || w.url.is_none() => {
@@ -610,7 +599,7 @@ fn resolve_webhook(
 /// plays a vendor whose deliveries carry their own.
 fn send_webhook(
     core: &Arc<Core>,
-    h: &super::config::RocketReachWebhook,
+    h: &config::RocketReachWebhook,
     body: Bytes,
     delay_ms: u64,
     request_id: Option<String>,
@@ -618,10 +607,10 @@ fn send_webhook(
     let Some(url) = h.url.clone() else { return };
     let cfg = core.config();
     let f = &cfg.rocketreach.faults;
-    let n = core.rr.seq.load(Ordering::Relaxed);
+    let n = core.sims.rocketreach.seq.load(Ordering::Relaxed);
     let rid = request_id
         .filter(|_| h.same_request_id)
-        .unwrap_or_else(|| core.rr.request_id(core.seed()));
+        .unwrap_or_else(|| core.sims.rocketreach.request_id(core.seed()));
     let mut headers = vec![("RR-Request-ID".to_string(), rid)];
     if let Some(secret) = &h.secret {
         headers.push(("X-RocketReach-Signature".to_string(), webhook::sign_b64(secret, &body)));
@@ -851,14 +840,14 @@ async fn check_status(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply 
         let p = u.person_by_id(*id).filter(|p| p.rr != RrOutcome::NotFound);
         match p {
             None => out.extend(serde_json::to_vec(&json!({"id": id, "status": "not queued"})).expect("json")),
-            Some(p) if p.rr == RrOutcome::Instant => out.extend_from_slice(&core.rr.complete_bytes(u, p)),
+            Some(p) if p.rr == RrOutcome::Instant => out.extend_from_slice(&core.sims.rocketreach.complete_bytes(u, p)),
             Some(p) => {
-                let status = core.rr.with_lookup(p.id, |l| {
+                let status = core.sims.rocketreach.with_lookup(p.id, |l| {
                     l.polls = l.polls.saturating_add(1);
                     status_of(l, &cfg.rocketreach.lifecycle, p.rr)
                 });
                 if status == "complete" {
-                    out.extend_from_slice(&core.rr.complete_bytes(u, p));
+                    out.extend_from_slice(&core.sims.rocketreach.complete_bytes(u, p));
                 } else {
                     let v = profile(u, p, status, true, &api_lookups(), None);
                     out.extend(serde_json::to_vec(&v).expect("json"));
@@ -1095,14 +1084,14 @@ async fn account_key(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
     if given != key.key {
         return Err(field_error("api_key", "Does not match the key of this request."));
     }
-    let n = core.rr.seq.fetch_add(1, Ordering::Relaxed);
+    let n = core.sims.rocketreach.seq.fetch_add(1, Ordering::Relaxed);
     let new_key = format!(
         "rr_{:016x}{:016x}",
         hash3(core.seed(), &given, n),
         hash3(core.seed(), "rotate", n)
     );
     let cfg = core.config();
-    if !core.rr.keys.rotate(&given, &new_key, |k| make_key(k, &cfg.rocketreach)) {
+    if !core.sims.rocketreach.keys.rotate(&given, &new_key, |k| make_key(k, &cfg.rocketreach)) {
         return Err(field_error("api_key", "Unknown key."));
     }
     let mut c = (*cfg).clone();

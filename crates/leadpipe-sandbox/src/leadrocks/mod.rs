@@ -28,8 +28,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::config::{LeadRocksBulk, LeadRocksConfig};
-use super::limits::{KeyState, Keyring, Limiter, key_of};
+pub(crate) mod config;
+mod sim;
+
+pub(crate) use config::LeadRocksConfig as Config;
+use config::LeadRocksBulk;
+
+use super::limits::{Keyring, key_of};
 use super::persist::Dirty;
 use super::universe::{Universe, Verdict};
 use super::util::{BodyError, Params, Reply, hash3, header_str, lock, normalize_email, strip_bearer};
@@ -64,37 +69,8 @@ pub(crate) struct State {
     pub(crate) lists: Mutex<HashMap<u64, BulkList>>,
 }
 
-impl State {
-    pub(crate) fn new() -> Self {
-        Self {
-            keys: Keyring::new(),
-            seq: AtomicU64::new(0),
-            lists: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(crate) fn rebuild_keys(&self, cfg: &LeadRocksConfig, carry: bool) {
-        self.keys.rebuild(
-            &cfg.api_keys,
-            |k| {
-                let mut l = Vec::new();
-                if let Some(x) = Limiter::new(&cfg.rate_limit, 1.0) {
-                    l.push(("*", x));
-                }
-                if let Some(x) = Limiter::new(&cfg.instant_quota, 1.0) {
-                    l.push(("instant", x));
-                }
-                KeyState::new(k, cfg.credits, l)
-            },
-            carry,
-        );
-    }
-
-    /// Forgets the lists; list ids go on where they were.
-    pub(crate) fn reset(&self) {
-        lock(&self.lists).clear();
-    }
-}
+/// Path prefix of the base URL.
+pub(crate) const BASE_PATH: &str = "/v1";
 
 fn message(code: u16) -> &'static str {
     match code {
@@ -173,7 +149,7 @@ fn success(data: Value) -> Response {
 
 pub(crate) fn routes(core: &Arc<Core>) -> Router<Arc<Core>> {
     let upload_limit = core.config().leadrocks.bulk.max_upload_bytes.min(usize::MAX as u64) as usize;
-    use super::config::BulkPaths;
+    use config::BulkPaths;
     let paths = core.config().leadrocks.bulk.paths;
     let mut router = Router::new()
         .route("/v1/getcredits", get(getcredits))
@@ -209,7 +185,7 @@ async fn guard(AxState(core): AxState<Arc<Core>>, mut req: Request, next: Next) 
     }
     let raw = header_str(req.headers(), header::AUTHORIZATION);
     let token = strip_bearer(raw).unwrap_or(raw).trim();
-    let Some(ks) = (!token.is_empty()).then(|| core.lr.keys.get(token)).flatten() else {
+    let Some(ks) = (!token.is_empty()).then(|| core.sims.leadrocks.keys.get(token)).flatten() else {
         return lr_error(&core, 100, None);
     };
     if ks.admit("*").is_err() {
@@ -381,7 +357,7 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
         rows,
         email_col,
     } = parse_rows(&upload, bulk).map_err(|code| lr_error(&core, code, None))?;
-    let active = lock(&core.lr.lists)
+    let active = lock(&core.sims.leadrocks.lists)
         .values()
         .filter(|l| l.key == key.key && l.progress() != "completed")
         .count();
@@ -397,9 +373,9 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
             core.stats.paid(format!("leadrocks:verify:email={e}"));
         }
     }
-    let n = core.lr.seq.fetch_add(1, Ordering::Relaxed);
+    let n = core.sims.leadrocks.seq.fetch_add(1, Ordering::Relaxed);
     let list_id = 1_000_000_000_000_000 + hash3(core.seed(), "leadrocks-list", n) % 8_999_999_999_999_999;
-    lock(&core.lr.lists).insert(
+    lock(&core.sims.leadrocks.lists).insert(
         list_id,
         BulkList {
             key: key.key.clone(),
@@ -411,7 +387,8 @@ async fn bulk_upload(AxState(core): AxState<Arc<Core>>, req: Request) -> Reply {
             email_col,
         },
     );
-    core.journal.touch(|| Dirty::LrList(list_id));
+    core.journal
+        .touch(|| Dirty::Record(Vendor::LeadRocks, sim::LISTS, list_id.to_string()));
     Ok(success(json!({"list_id": list_id})))
 }
 
@@ -426,7 +403,7 @@ fn with_list<R>(
         .get_nonblank("list_id")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| lr_error(core, 108, None))?;
-    let lists = lock(&core.lr.lists);
+    let lists = lock(&core.sims.leadrocks.lists);
     let list = lists
         .get(&id)
         .filter(|l| l.key == key.key)
