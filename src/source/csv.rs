@@ -7,15 +7,15 @@
 //! the identity fields it reads to be normalised
 //! ([`CsvSource::normalise_only`]).
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::SourceError;
+use super::split::Splitter;
 use crate::normalize;
 pub use crate::record::IdentityField;
 use crate::record::{Batch, Header, Identity, Record, Reject};
@@ -274,9 +274,7 @@ impl AutoIdentity {
 /// An open CSV input, read batch by batch on a blocking thread.
 pub struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<LineIndex<BufReader<File>>>,
-    /// Line terminators counted before the current read position.
-    lines_before: u64,
+    reader: Splitter<File>,
     header: Header,
     mapping: Mapping,
     require: Vec<IdentityField>,
@@ -378,26 +376,26 @@ impl CsvSource {
             }
         };
         file.seek(SeekFrom::Start(bom_len)).map_err(open_err)?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(LineIndex::new(BufReader::with_capacity(1 << 20, file)));
-        let header: Vec<String> = match reader.byte_headers() {
-            Ok(h) => h
-                .iter()
-                .map(|f| {
-                    std::str::from_utf8(f)
-                        .map(|s| s.trim().to_string())
-                        .map_err(|source| SourceError::HeaderNotUtf8 {
-                            path: path.clone(),
-                            source,
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            Err(source) => return Err(SourceError::Read { path, line: 1, source }),
-        };
+        let mut reader = Splitter::new(file, delimiter, 1 << 20);
+        let mut first = csv::ByteRecord::new();
+        if let Err(e) = reader.read(&mut first) {
+            return Err(SourceError::Read {
+                path,
+                line: 1,
+                source: e.into(),
+            });
+        }
+        let header: Vec<String> = first
+            .iter()
+            .map(|f| {
+                std::str::from_utf8(f)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|source| SourceError::HeaderNotUtf8 {
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         if header.iter().all(String::is_empty) {
             return Err(SourceError::Empty { path });
         }
@@ -412,7 +410,6 @@ impl CsvSource {
             mapping,
             require: spec.require.clone(),
             allow_empty: spec.allow_empty,
-            lines_before: 0,
             next_id: 0,
             lookahead: None,
             bom_len,
@@ -439,7 +436,7 @@ impl CsvSource {
 
     /// Bytes of the input consumed so far (for progress).
     pub fn bytes_read(&self) -> u64 {
-        self.reader.position().byte() + self.bom_len
+        self.reader.bytes_read() + self.bom_len
     }
 
     /// Read up to `max` rows. `Ok(None)` at the end of the input.
@@ -491,46 +488,15 @@ impl CsvSource {
             .spare_rows
             .pop()
             .unwrap_or_else(|| csv::ByteRecord::with_capacity(256, self.header.len()));
-        match self.reader.read_byte_record(&mut raw) {
-            Ok(true) => {
-                let start = raw.position().map_or(0, |p| p.byte());
-                let line = self.line_at(start);
-                let mut pos = raw.position().cloned().unwrap_or_else(csv::Position::new);
-                pos.set_line(line);
-                raw.set_position(Some(pos));
-                Ok(Some(raw))
-            }
+        match self.reader.read(&mut raw) {
+            Ok(true) => Ok(Some(raw)),
             Ok(false) => Ok(None),
-            Err(source) => Err(SourceError::Read {
+            Err(e) => Err(SourceError::Read {
                 path: self.path.clone(),
-                line: source.position().map_or(0, |p| p.line()),
-                source,
+                line: self.reader.line(),
+                source: e.into(),
             }),
         }
-    }
-
-    /// The 1-based line on which a record starting at byte `start` begins.
-    /// csv reports record starts before any terminator or blank lines that
-    /// precede the record; those are skipped here, so CRLF files, blank lines
-    /// and quoted newlines all give the line a text editor shows. A line ends
-    /// at LF, at CRLF, or at a lone CR (old Mac exports), as csv itself reads it.
-    fn line_at(&mut self, start: u64) -> u64 {
-        let index = &mut self.reader.get_mut().terminators;
-        let mut cursor = start;
-        while let Some(&(offset, is_lf)) = index.front() {
-            if offset <= cursor {
-                if offset == cursor {
-                    cursor += 1;
-                }
-                index.pop_front();
-                // A CR ends a line unless an LF follows it (CRLF counts at its LF).
-                let crlf = !is_lf && index.front().is_some_and(|&(next, lf)| lf && next == offset + 1);
-                self.lines_before += u64::from(is_lf || !crlf);
-            } else {
-                break;
-            }
-        }
-        self.lines_before + 1
     }
 
     /// Turn one raw row into a record or a reject.
@@ -605,36 +571,6 @@ impl CsvSource {
         let mut tail = Vec::new();
         file.take(64 << 20).read_to_end(&mut tail).map_err(io)?;
         Ok(tail.iter().filter(|&&b| b == b'"').count() % 2 == 1)
-    }
-}
-
-/// A reader that records where every line terminator (`\r`, `\n`) passes,
-/// so record lines can be computed exactly; entries are dropped as records
-/// pass them, so it holds at most a buffer's worth.
-pub struct LineIndex<R> {
-    inner: R,
-    offset: u64,
-    terminators: VecDeque<(u64, bool)>,
-}
-
-impl<R> LineIndex<R> {
-    fn new(inner: R) -> Self {
-        LineIndex {
-            inner,
-            offset: 0,
-            terminators: VecDeque::new(),
-        }
-    }
-}
-
-impl<R: Read> Read for LineIndex<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[..n]) {
-            self.terminators.push_back((self.offset + i as u64, buf[i] == b'\n'));
-        }
-        self.offset += n as u64;
-        Ok(n)
     }
 }
 

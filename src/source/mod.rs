@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod graph8;
 pub mod preflight;
+mod split;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,9 @@
 //! `kind = "dedupe"`: drops rows whose normalised key was seen before.
 //!
-//! Memory: one 32-byte entry per distinct key (a 128-bit key hash, the kept
-//! row's id and line) in tables kept 44–88% full, so 37–73 bytes per key:
-//! 10 million distinct keys take 0.4–0.7 GB. The table is split in 64 shards,
+//! Memory: one 24-byte entry per distinct key (a 128-bit key hash, the kept
+//! row's id and line; 32 bytes with `keep = "most_complete"`, which also
+//! keeps a score) in tables kept 44–88% full, so 29–57 bytes per key:
+//! 10 million distinct keys take 0.3–0.6 GB. The table is split in 64 shards,
 //! so growing it never holds two copies of the whole. `keep = "first"` streams; `keep = "last"` and
 //! `keep = "most_complete"` must see every row before choosing, so they hold
 //! the rows until the input ends, on disk ([`super::held`]), and then send
@@ -49,9 +50,10 @@ pub enum Keep {
 /// The running dedupe: key hash → kept row.
 pub struct Dedupe {
     spec: DedupeSpec,
-    /// Split by the key's top bits, so growing the table only ever copies one
-    /// small shard: no moment holds an old and a new copy of the whole table.
-    seen: Vec<HashMap<Key, Kept, KeyHasher>>,
+    /// Split by the key's hash ([`SHARD_BOUNDS`]), so growing the table only
+    /// ever copies one small shard: no moment holds an old and a new copy of
+    /// the whole table.
+    seen: Table,
     /// For `last` / `most_complete`: every row, until the input ends.
     held: Option<HeldRows>,
     /// Where `held` is created.
@@ -62,11 +64,42 @@ pub struct Dedupe {
     scratch: Vec<u8>,
     /// Which of the pipeline's dedupe stages this is (0 for the first).
     ordinal: usize,
-    /// Kept rows' lines too far from their ids for [`Kept`], by id.
-    far_lines: HashMap<u64, u64>,
+    /// Kept rows whose id or line does not fit in [`Kept`]: id and line, by key.
+    far: HashMap<Key, (u64, u64)>,
 }
 
-const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 64;
+
+/// Where each shard's share of the key hashes ends (as the top 32 bits of
+/// its second word). Shard `i` takes a share proportional to `2^(i/64)`, so
+/// the largest holds twice as many keys as the smallest. With equal shares
+/// every shard would reach its load limit at the same moment and all of
+/// them would double at once: the whole table's old copy freed in a few
+/// milliseconds, which the allocator keeps mapped for a while (a peak of
+/// half the table again), and a table whose size jumps by 2× at one key
+/// count. Unequal shares spread the doublings over each doubling of the key
+/// count.
+const SHARD_BOUNDS: [u32; SHARDS - 1] = shard_bounds();
+
+const fn shard_bounds() -> [u32; SHARDS - 1] {
+    const STEP: f64 = 1.010_889_286_051_700_5; // 2^(1/64)
+    let mut weights = [0.0; SHARDS];
+    let (mut w, mut total, mut i) = (1.0, 0.0, 0);
+    while i < SHARDS {
+        weights[i] = w;
+        total += w;
+        w *= STEP;
+        i += 1;
+    }
+    let mut bounds = [0u32; SHARDS - 1];
+    let (mut sum, mut i) = (0.0, 0);
+    while i < SHARDS - 1 {
+        sum += weights[i];
+        bounds[i] = (sum / total * 4_294_967_296.0) as u32;
+        i += 1;
+    }
+    bounds
+}
 
 /// A 128-bit key hash as two words: a `u128` is 16-byte aligned and would
 /// pad every table entry from 32 to 48 bytes.
@@ -81,44 +114,99 @@ impl std::hash::Hash for Key {
 
 impl Key {
     fn shard(self) -> usize {
-        (self.0[1] >> (64 - SHARD_BITS)) as usize
+        let share = (self.0[1] >> 32) as u32;
+        SHARD_BOUNDS.partition_point(|&end| end <= share)
     }
 }
 
-/// The kept row of a key, in 16 bytes. A row's line is its id plus the
-/// header's line and any blank or quoted-newline lines before it, so the
-/// line is stored as its distance from the id; a distance that does not
-/// fit ([`FAR`]) is kept in `Dedupe::far_lines`.
+/// The kept row of a key, in 8 bytes: its id (40 bits) and its line's
+/// distance from the id (24 bits). A row's line is its id plus the header's
+/// line and any blank or quoted-newline lines before it, so the distance is
+/// small; a row whose id or distance does not fit ([`FAR`]) is kept in
+/// `Dedupe::far`.
 #[derive(Clone, Copy)]
-struct Kept {
-    id: u64,
-    line_from_id: u32,
-    score: u32,
-}
+struct Kept(u64);
 
-/// `Kept::line_from_id` of a line held in `Dedupe::far_lines`.
-const FAR: u32 = u32::MAX;
+/// A [`Kept`] whose id and line are in `Dedupe::far`.
+const FAR: u64 = u64::MAX;
+const ID_BITS: u32 = 40;
 
 impl Kept {
-    fn new(id: u64, line: u64, score: u32, far_lines: &mut HashMap<u64, u64>) -> Kept {
-        let line_from_id = match u32::try_from(line.wrapping_sub(id)) {
-            Ok(d) if d != FAR => d,
-            _ => {
-                far_lines.insert(id, line);
-                FAR
+    fn new(key: Key, id: u64, line: u64, far: &mut HashMap<Key, (u64, u64)>) -> Kept {
+        let distance = line.wrapping_sub(id);
+        if id < 1 << ID_BITS && distance < (1 << (64 - ID_BITS)) - 1 {
+            if !far.is_empty() {
+                far.remove(&key); // a `keep = "last"` row replacing a far one
             }
-        };
-        Kept {
-            id,
-            line_from_id,
-            score,
+            Kept(id | distance << ID_BITS)
+        } else {
+            far.insert(key, (id, line));
+            Kept(FAR)
         }
     }
 
-    fn line(&self, far_lines: &HashMap<u64, u64>) -> u64 {
-        match self.line_from_id {
-            FAR => far_lines.get(&self.id).copied().unwrap_or_default(),
-            d => self.id.wrapping_add(u64::from(d)),
+    /// The kept row's id and line.
+    fn get(self, key: Key, far: &HashMap<Key, (u64, u64)>) -> (u64, u64) {
+        if self.0 == FAR {
+            return far.get(&key).copied().unwrap_or_default();
+        }
+        let id = self.0 & ((1 << ID_BITS) - 1);
+        (id, id.wrapping_add(self.0 >> ID_BITS))
+    }
+}
+
+/// Key hash → kept row, in shards. `keep = "most_complete"` also needs each
+/// kept row's score, which would make every entry 8 bytes larger.
+enum Table {
+    Plain(Vec<HashMap<Key, Kept, KeyHasher>>),
+    Scored(Vec<HashMap<Key, (Kept, u32), KeyHasher>>),
+}
+
+impl Table {
+    fn new(scored: bool) -> Table {
+        let shards = SHARDS;
+        match scored {
+            false => Table::Plain((0..shards).map(|_| HashMap::with_hasher(KeyHasher)).collect()),
+            true => Table::Scored((0..shards).map(|_| HashMap::with_hasher(KeyHasher)).collect()),
+        }
+    }
+
+    /// The kept row of `key` and its score.
+    fn get(&self, key: Key) -> Option<(Kept, u32)> {
+        match self {
+            Table::Plain(shards) => shards[key.shard()].get(&key).map(|&k| (k, 0)),
+            Table::Scored(shards) => shards[key.shard()].get(&key).copied(),
+        }
+    }
+
+    fn insert(&mut self, key: Key, kept: Kept, score: u32) {
+        match self {
+            Table::Plain(shards) => {
+                shards[key.shard()].insert(key, kept);
+            }
+            Table::Scored(shards) => {
+                shards[key.shard()].insert(key, (kept, score));
+            }
+        }
+    }
+
+    /// The kept row of `key`; when there is none, `new()` becomes it (one lookup).
+    fn get_or_insert(&mut self, key: Key, new: impl FnOnce() -> Kept) -> Option<Kept> {
+        match self {
+            Table::Plain(shards) => match shards[key.shard()].entry(key) {
+                Entry::Occupied(kept) => Some(*kept.get()),
+                Entry::Vacant(slot) => {
+                    slot.insert(new());
+                    None
+                }
+            },
+            Table::Scored(shards) => match shards[key.shard()].entry(key) {
+                Entry::Occupied(kept) => Some(kept.get().0),
+                Entry::Vacant(slot) => {
+                    slot.insert((new(), 0));
+                    None
+                }
+            },
         }
     }
 }
@@ -177,15 +265,16 @@ impl super::Stage for DedupeSpec {
 impl Dedupe {
     /// `held_dir`: where `keep = "last"` and `"most_complete"` hold their rows.
     pub fn new(spec: DedupeSpec, held_dir: PathBuf) -> Dedupe {
+        let scored = spec.keep == Keep::MostComplete;
         Dedupe {
             spec,
-            seen: (0..1 << SHARD_BITS).map(|_| HashMap::with_hasher(KeyHasher)).collect(),
+            seen: Table::new(scored),
             held: None,
             held_dir,
             draining: None,
             scratch: Vec::new(),
             ordinal: 0,
-            far_lines: HashMap::new(),
+            far: HashMap::new(),
         }
     }
 
@@ -217,10 +306,6 @@ impl Dedupe {
         });
         self.scratch = bytes;
         key
-    }
-
-    fn kept(&self, key: Key) -> Option<&Kept> {
-        self.seen[key.shard()].get(&key)
     }
 
     /// The key as text, for the duplicates file (only built for dropped rows).
@@ -277,24 +362,23 @@ impl Dedupe {
         let Some(hash) = self.key(rec) else {
             return true;
         };
-        match self.seen[hash.shard()].entry(hash) {
-            Entry::Occupied(kept) => {
-                let kept = *kept.get();
-                duplicates.push(Duplicate {
-                    id: rec.id,
-                    line: rec.line,
-                    kept_id: kept.id,
-                    kept_line: kept.line(&self.far_lines),
-                    key: self.key_text(rec),
-                    dedupe: self.ordinal,
-                });
-                false
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(Kept::new(rec.id, rec.line, 0, &mut self.far_lines));
-                true
-            }
-        }
+        let (id, line) = (rec.id, rec.line);
+        let Some(kept) = self
+            .seen
+            .get_or_insert(hash, || Kept::new(hash, id, line, &mut self.far))
+        else {
+            return true;
+        };
+        let (kept_id, kept_line) = kept.get(hash, &self.far);
+        duplicates.push(Duplicate {
+            id: rec.id,
+            line: rec.line,
+            kept_id,
+            kept_line,
+            key: self.key_text(rec),
+            dedupe: self.ordinal,
+        });
+        false
     }
 
     /// `keep = "last"` / `"most_complete"`: remember the row and whether it beats the kept one.
@@ -305,13 +389,13 @@ impl Dedupe {
             } else {
                 0
             };
-            let replace = match self.kept(hash) {
+            let replace = match self.seen.get(hash) {
                 None => true,
-                Some(kept) => self.spec.keep == Keep::Last || score > kept.score,
+                Some((_, kept_score)) => self.spec.keep == Keep::Last || score > kept_score,
             };
             if replace {
-                let kept = Kept::new(rec.id, rec.line, score, &mut self.far_lines);
-                self.seen[hash.shard()].insert(hash, kept);
+                let kept = Kept::new(hash, rec.id, rec.line, &mut self.far);
+                self.seen.insert(hash, kept, score);
             }
         }
         let held = match &mut self.held {
@@ -337,15 +421,16 @@ impl Dedupe {
             match self.key(&rec) {
                 None => batch.records.push(rec),
                 Some(hash) => {
-                    let kept = *self.kept(hash).expect("every keyed row was counted");
-                    if kept.id == rec.id {
+                    let (kept, _) = self.seen.get(hash).expect("every keyed row was counted");
+                    let (kept_id, kept_line) = kept.get(hash, &self.far);
+                    if kept_id == rec.id {
                         batch.records.push(rec);
                     } else {
                         batch.duplicates.push(Duplicate {
                             id: rec.id,
                             line: rec.line,
-                            kept_id: kept.id,
-                            kept_line: kept.line(&self.far_lines),
+                            kept_id,
+                            kept_line,
                             key: self.key_text(&rec),
                             dedupe: self.ordinal,
                         });
@@ -379,7 +464,12 @@ mod tests {
     fn rec(id: u64, email: &str, extra: &str) -> Record {
         let mut identity = Identity::default();
         identity.set(IdentityField::Email, email);
-        Record::new(id, id + 2, csv::StringRecord::from(vec![email, extra]), identity)
+        Record::new(
+            id,
+            id.saturating_add(2),
+            csv::StringRecord::from(vec![email, extra]),
+            identity,
+        )
     }
 
     fn spec(keep: Keep, gmail: bool) -> DedupeSpec {
@@ -461,29 +551,65 @@ mod tests {
     }
 
     #[test]
-    fn a_table_entry_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<(Key, Kept)>(), 32);
+    fn shards_take_growing_shares_of_the_keys() {
+        let share = |i: usize| {
+            let start = if i == 0 { 0 } else { u64::from(SHARD_BOUNDS[i - 1]) };
+            let end = SHARD_BOUNDS.get(i).map_or(1 << 32, |&e| u64::from(e));
+            (end - start) as f64 / 4_294_967_296.0
+        };
+        assert!((share(0) - 1.0 / 92.0).abs() < 0.001, "{}", share(0));
+        assert!((share(SHARDS - 1) / share(0) - 2.0).abs() < 0.05);
+        assert!((0..SHARDS - 1).all(|i| share(i) < share(i + 1)));
+        let edges = [0, 1, u64::from(SHARD_BOUNDS[0]) << 32, u64::MAX];
+        let shards: Vec<usize> = edges.iter().map(|&hi| Key([0, hi]).shard()).collect();
+        assert_eq!(shards, [0, 0, 1, SHARDS - 1]);
+    }
+
+    #[test]
+    fn a_table_entry_is_24_bytes_and_32_with_a_score() {
+        assert_eq!(std::mem::size_of::<(Key, Kept)>(), 24);
+        assert_eq!(std::mem::size_of::<(Key, (Kept, u32))>(), 32);
     }
 
     #[test]
     fn kept_lines_far_from_their_ids_are_reported_exactly() {
-        // Lines before ids (another source's numbering), and lines billions of rows on.
+        // Lines before ids (another source's numbering), lines millions of
+        // rows on, and ids past what 40 bits hold.
         let far = [
             (5, 1),
-            (7, 7 + u64::from(u32::MAX)),
-            (9, 9 + u64::from(u32::MAX) - 1),
+            (7, 7 + (1 << 24)),
+            (9, 9 + (1 << 24) - 1),
+            (9, 9 + (1 << 24) - 2),
             (3, u64::MAX),
+            ((1 << 40) - 1, (1 << 40) + 1),
+            (1 << 40, (1 << 40) + 2),
+            (u64::MAX - 1, u64::MAX),
         ];
         for (id, line) in far {
-            let mut d = Dedupe::new(spec(Keep::First, false), std::env::temp_dir());
-            let mut first = rec(id, "a@x.com", "");
-            first.line = line;
-            let mut b = Batch {
-                records: vec![first, rec(id + 1, "a@x.com", "")],
-                ..Batch::default()
-            };
-            d.process(&mut b).unwrap();
-            assert_eq!((b.duplicates[0].kept_id, b.duplicates[0].kept_line), (id, line));
+            for keep in [Keep::First, Keep::Last, Keep::MostComplete] {
+                let mut d = Dedupe::new(spec(keep, false), std::env::temp_dir());
+                let mut kept = rec(id, "a@x.com", "more");
+                kept.line = line;
+                let mut dropped = rec(id - 1, "a@x.com", "");
+                dropped.line = 2;
+                let rows = match keep {
+                    Keep::Last => vec![dropped, kept],
+                    _ => vec![kept, dropped],
+                };
+                let mut b = Batch {
+                    records: rows,
+                    ..Batch::default()
+                };
+                d.process(&mut b).unwrap();
+                while let Some(mut held) = d.next_held(10).unwrap() {
+                    b.duplicates.append(&mut held.duplicates);
+                }
+                assert_eq!(
+                    (b.duplicates[0].kept_id, b.duplicates[0].kept_line),
+                    (id, line),
+                    "{keep:?}"
+                );
+            }
         }
     }
 
