@@ -5,7 +5,7 @@
 //! normalising.
 
 use crate::source::csv::IdentityField;
-use crate::spec::{SinkSpec, SourceSpec, ValidPipeline};
+use crate::spec::{SourceSpec, ValidPipeline};
 use crate::stages::StageSpec;
 use crate::stages::dedupe::Keep;
 
@@ -33,11 +33,7 @@ pub(crate) fn fields_read(p: &ValidPipeline) -> Option<Vec<IdentityField>> {
         }
     }
     for sink in &p.sinks {
-        let (selection, partitions) = match sink {
-            SinkSpec::Parquet(s) => (s.columns.as_ref()?, &s.partition_by[..]),
-            SinkSpec::Csv(s) => (s.columns.as_ref()?, &[][..]),
-            SinkSpec::Graph8Upsert(_) | SinkSpec::Postgres(_) => return None,
-        };
+        let (selection, partitions) = sink.columns_read()?;
         let names = selection.picks().iter().map(|pick| pick.name());
         for name in names.chain(partitions.iter().map(String::as_str)) {
             // leadpipe's own columns keep these names (an input column of the

@@ -400,7 +400,7 @@ async fn open_input(
     Ok((source, header, bytes))
 }
 
-/// Refuse, before any paid call, a sink's `columns` or graph8 field mapping
+/// Refuse, before any paid call, a sink's `columns` or its own field mapping
 /// that names a column this input and these stages do not give.
 fn check_output_columns(p: &ValidPipeline, columns: &[crate::sinks::schema::Column]) -> Result<(), RunError> {
     for (i, sink) in p.sinks.iter().enumerate() {
@@ -412,12 +412,7 @@ fn check_output_columns(p: &ValidPipeline, columns: &[crate::sinks::schema::Colu
                 message: e.message,
             }));
         }
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = sink {
-            g.mapping(columns).map_err(|source| SinkError::Graph8Mapping {
-                file: p.file.clone(),
-                source,
-            })?;
-        }
+        sink.check_columns(&p.file, columns)?;
     }
     Ok(())
 }

@@ -1,9 +1,15 @@
 //! `[[sinks]]`: which sink a table of the pipeline file describes, and what
-//! every sink's spec answers alike (its columns, its local file, its target).
+//! every sink's spec answers alike (its kind, its columns, the fields it
+//! reads, its local file, its target, the vendor it calls).
 
 use std::path::Path;
 
 use serde::Deserialize;
+
+use super::SinkError;
+use super::schema::Column;
+use super::select::Selection;
+use crate::vendors::http::Vendor;
 
 /// Where finished rows go.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,6 +22,49 @@ pub enum SinkSpec {
 }
 
 impl SinkSpec {
+    /// Its `kind` in the pipeline file (and its name in the run report).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Parquet(_) => "parquet",
+            SinkSpec::Csv(_) => "csv",
+            SinkSpec::Graph8Upsert(_) => "graph8_upsert",
+            SinkSpec::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The vendor the sink calls, if any.
+    pub fn vendors(&self) -> Option<Vendor> {
+        match self {
+            SinkSpec::Graph8Upsert(_) => Some(Vendor::Graph8),
+            _ => None,
+        }
+    }
+
+    /// The output columns the sink reads by name, as its `columns` and its
+    /// partition keys; `None` when it may read any of them (no `columns`
+    /// given, or a sink that maps fields itself: a database table or a CRM
+    /// upsert).
+    pub fn columns_read(&self) -> Option<(&Selection, &[String])> {
+        match self {
+            SinkSpec::Parquet(s) => Some((s.columns.as_ref()?, &s.partition_by[..])),
+            SinkSpec::Csv(s) => Some((s.columns.as_ref()?, &[][..])),
+            SinkSpec::Graph8Upsert(_) | SinkSpec::Postgres(_) => None,
+        }
+    }
+
+    /// Refuse, before any paid call, what the sink maps beyond its
+    /// `columns` (a graph8 field mapping) when it names a column the run
+    /// does not give; `file` is the pipeline file.
+    pub fn check_columns(&self, file: &Path, columns: &[Column]) -> Result<(), SinkError> {
+        if let SinkSpec::Graph8Upsert(g) = self {
+            g.mapping(columns).map_err(|source| SinkError::Graph8Mapping {
+                file: file.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Its `columns = [...]`, for the sinks that write columns and were given one.
     pub fn selection(&self) -> Option<&super::select::Selection> {
         match self {
