@@ -25,10 +25,8 @@ use crate::record::{Batch, Record};
 use crate::sinks::SinkError;
 use crate::sinks::report::RunReport;
 use crate::sinks::schema::output_columns;
-use crate::source::SourceError;
-use crate::source::csv::{CsvSource, fingerprint};
-use crate::source::graph8::Graph8Source;
-use crate::spec::{SourceSpec, ValidPipeline};
+use crate::source::{Input, SourceError};
+use crate::spec::ValidPipeline;
 use crate::stages::{StageContext, StageCounts, StageSpec};
 use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
@@ -122,6 +120,8 @@ impl RunError {
         match self {
             // The CRM refused the key or has no credits left: like any vendor that stops.
             RunError::Source(SourceError::List { error, .. }) if error.stops_vendor() => Exit::VendorStopped,
+            // A reading task that panicked, like any task of the run.
+            RunError::Source(SourceError::Task(_)) => Exit::RowsFailed,
             RunError::Source(_)
             | RunError::Conflict { .. }
             | RunError::VendorSettings { .. }
@@ -145,8 +145,9 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
     let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
 
-    let (source, header, total_bytes) = open_input(&p, &vendors).await?;
-    let columns = output_columns(&header, crate::stages::slots_of(&p.stages));
+    let source = Input::open(&p.source, super::fields::fields_read(&p), &vendors).await?;
+    let total_bytes = source.size_bytes();
+    let columns = output_columns(source.header(), crate::stages::slots_of(&p.stages));
     if let Err(e) = check_output_columns(&p, &columns) {
         return fail(&store, run_id, e);
     }
@@ -174,7 +175,13 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let progress = Arc::new(Progress::default());
     let reporter = Reporter::start(&progress, total_bytes, opts.display);
     let (source_tx, rx) = mpsc::channel::<Batch>(cap);
-    let source_task = spawn_source(source, source_tx, recycle_rx, &p, &progress, &shutdown);
+    let source_task = source.spawn(
+        source_tx,
+        recycle_rx,
+        p.run.batch_rows,
+        count_reads(&progress),
+        shutdown.clone(),
+    );
 
     let base = StageContext {
         state_path: &p.state_path,
@@ -337,23 +344,15 @@ impl Reporter {
     }
 }
 
-/// Read the source on its own task (a CSV file on a blocking thread, which
-/// reuses the buffers of the rows written).
-fn spawn_source(
-    source: Input,
-    tx: mpsc::Sender<Batch>,
-    recycled: std::sync::mpsc::Receiver<Vec<Record>>,
-    p: &ValidPipeline,
-    progress: &Arc<Progress>,
-    shutdown: &CancellationToken,
-) -> tokio::task::JoinHandle<Result<(), SourceError>> {
-    let (progress, shutdown, batch_rows) = (progress.clone(), shutdown.clone(), p.run.batch_rows);
-    match source {
-        Input::Csv(source) => {
-            tokio::task::spawn_blocking(move || read_source(*source, tx, recycled, batch_rows, progress, shutdown))
+/// The source's progress: rows read, and the bytes of a file.
+fn count_reads(progress: &Arc<Progress>) -> crate::source::input::OnRead {
+    let progress = progress.clone();
+    Box::new(move |rows, bytes| {
+        progress.rows_read.fetch_add(rows, Ordering::Relaxed);
+        if let Some(bytes) = bytes {
+            progress.bytes_read.store(bytes, Ordering::Relaxed);
         }
-        Input::Graph8(source) => tokio::spawn(read_graph8(*source, tx, progress, shutdown)),
-    }
+    })
 }
 
 /// Every stage's counts, and the first stage failure (which cut the flow short).
@@ -371,33 +370,6 @@ async fn join_stages(tasks: Vec<StageTask>) -> Result<(IndexMap<String, StageCou
         }
     }
     Ok((stages, failed))
-}
-
-/// Open the run's source (a CSV file is opened off the runtime), with its
-/// header and its size in bytes (0 when not a file) for the progress display.
-async fn open_input(
-    p: &ValidPipeline,
-    vendors: &IndexMap<Vendor, VendorHttp>,
-) -> Result<(Input, crate::record::Header, u64), RunError> {
-    let source = match &p.source {
-        SourceSpec::Csv(spec) => {
-            let spec = spec.clone();
-            let mut csv = blocking(move || CsvSource::open(&spec)).await??;
-            if let Some(fields) = super::fields::fields_read(p) {
-                csv.normalise_only(&fields);
-            }
-            Input::Csv(Box::new(csv))
-        }
-        SourceSpec::Graph8List(spec) => Input::Graph8(Box::new(Graph8Source::new(spec, graph8_client(vendors)))),
-    };
-    let (header, bytes) = match &source {
-        Input::Csv(csv) => (
-            csv.header().clone(),
-            std::fs::metadata(csv.path()).map_or(0, |m| m.len()),
-        ),
-        Input::Graph8(g8) => (g8.header().clone(), 0),
-    };
-    Ok((source, header, bytes))
 }
 
 /// Refuse, before any paid call, a sink's `columns` or its own field mapping
@@ -454,27 +426,8 @@ async fn begin(
     vendors: &IndexMap<Vendor, VendorHttp>,
     fresh: bool,
 ) -> Result<(i64, bool, crate::source::preflight::Preflight), RunError> {
-    // A CRM list says how many members it has; a file is counted by the stages that need to.
-    let (input_fp, list_size) = match &p.source {
-        SourceSpec::Csv(csv) => {
-            let input_path = csv.path.clone();
-            let fp = blocking(move || fingerprint(&input_path))
-                .await?
-                .map_err(|source| SourceError::Open {
-                    path: csv.path.clone(),
-                    source,
-                })?;
-            (fp, None)
-        }
-        SourceSpec::Graph8List(g) => g.fingerprint(&graph8_client(vendors)).await?,
-    };
-    let preflight = match &p.source {
-        SourceSpec::Csv(csv) if p.stages.iter().any(StageSpec::looks_ahead) => {
-            let spec = csv.clone();
-            blocking(move || crate::source::preflight::Preflight::read(&spec)).await??
-        }
-        _ => crate::source::preflight::Preflight::of_list(list_size),
-    };
+    let look_ahead = p.stages.iter().any(StageSpec::looks_ahead);
+    let (input_fp, preflight) = p.source.identify(vendors, look_ahead).await?;
     let (run_id, resumed) = match store.begin_run(&p.name, &p.hash, &input_fp, fresh)? {
         RunStart::New { run_id } => (run_id, false),
         RunStart::Resumed { run_id, attempts } => {
@@ -532,60 +485,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
-/// The source's thread: read batches until the input ends or shutdown is asked for.
-fn read_source(
-    mut source: CsvSource,
-    tx: mpsc::Sender<Batch>,
-    recycled: std::sync::mpsc::Receiver<Vec<Record>>,
-    batch_rows: usize,
-    progress: Arc<Progress>,
-    shutdown: CancellationToken,
-) -> Result<(), SourceError> {
-    while !shutdown.is_cancelled() {
-        while let Ok(records) = recycled.try_recv() {
-            source.recycle(records);
-        }
-        let Some(batch) = source.next_batch(batch_rows)? else {
-            break;
-        };
-        progress.rows_read.fetch_add(batch.rows_in, Ordering::Relaxed);
-        progress.bytes_read.store(source.bytes_read(), Ordering::Relaxed);
-        if tx.blocking_send(batch).is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// The graph8 list's task: fetch pages on the runtime until the list ends or shutdown is asked for.
-async fn read_graph8(
-    mut source: Graph8Source,
-    tx: mpsc::Sender<Batch>,
-    progress: Arc<Progress>,
-    shutdown: CancellationToken,
-) -> Result<(), SourceError> {
-    while !shutdown.is_cancelled() {
-        let Some(batch) = source.next_batch().await? else {
-            break;
-        };
-        progress.rows_read.fetch_add(batch.rows_in, Ordering::Relaxed);
-        if tx.send(batch).await.is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// The graph8 client over the run's shared graph8 HTTP handle.
-fn graph8_client(vendors: &IndexMap<Vendor, VendorHttp>) -> Graph8 {
-    Graph8::new(
-        vendors
-            .get(&Vendor::Graph8)
-            .cloned()
-            .expect("build_vendors makes a graph8 client when the source or a sink is graph8"),
-    )
-}
-
 /// Every vendor key starts with the rate windows and pause an earlier process
 /// left in the state store (see `state::rates`).
 fn remember_rates(store: &Store, vendors: &IndexMap<Vendor, VendorHttp>) -> Result<(), RunError> {
@@ -631,13 +530,13 @@ fn log_rates(vendors: &IndexMap<Vendor, VendorHttp>, writer: &WriterHandle) -> A
 /// by all of them, in the order rows meet them.
 pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunError> {
     let mut out = IndexMap::new();
-    let graph8_source = matches!(p.source, SourceSpec::Graph8List(_));
     let graph8_sink = p
         .sinks
         .iter()
         .any(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)));
-    let used = graph8_source
-        .then_some(Vendor::Graph8)
+    let used = p
+        .source
+        .vendors()
         .into_iter()
         .chain(p.stages.iter().flat_map(StageSpec::vendors))
         .chain(graph8_sink.then_some(Vendor::Graph8));
@@ -676,10 +575,4 @@ async fn start_webhook(
         crate::vendors::webhook::point_sandbox(&p.vendors, &receiver).await?;
     }
     Ok(Some(receiver))
-}
-
-/// The source of a run, opened.
-enum Input {
-    Csv(Box<CsvSource>),
-    Graph8(Box<Graph8Source>),
 }

@@ -1,11 +1,21 @@
 //! Sources: where rows come from. A source reads its input in batches,
 //! normalises identities and splits off rows that cannot be used (rejects).
 //! It owns no state beyond its read position; resuming re-reads the input.
+//!
+//! Each kind of source is one file (`csv`, `graph8`) and one variant of
+//! [`SourceSpec`] (`spec`); `spec` and `input` are where the kinds are told
+//! apart (what identifies an input, how it is opened and read), so the runner
+//! drives any source alike. Nothing here knows of stages, sinks or the runner.
 
 pub mod csv;
 pub mod graph8;
+pub mod input;
 pub mod preflight;
+pub mod spec;
 mod split;
+
+pub use input::Input;
+pub use spec::SourceSpec;
 
 use std::path::PathBuf;
 
@@ -51,6 +61,9 @@ pub enum SourceError {
         #[source]
         source: ::csv::Error,
     },
+    /// A task reading the input off the runtime failed (a bug: it panicked).
+    #[error("a task of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("graph8 list {list_id}: {error}")]
     List {
         list_id: u64,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::sinks::spec::SinkSpec;
+pub use crate::source::spec::SourceSpec;
 pub use crate::units::{Rate, Span};
 pub use crate::vendors::budget::spec::BudgetSpec;
 pub use crate::vendors::spec::{VendorSpec, VendorsSpec};
@@ -46,15 +47,6 @@ pub struct PipelineSpec {
     /// `[budget]`: credit caps per vendor (run, day, month) and a cap on paid calls.
     #[serde(default)]
     pub budget: BudgetSpec,
-}
-
-/// Where rows come from.
-#[allow(clippy::large_enum_variant)] // one per run
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SourceSpec {
-    Csv(crate::source::csv::CsvSourceSpec),
-    Graph8List(crate::source::graph8::Graph8SourceSpec),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,16 +202,6 @@ fn refine(text: &str, path: &str) -> Option<(String, String)> {
         format!("{prefix}.{inner}")
     };
     Some((key, message))
-}
-
-impl SourceSpec {
-    fn diagnose(kind: &str, value: toml::Value) -> Option<(String, String)> {
-        match kind {
-            "csv" => crate::diagnose::table_as::<crate::source::csv::CsvSourceSpec>(value),
-            "graph8_list" => crate::diagnose::table_as::<crate::source::graph8::Graph8SourceSpec>(value),
-            _ => None,
-        }
-    }
 }
 
 fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {
