@@ -17,11 +17,14 @@
 //! This module owns the check only; reading and writing lists is
 //! `source::graph8`, `stages::suppress` and `sinks::graph8`.
 
+use indexmap::IndexMap;
+
 use super::runner::RunError;
 use crate::source::SourceError;
 use crate::spec::{SinkSpec, SourceSpec, ValidPipeline};
 use crate::stages::StageSpec;
 use crate::vendors::graph8::Graph8;
+use crate::vendors::http::{Vendor, VendorHttp};
 
 /// The entity types graph8 documents for a list.
 const KNOWN: [&str; 5] = ["contacts", "companies", "suppressions", "deals", "leads"];
@@ -70,12 +73,14 @@ fn uses(p: &ValidPipeline) -> Vec<Use> {
 }
 
 /// Refuses the run (exit 2, nothing bought) when a list the pipeline names is
-/// missing or of a type its use cannot work with.
-pub async fn check(p: &ValidPipeline, client: Option<Graph8>) -> Result<(), RunError> {
+/// missing or of a type its use cannot work with; asks graph8 through the
+/// run's client of it in `vendors`.
+pub async fn check(p: &ValidPipeline, vendors: &IndexMap<Vendor, VendorHttp>) -> Result<(), RunError> {
     let uses = uses(p);
-    let (Some(client), Some(first)) = (client, uses.first()) else {
+    let (Some(http), Some(first)) = (vendors.get(&Vendor::Graph8), uses.first()) else {
         return Ok(());
     };
+    let client = Graph8::new(http.clone());
     let ids: Vec<u64> = uses.iter().map(|u| u.list_id).collect();
     let lists = client.lists(&ids).await.map_err(|error| SourceError::List {
         list_id: first.list_id,

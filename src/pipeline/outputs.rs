@@ -3,158 +3,122 @@
 //! stops the run before anything is paid for), fed by the collector task, and
 //! committed or abandoned at the end.
 //!
-//! Each file, object or table sink writes on its own thread and a graph8
-//! upsert sink on its own task, so a slow output holds back only the batches
-//! queued for it. This module owns the fan-out and the commit; what a sink
-//! writes, and how, stays in `crate::sinks`.
+//! Every sink is fed its own queue of batches, on its own thread or task as
+//! its kind needs, so a slow output holds back only the batches queued for
+//! it. This module owns the fan-out and the commit; what a sink writes, and
+//! how it is driven, stays in `crate::sinks`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::progress::Progress;
 use super::runner::RunError;
 use crate::record::{Batch, Record};
-use crate::sinks::graph8::{Graph8Sink, UpsertCounts};
-use crate::sinks::postgres::LoadCounts;
 use crate::sinks::schema::Column;
 use crate::sinks::side::SideFile;
-use crate::sinks::{Sink, SinkError};
-use crate::spec::ValidPipeline;
+use crate::sinks::{Drained, Running, Sink, SinkCounts};
+use crate::spec::{SinkSpec, ValidPipeline};
 use crate::state::RunCounts;
 use crate::state::writer::{Op, WriterHandle};
-use crate::vendors::graph8::Graph8;
-use crate::vendors::http::VendorHttp;
+use crate::vendors::http::{Vendor, VendorHttp};
 
-/// What graph8 upsert sinks did, by name in the report.
-pub(super) type Upserts = Vec<(String, UpsertCounts)>;
+/// What sinks report beside their outputs (loads, upserts), by name in the report.
+pub(super) type SinkReports = Vec<(String, SinkCounts)>;
 
-/// What database sinks loaded, by name in the report.
-pub(super) type Loads = Vec<(String, LoadCounts)>;
-
-/// A sink writing on its own thread: what it writes (for the report), its
-/// name among the report's sinks (database sinks), and the thread.
-type SinkThread = (
-    PathBuf,
-    Option<String>,
-    std::thread::JoinHandle<Result<Sink, SinkError>>,
-);
+/// A sink of the run: its name among the report's sinks, what it writes
+/// (for the report), and the sink, running or drained.
+struct Named<T> {
+    name: String,
+    target: PathBuf,
+    sink: T,
+}
 
 /// The open output files of a run, committed only when the run completed.
 pub(super) struct Open {
     tally: RunCounts,
-    sinks: Vec<SinkThread>,
-    /// graph8 upsert sinks, done writing (their receipts not yet committed).
-    upserts: Vec<(String, PathBuf, Graph8Sink)>,
+    sinks: Vec<Named<Drained>>,
     rejects: SideFile,
     duplicates: Vec<SideFile>,
 }
 
 impl Open {
-    /// Stop without committing: every temporary file is removed, nothing partial is left.
-    pub(super) fn abandon(self) -> (RunCounts, Vec<PathBuf>, Upserts, Loads) {
-        for (_, _, thread) in self.sinks {
-            let _ = thread.join();
-        }
-        let upserts = self
-            .upserts
-            .into_iter()
-            .map(|(name, _, sink)| (name, sink.counts.clone()))
+    /// Stop without committing: every temporary file is removed, nothing
+    /// partial is left; what sinks did that stands is still reported.
+    pub(super) fn abandon(self) -> (RunCounts, Vec<PathBuf>, SinkReports) {
+        let reports = finishing_order(self.sinks)
+            .filter_map(|s| Some((s.name, s.sink.abandon()?)))
             .collect();
-        (self.tally, Vec::new(), upserts, Vec::new())
+        (self.tally, Vec::new(), reports)
     }
 
     /// Commit every output (blocking: call off the async runtime).
-    pub(super) fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
+    pub(super) fn finish(self) -> Result<(RunCounts, Vec<PathBuf>, SinkReports), RunError> {
         let mut outputs = Vec::new();
-        let mut upserts = Vec::new();
-        let mut loads = Vec::new();
-        for (name, path, sink) in self.upserts {
-            upserts.push((name, sink.finish()?));
-            outputs.push(path);
-        }
-        for (path, name, thread) in self.sinks {
-            let sink = thread
-                .join()
-                .map_err(|_| RunError::Internal(format!("{}: the sink's thread panicked", path.display())))??;
-            if let (Some(counts), Some(name)) = (sink.finish()?, name) {
-                loads.push((name, counts));
+        let mut reports = Vec::new();
+        for s in finishing_order(self.sinks) {
+            if let Some(counts) = s.sink.finish(&s.target.display().to_string())? {
+                reports.push((s.name, counts));
             }
-            outputs.push(path);
+            outputs.push(s.target);
         }
         self.rejects.finish()?;
         for d in self.duplicates {
             d.finish()?;
         }
-        Ok((self.tally, outputs, upserts, loads))
+        Ok((self.tally, outputs, reports))
     }
 }
 
-/// A graph8 upsert sink's task: the sink back once its input ends.
-type UpsertTask = tokio::task::JoinHandle<Result<Graph8Sink, SinkError>>;
+/// The sinks that were done when their input ended first, then those still
+/// writing on their threads, each in pipeline order: the order of the
+/// report's outputs and sinks.
+fn finishing_order(sinks: Vec<Named<Drained>>) -> impl Iterator<Item = Named<Drained>> {
+    let (done, writing): (Vec<_>, Vec<_>) = sinks.into_iter().partition(|s| s.sink.is_done());
+    done.into_iter().chain(writing)
+}
 
 /// The run's outputs, opened before any row is read: a sink that cannot be
 /// opened stops the run before anything is paid for.
 pub(super) struct Outputs {
     senders: Vec<mpsc::Sender<Arc<Batch>>>,
-    sinks: Vec<SinkThread>,
-    upsert_tasks: Vec<(String, PathBuf, UpsertTask)>,
+    sinks: Vec<Named<Running>>,
     rejects: SideFile,
     duplicates: Vec<SideFile>,
 }
 
-/// Open every sink (each file sink on its own thread, a graph8 upsert sink on
-/// its own task) and the rejects and duplicates files.
+/// Open every sink, each fed on its own thread or task, and the rejects and
+/// duplicates files. Written rows go back to the source through `recycle`.
 pub(super) async fn open_outputs(
     p: &ValidPipeline,
     columns: &[Column],
     run_id: i64,
     duplicates_paths: &[PathBuf],
     recycle: &std::sync::mpsc::SyncSender<Vec<Record>>,
-    graph8: Option<&VendorHttp>,
+    vendors: &IndexMap<Vendor, VendorHttp>,
 ) -> Result<Outputs, RunError> {
     let mut senders = Vec::new();
     let mut sinks = Vec::new();
-    let mut upsert_tasks = Vec::new();
-    let sink_specs = &p.sinks;
-    for (i, spec) in sink_specs.iter().enumerate() {
-        if let crate::spec::SinkSpec::Graph8Upsert(g) = spec {
-            let http = graph8
-                .cloned()
-                .ok_or_else(|| RunError::Internal("no graph8 client for the graph8 sink".into()))?;
-            let sink = Graph8Sink::create(g, columns, Graph8::new(http)).map_err(RunError::OpenOutput)?;
-            let (tx, srx) = mpsc::channel::<Arc<Batch>>(4);
-            let name = sink_name(sink_specs, i, "graph8_upsert");
-            upsert_tasks.push((name, g.path.clone(), tokio::spawn(sink.run(srx))));
-            senders.push(tx);
-            continue;
-        }
+    for (i, spec) in p.sinks.iter().enumerate() {
         let run = crate::sinks::RunTag {
             pipeline: &p.name,
             run_id,
         };
-        let mut sink = Sink::open(spec, columns, run).await.map_err(RunError::OpenOutput)?;
-        let (tx, mut srx) = mpsc::channel::<Arc<Batch>>(4);
-        let recycle = recycle.clone();
-        let thread = std::thread::Builder::new()
-            .name("leadpipe-sink".into())
-            .spawn(move || {
-                while let Some(batch) = srx.blocking_recv() {
-                    sink.write(&batch.records)?;
-                    // The last sink done with a batch hands its rows back (or drops them if the source has enough).
-                    if let Some(batch) = Arc::into_inner(batch) {
-                        let _ = recycle.try_send(batch.records);
-                    }
-                }
-                Ok(sink)
-            })
-            .map_err(RunError::SinkThread)?;
+        let sink = Sink::open(spec, columns, run, vendors)
+            .await
+            .map_err(RunError::OpenOutput)?;
+        let (tx, rx) = mpsc::channel::<Arc<Batch>>(4);
+        let running = sink.spawn(rx, recycle.clone())?;
         senders.push(tx);
-        let name = matches!(spec, crate::spec::SinkSpec::Postgres(_)).then(|| sink_name(sink_specs, i, "postgres"));
-        sinks.push((PathBuf::from(spec.target()), name, thread));
+        sinks.push(Named {
+            name: sink_name(&p.sinks, i),
+            target: PathBuf::from(spec.target()),
+            sink: running,
+        });
     }
     let rejects = SideFile::rejects(&p.rejects_path).map_err(RunError::OpenOutput)?;
     // One duplicates file per dedupe stage, in pipeline order.
@@ -166,7 +130,6 @@ pub(super) async fn open_outputs(
     Ok(Outputs {
         senders,
         sinks,
-        upsert_tasks,
         rejects,
         duplicates,
     })
@@ -182,7 +145,6 @@ pub(super) async fn collect(
     let Outputs {
         senders,
         sinks,
-        upsert_tasks,
         mut rejects,
         mut duplicates,
     } = outputs;
@@ -231,24 +193,23 @@ pub(super) async fn collect(
         }
     }
     drop(senders);
-    let mut upserts = Vec::new();
-    for (name, path, task) in upsert_tasks {
-        let sink = task.await??;
-        upserts.push((name, path, sink));
+    let mut drained = Vec::with_capacity(sinks.len());
+    for Named { name, target, sink } in sinks {
+        let sink = sink.input_ended().await?;
+        drained.push(Named { name, target, sink });
     }
     Ok(Open {
         tally,
-        sinks,
-        upserts,
+        sinks: drained,
         rejects,
         duplicates,
     })
 }
 
 /// A sink's name in the report: its kind, with its position when the kind repeats.
-fn sink_name(specs: &[crate::spec::SinkSpec], i: usize, kind: &str) -> String {
-    let same = |s: &crate::spec::SinkSpec| std::mem::discriminant(s) == std::mem::discriminant(&specs[i]);
-    if specs.iter().filter(|s| same(s)).count() > 1 {
+fn sink_name(specs: &[SinkSpec], i: usize) -> String {
+    let kind = specs[i].kind();
+    if specs.iter().filter(|s| s.kind() == kind).count() > 1 {
         format!("{kind}#{i}")
     } else {
         kind.to_string()

@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::outputs::{Loads, Upserts, collect, open_outputs};
+use super::outputs::{SinkReports, collect, open_outputs};
 use super::progress::{self, Progress};
 pub use super::stage_tasks::stage_name;
 use super::stage_tasks::{StageTask, start_stages};
@@ -30,7 +30,6 @@ use crate::spec::ValidPipeline;
 use crate::stages::{StageContext, StageCounts, StageSpec};
 use crate::state::writer::{Op, Writer, WriterHandle};
 use crate::state::{RunCounts, RunStart, RunStatus, StateError, Store};
-use crate::vendors::graph8::Graph8;
 use crate::vendors::http::{CallError, RateEvent, Vendor, VendorHttp, VendorSettings};
 
 /// How a run was asked for.
@@ -103,8 +102,6 @@ pub enum RunError {
     },
     #[error("a task of the run failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-    #[error("cannot start a sink's thread: {0}")]
-    SinkThread(#[source] std::io::Error),
     #[error("the report cannot be written as JSON: {0}")]
     Report(#[source] serde_json::Error),
     /// A broken invariant of the runner itself (a bug): nothing caused it but the code.
@@ -142,7 +139,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let _lock = crate::state::lock::acquire(&p.state_path)?;
     let vendors = build_vendors(&p)?;
     remember_rates(&store, &vendors)?;
-    super::crm_lists::check(&p, vendors.get(&Vendor::Graph8).cloned().map(Graph8::new)).await?;
+    super::crm_lists::check(&p, &vendors).await?;
     let (run_id, resumed, preflight) = begin(&p, &store, &vendors, opts.fresh).await?;
 
     let source = Input::open(&p.source, super::fields::fields_read(&p), &vendors).await?;
@@ -157,15 +154,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
     // Every output opens before any row is paid for: an unreachable
     // database or bucket stops the run here, at no cost.
-    let outputs = open_outputs(
-        &p,
-        &columns,
-        run_id,
-        &duplicates_paths,
-        &recycle_tx,
-        vendors.get(&Vendor::Graph8),
-    )
-    .await?;
+    let outputs = open_outputs(&p, &columns, run_id, &duplicates_paths, &recycle_tx, &vendors).await?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
     let budget = crate::vendors::budget::attach(&p.budget, &p.state_path, run_id, &writer.handle(), vendors.values())?;
@@ -223,11 +212,11 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         None => source_result.map_err(RunError::from),
     };
     let complete = !interrupted && stopped.is_none();
-    let (counts, outputs, upserts, loads) = match close_outputs(source_result, collected, complete).await {
+    let (counts, outputs, sinks) = match close_outputs(source_result, collected, complete).await {
         Ok(closed) => closed,
         Err(e) => return fail(&store, run_id, e),
     };
-    let upserts_failed: u64 = upserts.iter().map(|(_, c)| c.rows_failed).sum();
+    let sink_rows_failed: u64 = sinks.iter().map(|(_, c)| c.rows_failed()).sum();
     let status = status_of(interrupted, stopped.as_ref());
     let charged = crate::vendors::balance::charged(vendors.values()).await;
     let report = RunReport {
@@ -247,14 +236,14 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         outputs,
         rejects_path: p.rejects_path.clone(),
         duplicates_paths,
-        sinks: sink_entries(upserts, loads),
+        sinks: sink_entries(sinks),
         stopped_by: stopped_by(stopped.as_ref(), interrupted),
     };
     let json = serde_json::to_string_pretty(&report).map_err(RunError::Report)?;
     store.end_run(run_id, status, counts, &json)?;
     let report_path = opts.report.clone().unwrap_or_else(|| p.report_path.clone());
     write_report(&report_path, &json)?;
-    let rows_failed = counts.rows_failed > 0 || upserts_failed > 0;
+    let rows_failed = counts.rows_failed > 0 || sink_rows_failed > 0;
     let rejects_fail = p.run.fail_on_rejects && counts.rows_rejected > 0;
     let exit = exit_of(status, rows_failed || rejects_fail);
     Ok(RunOutcome { exit, report })
@@ -272,7 +261,7 @@ fn status_of(interrupted: bool, stopped: Option<&CallError>) -> RunStatus {
 }
 
 /// The exit code of a run that ended with `status`; `rows_failed`: rows
-/// failed, upserts failed, or rejects under `fail_on_rejects`.
+/// failed, rows a sink could not write, or rejects under `fail_on_rejects`.
 fn exit_of(status: RunStatus, rows_failed: bool) -> Exit {
     match status {
         RunStatus::VendorStopped => Exit::VendorStopped,
@@ -290,7 +279,7 @@ async fn close_outputs(
     source_result: Result<(), RunError>,
     collected: Result<super::outputs::Open, RunError>,
     complete: bool,
-) -> Result<(RunCounts, Vec<PathBuf>, Upserts, Loads), RunError> {
+) -> Result<(RunCounts, Vec<PathBuf>, SinkReports), RunError> {
     source_result?;
     let open = collected?;
     if !complete {
@@ -406,15 +395,12 @@ fn vendor_entries(
         .collect()
 }
 
-/// What the graph8 upserts and the database loads did, by sink name.
-fn sink_entries(upserts: Upserts, loads: Loads) -> IndexMap<String, serde_json::Value> {
-    let upserts = upserts
+/// What the sinks report beside their outputs, by sink name.
+fn sink_entries(sinks: SinkReports) -> IndexMap<String, serde_json::Value> {
+    sinks
         .into_iter()
-        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
-    let loads = loads
-        .into_iter()
-        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()));
-    upserts.chain(loads).collect()
+        .map(|(name, c)| (name, serde_json::to_value(c).unwrap_or_default()))
+        .collect()
 }
 
 /// Begin the run, or resume the unfinished one of the same pipeline and
@@ -530,16 +516,12 @@ fn log_rates(vendors: &IndexMap<Vendor, VendorHttp>, writer: &WriterHandle) -> A
 /// by all of them, in the order rows meet them.
 pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, RunError> {
     let mut out = IndexMap::new();
-    let graph8_sink = p
-        .sinks
-        .iter()
-        .any(|s| matches!(s, crate::spec::SinkSpec::Graph8Upsert(_)));
     let used = p
         .source
         .vendors()
         .into_iter()
         .chain(p.stages.iter().flat_map(StageSpec::vendors))
-        .chain(graph8_sink.then_some(Vendor::Graph8));
+        .chain(p.sinks.iter().filter_map(crate::spec::SinkSpec::vendors));
     for vendor in used {
         if out.contains_key(&vendor) {
             continue;

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod csv;
+mod drive;
 mod encode;
 pub mod graph8;
 pub mod object;
@@ -21,8 +22,14 @@ pub mod spec;
 
 use std::path::PathBuf;
 
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub use self::drive::{Drained, Running};
 use self::spec::SinkSpec;
 use crate::record::Record;
+use crate::vendors::graph8::Graph8;
+use crate::vendors::http::{Vendor, VendorHttp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -70,8 +77,14 @@ pub enum SinkError {
         #[source]
         source: graph8::UnknownColumn,
     },
-    #[error("graph8_upsert is not a file sink (the runner drives it)")]
-    NotAFileSink,
+    /// A sink's thread panicked (a bug).
+    #[error("internal error: {target}: the sink's thread panicked")]
+    Panicked { target: String },
+    /// A sink's task failed (a bug: it panicked).
+    #[error("a task of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot start a sink's thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// An `s3://` path or partition layout that cannot be used (a message of ours).
     #[error("{url}: {message}")]
     ObjectPath { url: String, message: String },
@@ -95,7 +108,17 @@ pub enum SinkError {
 }
 
 /// An open sink of any kind.
+#[allow(clippy::large_enum_variant)] // a few per run
 pub enum Sink {
+    /// A file, object or table sink: it blocks on its I/O, so it is fed on its own thread.
+    Blocking(Blocking),
+    /// A graph8 upsert sink: it calls the vendor with several batches in
+    /// flight, so it is fed on a task of the runtime.
+    Graph8Upsert(Box<graph8::Graph8Sink>),
+}
+
+/// A sink that writes by blocking on its I/O.
+pub enum Blocking {
     Parquet(parquet::ParquetSink),
     Csv(csv::CsvSink),
     Postgres(Box<postgres::PostgresSink>),
@@ -109,49 +132,92 @@ pub struct RunTag<'a> {
 
 impl Sink {
     /// Open a sink: local files are created beside their path; a remote
-    /// sink connects (and checks what it can) now, before any row is paid for.
-    pub async fn open(spec: &SinkSpec, columns: &[schema::Column], run: RunTag<'_>) -> Result<Sink, SinkError> {
+    /// sink connects (and checks what it can) now, before any row is paid
+    /// for. A sink that calls a vendor uses the run's client of it in `vendors`.
+    pub async fn open(
+        spec: &SinkSpec,
+        columns: &[schema::Column],
+        run: RunTag<'_>,
+        vendors: &IndexMap<Vendor, VendorHttp>,
+    ) -> Result<Sink, SinkError> {
         let columns = &select::columns_for(spec.selection(), columns).map_err(|source| SinkError::Columns {
             target: spec.target(),
             source,
         })?;
-        Ok(match spec {
+        Ok(Sink::Blocking(match spec {
             SinkSpec::Parquet(s) => match s.location() {
                 Some(location) => {
                     let location = location.map_err(|message| SinkError::ObjectPath {
                         url: s.path.display().to_string(),
                         message,
                     })?;
-                    Sink::Parquet(parquet::ParquetSink::open_object(s, location, columns).await?)
+                    Blocking::Parquet(parquet::ParquetSink::open_object(s, location, columns).await?)
                 }
-                None => Sink::Parquet(parquet::ParquetSink::create(s, columns)?),
+                None => Blocking::Parquet(parquet::ParquetSink::create(s, columns)?),
             },
-            SinkSpec::Csv(s) => Sink::Csv(csv::CsvSink::create(s, columns)?),
-            SinkSpec::Postgres(s) => Sink::Postgres(Box::new(
+            SinkSpec::Csv(s) => Blocking::Csv(csv::CsvSink::create(s, columns)?),
+            SinkSpec::Postgres(s) => Blocking::Postgres(Box::new(
                 postgres::PostgresSink::open(s, columns, run.pipeline, run.run_id).await?,
             )),
-            SinkSpec::Graph8Upsert(_) => {
-                return Err(SinkError::NotAFileSink);
+            SinkSpec::Graph8Upsert(s) => {
+                let http = vendors
+                    .get(&Vendor::Graph8)
+                    .cloned()
+                    .expect("build_vendors makes a graph8 client when the source or a sink is graph8");
+                let sink = graph8::Graph8Sink::create(s, columns, Graph8::new(http))?;
+                return Ok(Sink::Graph8Upsert(Box::new(sink)));
             }
-        })
+        }))
     }
 
-    /// Write rows (on the sink's own thread: remote sinks block on their I/O).
-    pub fn write(&mut self, records: &[Record]) -> Result<(), SinkError> {
+    /// Complete the output and move it into place; what the sink reports
+    /// beside its output (a database load's or CRM upsert's counts).
+    /// Blocks: call off the async runtime.
+    pub fn finish(self) -> Result<Option<SinkCounts>, SinkError> {
         match self {
-            Sink::Parquet(s) => s.write(records),
-            Sink::Csv(s) => s.write(records),
-            Sink::Postgres(s) => s.write(records),
+            Sink::Blocking(Blocking::Parquet(s)) => s.finish().map(|()| None),
+            Sink::Blocking(Blocking::Csv(s)) => s.finish().map(|()| None),
+            Sink::Blocking(Blocking::Postgres(s)) => s.finish_blocking().map(|c| Some(SinkCounts::Load(c))),
+            Sink::Graph8Upsert(s) => s.finish().map(|c| Some(SinkCounts::Upsert(c))),
         }
     }
 
-    /// Complete the output and move it into place; a database sink's counts.
-    /// Blocks: call off the async runtime.
-    pub fn finish(self) -> Result<Option<postgres::LoadCounts>, SinkError> {
+    /// Drop the output uncommitted (no partial file is left, a database load
+    /// rolls back); what the sink did that cannot be taken back (rows
+    /// already upserted into the CRM).
+    pub fn abandon(self) -> Option<SinkCounts> {
         match self {
-            Sink::Parquet(s) => s.finish().map(|()| None),
-            Sink::Csv(s) => s.finish().map(|()| None),
-            Sink::Postgres(s) => s.finish_blocking().map(Some),
+            Sink::Blocking(_) => None,
+            Sink::Graph8Upsert(s) => Some(SinkCounts::Upsert(s.counts.clone())),
+        }
+    }
+}
+
+impl Blocking {
+    /// Write rows (on the sink's own thread: remote sinks block on their I/O).
+    pub fn write(&mut self, records: &[Record]) -> Result<(), SinkError> {
+        match self {
+            Blocking::Parquet(s) => s.write(records),
+            Blocking::Csv(s) => s.write(records),
+            Blocking::Postgres(s) => s.write(records),
+        }
+    }
+}
+
+/// What a sink reports beside its output, under its name in the run report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SinkCounts {
+    Upsert(graph8::UpsertCounts),
+    Load(postgres::LoadCounts),
+}
+
+impl SinkCounts {
+    /// Rows the sink could not write (they make the run exit 1).
+    pub fn rows_failed(&self) -> u64 {
+        match self {
+            SinkCounts::Upsert(c) => c.rows_failed,
+            SinkCounts::Load(_) => 0,
         }
     }
 }
