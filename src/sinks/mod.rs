@@ -3,7 +3,13 @@
 //! a temporary name and renamed into place only when the run completes;
 //! objects on S3-compatible storage are uploaded under temporary keys and
 //! published at the end (`object`); a PostgreSQL table receives the run's
-//! rows in one transaction at the end (`postgres`).
+//! rows in one transaction at the end (`postgres`); a CRM list receives
+//! upserts as rows arrive (`graph8`).
+//!
+//! Each kind of sink is one file and one variant of [`SinkSpec`] (`spec`);
+//! [`Sink`] opens any kind and `drive` feeds it (on a thread or a task, as
+//! its kind needs), so the runner drives every sink alike and names none.
+//! Nothing here knows of the runner.
 
 pub mod atomic;
 pub mod csv;
