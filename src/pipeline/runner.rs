@@ -518,10 +518,10 @@ pub fn build_vendors(p: &ValidPipeline) -> Result<IndexMap<Vendor, VendorHttp>, 
     let mut out = IndexMap::new();
     let used = p
         .source
-        .vendors()
+        .vendor()
         .into_iter()
         .chain(p.stages.iter().flat_map(StageSpec::vendors))
-        .chain(p.sinks.iter().filter_map(crate::spec::SinkSpec::vendors));
+        .chain(p.sinks.iter().filter_map(crate::spec::SinkSpec::vendor));
     for vendor in used {
         if out.contains_key(&vendor) {
             continue;

@@ -166,11 +166,7 @@ impl Sink {
                 postgres::PostgresSink::open(s, columns, run.pipeline, run.run_id).await?,
             )),
             SinkSpec::Graph8Upsert(s) => {
-                let http = vendors
-                    .get(&Vendor::Graph8)
-                    .cloned()
-                    .expect("build_vendors makes a graph8 client when the source or a sink is graph8");
-                let sink = graph8::Graph8Sink::create(s, columns, Graph8::new(http))?;
+                let sink = graph8::Graph8Sink::create(s, columns, Graph8::of_run(vendors))?;
                 return Ok(Sink::Graph8Upsert(Box::new(sink)));
             }
         }))

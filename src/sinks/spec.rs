@@ -33,7 +33,7 @@ impl SinkSpec {
     }
 
     /// The vendor the sink calls, if any.
-    pub fn vendors(&self) -> Option<Vendor> {
+    pub fn vendor(&self) -> Option<Vendor> {
         match self {
             SinkSpec::Graph8Upsert(_) => Some(Vendor::Graph8),
             _ => None,

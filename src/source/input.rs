@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 use super::SourceError;
 use super::csv::{CsvSource, IdentityField};
 use super::graph8::Graph8Source;
-use super::spec::{SourceSpec, blocking, client};
+use super::spec::{SourceSpec, blocking};
 use crate::record::{Batch, Header, Record};
+use crate::vendors::graph8::Graph8;
 use crate::vendors::http::{Vendor, VendorHttp};
 
 /// What a source says after each batch it hands on: the batch's rows read,
@@ -40,7 +41,9 @@ impl Input {
                 }
                 Input::Csv(Box::new(csv))
             }
-            SourceSpec::Graph8List(spec) => Input::Graph8List(Box::new(Graph8Source::new(spec, client(vendors)))),
+            SourceSpec::Graph8List(spec) => {
+                Input::Graph8List(Box::new(Graph8Source::new(spec, Graph8::of_run(vendors))))
+            }
         })
     }
 

@@ -21,7 +21,7 @@ pub enum SourceSpec {
 
 impl SourceSpec {
     /// The vendor the source calls, if any.
-    pub fn vendors(&self) -> Option<Vendor> {
+    pub fn vendor(&self) -> Option<Vendor> {
         match self {
             SourceSpec::Csv(_) => None,
             SourceSpec::Graph8List(_) => Some(Vendor::Graph8),
@@ -55,7 +55,7 @@ impl SourceSpec {
                 Ok((fp, preflight))
             }
             SourceSpec::Graph8List(g) => {
-                let (fp, list_size) = g.fingerprint(&client(vendors)).await?;
+                let (fp, list_size) = g.fingerprint(&Graph8::of_run(vendors)).await?;
                 Ok((fp, Preflight::of_list(list_size)))
             }
         }
@@ -69,16 +69,6 @@ impl SourceSpec {
             _ => None,
         }
     }
-}
-
-/// The graph8 client over the run's shared graph8 HTTP handle.
-pub(super) fn client(vendors: &IndexMap<Vendor, VendorHttp>) -> Graph8 {
-    Graph8::new(
-        vendors
-            .get(&Vendor::Graph8)
-            .cloned()
-            .expect("build_vendors makes a graph8 client when the source or a sink is graph8"),
-    )
 }
 
 /// Run blocking file I/O off the runtime.

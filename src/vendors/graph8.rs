@@ -314,6 +314,13 @@ impl Graph8 {
         Graph8 { http }
     }
 
+    /// The client over the run's shared graph8 handle, which the run builds
+    /// whenever its source, a stage or a sink calls graph8.
+    pub fn of_run(vendors: &indexmap::IndexMap<super::Vendor, VendorHttp>) -> Graph8 {
+        let http = vendors.get(&super::Vendor::Graph8).cloned();
+        Graph8::new(http.expect("the run builds a graph8 client when its source, a stage or a sink calls graph8"))
+    }
+
     pub fn http(&self) -> &VendorHttp {
         &self.http
     }
