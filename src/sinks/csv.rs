@@ -26,18 +26,14 @@ fn default_delimiter() -> char {
 }
 
 impl CsvSinkSpec {
-    pub fn check(&self) -> Result<(), BadDelimiter> {
+    pub fn check(&self) -> Vec<(&'static str, String)> {
         if !self.delimiter.is_ascii() || matches!(self.delimiter, '"' | '\n' | '\r') {
-            return Err(BadDelimiter(self.delimiter));
+            let message = format!("{:?} is not a usable single ASCII character", self.delimiter);
+            return vec![("delimiter", message)];
         }
-        Ok(())
+        Vec::new()
     }
 }
-
-/// A CSV sink `delimiter` that is not a usable single ASCII character.
-#[derive(Debug, thiserror::Error)]
-#[error("delimiter: {0:?} is not a usable single ASCII character")]
-pub struct BadDelimiter(pub char);
 
 pub struct CsvSink {
     writer: csv::Writer<AtomicFile>,

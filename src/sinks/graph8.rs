@@ -61,6 +61,40 @@ fn default_concurrency() -> usize {
     4
 }
 
+impl Graph8SinkSpec {
+    /// Checks before any call: batch size, concurrency, and a mapping onto
+    /// graph8's contact fields that includes a field upserts match on.
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if !(1..=MAX_BATCH).contains(&self.batch_size) {
+            problems.push((
+                "batch_size".into(),
+                format!("{} is outside 1..={MAX_BATCH}", self.batch_size),
+            ));
+        }
+        if self.concurrency == 0 {
+            problems.push(("concurrency".into(), "must be at least 1".into()));
+        }
+        for field in self.fields.keys().filter(|f| !CONTACT_FIELDS.contains(&f.as_str())) {
+            problems.push((
+                format!("fields.{field}"),
+                format!("not a graph8 contact field (expected {})", CONTACT_FIELDS.join(" | ")),
+            ));
+        }
+        if !self.fields.is_empty()
+            && !["work_email", "linkedin_url"]
+                .iter()
+                .any(|k| self.fields.contains_key(*k))
+        {
+            problems.push((
+                "fields".into(),
+                "must map work_email or linkedin_url (graph8 upserts match on them)".into(),
+            ));
+        }
+        problems
+    }
+}
+
 /// The contact fields graph8 accepts in an upsert.
 pub const CONTACT_FIELDS: [&str; 13] = [
     "work_email",

@@ -96,6 +96,36 @@ impl SinkSpec {
         }
     }
 
+    /// The sink's own checks, as (key under the sink's table, message).
+    /// `unset` says whether a value is a `${VAR}` whose variable is not set
+    /// (reported as that variable, not by the sink).
+    pub fn check(&self, unset: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+        let owned =
+            |problems: Vec<(&'static str, String)>| problems.into_iter().map(|(k, m)| (k.to_string(), m)).collect();
+        match self {
+            SinkSpec::Parquet(s) => owned(s.check()),
+            SinkSpec::Csv(s) => owned(s.check()),
+            SinkSpec::Graph8Upsert(s) => s.check(),
+            SinkSpec::Postgres(s) => {
+                let url_unset = unset(s.url.expose());
+                owned(
+                    s.check()
+                        .into_iter()
+                        .filter(|(key, _)| !(url_unset && *key == "url"))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// The key naming what the sink writes: a database sink's `table`, the others' `path`.
+    pub fn target_key(&self) -> &'static str {
+        match self {
+            SinkSpec::Postgres(_) => "table",
+            _ => "path",
+        }
+    }
+
     /// What the sink writes, for messages and the run report (a database
     /// sink's server with its password redacted).
     pub fn target(&self) -> String {

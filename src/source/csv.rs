@@ -117,7 +117,7 @@ pub struct NoSuchColumn {
 
 /// A `delimiter` that is not one ASCII character, `"tab"` or `"auto"`.
 #[derive(Debug, thiserror::Error)]
-#[error("source.delimiter: {0:?} is not a single ASCII character, \"tab\" or \"auto\"")]
+#[error("{0:?} is not a single ASCII character, \"tab\" or \"auto\"")]
 pub struct BadDelimiter(pub String);
 
 impl Mapping {
@@ -320,12 +320,21 @@ fn parse_delimiter(s: &str) -> Result<Option<u8>, BadDelimiter> {
 }
 
 impl CsvSourceSpec {
-    /// Checks that need no file: for `validate`.
-    pub fn check(&self) -> Result<(), BadDelimiter> {
-        if let Some(d) = &self.delimiter {
-            parse_delimiter(d)?;
+    /// Checks before the file is opened: it exists, its delimiter is usable.
+    pub fn check(&self, missing_file: &dyn Fn(&Path) -> bool) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if missing_file(&self.path) {
+            let what = if self.path.exists() {
+                "is not a file"
+            } else {
+                "no such file"
+            };
+            problems.push(("path", format!("{}: {what}", self.path.display())));
         }
-        Ok(())
+        if let Some(Err(e)) = self.delimiter.as_deref().map(parse_delimiter) {
+            problems.push(("delimiter", e.to_string()));
+        }
+        problems
     }
 }
 

@@ -36,6 +36,14 @@ fn default_page_size() -> usize {
 }
 
 impl Graph8SourceSpec {
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        if (1..=MAX_PAGE).contains(&self.page_size) {
+            Vec::new()
+        } else {
+            vec![("page_size", format!("{} is outside 1..={MAX_PAGE}", self.page_size))]
+        }
+    }
+
     /// What identifies this input in the state store: the list and its size
     /// (one call for a one-contact page). A resumed run must read the same
     /// list; one that gained or lost members since is refused as changed

@@ -36,7 +36,7 @@ pub enum SourceError {
         "{path}: cannot detect the delimiter: the header line has no comma, semicolon or tab; set `delimiter` in [source] (e.g. delimiter = \"|\")"
     )]
     UnknownDelimiter { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: source.delimiter: {source}")]
     Delimiter {
         path: PathBuf,
         #[source]

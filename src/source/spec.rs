@@ -20,6 +20,16 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
+    /// The source's own checks, as (key under `source`, message).
+    /// `missing_file` says whether a path names no file (a path holding an
+    /// unset `${VAR}` is reported as that variable, not as missing).
+    pub fn check(&self, missing_file: &dyn Fn(&std::path::Path) -> bool) -> Vec<(&'static str, String)> {
+        match self {
+            SourceSpec::Csv(csv) => csv.check(missing_file),
+            SourceSpec::Graph8List(list) => list.check(),
+        }
+    }
+
     /// The vendor the source calls, if any.
     pub fn vendor(&self) -> Option<Vendor> {
         match self {

@@ -197,30 +197,35 @@ fn unset_vars(file: &Path, text: &str, missing_vars: &BTreeMap<String, Vec<usize
     errors
 }
 
-/// The source: its file, delimiter, CRM list.
+/// The source's own checks, and the vendor it needs.
 fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
-    match &spec.source {
-        SourceSpec::Csv(csv) => {
-            if missing_var(&csv.path.to_string_lossy()).is_none() && !csv.path.is_file() {
-                let what = if csv.path.exists() {
-                    "is not a file"
-                } else {
-                    "no such file"
-                };
-                err("source.path".into(), format!("{}: {what}", csv.path.display()));
-            }
-            if let Err(m) = csv.check() {
-                err("source.delimiter".into(), m.to_string());
-            }
-        }
-        SourceSpec::Graph8List(g) => {
-            if !(1..=200).contains(&g.page_size) {
-                err("source.page_size".into(), format!("{} is outside 1..=200", g.page_size));
-            }
-            if spec.vendors.get(Vendor::Graph8).is_none() && !checks.sandbox {
-                err("source.kind".into(), needs_graph8());
-            }
-        }
+    let missing_file = |f: &Path| missing_var(&f.to_string_lossy()).is_none() && !f.is_file();
+    for (key, message) in spec.source.check(&missing_file) {
+        err(format!("source.{key}"), message);
+    }
+    if let Some(vendor) = spec.source.vendor() {
+        check_vendor_configured(spec, checks, vendor, "source.kind".into(), err);
+    }
+}
+
+/// A vendor a part of the pipeline calls needs its `[vendors.*]` table (its
+/// key), unless the run is on the sandbox.
+fn check_vendor_configured(
+    spec: &PipelineSpec,
+    checks: Checks,
+    vendor: Vendor,
+    key: String,
+    err: &mut impl FnMut(String, String),
+) {
+    let name = vendor.name();
+    if spec.vendors.get(vendor).is_none() && !checks.sandbox {
+        err(
+            key,
+            format!(
+                "needs a [vendors.{name}] table with api_key = \"${{{}_API_KEY}}\" (or run with --sandbox)",
+                name.to_uppercase()
+            ),
+        );
     }
 }
 
@@ -238,17 +243,7 @@ fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String
             err(format!("stages[{i}].{key}"), message);
         }
         for vendor in stage.vendors() {
-            let name = vendor.name();
-            let configured = spec.vendors.iter().any(|(n, _)| n == name);
-            if !configured && !checks.sandbox {
-                err(
-                    format!("stages[{i}].kind"),
-                    format!(
-                        "needs a [vendors.{name}] table with api_key = \"${{{}_API_KEY}}\" (or run with --sandbox)",
-                        name.to_uppercase()
-                    ),
-                );
-            }
+            check_vendor_configured(spec, checks, vendor, format!("stages[{i}].kind"), err);
         }
     }
 }
@@ -298,75 +293,26 @@ fn check_vendors(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(Strin
     }
 }
 
-/// The sinks: at least one, distinct paths, each sink's own keys.
+/// The sinks: at least one, distinct targets, each sink's own keys and the vendor it needs.
 fn check_sinks(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
     if spec.sinks.is_empty() {
         err("sinks".into(), "at least one [[sinks]] is required".into());
     }
-    let mut paths = std::collections::HashSet::new();
+    let mut targets = std::collections::HashSet::new();
+    // An unset ${VAR} is reported above, by its variable.
+    let unset = |value: &str| missing_var(value).is_some();
     for (i, sink) in spec.sinks.iter().enumerate() {
-        if !paths.insert(sink.target()) {
-            let key = if matches!(sink, SinkSpec::Postgres(_)) {
-                "table"
-            } else {
-                "path"
-            };
+        if !targets.insert(sink.target()) {
             err(
-                format!("sinks[{i}].{key}"),
+                format!("sinks[{i}].{}", sink.target_key()),
                 format!("{} is already written by another sink", sink.target()),
             );
         }
-        match sink {
-            SinkSpec::Csv(c) => {
-                if let Err(m) = c.check() {
-                    err(format!("sinks[{i}].delimiter"), m.to_string());
-                }
-            }
-            SinkSpec::Graph8Upsert(g) => {
-                if !(1..=crate::vendors::graph8::MAX_BATCH).contains(&g.batch_size) {
-                    err(
-                        format!("sinks[{i}].batch_size"),
-                        format!("{} is outside 1..=100", g.batch_size),
-                    );
-                }
-                if g.concurrency == 0 {
-                    err(format!("sinks[{i}].concurrency"), "must be at least 1".into());
-                }
-                for field in g.fields.keys() {
-                    if !crate::sinks::graph8::CONTACT_FIELDS.contains(&field.as_str()) {
-                        err(
-                            format!("sinks[{i}].fields.{field}"),
-                            format!(
-                                "not a graph8 contact field (expected {})",
-                                crate::sinks::graph8::CONTACT_FIELDS.join(" | ")
-                            ),
-                        );
-                    }
-                }
-                if !g.fields.is_empty() && !["work_email", "linkedin_url"].iter().any(|k| g.fields.contains_key(*k)) {
-                    err(
-                        format!("sinks[{i}].fields"),
-                        "must map work_email or linkedin_url (graph8 upserts match on them)".into(),
-                    );
-                }
-                if spec.vendors.get(Vendor::Graph8).is_none() && !checks.sandbox {
-                    err(format!("sinks[{i}].kind"), needs_graph8());
-                }
-            }
-            SinkSpec::Parquet(p) => {
-                for (key, message) in p.check() {
-                    err(format!("sinks[{i}].{key}"), message);
-                }
-            }
-            SinkSpec::Postgres(p) => {
-                // An unset ${DATABASE_URL} is reported above, by its variable.
-                let url_unset = missing_var(p.url.expose()).is_some();
-                for (key, message) in p.check() {
-                    if !(url_unset && key == "url") {
-                        err(format!("sinks[{i}].{key}"), message);
-                    }
-                }
-            }
+        for (key, message) in sink.check(&unset) {
+            err(format!("sinks[{i}].{key}"), message);
+        }
+        if let Some(vendor) = sink.vendor() {
+            check_vendor_configured(spec, checks, vendor, format!("sinks[{i}].kind"), err);
         }
     }
 }
@@ -400,10 +346,6 @@ fn check_run(spec: &PipelineSpec, err: &mut impl FnMut(String, String)) {
     if spec.run.channel_batches == 0 {
         err("run.channel_batches".into(), "must be at least 1".into());
     }
-}
-
-fn needs_graph8() -> String {
-    "needs a [vendors.graph8] table with api_key = \"${GRAPH8_API_KEY}\" (or run with --sandbox)".into()
 }
 
 /// Collect `(key path, variable)` for every string holding an unset-variable marker.

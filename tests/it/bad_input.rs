@@ -180,6 +180,38 @@ fn missing_environment_variable() {
 }
 
 #[test]
+fn each_source_and_sink_table_is_checked_by_its_own_keys_before_any_work() {
+    let w = Work::new();
+    w.write("data/sample.csv", "email\na@b.com\n");
+    let pipeline = MINIMAL
+        .replace(
+            "path = \"data/sample.csv\"",
+            "path = \"data/sample.csv\"\ndelimiter = \"ab\"",
+        )
+        .replace(
+            "path = \"out/sample.csv\"",
+            "path = \"out/sample.parquet\"\ndelimiter = \"\\n\"",
+        );
+    let crm = "\n[[sinks]]\nkind = \"graph8_upsert\"\npath = \"out/receipt.csv\"\nlist_id = 7\nbatch_size = 0\nfields = { title = \"title\" }\n";
+    w.write("p.toml", format!("{pipeline}{crm}"));
+    let out = w.run(&["validate", "p.toml"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    for expected in [
+        "p.toml:5: source.delimiter: \"ab\" is not a single ASCII character, \"tab\" or \"auto\"\n",
+        "p.toml:17: sinks[1].path: out/sample.parquet is already written by another sink",
+        "p.toml:18: sinks[1].delimiter: '\\n' is not a usable single ASCII character",
+        "p.toml:27: sinks[2].batch_size: 0 is outside 1..=100",
+        "p.toml:28: sinks[2].fields.title: not a graph8 contact field",
+        "p.toml:28: sinks[2].fields: must map work_email or linkedin_url",
+        "p.toml:24: sinks[2].kind: needs a [vendors.graph8] table with api_key = \"${GRAPH8_API_KEY}\"",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(!w.path("state").exists(), "refused before any work");
+}
+
+#[test]
 fn bad_usage_exits_2() {
     let w = Work::new();
     let out = w.run(&["run"]);
