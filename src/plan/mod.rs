@@ -28,11 +28,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::record::{IdentityField, Record};
-use crate::spec::{SourceSpec, ValidPipeline};
+use crate::source::input::Input;
+use crate::spec::ValidPipeline;
 use crate::stages::StageSpec;
 use crate::stages::priced::{PlannedAsk, Priced};
+use crate::stages::suppress::Suppressions;
 use crate::state::{StateError, Store};
-use crate::vendors::http::{Vendor, VendorHttp};
+use crate::vendors::graph8::Graph8;
+use crate::vendors::http::{CallError, Vendor, VendorHttp};
 
 mod render;
 mod time;
@@ -45,8 +48,8 @@ pub enum PlanError {
     State(#[from] StateError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("cannot read graph8 suppression list {list_id}: {source}")]
+    SuppressionList { list_id: u64, source: CallError },
     #[error(transparent)]
     Run(#[from] crate::pipeline::runner::RunError),
 }
@@ -227,15 +230,36 @@ impl<'a> std::ops::Deref for PricedRef<'a> {
     }
 }
 
+/// What each suppress stage suppresses (by stage index): its file and its
+/// graph8 list, read as the run would read them (graph8 calls are free).
+async fn suppressions(
+    p: &ValidPipeline,
+    vendors: &indexmap::IndexMap<Vendor, VendorHttp>,
+) -> Result<HashMap<usize, Suppressions>, PlanError> {
+    let mut all = HashMap::new();
+    for (i, stage) in p.stages.iter().enumerate() {
+        let StageSpec::Suppress(spec) = stage else { continue };
+        let mut s = spec
+            .file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|t| Suppressions::from_file(&t))
+            .unwrap_or_default();
+        if let Some(list_id) = spec.graph8_list {
+            let list = Suppressions::from_graph8(&Graph8::of_run(vendors), list_id)
+                .await
+                .map_err(|source| PlanError::SuppressionList { list_id, source })?;
+            s.extend(list);
+        }
+        all.insert(i, s);
+    }
+    Ok(all)
+}
+
 impl<'a> Walker<'a> {
-    fn of(stage: &'a StageSpec, store: &Store) -> Result<Walker<'a>, StateError> {
+    fn of(stage: &'a StageSpec, store: &Store, suppressions: Option<Suppressions>) -> Result<Walker<'a>, StateError> {
         Ok(match stage {
-            StageSpec::Suppress(s) => Walker::Suppress(
-                s.file
-                    .as_ref()
-                    .and_then(|f| std::fs::read_to_string(f).ok())
-                    .map(|t| crate::stages::suppress::Suppressions::from_file(&t)),
-            ),
+            StageSpec::Suppress(_) => Walker::Suppress(suppressions),
             StageSpec::Dedupe(_) => Walker::Dedupe(HashSet::new()),
             other => {
                 let priced: Vec<(Vendor, PricedRef<'a>)> = match (other.priced(), other.vendor()) {
@@ -274,16 +298,12 @@ impl<'a> Walker<'a> {
 
 /// Makes the plan of `p`; `vendors` are its clients (pointed at the sandbox with `--sandbox`).
 pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, VendorHttp>) -> Result<Plan, PlanError> {
-    let SourceSpec::Csv(csv) = &p.source else {
-        return Err(PlanError::Unsupported(
-            "leadpipe plan reads CSV sources only for now (a graph8 list source is not planned yet)".into(),
-        ));
-    };
     let store = Store::open(&p.state_path)?;
     let history = History::read(&store)?;
-    let mut walk = Walk::start(p, &store, &history)?;
-    let mut source = crate::source::csv::CsvSource::open(csv)?;
-    while let Some(batch) = source.next_batch(4096)? {
+    let suppressions = suppressions(p, vendors).await?;
+    let mut walk = Walk::start(p, &store, &history, suppressions)?;
+    let mut source = Input::open(&p.source, None, vendors).await?;
+    while let Some(batch) = source.next_batch(4096).await? {
         walk.rows_in += batch.rows_in;
         for rec in batch.records {
             walk.row(rec)?;
@@ -353,11 +373,16 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn start(p: &'a ValidPipeline, store: &'a Store, history: &History) -> Result<Walk<'a>, PlanError> {
+    fn start(
+        p: &'a ValidPipeline,
+        store: &'a Store,
+        history: &History,
+        mut suppressions: HashMap<usize, Suppressions>,
+    ) -> Result<Walk<'a>, PlanError> {
         let mut walkers = Vec::new();
         let mut stages = Vec::new();
         for (i, stage) in p.stages.iter().enumerate() {
-            walkers.push(Walker::of(stage, store)?);
+            walkers.push(Walker::of(stage, store, suppressions.remove(&i))?);
             stages.push(StagePlan {
                 stage: crate::pipeline::runner::stage_name(&p.stages, i),
                 vendor: Some(stage.vendors())

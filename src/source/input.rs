@@ -47,6 +47,16 @@ impl Input {
         })
     }
 
+    /// The next batch of up to `batch_rows` rows (a CRM list: a page), read
+    /// in place (a file on the caller's thread), for a reader that needs no
+    /// overlap with the stages: `plan`.
+    pub async fn next_batch(&mut self, batch_rows: usize) -> Result<Option<Batch>, SourceError> {
+        match self {
+            Input::Csv(csv) => csv.next_batch(batch_rows),
+            Input::Graph8List(list) => list.next_batch().await,
+        }
+    }
+
     pub fn header(&self) -> &Header {
         match self {
             Input::Csv(csv) => csv.header(),

@@ -48,6 +48,30 @@ pub struct Suppressions {
 }
 
 impl Suppressions {
+    /// Reads a graph8 list of type `suppressions`: its contacts' work emails
+    /// and LinkedIn URLs (graph8 calls cost no credits).
+    pub async fn from_graph8(client: &Graph8, list_id: u64) -> Result<Suppressions, CallError> {
+        let contacts = client.list_all(list_id, Paging::Cursor, MAX_PAGE).await?;
+        let mut s = Suppressions::default();
+        for c in contacts {
+            if let Some(e) = c.work_email.as_deref().filter(|e| !e.trim().is_empty()) {
+                s.add(e);
+            }
+            if let Some(l) = c.linkedin_url.as_deref().and_then(normalize::linkedin_url) {
+                s.linkedin.insert(l);
+            }
+        }
+        tracing::info!(list_id, entries = s.len(), "read the graph8 suppression list");
+        Ok(s)
+    }
+
+    /// Everything `other` suppresses, suppressed here too.
+    pub fn extend(&mut self, other: Suppressions) {
+        self.emails.extend(other.emails);
+        self.linkedin.extend(other.linkedin);
+        self.domains.extend(other.domains);
+    }
+
     /// Reads a file of emails and domains (first column; `#` comments and blank lines skipped).
     pub fn from_file(text: &str) -> Suppressions {
         let mut s = Suppressions::default();
@@ -173,24 +197,12 @@ impl SuppressStage {
         }
     }
 
-    async fn load(&self, list_id: u64, client: &Graph8) -> Result<Suppressions, CallError> {
-        let contacts = client.list_all(list_id, Paging::Cursor, MAX_PAGE).await?;
-        let mut s = Suppressions::default();
-        for c in contacts {
-            if let Some(e) = c.work_email.as_deref().filter(|e| !e.trim().is_empty()) {
-                s.add(e);
-            }
-            if let Some(l) = c.linkedin_url.as_deref().and_then(normalize::linkedin_url) {
-                s.linkedin.insert(l);
-            }
-        }
-        tracing::info!(list_id, entries = s.len(), "read the graph8 suppression list");
-        Ok(s)
-    }
-
     async fn check(&self, rec: &Record) -> Option<String> {
         if let Some((list_id, client)) = &self.graph8 {
-            let list = self.list.get_or_init(|| self.load(*list_id, client)).await;
+            let list = self
+                .list
+                .get_or_init(|| Suppressions::from_graph8(client, *list_id))
+                .await;
             match list {
                 Ok(s) => {
                     if let Some(why) = s.matches(rec) {

@@ -374,6 +374,72 @@ async fn reads_every_contact_by_page_and_by_cursor() {
     }
 }
 
+/// `leadpipe plan` follows a CRM list as the run reads it: every member,
+/// the suppressions of a graph8 list and a file dropped before RocketReach,
+/// and no paid call; the run that follows asks for what the plan counted and
+/// charges no more than its worst case.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_reads_a_crm_list_and_its_suppressions_and_buys_nothing() {
+    let sb = sandbox().await;
+    let (list, people) = seed_list(&sb, 400).await;
+    let on_list = people.iter().filter(|p| p.suppressed).count() as u64;
+    assert!(on_list > 0, "the universe puts some of them on the suppressions list");
+    let by_file = people.iter().find(|p| !p.suppressed).unwrap();
+    let w = Work::new();
+    w.write("suppress.csv", format!("email\n{}\n", by_file.work_email));
+    let stages = format!(
+        r#"
+[[stages]]
+kind = "suppress"
+graph8_list = {SUPPRESSIONS}
+file = "suppress.csv"
+
+[[stages]]
+kind = "rocketreach_lookup"
+poll_interval = "100ms"
+
+[[sinks]]
+kind = "csv"
+path = "out/crm.csv"
+"#
+    );
+    w.write("p.toml", pipeline(&sb, &graph8_list(list, ""), "", &stages));
+
+    let before = sb.stats();
+    let out = leadpipe(&w, &["plan", "p.toml", "--json"]).await;
+    check(&out, 0);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = sb.stats();
+    assert_eq!(
+        planned.paid_calls(Vendor::RocketReach),
+        before.paid_calls(Vendor::RocketReach)
+    );
+    assert_eq!(plan["rows_in"], 400, "{plan}");
+    let kept = 400 - on_list - 1;
+    assert_eq!(plan["stages"][0]["rows_dropped"], on_list + 1, "{plan}");
+    assert_eq!(plan["stages"][1]["rows_in"], kept, "{plan}");
+    let worst = plan["vendors"][0]["credits_worst"].as_f64().unwrap();
+    assert_eq!(plan["vendors"][0]["vendor"], "rocketreach", "{plan}");
+    assert_eq!(worst, kept as f64, "one lookup per kept row at most: {plan}");
+
+    let out = run(&w).await;
+    let report = done(&out, &w);
+    let ran = sb.stats();
+    assert_eq!(
+        report["stages"]["suppress"]["rows_dropped"],
+        plan["stages"][0]["rows_dropped"]
+    );
+    assert_eq!(
+        ran.answered(Vendor::RocketReach, LOOKUP) - planned.answered(Vendor::RocketReach, LOOKUP),
+        kept
+    );
+    let charged = ran.credits_charged(Vendor::RocketReach) - planned.credits_charged(Vendor::RocketReach);
+    assert!(
+        charged > 0 && charged as f64 <= worst,
+        "charged {charged}, worst case {worst}"
+    );
+}
+
 // ------------------------------------------------------------ rate limits
 
 /// Item 3: 5,000 contacts read and upserted (76 calls) under graph8's two
