@@ -80,7 +80,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, field, info_span, warn};
 
 pub use classify::{
-    Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, retry_after, status_text,
+    Classify, Reply, Verdict, by_status, describe, error_message, for_vendor, retry_after, status_text, tidy,
 };
 pub use error::{API_KEY, CallError};
 pub use limits::RateGate;

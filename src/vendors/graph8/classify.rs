@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::vendors::http::{Reply, Verdict, by_status};
+use crate::vendors::http::{Reply, Verdict, by_status, status_text, tidy};
 
 /// A graph8 error body, in any of its documented shapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,17 +110,9 @@ impl std::fmt::Display for ApiError {
 /// e.g. "JWT token provided instead of API key").
 pub fn classify(reply: &Reply<'_>) -> Verdict {
     let status = reply.status;
-    let message = || {
-        let what = ApiError::decode(reply.body).to_string();
-        let head = match status.canonical_reason() {
-            Some(r) => format!("HTTP {} {r}", status.as_u16()),
-            None => format!("HTTP {}", status.as_u16()),
-        };
-        if what.is_empty() {
-            head
-        } else {
-            format!("{head}: {what}")
-        }
+    let message = || match tidy(&ApiError::decode(reply.body).to_string()) {
+        Some(what) => format!("{}: {what}", status_text(status)),
+        None => status_text(status),
     };
     match by_status(reply) {
         Verdict::Ok => Verdict::Ok,

@@ -122,8 +122,14 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         Ok(v) => json_message(&v).unwrap_or_else(|| v.to_string()),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
+    tidy(&msg).filter(|m| m != "null")
+}
+
+/// A vendor's message made fit for a reason: whitespace collapsed, at most
+/// `MAX_MESSAGE` characters; `None` when nothing is left.
+pub fn tidy(msg: &str) -> Option<String> {
     let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-    if msg.is_empty() || msg == "null" {
+    if msg.is_empty() {
         return None;
     }
     Some(match msg.char_indices().nth(MAX_MESSAGE) {
