@@ -199,13 +199,18 @@ fn unset_vars(file: &Path, text: &str, missing_vars: &BTreeMap<String, Vec<usize
 
 /// The source's own checks, and the vendor it needs.
 fn check_source(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
-    let missing_file = |f: &Path| missing_var(&f.to_string_lossy()).is_none() && !f.is_file();
     for (key, message) in spec.source.check(&missing_file) {
         err(format!("source.{key}"), message);
     }
     if let Some(vendor) = spec.source.vendor() {
         check_vendor_configured(spec, checks, vendor, "source.kind".into(), err);
     }
+}
+
+/// True when a path a part reads names no file (a path holding an unset
+/// `${VAR}` is reported as that variable instead).
+fn missing_file(path: &Path) -> bool {
+    missing_var(&path.to_string_lossy()).is_none() && !path.is_file()
 }
 
 /// A vendor a part of the pipeline calls needs its `[vendors.*]` table (its
@@ -231,7 +236,6 @@ fn check_vendor_configured(
 
 /// Each stage's own checks, and the vendors and secrets it needs.
 fn check_stages(spec: &PipelineSpec, checks: Checks, err: &mut impl FnMut(String, String)) {
-    let missing_file = |f: &Path| missing_var(&f.to_string_lossy()).is_none() && !f.is_file();
     for (i, stage) in spec.stages.iter().enumerate() {
         let ctx = CheckContext {
             earlier: &spec.stages[..i],

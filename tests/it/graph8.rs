@@ -166,6 +166,22 @@ fn graph8_list(list: u64, extra: &str) -> String {
     format!("kind = \"graph8_list\"\nlist_id = {list}\n{extra}")
 }
 
+/// Suppressions from graph8 list 2 and `suppress.csv`, then a RocketReach lookup.
+fn suppress_then_lookup() -> String {
+    format!(
+        r#"
+[[stages]]
+kind = "suppress"
+graph8_list = {SUPPRESSIONS}
+file = "suppress.csv"
+
+[[stages]]
+kind = "rocketreach_lookup"
+poll_interval = "100ms"
+"#
+    )
+}
+
 const UPSERT_SINK: &str = r#"
 [[sinks]]
 kind = "graph8_upsert"
@@ -223,16 +239,7 @@ async fn a_5000_contact_list_is_read_enriched_and_written_back() {
             &graph8_list(list, ""),
             "",
             &format!(
-                r#"
-[[stages]]
-kind = "suppress"
-graph8_list = {SUPPRESSIONS}
-file = "suppress.csv"
-
-[[stages]]
-kind = "rocketreach_lookup"
-poll_interval = "100ms"
-
+                r#"{}
 [[stages]]
 kind = "dedupe"
 key = ["email"]
@@ -240,7 +247,8 @@ key = ["email"]
 [[sinks]]
 kind = "csv"
 path = "out/crm.csv"
-{UPSERT_SINK}"#
+{UPSERT_SINK}"#,
+                suppress_then_lookup()
             ),
         ),
     );
@@ -388,20 +396,8 @@ async fn plan_reads_a_crm_list_and_its_suppressions_and_buys_nothing() {
     let w = Work::new();
     w.write("suppress.csv", format!("email\n{}\n", by_file.work_email));
     let stages = format!(
-        r#"
-[[stages]]
-kind = "suppress"
-graph8_list = {SUPPRESSIONS}
-file = "suppress.csv"
-
-[[stages]]
-kind = "rocketreach_lookup"
-poll_interval = "100ms"
-
-[[sinks]]
-kind = "csv"
-path = "out/crm.csv"
-"#
+        "{}\n[[sinks]]\nkind = \"csv\"\npath = \"out/crm.csv\"\n",
+        suppress_then_lookup()
     );
     w.write("p.toml", pipeline(&sb, &graph8_list(list, ""), "", &stages));
 
