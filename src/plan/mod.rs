@@ -136,6 +136,8 @@ pub struct LimitHit {
 /// One request a row would pay for, in input order.
 struct Spend {
     row: u64,
+    /// The stage that asks it.
+    stage: usize,
     worst: f64,
     expected: f64,
 }
@@ -143,6 +145,8 @@ struct Spend {
 /// A request the run would buy (an empty key: a row whose request depends on an earlier answer).
 struct Buy {
     row: u64,
+    /// The stage that asks it.
+    stage: usize,
     key: String,
     worst: f64,
     expected: f64,
@@ -317,28 +321,29 @@ pub async fn plan(p: &ValidPipeline, vendors: &indexmap::IndexMap<Vendor, Vendor
         ..
     } = walk;
     let mut vendor_plans = Vec::new();
-    let mut priced_by_vendors: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+    let mut priced_by_stage: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for (name, mut requests) in to_buy {
         let vendor = Vendor::from_name(name).expect("a known vendor");
         let Some(http) = vendors.get(&vendor) else { continue };
-        let (i, step) = walkers
+        let step = walkers
             .iter()
-            .enumerate()
-            .find_map(|(i, w)| w.steps().iter().find(|s| s.vendor == vendor).map(|s| (i, s)))
+            .find_map(|w| w.steps().iter().find(|s| s.vendor == vendor))
             .expect("a stage calls the vendor");
         let asked = Asked {
             priced: &*step.priced,
             endpoint: step.endpoint,
             http,
         };
-        let vp = vendor_plan(p, &store, &history, asked, &mut requests).await?;
-        let (worst, expected) = priced_by_vendors.entry(i).or_insert((0.0, 0.0));
-        *worst += vp.credits_worst;
-        *expected += vp.credits_expected;
+        let (vp, spends) = vendor_plan(p, &store, &history, asked, &mut requests).await?;
+        for s in spends {
+            let (worst, expected) = priced_by_stage.entry(s.stage).or_insert((0.0, 0.0));
+            *worst += s.worst;
+            *expected += s.expected;
+        }
         vendor_plans.push(vp);
     }
-    // A stage's credits are those of the vendors it asks (a waterfall asks several).
-    for (i, (worst, expected)) in priced_by_vendors {
+    // A stage's credits are those of the requests it asks (a waterfall asks several vendors).
+    for (i, (worst, expected)) in priced_by_stage {
         stages[i].credits_worst = worst;
         stages[i].credits_expected = expected;
     }
@@ -439,7 +444,7 @@ impl<'a> Walk<'a> {
                 (Walker::Paid(steps), _) => {
                     let mut asked = false;
                     for step in steps {
-                        asked |= paid_step(self.store, self.found_rate, step, sp, &mut row, &mut self.to_buy)?;
+                        asked |= paid_step(self.store, self.found_rate, step, (i, sp), &mut row, &mut self.to_buy)?;
                     }
                     sp.rows_asking += u64::from(asked);
                 }
@@ -456,7 +461,7 @@ fn paid_step(
     store: &Store,
     found_rate: f64,
     step: &mut PaidStep<'_>,
-    sp: &mut StagePlan,
+    (stage, sp): (usize, &mut StagePlan),
     row: &mut Row,
     to_buy: &mut BTreeMap<&'static str, Vec<Buy>>,
 ) -> Result<bool, PlanError> {
@@ -475,10 +480,9 @@ fn paid_step(
     if uncertain {
         // Its email comes only if an earlier stage finds one.
         sp.rows_uncertain += 1;
-        sp.credits_worst += worst;
-        sp.credits_expected += worst * found_rate;
         buys.push(Buy {
             row: row.rec.id,
+            stage,
             key: String::new(),
             worst,
             expected: worst * found_rate,
@@ -505,6 +509,7 @@ fn paid_step(
     };
     buys.push(Buy {
         row: row.rec.id,
+        stage,
         key,
         worst,
         expected: worst,
@@ -531,7 +536,7 @@ async fn vendor_plan(
     history: &History,
     asked: Asked<'_>,
     requests: &mut [Buy],
-) -> Result<VendorPlan, PlanError> {
+) -> Result<(VendorPlan, Vec<Spend>), PlanError> {
     let Asked { priced, endpoint, http } = asked;
     let vendor = http.vendor();
     for b in requests.iter_mut().filter(|b| !b.key.is_empty()) {
@@ -563,6 +568,7 @@ async fn vendor_plan(
             };
             Spend {
                 row: b.row,
+                stage: b.stage,
                 worst: b.worst,
                 expected,
             }
@@ -582,7 +588,7 @@ async fn vendor_plan(
             limits.push(hit(s.key, s.left, &spends));
         }
     }
-    Ok(VendorPlan {
+    let plan = VendorPlan {
         vendor: vendor.name(),
         paid_requests: paid,
         credits_worst: spends.iter().map(|s| s.worst).sum(),
@@ -592,7 +598,8 @@ async fn vendor_plan(
         rate,
         balance,
         limits,
-    })
+    };
+    Ok((plan, spends))
 }
 
 /// The pipeline's unfinished run, whose run caps the next run continues.

@@ -219,3 +219,38 @@ async fn plan_prices_every_provider_of_a_waterfall_and_buys_nothing() {
     assert_eq!(again["all_cached"], true, "{again}");
     assert_eq!(again["stages"][0]["credits_worst"], 0.0, "{again}");
 }
+
+/// A vendor asked by two stages (the waterfall's verification and a later
+/// `leadrocks_verify`): each stage is priced for the requests it asks, and
+/// the stages add up to the vendors.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_prices_each_stage_for_its_own_requests_of_a_shared_vendor() {
+    let sb = Sandbox::start(SandboxConfig::default()).await.expect("sandbox starts");
+    let w = Work::new();
+    prepare(&w, &sb, "waterfall");
+    let mut p: toml::Table = w.read("p.toml").parse().unwrap();
+    p["source"]["path"] = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.csv").into();
+    let verify: toml::Table = "kind = \"leadrocks_verify\"\nmode = \"instant\"".parse().unwrap();
+    p["stages"].as_array_mut().unwrap().push(verify.into());
+    w.write("p.toml", toml::to_string(&p).unwrap());
+
+    let out = output_of(on_sandbox(&w, &sb, &["plan", "p.toml", "--json"])).await;
+    check(&out, 0);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum = |items: &serde_json::Value, key: &str| -> f64 {
+        items.as_array().unwrap().iter().map(|i| i[key].as_f64().unwrap()).sum()
+    };
+    for key in ["credits_worst", "credits_expected"] {
+        assert_eq!(sum(&plan["stages"], key), sum(&plan["vendors"], key), "{key}: {plan}");
+    }
+    let verify = &plan["stages"][1];
+    let asked = verify["paid_requests"].as_f64().unwrap();
+    assert!(
+        asked > 0.0,
+        "rows with an email from the source ask the later stage: {verify}"
+    );
+    assert!(
+        verify["credits_worst"].as_f64().unwrap() >= asked,
+        "each verification it buys costs a credit at worst: {verify}"
+    );
+}
