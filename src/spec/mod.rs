@@ -238,6 +238,14 @@ fn dotted(name: &str) -> String {
         .join(".")
 }
 
+/// The table named by a header line, spaces trimmed: `[source]`,
+/// `[[ stages ]]`, `[sinks.columns]  # a comment` (a quoted name holding `]`
+/// is cut at it, as this locator is best-effort).
+fn header_name(line: &str) -> &str {
+    let inner = line.trim_start_matches('[');
+    inner.split(']').next().unwrap_or(inner).trim()
+}
+
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
@@ -282,7 +290,7 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
     for (n, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with('[') {
-            let name = l.trim_matches(['[', ']', ' ']);
+            let name = header_name(l);
             // A key that is itself a table (`[source.columns]`): its header is its line.
             if !l.starts_with("[[") && (index.is_none() || in_table) && dotted(name) == header_path {
                 return Some(n + 1);
@@ -312,4 +320,22 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_located_under_headers_with_spaces_and_comments() {
+        let text = "[source]   # the input\nkind = \"csv\"\ndelimter = \",\"\n\n[[ stages ]] # first\nkind = \"dedupe\"\n\n[[stages]]\nkind = \"dedupe\"\nkep = 1\n";
+        assert_eq!(line_of_key(text, "source.delimter"), Some(3));
+        assert_eq!(line_of_key(text, "stages[1].kep"), Some(10));
+        assert_eq!(
+            line_of_key_or_parent(text, "stages[0].key"),
+            Some(5),
+            "a missing key: its table's header"
+        );
+        assert_eq!(line_of_key_or_parent(text, "stages[1].key"), Some(8));
+    }
 }
