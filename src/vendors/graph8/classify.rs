@@ -74,7 +74,13 @@ impl FieldProblem {
         FieldProblem {
             field,
             loc: loc.join("."),
-            message: item.get("msg").and_then(Value::as_str).unwrap_or("invalid").to_string(),
+            // A blank `msg` says no more than a missing one.
+            message: item
+                .get("msg")
+                .and_then(Value::as_str)
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or("invalid")
+                .to_string(),
         }
     }
 }
