@@ -206,7 +206,12 @@ fn refine(text: &str, path: &str) -> Option<(String, String)> {
 
 fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> Located {
     let mut line = e.span().map(|span| line_of(text, span.start));
-    let message = e.message().trim().to_string();
+    let mut message = e.message().trim().to_string();
+    if line.is_none() && message == "recursion limit" {
+        // The parser's depth limit names no place: point at the line nested deepest.
+        line = deepest_line(text);
+        message = "keys, tables or arrays nested too deeply (over the TOML parser's recursion limit)".into();
+    }
     // serde names a missing or unknown key in its message, not in its path: name it as the key.
     let field = ["missing field `", "unknown field `"]
         .iter()
@@ -228,6 +233,16 @@ fn located_toml(file: &Path, text: &str, e: &toml::de::Error, key: Option<String
         key,
         message,
     }
+}
+
+/// The 1-based line with the most nesting (dots, brackets, braces), for an
+/// error that names no place of its own.
+fn deepest_line(text: &str) -> Option<usize> {
+    let depth = |line: &str| line.bytes().filter(|b| matches!(b, b'.' | b'[' | b'{')).count();
+    text.lines()
+        .enumerate()
+        .max_by_key(|(n, line)| (depth(line), std::cmp::Reverse(*n)))
+        .map(|(n, _)| n + 1)
 }
 
 /// A table header's name with the spaces and quotes around its segments taken off.
@@ -337,5 +352,16 @@ mod tests {
             "a missing key: its table's header"
         );
         assert_eq!(line_of_key_or_parent(text, "stages[1].key"), Some(8));
+    }
+
+    #[test]
+    fn a_file_nested_past_the_parsers_limit_is_refused_at_its_deepest_line() {
+        let deep = format!("x{} = 1", ".y".repeat(300));
+        let text = format!("[source]\nkind = \"csv\"\npath = \"a.csv\"\n{deep}\n");
+        let Err(SpecError::Invalid(loc)) = parse(Path::new("p.toml"), &text, |_| None) else {
+            panic!("a 300-deep key is refused");
+        };
+        assert_eq!(loc.line, Some(4), "{loc:?}");
+        assert!(loc.message.contains("nested too deeply"), "{loc:?}");
     }
 }
