@@ -208,23 +208,32 @@ impl Graph8 {
             Next::Cursor(c) if !c.is_empty() => query.push(("cursor", c.clone())),
             Next::Cursor(_) | Next::Done => {}
         }
-        let body: PageBody = self
-            .http
-            .send_decode(
-                "list_contacts",
-                Method::GET,
-                &path,
-                |r| r.query(&query),
-                |resp| {
-                    self.respect_window(&resp);
-                    Ok(resp.json::<PageBody>()?)
-                },
-            )
-            .await?;
+        let body: PageBody = self.get_json("list_contacts", &path, &query).await?;
         Ok(Page {
             contacts: body.data,
             pagination: body.pagination,
         })
+    }
+
+    /// A GET with `query`, its JSON answer decoded (minding the rate window it reports).
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CallError> {
+        self.http
+            .send_decode(
+                endpoint,
+                Method::GET,
+                path,
+                |r| r.query(query),
+                |resp| {
+                    self.respect_window(&resp);
+                    Ok(resp.json::<T>()?)
+                },
+            )
+            .await
     }
 
     /// The lists among `ids` the organisation has, each with its title and
@@ -242,19 +251,7 @@ impl Graph8 {
         let mut page = 1u32;
         loop {
             let query = [("limit", MAX_PAGE.to_string()), ("page", page.to_string())];
-            let body: ListsBody = self
-                .http
-                .send_decode(
-                    "lists",
-                    Method::GET,
-                    &path,
-                    |r| r.query(&query),
-                    |resp| {
-                        self.respect_window(&resp);
-                        Ok(resp.json::<ListsBody>()?)
-                    },
-                )
-                .await?;
+            let body: ListsBody = self.get_json("lists", &path, &query).await?;
             let last = !body.pagination.has_next || body.data.is_empty();
             found.extend(body.data.into_iter().filter(|l| ids.contains(&l.id)));
             if last || ids.iter().all(|id| found.iter().any(|l| l.id == *id)) {
