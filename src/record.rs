@@ -95,6 +95,13 @@ impl Identity {
         }
     }
 
+    /// Empty again, keeping the buffer.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.spans = [ABSENT; 7];
+        self.email_problem = None;
+    }
+
     pub fn get(&self, field: IdentityField) -> Option<&str> {
         let (start, len) = self.spans[field as usize];
         (start != u32::MAX).then(|| &self.buf[start as usize..(start + len) as usize])

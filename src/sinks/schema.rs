@@ -24,8 +24,28 @@ pub enum Cell<'a> {
 /// How a column gets its value from a record.
 #[derive(Clone, Copy)]
 pub enum Source {
+    /// Where the row is in the input.
+    Position(Position),
     Original(usize),
     Derived(fn(&Record) -> Cell<'_>),
+}
+
+/// A row's place in the input: the provenance columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// 0-based among the data rows (`row_id`).
+    RowId,
+    /// 1-based line where the row starts (`line`).
+    Line,
+}
+
+impl Position {
+    pub fn of(self, rec: &Record) -> u64 {
+        match self {
+            Position::RowId => rec.id,
+            Position::Line => rec.line,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -39,6 +59,7 @@ pub struct Column {
 impl Column {
     pub fn cell<'a>(&self, rec: &'a Record) -> Cell<'a> {
         match self.source {
+            Source::Position(p) => Cell::U64(p.of(rec)),
             Source::Original(i) => Cell::Str(rec.original.get(i)),
             Source::Derived(get) => get(rec),
         }
@@ -50,10 +71,8 @@ impl Column {
 type Derived = (&'static str, DataType, fn(&Record) -> Cell<'_>);
 
 fn leadpipe_columns() -> Vec<Derived> {
-    use DataType::{UInt64, Utf8};
+    use DataType::Utf8;
     vec![
-        ("row_id", UInt64, |r| Cell::U64(r.id)),
-        ("line", UInt64, |r| Cell::U64(r.line)),
         ("email", Utf8, |r| Cell::Str(r.identity.email())),
         ("email_problem", Utf8, |r| Cell::Str(r.identity.email_problem)),
         ("first_name", Utf8, |r| Cell::Str(r.identity.first_name())),
@@ -268,15 +287,18 @@ pub fn output_columns(header: &[String], groups: Slots) -> Vec<Column> {
     if groups.waterfall {
         ours.extend(waterfall_columns());
     }
-    let mut taken: std::collections::HashSet<String> = ours.iter().map(|(n, ..)| n.to_string()).collect();
-    let mut columns = Vec::with_capacity(header.len() + ours.len());
-    let (provenance, identity) = ours.split_at(2);
-    for (name, data_type, get) in provenance {
+    let provenance = [("row_id", Position::RowId), ("line", Position::Line)];
+    let mut taken: std::collections::HashSet<String> = (provenance.iter().map(|(n, _)| *n))
+        .chain(ours.iter().map(|(n, ..)| *n))
+        .map(String::from)
+        .collect();
+    let mut columns = Vec::with_capacity(header.len() + ours.len() + 2);
+    for (name, position) in provenance {
         columns.push(Column {
             name: name.to_string(),
-            data_type: data_type.clone(),
+            data_type: DataType::UInt64,
             nullable: false,
-            source: Source::Derived(*get),
+            source: Source::Position(position),
         });
     }
     for (i, raw) in header.iter().enumerate() {
@@ -303,7 +325,7 @@ pub fn output_columns(header: &[String], groups: Slots) -> Vec<Column> {
             source: Source::Original(i),
         });
     }
-    for (name, data_type, get) in identity {
+    for (name, data_type, get) in &ours {
         columns.push(Column {
             name: name.to_string(),
             data_type: data_type.clone(),

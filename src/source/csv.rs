@@ -174,9 +174,20 @@ impl Mapping {
 
     /// The normalised identity of one row; `scratch` is a reused buffer.
     fn identity(&self, rec: &csv::StringRecord, scratch: &mut String) -> Identity {
+        self.identity_in(rec, scratch, None)
+    }
+
+    /// The same, built in `spare` (an identity done with) when given.
+    fn identity_in(&self, rec: &csv::StringRecord, scratch: &mut String, spare: Option<Identity>) -> Identity {
         use IdentityField as F;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
-        let mut id = Identity::with_capacity(rec.as_slice().len() + 48);
+        let mut id = match spare {
+            Some(mut id) => {
+                id.reset();
+                id
+            }
+            None => Identity::with_capacity(rec.as_slice().len() + 48),
+        };
         if let Some(raw) = get(self.email) {
             let mut problem = None;
             id.set_with(F::Email, |out| match normalize::email_into(raw, out) {
@@ -271,13 +282,84 @@ impl AutoIdentity {
     }
 }
 
+/// How a raw row of a CSV file becomes a record or a reject: its width,
+/// its text, its identity and the `require` rule. Shared by the streaming
+/// source and the chunked one ([`super::chunked`]), so both judge a row alike.
+pub(crate) struct RowRules {
+    pub(crate) header: Header,
+    mapping: Mapping,
+    require: Vec<IdentityField>,
+}
+
+impl RowRules {
+    /// The row `id` starting on `line`: a record, or a reject with its reason.
+    /// `unterminated`: it is the last row and ends inside a quoted field.
+    /// `spare`: an identity done with, whose buffer the record may take.
+    pub(crate) fn classify(
+        &self,
+        id: u64,
+        line: u64,
+        raw: csv::ByteRecord,
+        unterminated: bool,
+        scratch: &mut String,
+        spare: Option<Identity>,
+    ) -> Result<Record, Reject> {
+        let width = self.header.len();
+        if unterminated {
+            return Err(reject(id, line, unterminated_reason(line), &raw));
+        }
+        if raw.len() != width {
+            let reason = format!("row has {} fields, expected {width}", raw.len());
+            return Err(reject(id, line, reason, &raw));
+        }
+        let rec = match csv::StringRecord::from_byte_record(raw) {
+            Ok(rec) => rec,
+            Err(e) => {
+                let field = e.utf8_error().field();
+                let name = self.header.get(field).map(String::as_str).unwrap_or("?");
+                let reason = format!("field {} ({name}) is not valid UTF-8", field + 1);
+                return Err(reject(id, line, reason, &e.into_byte_record()));
+            }
+        };
+        let identity = self.mapping.identity_in(&rec, scratch, spare);
+        if let Some(reason) = self.rejection(&identity) {
+            return Err(Reject {
+                id,
+                line,
+                reason,
+                fields: rec.iter().map(str::to_string).collect(),
+            });
+        }
+        Ok(Record::new(id, line, rec, identity))
+    }
+
+    fn rejection(&self, id: &Identity) -> Option<String> {
+        for field in &self.require {
+            if field.get(id).is_none() {
+                return Some(match (field, id.email_problem) {
+                    (IdentityField::Email, Some(problem)) => format!("required email is invalid: {problem}"),
+                    _ => format!("required field {} is missing", field.name()),
+                });
+            }
+        }
+        if !id.identifies_someone() {
+            return Some("nothing identifies the person (no email, name or LinkedIn URL)".into());
+        }
+        None
+    }
+}
+
+/// Why the last row was rejected when the file ends inside its quoted field.
+pub(crate) fn unterminated_reason(line: u64) -> String {
+    format!("unterminated quoted field starting on line {line} (it runs to the end of the file)")
+}
+
 /// An open CSV input, read batch by batch on a blocking thread.
 pub struct CsvSource {
     path: PathBuf,
     reader: Splitter<File>,
-    header: Header,
-    mapping: Mapping,
-    require: Vec<IdentityField>,
+    delimiter: u8,
+    rules: RowRules,
     allow_empty: bool,
     next_id: u64,
     lookahead: Option<csv::ByteRecord>,
@@ -415,9 +497,12 @@ impl CsvSource {
         Ok(CsvSource {
             path,
             reader,
-            header: Arc::new(header),
-            mapping,
-            require: spec.require.clone(),
+            delimiter,
+            rules: RowRules {
+                header: Arc::new(header),
+                mapping,
+                require: spec.require.clone(),
+            },
             allow_empty: spec.allow_empty,
             next_id: 0,
             lookahead: None,
@@ -430,13 +515,20 @@ impl CsvSource {
     }
 
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.rules.header
     }
 
     /// Normalise only these identity fields; the others stay absent from
     /// every record.
     pub fn normalise_only(&mut self, fields: &[IdentityField]) {
-        self.mapping = self.mapping.only(fields);
+        self.rules.mapping = self.rules.mapping.only(fields);
+    }
+
+    /// What reading the file in chunks on several threads needs
+    /// ([`super::chunked`]): the file, its delimiter, where its header
+    /// starts (after a byte order mark), and how rows are judged.
+    pub(crate) fn into_parts(self) -> (PathBuf, u8, u64, RowRules, bool) {
+        (self.path, self.delimiter, self.bom_len, self.rules, self.allow_empty)
     }
 
     pub fn path(&self) -> &Path {
@@ -496,7 +588,7 @@ impl CsvSource {
         let mut raw = self
             .spare_rows
             .pop()
-            .unwrap_or_else(|| csv::ByteRecord::with_capacity(256, self.header.len()));
+            .unwrap_or_else(|| csv::ByteRecord::with_capacity(256, self.rules.header.len()));
         match self.reader.read(&mut raw) {
             Ok(true) => Ok(Some(raw)),
             Ok(false) => Ok(None),
@@ -510,60 +602,16 @@ impl CsvSource {
 
     /// Turn one raw row into a record or a reject.
     fn classify(&mut self, raw: csv::ByteRecord, unterminated: bool, batch: &mut Batch) {
-        let width = self.header.len();
         let line = raw.position().map_or(0, |p| p.line());
         let id = self.next_id;
         self.next_id += 1;
-        if unterminated {
-            let reason = format!("unterminated quoted field starting on line {line} (it runs to the end of the file)");
-            batch.rejects.push(reject(id, line, reason, &raw));
-            return;
+        match self
+            .rules
+            .classify(id, line, raw, unterminated, &mut self.scratch, None)
+        {
+            Ok(rec) => batch.records.push(rec),
+            Err(reject) => batch.rejects.push(reject),
         }
-        if raw.len() != width {
-            batch.rejects.push(reject(
-                id,
-                line,
-                format!("row has {} fields, expected {width}", raw.len()),
-                &raw,
-            ));
-            return;
-        }
-        let rec = match csv::StringRecord::from_byte_record(raw) {
-            Ok(rec) => rec,
-            Err(e) => {
-                let field = e.utf8_error().field();
-                let name = self.header.get(field).map(String::as_str).unwrap_or("?");
-                let reason = format!("field {} ({name}) is not valid UTF-8", field + 1);
-                batch.rejects.push(reject(id, line, reason, &e.into_byte_record()));
-                return;
-            }
-        };
-        let identity = self.mapping.identity(&rec, &mut self.scratch);
-        if let Some(reason) = self.rejection(&identity) {
-            batch.rejects.push(Reject {
-                id,
-                line,
-                reason,
-                fields: rec.iter().map(str::to_string).collect(),
-            });
-            return;
-        }
-        batch.records.push(Record::new(id, line, rec, identity));
-    }
-
-    fn rejection(&self, id: &Identity) -> Option<String> {
-        for field in &self.require {
-            if field.get(id).is_none() {
-                return Some(match (field, id.email_problem) {
-                    (IdentityField::Email, Some(problem)) => format!("required email is invalid: {problem}"),
-                    _ => format!("required field {} is missing", field.name()),
-                });
-            }
-        }
-        if !id.identifies_someone() {
-            return Some("nothing identifies the person (no email, name or LinkedIn URL)".into());
-        }
-        None
     }
 
     /// The csv parser ends an unterminated quoted field at the end of the file
@@ -583,7 +631,7 @@ impl CsvSource {
     }
 }
 
-fn reject(id: u64, line: u64, reason: String, raw: &csv::ByteRecord) -> Reject {
+pub(crate) fn reject(id: u64, line: u64, reason: String, raw: &csv::ByteRecord) -> Reject {
     Reject {
         id,
         line,

@@ -48,6 +48,9 @@ pub struct Splitter<R> {
     delimiter: u8,
     /// `csv_core` has been given input (it no longer looks for a byte order mark).
     core_used: bool,
+    /// The stream starts at a record boundary inside a file, not at its
+    /// start: a byte order mark there is data.
+    mid_file: bool,
     core: csv_core::Reader,
     /// `csv_core`'s output: the fields' bytes and where each ends.
     out: Vec<u8>,
@@ -71,10 +74,23 @@ impl<R: Read> Splitter<R> {
             records: 0,
             delimiter,
             core_used: false,
+            mid_file: false,
             core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             out: vec![0; 1024],
             ends: vec![0; 64],
         }
+    }
+
+    /// Read `inner` from now on, as a new stream, keeping the buffers.
+    /// `mid_file`: `inner` starts at a record boundary inside a file (a byte
+    /// order mark there is data, and lines count from 1 at its start).
+    pub fn restart(&mut self, inner: R, mid_file: bool) {
+        self.inner = inner;
+        (self.start, self.end, self.offset) = (0, 0, 0);
+        (self.eof, self.done, self.cr_pending, self.core_used) = (false, false, false, false);
+        (self.lines, self.records) = (0, 0);
+        self.mid_file = mid_file;
+        self.core = csv_core::ReaderBuilder::new().delimiter(self.delimiter).build();
     }
 
     /// Bytes of the stream consumed so far.
@@ -91,7 +107,7 @@ impl<R: Read> Splitter<R> {
     /// starts, its 1-based line and its 0-based index). `Ok(false)` at the end.
     pub fn read(&mut self, rec: &mut ByteRecord) -> io::Result<bool> {
         rec.clear();
-        if self.bytes_read() == 0 && self.records == 0 {
+        if self.bytes_read() == 0 && self.records == 0 && !self.mid_file {
             self.skip_bom()?;
         }
         if self.done || !self.skip_terminators()? {

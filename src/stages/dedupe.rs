@@ -19,8 +19,8 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::held::{Drain, HeldRows};
 use crate::normalize;
-use crate::record::IdentityField;
 use crate::record::{Batch, Duplicate, Record};
+use crate::record::{Identity, IdentityField};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,63 @@ pub struct DedupeSpec {
     pub duplicates_path: Option<std::path::PathBuf>,
 }
 
+impl DedupeSpec {
+    /// The key's hash, or `None` when any key field is missing (such rows
+    /// are never duplicates). `bytes` is a reused buffer.
+    pub fn key_hash(&self, id: &Identity, bytes: &mut Vec<u8>) -> Option<Key> {
+        bytes.clear();
+        self.key_parts(id, |i, part| {
+            if i > 0 {
+                bytes.push(0x1f);
+            }
+            bytes.extend_from_slice(part.as_bytes());
+        })?;
+        Some(Key::of(bytes))
+    }
+
+    /// The key as text, for the duplicates file (only built for dropped rows).
+    pub fn key_text(&self, id: &Identity) -> String {
+        let mut text = String::new();
+        self.write_key_text(id, &mut text);
+        text
+    }
+
+    /// Append the key as text to `out`: false (and nothing appended) when
+    /// the row has no key. A one-field key's text is the bytes it hashes.
+    pub fn write_key_text(&self, id: &Identity, out: &mut String) -> bool {
+        let start = out.len();
+        let complete = self.key_parts(id, |i, part| {
+            if i > 0 {
+                out.push('|');
+            }
+            out.push_str(part);
+        });
+        if complete.is_none() {
+            out.truncate(start);
+        }
+        complete.is_some()
+    }
+
+    /// Feed each compared value, normalised for comparison, to `f`.
+    fn key_parts(&self, id: &Identity, mut f: impl FnMut(usize, &str)) -> Option<()> {
+        for (i, field) in self.key.iter().enumerate() {
+            let value = field.get(id)?;
+            let value = if *field == IdentityField::Email && self.gmail_canonical {
+                normalize::gmail_canonical(value)
+            } else {
+                value.into()
+            };
+            // Names and companies compare case-insensitively; emails and domains are already lowercase.
+            if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() {
+                f(i, &value.to_lowercase());
+            } else {
+                f(i, &value);
+            }
+        }
+        Some(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Keep {
@@ -50,10 +107,8 @@ pub enum Keep {
 /// The running dedupe: key hash → kept row.
 pub struct Dedupe {
     spec: DedupeSpec,
-    /// Split by the key's hash ([`SHARD_BOUNDS`]), so growing the table only
-    /// ever copies one small shard: no moment holds an old and a new copy of
-    /// the whole table.
-    seen: Table,
+    /// Which row each key kept.
+    seen: Seen,
     /// For `last` / `most_complete`: every row, until the input ends.
     held: Option<HeldRows>,
     /// Where `held` is created.
@@ -64,8 +119,50 @@ pub struct Dedupe {
     scratch: Vec<u8>,
     /// Which of the pipeline's dedupe stages this is (0 for the first).
     ordinal: usize,
+}
+
+/// Key hash → the row kept for it (its id and line).
+pub struct Seen {
+    /// Split by the key's hash ([`SHARD_BOUNDS`]), so growing the table only
+    /// ever copies one small shard: no moment holds an old and a new copy of
+    /// the whole table.
+    table: Table,
     /// Kept rows whose id or line does not fit in [`Kept`]: id and line, by key.
     far: HashMap<Key, (u64, u64)>,
+}
+
+impl Seen {
+    fn new(scored: bool) -> Seen {
+        Seen {
+            table: Table::new(scored),
+            far: HashMap::new(),
+        }
+    }
+
+    /// The table of `keep = "first"`.
+    pub fn first_kept() -> Seen {
+        Seen::new(false)
+    }
+
+    /// `keep = "first"`: `None` when row `id` (on `line`) is the first of
+    /// its key, which now keeps it; else the kept row's id and line.
+    pub fn first(&mut self, key: Key, id: u64, line: u64) -> Option<(u64, u64)> {
+        let far = &mut self.far;
+        let kept = self.table.get_or_insert(key, || Kept::new(key, id, line, far))?;
+        Some(kept.get(key, &self.far))
+    }
+
+    /// The kept row's id and line, and its score.
+    fn get(&self, key: Key) -> Option<(u64, u64, u32)> {
+        let (kept, score) = self.table.get(key)?;
+        let (id, line) = kept.get(key, &self.far);
+        Some((id, line, score))
+    }
+
+    fn insert(&mut self, key: Key, id: u64, line: u64, score: u32) {
+        let kept = Kept::new(key, id, line, &mut self.far);
+        self.table.insert(key, kept, score);
+    }
 }
 
 const SHARDS: usize = 64;
@@ -104,7 +201,7 @@ const fn shard_bounds() -> [u32; SHARDS - 1] {
 /// A 128-bit key hash as two words: a `u128` is 16-byte aligned and would
 /// pad every table entry from 32 to 48 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Key([u64; 2]);
+pub struct Key([u64; 2]);
 
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -113,6 +210,12 @@ impl std::hash::Hash for Key {
 }
 
 impl Key {
+    /// The key of these bytes (its fields joined by 0x1f).
+    pub fn of(bytes: &[u8]) -> Key {
+        let hash = xxh3_128(bytes);
+        Key([hash as u64, (hash >> 64) as u64])
+    }
+
     fn shard(self) -> usize {
         let share = (self.0[1] >> 32) as u32;
         SHARD_BOUNDS.partition_point(|&end| end <= share)
@@ -268,13 +371,12 @@ impl Dedupe {
         let scored = spec.keep == Keep::MostComplete;
         Dedupe {
             spec,
-            seen: Table::new(scored),
+            seen: Seen::new(scored),
             held: None,
             held_dir,
             draining: None,
             scratch: Vec::new(),
             ordinal: 0,
-            far: HashMap::new(),
         }
     }
 
@@ -290,53 +392,13 @@ impl Dedupe {
         &self.held_dir
     }
 
-    /// The key's hash, or `None` when any key field is missing (such rows are never duplicates).
+    /// The row's key hash (`None`: it has no key, and is never a duplicate).
     fn key(&mut self, rec: &Record) -> Option<Key> {
-        let mut bytes = std::mem::take(&mut self.scratch);
-        bytes.clear();
-        let complete = self.key_parts(rec, |i, part| {
-            if i > 0 {
-                bytes.push(0x1f);
-            }
-            bytes.extend_from_slice(part.as_bytes());
-        });
-        let key = complete.map(|()| {
-            let hash = xxh3_128(&bytes);
-            Key([hash as u64, (hash >> 64) as u64])
-        });
-        self.scratch = bytes;
-        key
+        self.spec.key_hash(&rec.identity, &mut self.scratch)
     }
 
-    /// The key as text, for the duplicates file (only built for dropped rows).
     fn key_text(&self, rec: &Record) -> String {
-        let mut text = String::new();
-        self.key_parts(rec, |i, part| {
-            if i > 0 {
-                text.push('|');
-            }
-            text.push_str(part);
-        });
-        text
-    }
-
-    /// Feed each compared value, normalised for comparison, to `f`.
-    fn key_parts(&self, rec: &Record, mut f: impl FnMut(usize, &str)) -> Option<()> {
-        for (i, field) in self.spec.key.iter().enumerate() {
-            let value = field.get(&rec.identity)?;
-            let value = if *field == IdentityField::Email && self.spec.gmail_canonical {
-                normalize::gmail_canonical(value)
-            } else {
-                value.into()
-            };
-            // Names and companies compare case-insensitively; emails and domains are already lowercase.
-            if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() {
-                f(i, &value.to_lowercase());
-            } else {
-                f(i, &value);
-            }
-        }
-        Some(())
+        self.spec.key_text(&rec.identity)
     }
 
     /// Filter one batch in place (`keep = "first"`), or hold its rows (other
@@ -362,14 +424,9 @@ impl Dedupe {
         let Some(hash) = self.key(rec) else {
             return true;
         };
-        let (id, line) = (rec.id, rec.line);
-        let Some(kept) = self
-            .seen
-            .get_or_insert(hash, || Kept::new(hash, id, line, &mut self.far))
-        else {
+        let Some((kept_id, kept_line)) = self.seen.first(hash, rec.id, rec.line) else {
             return true;
         };
-        let (kept_id, kept_line) = kept.get(hash, &self.far);
         duplicates.push(Duplicate {
             id: rec.id,
             line: rec.line,
@@ -391,11 +448,10 @@ impl Dedupe {
             };
             let replace = match self.seen.get(hash) {
                 None => true,
-                Some((_, kept_score)) => self.spec.keep == Keep::Last || score > kept_score,
+                Some((.., kept_score)) => self.spec.keep == Keep::Last || score > kept_score,
             };
             if replace {
-                let kept = Kept::new(hash, rec.id, rec.line, &mut self.far);
-                self.seen.insert(hash, kept, score);
+                self.seen.insert(hash, rec.id, rec.line, score);
             }
         }
         let held = match &mut self.held {
@@ -421,8 +477,7 @@ impl Dedupe {
             match self.key(&rec) {
                 None => batch.records.push(rec),
                 Some(hash) => {
-                    let (kept, _) = self.seen.get(hash).expect("every keyed row was counted");
-                    let (kept_id, kept_line) = kept.get(hash, &self.far);
+                    let (kept_id, kept_line, _) = self.seen.get(hash).expect("every keyed row was counted");
                     if kept_id == rec.id {
                         batch.records.push(rec);
                     } else {
