@@ -5,17 +5,20 @@
 //! table add up to about half a run's CPU on the local plane. Here each
 //! column belongs to one of a few worker threads (arrow-rs's
 //! `ArrowColumnWriter`, its documented way to encode in parallel); the
-//! caller's thread only builds the arrays and hands them out, and at the end
-//! of each row group it collects the workers' column chunks and appends them
-//! in schema order. Row groups break where `ArrowWriter` breaks them, and
+//! caller's thread only builds the arrays and hands them out. At the end of
+//! a row group the workers are told to close it and go on with the next
+//! one at once; the caller appends each group's column chunks, in schema
+//! order, once every worker has sent them back, without waiting for them
+//! (a wait there would leave the workers idle while the caller catches up). Row groups break where `ArrowWriter` breaks them, and
 //! each column sees the same arrays in the same order, so the file holds the
 //! same pages as one written by `ArrowWriter` with the same properties.
 //!
 //! This module owns the threads and the row-group bookkeeping; what the
 //! columns hold and how they are configured stays in `parquet`.
 
+use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use arrow_array::{ArrayRef, RecordBatch};
@@ -37,9 +40,14 @@ enum Job {
     Close,
 }
 
+/// A worker's column chunks of one row group, or the first error.
+type Chunks = Result<Vec<ArrowColumnChunk>, ParquetError>;
+
 struct Worker {
     jobs: SyncSender<Job>,
-    chunks: Receiver<Result<Vec<ArrowColumnChunk>, ParquetError>>,
+    chunks: Receiver<Chunks>,
+    /// Row groups this worker has sent back that are not appended yet, in order.
+    ready: VecDeque<Chunks>,
     thread: JoinHandle<()>,
     /// Indexes of the schema fields this worker encodes, ascending.
     fields: Vec<usize>,
@@ -56,7 +64,9 @@ pub struct ParallelWriter<W: Write + Send> {
     row_group_rows: usize,
     /// Rows in the open row group (0: none open).
     rows_in_group: usize,
+    /// Row groups closed (the open one's index); `appended` of them are in the file.
     row_groups: usize,
+    appended: usize,
 }
 
 impl<W: Write + Send> ParallelWriter<W> {
@@ -78,6 +88,7 @@ impl<W: Write + Send> ParallelWriter<W> {
             row_group_rows: row_group_rows.max(1),
             rows_in_group: 0,
             row_groups: 0,
+            appended: 0,
         })
     }
 
@@ -86,6 +97,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         if self.workers.is_empty() {
             self.spawn(batch)?;
         }
+        self.append_closed(false)?;
         let mut offset = 0;
         while offset < batch.num_rows() {
             if self.rows_in_group == 0 {
@@ -111,6 +123,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         if self.rows_in_group > 0 {
             self.close_group()?;
         }
+        self.append_closed(true)?;
         for w in std::mem::take(&mut self.workers) {
             drop(w.jobs);
             let _ = w.thread.join();
@@ -143,7 +156,7 @@ impl<W: Write + Send> ParallelWriter<W> {
             mine.sort_unstable();
             let schema_fields: Vec<FieldRef> = mine.iter().map(|&i| self.schema.fields()[i].clone()).collect();
             let (jobs, inbox) = sync_channel(QUEUE);
-            let (done, chunks) = sync_channel(1);
+            let (done, chunks) = channel();
             let thread = std::thread::Builder::new()
                 .name("leadpipe-parquet".into())
                 .spawn(move || encode(schema_fields, inbox, done))
@@ -151,6 +164,7 @@ impl<W: Write + Send> ParallelWriter<W> {
             self.workers.push(Worker {
                 jobs,
                 chunks,
+                ready: VecDeque::new(),
                 thread,
                 fields: mine,
             });
@@ -172,32 +186,57 @@ impl<W: Write + Send> ParallelWriter<W> {
         Ok(())
     }
 
+    /// Tell the workers to close the open row group, and append what is ready.
     fn close_group(&mut self) -> Result<(), ParquetError> {
-        let n = self.schema.fields().len();
-        let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..n).map(|_| None).collect();
         for w in &self.workers {
             w.jobs.send(Job::Close).map_err(|_| gone())?;
         }
-        for w in &self.workers {
-            let done = w.chunks.recv().map_err(|_| gone())??;
-            for (&i, chunk) in w.fields.iter().zip(done) {
-                chunks[i] = Some(chunk);
-            }
-        }
-        let mut group = self.file.next_row_group()?;
-        for chunk in chunks.into_iter().flatten() {
-            chunk.append_to_row_group(&mut group)?;
-        }
-        group.close()?;
         self.rows_in_group = 0;
         self.row_groups += 1;
+        self.append_closed(false)
+    }
+
+    /// Append, in order, the closed row groups every worker has sent back;
+    /// with `wait`, all of them.
+    fn append_closed(&mut self, wait: bool) -> Result<(), ParquetError> {
+        while self.appended < self.row_groups {
+            for w in &mut self.workers {
+                loop {
+                    match w.chunks.try_recv() {
+                        Ok(chunks) => w.ready.push_back(chunks),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return Err(gone()),
+                    }
+                }
+                if wait && w.ready.is_empty() {
+                    w.ready.push_back(w.chunks.recv().map_err(|_| gone())?);
+                }
+            }
+            if self.workers.iter().any(|w| w.ready.is_empty()) {
+                return Ok(());
+            }
+            let n = self.schema.fields().len();
+            let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..n).map(|_| None).collect();
+            for w in &mut self.workers {
+                let done = w.ready.pop_front().expect("checked above")?;
+                for (&i, chunk) in w.fields.iter().zip(done) {
+                    chunks[i] = Some(chunk);
+                }
+            }
+            let mut group = self.file.next_row_group()?;
+            for chunk in chunks.into_iter().flatten() {
+                chunk.append_to_row_group(&mut group)?;
+            }
+            group.close()?;
+            self.appended += 1;
+        }
         Ok(())
     }
 }
 
 /// A worker: encode its columns' arrays as they come; at the end of each row
 /// group, send back the chunks (or the first error).
-fn encode(fields: Vec<FieldRef>, inbox: Receiver<Job>, done: SyncSender<Result<Vec<ArrowColumnChunk>, ParquetError>>) {
+fn encode(fields: Vec<FieldRef>, inbox: Receiver<Job>, done: Sender<Chunks>) {
     let mut writers: Vec<ArrowColumnWriter> = Vec::new();
     let mut failed: Option<ParquetError> = None;
     for job in inbox {
