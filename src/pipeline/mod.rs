@@ -3,6 +3,7 @@
 //! `runner` drives a run from start to report; `stage_tasks` runs each stage,
 //! `outputs` opens, feeds and commits the sinks.
 
+mod columnar;
 mod crm_lists;
 mod outputs;
 pub mod progress;

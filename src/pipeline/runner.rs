@@ -149,6 +149,19 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         return fail(&store, run_id, e);
     }
     let duplicates_paths = duplicates_paths(&p);
+    let source = match source {
+        Input::Csv(csv) if super::columnar::applies(&p) => {
+            let run = Begun {
+                store,
+                run_id,
+                resumed,
+                started,
+                duplicates_paths,
+            };
+            return run_columnar(p, opts, run, *csv, &columns, total_bytes, shutdown).await;
+        }
+        source => source,
+    };
     let cap = p.run.channel_batches;
     // Written rows go back to the source, which reuses their buffers.
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
@@ -216,6 +229,112 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         Ok(closed) => closed,
         Err(e) => return fail(&store, run_id, e),
     };
+    let ended = Ended {
+        counts,
+        outputs,
+        sinks,
+        stages,
+        interrupted,
+        stopped,
+    };
+    let run = Begun {
+        store,
+        run_id,
+        resumed,
+        started,
+        duplicates_paths,
+    };
+    conclude(&p, &opts, run, &vendors, ended).await
+}
+
+/// A run begun in the state store.
+struct Begun {
+    store: Store,
+    run_id: i64,
+    resumed: bool,
+    started: Instant,
+    duplicates_paths: Vec<PathBuf>,
+}
+
+/// How the flow of rows ended, for the report.
+struct Ended {
+    counts: RunCounts,
+    outputs: Vec<PathBuf>,
+    sinks: SinkReports,
+    stages: IndexMap<String, StageCounts>,
+    interrupted: bool,
+    stopped: Option<CallError>,
+}
+
+/// Run a pipeline on the columnar plane (see `columnar`): no vendor, no
+/// stage task; the same state, progress and report as any run.
+async fn run_columnar(
+    p: ValidPipeline,
+    opts: RunOptions,
+    run: Begun,
+    csv: crate::source::csv::CsvSource,
+    columns: &[crate::sinks::schema::Column],
+    total_bytes: u64,
+    shutdown: CancellationToken,
+) -> Result<RunOutcome, RunError> {
+    tracing::info!("reading, deduping and writing on the columnar plane");
+    let writer = Writer::spawn(&p.state_path)?;
+    let progress = Arc::new(Progress::default());
+    let reporter = Reporter::start(&progress, total_bytes, opts.display);
+    let flow = super::columnar::run(
+        super::columnar::Run {
+            p: &p,
+            columns,
+            run_id: run.run_id,
+            duplicates_paths: &run.duplicates_paths,
+            progress,
+            writer: writer.handle(),
+            shutdown: shutdown.clone(),
+        },
+        csv,
+    )
+    .await;
+    reporter.stop().await;
+    writer.close()?;
+    let flow = match flow {
+        Ok(flow) => flow,
+        Err(e) => return fail(&run.store, run.run_id, e),
+    };
+    let ended = Ended {
+        counts: flow.counts,
+        outputs: flow.outputs,
+        sinks: flow.sinks,
+        stages: flow.stages,
+        interrupted: shutdown.is_cancelled(),
+        stopped: None,
+    };
+    conclude(&p, &opts, run, &IndexMap::new(), ended).await
+}
+
+/// The report of a run whose rows stopped flowing: to the state store, to
+/// its file, and the exit code it gives.
+async fn conclude(
+    p: &ValidPipeline,
+    opts: &RunOptions,
+    run: Begun,
+    vendors: &IndexMap<Vendor, VendorHttp>,
+    ended: Ended,
+) -> Result<RunOutcome, RunError> {
+    let Begun {
+        store,
+        run_id,
+        resumed,
+        started,
+        duplicates_paths,
+    } = run;
+    let Ended {
+        counts,
+        outputs,
+        sinks,
+        stages,
+        interrupted,
+        stopped,
+    } = ended;
     let sink_rows_failed: u64 = sinks.iter().map(|(_, c)| c.rows_failed()).sum();
     let status = status_of(interrupted, stopped.as_ref());
     let charged = crate::vendors::balance::charged(vendors.values()).await;
@@ -232,7 +351,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         rows_failed: counts.rows_failed,
         duration_s: started.elapsed().as_secs_f64(),
         stages,
-        vendors: vendor_entries(&vendors, &charged),
+        vendors: vendor_entries(vendors, &charged),
         outputs,
         rejects_path: p.rejects_path.clone(),
         duplicates_paths,

@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 use object_store::ObjectStore;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 use serde::Deserialize;
 use tokio::runtime::Handle;
@@ -173,7 +173,8 @@ impl ParquetSinkSpec {
 struct Encoder<W: Write + Send> {
     /// The output's path or URL, for errors.
     path: PathBuf,
-    writer: ParallelWriter<W>,
+    state: State<W>,
+    row_group_rows: usize,
     schema: SchemaRef,
     columns: Vec<Column>,
     /// Bytes each column's values took in the previous batch: the next batch's buffer size.
@@ -206,17 +207,10 @@ impl<W: Write + Send> Encoder<W> {
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
-        let parquet_err = |source| SinkError::Parquet {
-            path: spec.path.clone(),
-            source,
-        };
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build())).map_err(parquet_err)?;
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let writer =
-            ParallelWriter::new(writer, schema.clone(), spec.row_group_rows.max(1), threads).map_err(parquet_err)?;
         Ok(Encoder {
             path: spec.path.clone(),
-            writer,
+            state: State::Waiting { out, props },
+            row_group_rows: spec.row_group_rows.max(1),
             schema,
             columns: columns.to_vec(),
             bytes_hint: vec![0; columns.len()],
@@ -233,22 +227,103 @@ impl<W: Write + Send> Encoder<W> {
             .zip(self.bytes_hint.iter_mut())
             .map(|(c, hint)| column_array(c, records, hint))
             .collect();
+        self.write_arrays(arrays)
+    }
+
+    /// Write rows given as one array per column, in the sink's column order.
+    fn write_arrays(&mut self, arrays: Vec<ArrayRef>) -> Result<(), SinkError> {
         let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|source| SinkError::Arrow {
             path: self.path.clone(),
             source,
         })?;
-        self.writer.write(&batch).map_err(|source| SinkError::Parquet {
-            path: self.path.clone(),
-            source,
-        })
+        self.writer(Some(&batch))?
+            .write(&batch)
+            .map_err(|source| SinkError::Parquet {
+                path: self.path.clone(),
+                source,
+            })
     }
 
-    fn finish(self) -> Result<W, SinkError> {
+    /// The file's writer, started on the first rows (`None`: there are none).
+    fn writer(&mut self, first: Option<&RecordBatch>) -> Result<&mut ParallelWriter<W>, SinkError> {
+        if let State::Waiting { .. } = self.state {
+            let State::Waiting { out, mut props } = std::mem::replace(&mut self.state, State::Gone) else {
+                unreachable!("checked above")
+            };
+            for name in first.map(near_unique).unwrap_or_default() {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+            }
+            let parquet_err = |source| SinkError::Parquet {
+                path: self.path.clone(),
+                source,
+            };
+            let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(props.build())).map_err(parquet_err)?;
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            let writer =
+                ParallelWriter::new(writer, self.schema.clone(), self.row_group_rows, threads).map_err(parquet_err)?;
+            self.state = State::Writing(writer);
+        }
+        if !matches!(self.state, State::Writing(_)) {
+            return Err(self.failed_earlier());
+        }
+        match &mut self.state {
+            State::Writing(writer) => Ok(writer),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The writer could not be started: what a later call says.
+    fn failed_earlier(&self) -> SinkError {
+        SinkError::Parquet {
+            path: self.path.clone(),
+            source: parquet::errors::ParquetError::General("the Parquet writer could not be started".into()),
+        }
+    }
+
+    fn finish(mut self) -> Result<W, SinkError> {
+        self.writer(None)?;
+        let State::Writing(writer) = self.state else {
+            return Err(self.failed_earlier());
+        };
         let path = self.path;
-        self.writer
+        writer
             .into_inner()
             .map_err(|source| SinkError::Parquet { path, source })
     }
+}
+
+/// An encoder's file: waiting for its first rows to choose how to encode
+/// its columns, then written.
+enum State<W: Write + Send> {
+    Waiting { out: W, props: WriterPropertiesBuilder },
+    Writing(ParallelWriter<W>),
+    Gone,
+}
+
+/// The text columns of `batch` whose values are nearly all distinct (emails,
+/// LinkedIn URLs, phone numbers). A dictionary there costs a hash and a
+/// compare per value and saves nothing: Parquet writers give it up anyway
+/// once it outgrows its page, after paying for the first megabyte of each
+/// row group. Judged on the first rows written.
+fn near_unique(batch: &RecordBatch) -> Vec<String> {
+    const SAMPLE: usize = 4096;
+    let mut names = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some(strings) = column.as_any().downcast_ref::<arrow_array::StringArray>() else {
+            continue;
+        };
+        let values: Vec<&str> = strings
+            .iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .take(SAMPLE)
+            .collect();
+        let distinct: std::collections::HashSet<&str> = values.iter().copied().collect();
+        if values.len() >= 256 && distinct.len() * 10 >= values.len() * 9 {
+            names.push(field.name().clone());
+        }
+    }
+    names
 }
 
 pub struct ParquetSink {
@@ -335,6 +410,19 @@ impl ParquetSink {
         match &mut self.out {
             Output::File { encoder, .. } => encoder.write(records),
             Output::Object(o) => o.write(records),
+        }
+    }
+
+    /// Write rows given as one array per column, in the sink's column order
+    /// (the columnar plane; an output that is not partitioned).
+    pub fn write_arrays(&mut self, arrays: Vec<ArrayRef>) -> Result<(), SinkError> {
+        match &mut self.out {
+            Output::File { encoder, .. } => encoder.write_arrays(arrays),
+            Output::Object(o) if o.layout.is_none() => o.encoder("")?.write_arrays(arrays),
+            Output::Object(o) => Err(SinkError::ObjectPath {
+                url: o.location.url(),
+                message: "a partitioned output is written row by row, not as arrays".into(),
+            }),
         }
     }
 

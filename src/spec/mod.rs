@@ -71,6 +71,10 @@ pub struct RunSpec {
     /// Exit 1 when any input row was rejected (default: rejected rows are
     /// accounted for in the rejects file and the run exits 0).
     pub fail_on_rejects: bool,
+    /// Run a pipeline that only reads a CSV file, dedupes keeping the first
+    /// row and writes Parquet on the columnar plane (default true; false:
+    /// the row engine, which writes the same output more slowly).
+    pub columnar: bool,
 }
 
 impl Default for RunSpec {
@@ -81,6 +85,7 @@ impl Default for RunSpec {
             batch_rows: 4096,
             channel_batches: 4,
             fail_on_rejects: false,
+            columnar: true,
         }
     }
 }

@@ -331,3 +331,147 @@ fn an_unknown_column_is_refused_before_any_row_with_file_line_and_key() {
         stderr(&out)
     );
 }
+
+/// A pipeline the columnar plane runs (a CSV file, `keep = "first"`
+/// dedupes, Parquet sinks), run on it or on the row engine.
+fn columnar_pipeline(columnar: bool) -> String {
+    format!(
+        r#"
+[source]
+kind = "csv"
+path = "data/in.csv"
+
+[[stages]]
+kind = "dedupe"
+key = ["email"]
+
+[[stages]]
+kind = "dedupe"
+key = ["full_name", "company_domain"]
+
+[[sinks]]
+kind = "parquet"
+path = "out/all.parquet"
+
+[[sinks]]
+kind = "parquet"
+path = "out/some.parquet"
+columns = ["line", {{ name = "email", as = "work_email" }}, "row_id", "first_name"]
+
+[run]
+columnar = {columnar}
+
+[state]
+path = "state/s.db"
+"#
+    )
+}
+
+/// Rows a real export can hold, many times over (more than one piece of
+/// the columnar plane): quoted line ends of every kind, quotes inside
+/// unquoted fields, blank lines, ragged rows, bytes that are not UTF-8,
+/// repeated people, and a last row whose quoted field never closes.
+fn hostile_input() -> Vec<u8> {
+    let mut text = b"\xEF\xBB\xBFFirst Name,Last Name,Email,Company,Website,Notes\r\n".to_vec();
+    for i in 0..100_000 {
+        let n = i % 9_000;
+        let row = match i % 11 {
+            0 => format!("\"Doe, Jane\",Lee,JANE{n}@ACME.COM ,Acme,acme.com,\"line one\nline two\"\r\n"),
+            1 => format!("Bob,Ray,bob{n}@acme.com,Acme Inc,https://www.acme.com/,5\" screen\r\n\r\n"),
+            2 => format!("\"Ann \"\"A\"\"\",Lee,ann{n}@beta.io,Beta,beta.io,\"a,b\rc\"\r"),
+            3 => "too,many,fields,for,this,header,row\n".to_string(),
+            4 => format!("Zoë,Ng,zoe{n}@gmail.com,,,\"quoted\r\nCRLF\"\n"),
+            5 => format!(",,,Gamma,gamma.org,no one {n}\n"),
+            6 => format!("Jo,Po,not-an-email-{n},Delta,delta.com,\n"),
+            _ => format!(
+                "P{n},Q,p{n}@corp{}.com,Corp {},corp{}.com,note {i}\n",
+                n % 50,
+                n % 50,
+                n % 50
+            ),
+        };
+        text.extend_from_slice(row.as_bytes());
+        if i % 997 == 0 {
+            text.extend_from_slice(b"Caf\xE9,Bar,cafe@bar.com,Bar,bar.com,latin-1\n");
+        }
+    }
+    text.extend_from_slice(b"Last,Row,last@acme.com,Acme,acme.com,\"never closed\nmore\n");
+    text
+}
+
+fn parquet_batches(path: &std::path::Path) -> Vec<arrow_array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let schema = batches[0].schema();
+    vec![arrow_select::concat::concat_batches(&schema, &batches).unwrap()]
+}
+
+#[test]
+fn the_columnar_plane_writes_what_the_row_engine_writes() {
+    for (name, input) in [
+        ("hostile", hostile_input()),
+        ("messy", std::fs::read(messy_sample()).unwrap()),
+    ] {
+        let runs: Vec<Work> = [true, false]
+            .into_iter()
+            .map(|columnar| {
+                let w = Work::new();
+                w.write("data/in.csv", &input);
+                w.write("p.toml", columnar_pipeline(columnar));
+                let out = w
+                    .command(&["run", "p.toml", "--quiet", "--report", "out/report.json"])
+                    .env("LEADPIPE_LOG", "leadpipe=info")
+                    .output()
+                    .unwrap();
+                assert_eq!(code(&out), 0, "{name}, columnar = {columnar}: {}", stderr(&out));
+                assert_eq!(
+                    stderr(&out).contains("on the columnar plane"),
+                    columnar,
+                    "{name}: the plane asked for ran the pipeline: {}",
+                    stderr(&out)
+                );
+                w
+            })
+            .collect();
+        let (columnar, rows) = (&runs[0], &runs[1]);
+        for file in ["out/all.parquet", "out/some.parquet"] {
+            let (a, b) = (parquet_batches(&columnar.path(file)), parquet_batches(&rows.path(file)));
+            assert_eq!(a[0].schema(), b[0].schema(), "{name}: {file}");
+            assert!(a[0].num_rows() > 100, "{name}: {file} has rows");
+            assert_eq!(a, b, "{name}: {file}");
+        }
+        for file in [
+            "out/all.rejects.csv",
+            "out/all.duplicates.csv",
+            "out/all.duplicates-1.csv",
+        ] {
+            let (a, b) = (std::fs::read(columnar.path(file)), std::fs::read(rows.path(file)));
+            assert!(b.is_ok(), "{name}: {file}: {b:?}");
+            assert_eq!(a.unwrap(), b.unwrap(), "{name}: {file}");
+        }
+        let (a, b) = (columnar.report("out/report.json"), rows.report("out/report.json"));
+        for key in [
+            "status",
+            "rows_in",
+            "rows_out",
+            "rows_rejected",
+            "rows_duplicate",
+            "outputs",
+        ] {
+            assert_eq!(a[key], b[key], "{name}: report {key}");
+        }
+        for stage in ["dedupe#0", "dedupe#1"] {
+            for key in ["rows_in", "rows_out", "rows_duplicate"] {
+                assert_eq!(
+                    a["stages"][stage][key], b["stages"][stage][key],
+                    "{name}: {stage}.{key}"
+                );
+            }
+        }
+        assert!(a["rows_rejected"].as_u64().unwrap() > 0 && a["rows_duplicate"].as_u64().unwrap() > 0);
+    }
+}
