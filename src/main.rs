@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    no_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -33,21 +32,6 @@ fn main() -> ExitCode {
         Command::Status { target, json } => status_command(&target, json),
     };
     ExitCode::from(exit.code())
-}
-
-/// Keep the allocator's memory in 4 KiB pages. mimalloc asks for
-/// transparent huge pages by default; the kernel zeroes each 2 MiB page
-/// whole on its first touch, and a run that frees and allocates buffers
-/// piece after piece (the columnar plane) pays for that again and again.
-/// Measured on the 5,000,000-row benchmark (docs/benchmarks.md): system
-/// time 1.9 s → 0.9 s and peak memory 426 → 348 MB. This is what mimalloc
-/// itself does under `MIMALLOC_ALLOW_THP=0`.
-fn no_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments only; it changes no memory we hold.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {

@@ -1,7 +1,9 @@
 //! The runner: stage tasks joined by bounded channels, from the source
 //! through the stages to the sinks, with the state store beside.
 //! `runner` drives a run from start to report; `stage_tasks` runs each stage,
-//! `outputs` opens, feeds and commits the sinks.
+//! `outputs` opens, feeds and commits the sinks. A pipeline that is all
+//! local work (a CSV file, first-row dedupes, Parquet files) runs instead on
+//! `columnar`, which writes the same output on every core.
 
 mod columnar;
 mod crm_lists;
