@@ -5,7 +5,7 @@
 //! It writes what the row engine writes: the same rows, columns, rejects
 //! and duplicates, in the same order. It shares the parts that decide
 //! them: the splitter and row rules of the CSV source
-//! ([`crate::source::chunked`]), the dedupe key and table
+//! ([`super::chunked`]), the dedupe key and table
 //! ([`crate::stages::dedupe`]), the output columns and the sinks' encoders.
 //! What differs is the flow: workers each read a piece of the file into
 //! column arrays; this module's thread places the pieces in file order,
@@ -29,6 +29,7 @@ use arrow_select::filter::FilterBuilder;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
+use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built};
 use super::outputs::SinkReports;
 use super::progress::Progress;
 use super::runner::RunError;
@@ -38,7 +39,6 @@ use crate::sinks::parquet::ParquetSink;
 use crate::sinks::schema::{Column, Position, Source};
 use crate::sinks::side::SideFile;
 use crate::sinks::{Blocking, Sink, SinkError};
-use crate::source::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built};
 use crate::source::csv::CsvSource;
 use crate::spec::{SinkSpec, SourceSpec, ValidPipeline};
 use crate::stages::dedupe::{DedupeSpec, Keep, Seen};

@@ -5,6 +5,7 @@
 //! local work (a CSV file, first-row dedupes, Parquet files) runs instead on
 //! `columnar`, which writes the same output on every core.
 
+mod chunked;
 mod columnar;
 mod crm_lists;
 mod outputs;

@@ -174,19 +174,25 @@ impl Mapping {
 
     /// The normalised identity of one row; `scratch` is a reused buffer.
     fn identity(&self, rec: &csv::StringRecord, scratch: &mut String) -> Identity {
-        self.identity_in(rec, scratch, None)
+        self.identity_in(|i| rec.get(i), scratch, None)
     }
 
-    /// The same, built in `spare` (an identity done with) when given.
-    fn identity_in(&self, rec: &csv::StringRecord, scratch: &mut String, spare: Option<Identity>) -> Identity {
+    /// The same from the row's fields (`field(i)`: the `i`th), built in
+    /// `spare` (an identity done with) when given.
+    fn identity_in<'r>(
+        &self,
+        field: impl Fn(usize) -> Option<&'r str>,
+        scratch: &mut String,
+        spare: Option<Identity>,
+    ) -> Identity {
         use IdentityField as F;
-        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty());
+        let get = |i: Option<usize>| i.and_then(&field).filter(|s| !s.trim().is_empty());
         let mut id = match spare {
             Some(mut id) => {
                 id.reset();
                 id
             }
-            None => Identity::with_capacity(rec.as_slice().len() + 48),
+            None => Identity::with_capacity(160),
         };
         if let Some(raw) = get(self.email) {
             let mut problem = None;
@@ -289,9 +295,14 @@ pub(crate) struct RowRules {
     pub(crate) header: Header,
     mapping: Mapping,
     require: Vec<IdentityField>,
+    delimiter: u8,
 }
 
 impl RowRules {
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
     /// The row `id` starting on `line`: a record, or a reject with its reason.
     /// `unterminated`: it is the last row and ends inside a quoted field.
     /// `spare`: an identity done with, whose buffer the record may take.
@@ -321,16 +332,30 @@ impl RowRules {
                 return Err(reject(id, line, reason, &e.into_byte_record()));
             }
         };
-        let identity = self.mapping.identity_in(&rec, scratch, spare);
-        if let Some(reason) = self.rejection(&identity) {
-            return Err(Reject {
+        match self.judge(|i| rec.get(i), scratch, spare) {
+            Ok(identity) => Ok(Record::new(id, line, rec, identity)),
+            Err(reason) => Err(Reject {
                 id,
                 line,
                 reason,
                 fields: rec.iter().map(str::to_string).collect(),
-            });
+            }),
         }
-        Ok(Record::new(id, line, rec, identity))
+    }
+
+    /// A row of the header's width, in valid UTF-8 (`field(i)`: its `i`th
+    /// field): its identity, or why it is rejected.
+    pub(crate) fn judge<'r>(
+        &self,
+        field: impl Fn(usize) -> Option<&'r str>,
+        scratch: &mut String,
+        spare: Option<Identity>,
+    ) -> Result<Identity, String> {
+        let identity = self.mapping.identity_in(field, scratch, spare);
+        match self.rejection(&identity) {
+            Some(reason) => Err(reason),
+            None => Ok(identity),
+        }
     }
 
     fn rejection(&self, id: &Identity) -> Option<String> {
@@ -502,6 +527,7 @@ impl CsvSource {
                 header: Arc::new(header),
                 mapping,
                 require: spec.require.clone(),
+                delimiter,
             },
             allow_empty: spec.allow_empty,
             next_id: 0,

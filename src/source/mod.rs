@@ -7,13 +7,12 @@
 //! apart (what identifies an input, how it is opened and read), so the runner
 //! drives any source alike. Nothing here knows of stages, sinks or the runner.
 
-pub mod chunked;
 pub mod csv;
 pub mod graph8;
 pub mod input;
 pub mod preflight;
 pub mod spec;
-mod split;
+pub(crate) mod split;
 
 pub use input::Input;
 pub use spec::SourceSpec;

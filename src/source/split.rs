@@ -21,6 +21,7 @@
 //! look at what the fields mean.
 
 use std::io::{self, Read};
+use std::ops::Range;
 
 use csv::{ByteRecord, Position};
 use memchr::memchr3;
@@ -106,29 +107,56 @@ impl<R: Read> Splitter<R> {
     /// Read the next record into `rec`, with its position (the byte where it
     /// starts, its 1-based line and its 0-based index). `Ok(false)` at the end.
     pub fn read(&mut self, rec: &mut ByteRecord) -> io::Result<bool> {
+        let Some((pos, line)) = self.next(rec)? else {
+            return Ok(false);
+        };
+        if let Some(line) = line {
+            split_plain(self.plain(line), self.delimiter, rec);
+            rec.set_position(Some(pos));
+        }
+        Ok(true)
+    }
+
+    /// The bytes of a line [`Splitter::next`] lent (until the next call).
+    pub fn plain(&self, line: Range<usize>) -> &[u8] {
+        &self.buf[line]
+    }
+
+    /// The next record and its position: a line without a quote is lent as
+    /// it is (its range for [`Splitter::plain`]: no CR or LF in it, its
+    /// fields the bytes between delimiters, see [`split_plain`]), any other
+    /// record is read into `rec` (with its position). `None` at the end.
+    pub fn next(&mut self, rec: &mut ByteRecord) -> io::Result<Option<(Position, Option<Range<usize>>)>> {
         rec.clear();
         if self.bytes_read() == 0 && self.records == 0 && !self.mid_file {
             self.skip_bom()?;
         }
         if self.done || !self.skip_terminators()? {
-            return Ok(false);
+            return Ok(None);
         }
         let mut pos = Position::new();
         pos.set_byte(self.bytes_read())
             .set_line(self.line())
             .set_record(self.records);
-        let found = match self.plain_line()? {
+        match self.plain_line()? {
             Some(len) => {
-                self.split_plain(len, rec);
-                true
+                if self.cr_pending {
+                    // The record's first byte follows a lone CR: that CR ended a line.
+                    self.lines += 1;
+                    self.cr_pending = false;
+                }
+                self.records += 1;
+                let start = self.start;
+                self.start += len;
+                Ok(Some((pos, Some(start..start + len))))
             }
-            None => self.read_quoted(rec)?,
-        };
-        if found {
-            self.records += 1;
-            rec.set_position(Some(pos));
+            None if self.read_quoted(rec)? => {
+                self.records += 1;
+                rec.set_position(Some(pos.clone()));
+                Ok(Some((pos, None)))
+            }
+            None => Ok(None),
         }
-        Ok(found)
     }
 
     /// `csv_core` drops a UTF-8 byte order mark at the very start of its
@@ -181,40 +209,6 @@ impl<R: Read> Splitter<R> {
             }
             self.fill()?;
         }
-    }
-
-    /// Split the `len` bytes at `start` (no quote, no terminator) into `rec`.
-    fn split_plain(&mut self, len: usize, rec: &mut ByteRecord) {
-        let line = &self.buf[self.start..self.start + len];
-        // Eight bytes at a time: fields are short, and a `memchr` call per
-        // field costs more than looking at every byte this way.
-        let delimiters = u64::from_le_bytes([self.delimiter; 8]);
-        let mut field = 0;
-        let mut words = line.chunks_exact(8);
-        for (n, word) in words.by_ref().enumerate() {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            let mut found = zero_bytes(word ^ delimiters);
-            while found != 0 {
-                let i = n * 8 + (found.trailing_zeros() / 8) as usize;
-                rec.push_field(&line[field..i]);
-                field = i + 1;
-                found &= found - 1;
-            }
-        }
-        let tail = len - words.remainder().len();
-        for (i, &b) in words.remainder().iter().enumerate() {
-            if b == self.delimiter {
-                rec.push_field(&line[field..tail + i]);
-                field = tail + i + 1;
-            }
-        }
-        rec.push_field(&line[field..]);
-        if self.cr_pending {
-            // The record's first byte follows a lone CR: that CR ended a line.
-            self.lines += 1;
-            self.cr_pending = false;
-        }
-        self.start += len;
     }
 
     /// Read one record with `csv_core`, from `start`.
@@ -313,6 +307,39 @@ impl<R: Read> Splitter<R> {
             }
         }
     }
+}
+
+/// Split a line without a quote or a terminator into `rec`'s fields.
+pub fn split_plain(line: &[u8], delimiter: u8, rec: &mut ByteRecord) {
+    split_at_delimiters(line, delimiter, |start, end| rec.push_field(&line[start..end]));
+}
+
+/// Call `field(start, end)` for each field of a line without a quote or a
+/// terminator, in order.
+pub fn split_at_delimiters(line: &[u8], delimiter: u8, mut field: impl FnMut(usize, usize)) {
+    // Eight bytes at a time: fields are short, and a `memchr` call per
+    // field costs more than looking at every byte this way.
+    let delimiters = u64::from_le_bytes([delimiter; 8]);
+    let mut start = 0;
+    let mut words = line.chunks_exact(8);
+    for (n, word) in words.by_ref().enumerate() {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let mut found = zero_bytes(word ^ delimiters);
+        while found != 0 {
+            let i = n * 8 + (found.trailing_zeros() / 8) as usize;
+            field(start, i);
+            start = i + 1;
+            found &= found - 1;
+        }
+    }
+    let tail = line.len() - words.remainder().len();
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == delimiter {
+            field(start, tail + i);
+            start = tail + i + 1;
+        }
+    }
+    field(start, line.len());
 }
 
 /// The high bit of each byte of `word` that is zero, and no other bit.

@@ -475,3 +475,45 @@ fn the_columnar_plane_writes_what_the_row_engine_writes() {
         assert!(a["rows_rejected"].as_u64().unwrap() > 0 && a["rows_duplicate"].as_u64().unwrap() > 0);
     }
 }
+
+#[test]
+fn a_killed_columnar_run_leaves_no_partial_output_and_the_next_run_writes_it_whole() {
+    let input = contacts(300_000);
+    let setup = || {
+        let w = Work::new();
+        w.write("data/in.csv", &input);
+        w.write("p.toml", columnar_pipeline(true));
+        w
+    };
+    let reference = setup();
+    check(&reference.run(&["run", "p.toml", "--quiet"]), 0);
+
+    let w = setup();
+    let mut child = w.command(&["run", "p.toml", "--quiet"]).spawn().unwrap();
+    // Kill it once its first output is open (it writes while it reads).
+    let partial = w.path("out/.all.parquet.partial");
+    while !partial.exists() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    if child.wait().unwrap().code().is_none() {
+        for sink in ["out/all.parquet", "out/some.parquet", "out/all.duplicates.csv"] {
+            assert!(!w.path(sink).exists(), "no partial output at {sink}");
+        }
+    }
+    check(&w.run(&["run", "p.toml", "--quiet"]), 0);
+    for file in ["out/all.parquet", "out/some.parquet"] {
+        assert_eq!(
+            parquet_batches(&w.path(file)),
+            parquet_batches(&reference.path(file)),
+            "{file}"
+        );
+    }
+    for file in [
+        "out/all.rejects.csv",
+        "out/all.duplicates.csv",
+        "out/all.duplicates-1.csv",
+    ] {
+        assert_eq!(w.read(file), reference.read(file), "{file}");
+    }
+}

@@ -1,5 +1,7 @@
 //! Reading a CSV file on several threads, as column arrays: the columnar
-//! plane's source ([`crate::pipeline::columnar`]).
+//! plane's source ([`super::columnar`]). It lives beside the plane, not in
+//! `source`, because it builds the sinks' columns and the dedupe keys as it
+//! reads.
 //!
 //! The file is mapped and cut into pieces of a few MiB at line ends. Each
 //! piece is read on its own by a worker with the streaming source's own
@@ -26,11 +28,11 @@ use arrow_array::builder::StringBuilder;
 use memchr::{memchr, memchr_iter, memrchr};
 use memmap2::Mmap;
 
-use super::SourceError;
-use super::csv::{CsvSource, RowRules, unterminated_reason};
-use super::split::Splitter;
 use crate::record::{Identity, Record, Reject};
 use crate::sinks::schema::{Cell, Column, Source};
+use crate::source::SourceError;
+use crate::source::csv::{CsvSource, RowRules, unterminated_reason};
+use crate::source::split::{Splitter, split_at_delimiters, split_plain};
 use crate::stages::dedupe::{DedupeSpec, Key};
 
 /// A CSV file, mapped, with what reading its rows needs.
@@ -77,14 +79,6 @@ impl ChunkedCsv {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// The file cut into pieces of about `bytes`, each ending at a line end
     /// where the quotes since the piece's start are balanced.
     pub fn cuts(&self, bytes: usize) -> impl Iterator<Item = Cut> + '_ {
@@ -127,7 +121,7 @@ impl ChunkedCsv {
     /// `overran`, and [`Pieces`] reads it again from the right place).
     pub fn read(&self, reader: &mut PieceReader, cut: Cut, from: usize, bounded: bool) -> Piece {
         let first = from == self.start;
-        let mut piece = Piece::new(cut.seq, from, reader);
+        let mut piece = Piece::new(from, reader);
         let until = match bounded {
             true => cut.end.saturating_add(OVERREAD).min(self.map.len()),
             false => self.map.len(),
@@ -139,12 +133,11 @@ impl ChunkedCsv {
         let mut id = 0;
         // The line and offset of the first row after the piece's (or of the end of the read).
         let after = loop {
-            match splitter.read(&mut reader.raw) {
-                Ok(true) => {}
+            let (pos, plain) = match splitter.next(&mut reader.raw) {
+                Ok(Some(next)) => next,
                 // A slice of the map reads without error.
-                Ok(false) | Err(_) => break (splitter.line(), until),
-            }
-            let pos = reader.raw.position().expect("the splitter sets positions").clone();
+                Ok(None) | Err(_) => break (splitter.line(), until),
+            };
             let at = from + pos.byte() as usize;
             if at >= cut.end {
                 break (pos.line(), at); // the next piece's first row
@@ -153,13 +146,23 @@ impl ChunkedCsv {
             if std::mem::take(&mut header) {
                 continue;
             }
+            if let Some(line) = plain {
+                let line = splitter.plain(line);
+                if piece.push_plain(&self.rules, id, pos.line(), line, reader) {
+                    id += 1;
+                    continue;
+                }
+                // Not a row of the header's width in UTF-8: judged as any other.
+                reader.raw.clear();
+                split_plain(line, self.delimiter, &mut reader.raw);
+            }
             // The file's last row, wherever it started, may end inside its quoted field.
             let unterminated = self.is_last_row(piece.next) && odd_quotes(&self.map[at..]);
             let raw = std::mem::take(&mut reader.raw);
             let spare = reader.identity.take();
             match (self.rules).classify(id, pos.line(), raw, unterminated, &mut reader.scratch, spare) {
                 Ok(rec) => {
-                    piece.push(&rec, reader);
+                    piece.push(&rec, |i| rec.original.get(i), reader);
                     reader.raw = rec.original.into_byte_record();
                     reader.identity = Some(rec.identity);
                 }
@@ -209,7 +212,7 @@ impl ChunkedCsv {
 
 /// The file's pages are let go in steps of this many bytes (each step
 /// costs the other cores a TLB flush).
-const RELEASE_STEP: usize = 32 << 20;
+const RELEASE_STEP: usize = 8 << 20;
 
 /// How far past its cut a piece's last row is read before the piece is
 /// left to be read again in order.
@@ -284,6 +287,10 @@ pub struct PieceReader {
     dedupes: Vec<DedupeSpec>,
     splitter: Option<Splitter<Window>>,
     raw: csv::ByteRecord,
+    /// A line's fields, as ranges of it.
+    fields: Vec<(usize, usize)>,
+    /// The record a line's identity travels in (its fields are the line's).
+    empty: csv::StringRecord,
     /// The last record's identity, whose buffer the next one reuses.
     identity: Option<Identity>,
     scratch: String,
@@ -304,6 +311,8 @@ impl PieceReader {
             dedupes,
             splitter: None,
             raw: csv::ByteRecord::new(),
+            fields: Vec::new(),
+            empty: csv::StringRecord::new(),
             identity: None,
             scratch: String::new(),
             key_bytes: Vec::new(),
@@ -342,7 +351,6 @@ impl Keys {
 
 /// The rows of one piece: the records' columns, ids, lines and keys, and the rejects.
 pub struct Piece {
-    pub seq: usize,
     /// Where the piece was read from, and where its last row really ended
     /// (at least the cut's end): the next piece must start there.
     pub start: usize,
@@ -369,7 +377,7 @@ pub struct Piece {
 }
 
 impl Piece {
-    fn new(seq: usize, start: usize, reader: &PieceReader) -> Piece {
+    fn new(start: usize, reader: &PieceReader) -> Piece {
         let rows = reader.rows_hint + reader.rows_hint / 8;
         let builders = (reader.columns.iter().zip(&reader.hints))
             .map(|(c, &bytes)| {
@@ -378,7 +386,6 @@ impl Piece {
             })
             .collect();
         Piece {
-            seq,
             start,
             next: start,
             lines: 0,
@@ -396,14 +403,53 @@ impl Piece {
         }
     }
 
-    fn push(&mut self, rec: &Record, reader: &mut PieceReader) {
+    /// A line without a quote: its fields are slices of it, taken as they
+    /// are into the columns, with no record made of them. False (nothing
+    /// done) when it is not a row of the header's width in valid UTF-8: the
+    /// caller judges it as any other row, which says why.
+    fn push_plain(&mut self, rules: &RowRules, id: u64, line: u64, bytes: &[u8], reader: &mut PieceReader) -> bool {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return false;
+        };
+        let fields = &mut reader.fields;
+        fields.clear();
+        split_at_delimiters(bytes, rules.delimiter(), |start, end| fields.push((start, end)));
+        if fields.len() != rules.header.len() {
+            return false;
+        }
+        let fields = std::mem::take(&mut reader.fields);
+        let field = |i: usize| fields.get(i).map(|&(start, end)| &text[start..end]);
+        match rules.judge(field, &mut reader.scratch, reader.identity.take()) {
+            Ok(identity) => {
+                let rec = Record::new(id, line, std::mem::take(&mut reader.empty), identity);
+                self.push(&rec, field, reader);
+                reader.empty = rec.original;
+                reader.identity = Some(rec.identity);
+            }
+            Err(reason) => self.rejects.push(Reject {
+                id,
+                line,
+                reason,
+                fields: (0..fields.len()).filter_map(field).map(String::from).collect(),
+            }),
+        }
+        reader.fields = fields;
+        true
+    }
+
+    /// A record: its position, its written columns (`original(i)`: its
+    /// `i`th field) and its keys.
+    fn push<'r>(&mut self, rec: &Record, original: impl Fn(usize) -> Option<&'r str>, reader: &mut PieceReader) {
         self.ids.push(rec.id);
         self.lines_of.push(rec.line);
         for (b, c) in self.builders.iter_mut().zip(&reader.columns) {
             if let (Some(b), Some(c)) = (b, c) {
-                match c.cell(rec) {
-                    Cell::Str(v) => b.append_option(v),
-                    _ => b.append_null(),
+                match c.source {
+                    Source::Original(i) => b.append_option(original(i)),
+                    _ => match c.cell(rec) {
+                        Cell::Str(v) => b.append_option(v),
+                        _ => b.append_null(),
+                    },
                 }
             }
         }
