@@ -148,26 +148,26 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     if let Err(e) = check_output_columns(&p, &columns) {
         return fail(&store, run_id, e);
     }
-    let duplicates_paths = duplicates_paths(&p);
+    let run = Begun {
+        store,
+        run_id,
+        resumed,
+        started,
+        duplicates_paths: duplicates_paths(&p),
+    };
     let source = match source {
         Input::Csv(csv) if super::columnar::applies(&p) => {
-            let run = Begun {
-                store,
-                run_id,
-                resumed,
-                started,
-                duplicates_paths,
-            };
             return run_columnar(p, opts, run, *csv, &columns, total_bytes, shutdown).await;
         }
         source => source,
     };
+    let (store, duplicates_paths) = (&run.store, &run.duplicates_paths);
     let cap = p.run.channel_batches;
     // Written rows go back to the source, which reuses their buffers.
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(cap);
     // Every output opens before any row is paid for: an unreachable
     // database or bucket stops the run here, at no cost.
-    let outputs = open_outputs(&p, &columns, run_id, &duplicates_paths, &recycle_tx, &vendors).await?;
+    let outputs = open_outputs(&p, &columns, run_id, duplicates_paths, &recycle_tx, &vendors).await?;
     drop(recycle_tx);
     let writer = Writer::spawn(&p.state_path)?;
     let budget = crate::vendors::budget::attach(&p.budget, &p.state_path, run_id, &writer.handle(), vendors.values())?;
@@ -188,7 +188,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let base = StageContext {
         state_path: &p.state_path,
         vendor_specs: &p.vendors,
-        store: &store,
+        store,
         writer: writer.handle(),
         run_id,
         name: String::new(),
@@ -227,7 +227,7 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
     let complete = !interrupted && stopped.is_none();
     let (counts, outputs, sinks) = match close_outputs(source_result, collected, complete).await {
         Ok(closed) => closed,
-        Err(e) => return fail(&store, run_id, e),
+        Err(e) => return fail(store, run_id, e),
     };
     let ended = Ended {
         counts,
@@ -236,13 +236,6 @@ pub async fn run(p: ValidPipeline, opts: RunOptions, shutdown: CancellationToken
         stages,
         interrupted,
         stopped,
-    };
-    let run = Begun {
-        store,
-        run_id,
-        resumed,
-        started,
-        duplicates_paths,
     };
     conclude(&p, &opts, run, &vendors, ended).await
 }
