@@ -124,13 +124,13 @@ pub(super) async fn run(run: Run<'_>, source: CsvSource) -> Result<Flow, RunErro
     let rejects = SideFile::rejects(&run.p.rejects_path).map_err(RunError::OpenOutput)?;
     let dedupes = dedupe_stages(run.p, run.duplicates_paths)?;
     let source = ChunkedCsv::open(source)?;
-    let flow = Columnar::new(run.columns, outputs, rejects, dedupes);
+    let plane = Columnar::new(run.columns, outputs, rejects, dedupes);
     let shutdown = run.shutdown.clone();
     let writer = (run.writer.clone(), run.run_id);
     let progress = run.progress.clone();
     let specs = dedupe_specs(run.p);
     let columns = run.columns.to_vec();
-    tokio::task::spawn_blocking(move || flow.run(&source, &columns, specs, progress, writer, &shutdown)).await?
+    tokio::task::spawn_blocking(move || plane.run(&source, &columns, specs, progress, writer, &shutdown)).await?
 }
 
 /// Keep the process's new memory in 4 KiB pages. mimalloc asks for
