@@ -30,7 +30,6 @@ use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built};
-use super::outputs::SinkReports;
 use super::progress::Progress;
 use super::runner::RunError;
 use super::stage_tasks::stage_name;
@@ -69,7 +68,6 @@ pub(super) struct Flow {
     pub counts: RunCounts,
     /// The outputs written (none when interrupted).
     pub outputs: Vec<PathBuf>,
-    pub sinks: SinkReports,
     pub stages: IndexMap<String, StageCounts>,
 }
 
@@ -122,13 +120,12 @@ pub(super) async fn run(run: Run<'_>, source: CsvSource) -> Result<Flow, RunErro
         });
     }
     let rejects = SideFile::rejects(&run.p.rejects_path).map_err(RunError::OpenOutput)?;
-    let dedupes = dedupe_stages(run.p, run.duplicates_paths)?;
+    let (specs, dedupes) = dedupe_stages(run.p, run.duplicates_paths)?;
     let source = ChunkedCsv::open(source)?;
     let plane = Columnar::new(run.columns, outputs, rejects, dedupes);
     let shutdown = run.shutdown.clone();
     let writer = (run.writer.clone(), run.run_id);
     let progress = run.progress.clone();
-    let specs = dedupe_specs(run.p);
     let columns = run.columns.to_vec();
     tokio::task::spawn_blocking(move || plane.run(&source, &columns, specs, progress, writer, &shutdown)).await?
 }
@@ -159,28 +156,25 @@ fn column_indexes(spec: &SinkSpec, columns: &[Column]) -> Vec<usize> {
     }
 }
 
-fn dedupe_specs(p: &ValidPipeline) -> Vec<DedupeSpec> {
-    (p.stages.iter())
-        .filter_map(|s| match s {
-            StageSpec::Dedupe(d) => Some(d.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn dedupe_stages(p: &ValidPipeline, duplicates_paths: &[PathBuf]) -> Result<Vec<Dedupe>, RunError> {
-    let names = (0..p.stages.len()).map(|i| stage_name(&p.stages, i));
-    names
-        .zip(duplicates_paths)
-        .map(|(name, path)| {
-            Ok(Dedupe {
-                name,
-                seen: Seen::first_kept(),
-                duplicates: SideFile::duplicates(path).map_err(RunError::OpenOutput)?,
-                counts: StageCounts::default(),
-            })
-        })
-        .collect()
+/// The pipeline's dedupe stages, in order: their specs (for the readers,
+/// which hash the keys) and their tables and files (for this thread).
+fn dedupe_stages(p: &ValidPipeline, duplicates_paths: &[PathBuf]) -> Result<(Vec<DedupeSpec>, Vec<Dedupe>), RunError> {
+    let stages = (p.stages.iter().enumerate()).filter_map(|(i, s)| match s {
+        StageSpec::Dedupe(d) => Some((stage_name(&p.stages, i), d.clone())),
+        _ => None,
+    });
+    let mut specs = Vec::new();
+    let mut dedupes = Vec::new();
+    for ((name, spec), path) in stages.zip(duplicates_paths) {
+        specs.push(spec);
+        dedupes.push(Dedupe {
+            name,
+            seen: Seen::first_kept(),
+            duplicates: SideFile::duplicates(path).map_err(RunError::OpenOutput)?,
+            counts: StageCounts::default(),
+        });
+    }
+    Ok((specs, dedupes))
 }
 
 /// The run's outputs and tallies, fed piece by piece in file order.
@@ -415,7 +409,6 @@ impl Columnar {
             return Ok(Flow {
                 counts: self.tally,
                 outputs: Vec::new(),
-                sinks: Vec::new(),
                 stages,
             });
         }
@@ -431,7 +424,6 @@ impl Columnar {
         Ok(Flow {
             counts: self.tally,
             outputs,
-            sinks: Vec::new(),
             stages,
         })
     }

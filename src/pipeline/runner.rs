@@ -296,7 +296,8 @@ async fn run_columnar(
     let ended = Ended {
         counts: flow.counts,
         outputs: flow.outputs,
-        sinks: flow.sinks,
+        // Parquet files report nothing beside their output.
+        sinks: Vec::new(),
         stages: flow.stages,
         interrupted: shutdown.is_cancelled(),
         stopped: None,
