@@ -666,30 +666,57 @@ pub(crate) fn reject(id: u64, line: u64, reason: String, raw: &csv::ByteRecord) 
     }
 }
 
-/// Fingerprint of an input file: its size and the xxh3 of its bytes.
+/// Fingerprint of an input file: its size and a hash of its bytes.
 ///
-/// The file is hashed where the page cache holds it (mapped, not copied),
-/// a few MiB at a time, each let go once hashed: it is read whole before
-/// every run, on one core, while nothing else can start.
+/// The file is read whole before every run, while nothing else can start,
+/// so it is hashed on every core: cut into blocks of [`FINGERPRINT_BLOCK`]
+/// bytes, each block's xxh3 taken on its own, and the fingerprint is the
+/// xxh3 of those hashes in order. The blocks are hashed where the page
+/// cache holds them (mapped, not copied), each let go once hashed.
 pub fn fingerprint(path: &Path) -> std::io::Result<String> {
-    const STEP: usize = 8 << 20;
     let file = File::open(path)?;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     if file.metadata()?.len() == 0 {
-        return Ok(format!("0:{:016x}", hasher.digest()));
+        return Ok(format!("0:{:016x}", xxhash_rust::xxh3::xxh3_64(&[])));
     }
     // SAFETY: a private read-only map of a file the run does not write; a
     // file changed under it changes the fingerprint, which is the point.
     let map = unsafe { memmap2::Mmap::map(&file) }?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
-    for (i, part) in map.chunks(STEP).enumerate() {
-        hasher.update(part);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let hash = blocks_hash(&map, FINGERPRINT_BLOCK, threads, |from, len| {
         #[cfg(unix)]
         // SAFETY: pages of a private read-only map come back from the file if read again.
-        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, i * STEP, part.len()) };
-    }
-    Ok(format!("{}:{:016x}", map.len(), hasher.digest()))
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len) };
+    });
+    Ok(format!("{}:{hash:016x}", map.len()))
+}
+
+/// Bytes per block of a fingerprint.
+const FINGERPRINT_BLOCK: usize = 8 << 20;
+
+/// The xxh3 of the xxh3s of `bytes`' blocks of `block` bytes, the blocks
+/// shared out among `threads` in runs of consecutive blocks; `done(from,
+/// len)` is called once each block is hashed.
+fn blocks_hash(bytes: &[u8], block: usize, threads: usize, done: impl Fn(usize, usize) + Sync) -> u64 {
+    use xxhash_rust::xxh3::xxh3_64;
+    let mut hashes = vec![0u64; bytes.len().div_ceil(block)];
+    let per_thread = hashes.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (run, out) in hashes.chunks_mut(per_thread).enumerate() {
+            let done = &done;
+            scope.spawn(move || {
+                for (i, hash) in out.iter_mut().enumerate() {
+                    let from = (run * per_thread + i) * block;
+                    let part = &bytes[from..(from + block).min(bytes.len())];
+                    *hash = xxh3_64(part);
+                    done(from, part.len());
+                }
+            });
+        }
+    });
+    let joined: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+    xxh3_64(&joined)
 }
 
 #[cfg(test)]
@@ -701,6 +728,22 @@ mod tests {
 
     fn row(fields: &[&str]) -> csv::StringRecord {
         csv::StringRecord::from(fields.to_vec())
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_same_on_any_number_of_threads_and_sees_every_byte() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let on = |bytes: &[u8], threads| blocks_hash(bytes, 1000, threads, |_, _| {});
+        let one = on(&bytes, 1);
+        for threads in [2, 3, 7, 10, 64] {
+            assert_eq!(on(&bytes, threads), one, "{threads} threads");
+        }
+        for at in [0, 999, 1000, 5555, 9999] {
+            let mut changed = bytes.clone();
+            changed[at] ^= 1;
+            assert_ne!(on(&changed, 2), one, "a byte changed at {at}");
+        }
+        assert_ne!(on(&bytes[..9999], 2), one, "the last byte cut off");
     }
 
     #[test]
