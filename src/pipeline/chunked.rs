@@ -134,6 +134,11 @@ impl ChunkedCsv {
         splitter.restart(Window::new(&self.map[from..until]), !first);
         let mut header = first;
         let mut id = 0;
+        // A line that ends before this is UTF-8: the piece is checked once, not line by line.
+        let utf8_to = match std::str::from_utf8(&self.map[from..cut.end.max(from)]) {
+            Ok(_) => cut.end.max(from),
+            Err(e) => from + e.valid_up_to(),
+        };
         // The line and offset of the first row after the piece's (or of the end of the read).
         let after = loop {
             let (pos, plain) = match splitter.next(&mut reader.raw) {
@@ -151,7 +156,9 @@ impl ChunkedCsv {
             }
             if let Some(line) = plain {
                 let line = splitter.plain(line);
-                if piece.push_plain(&self.rules, id, pos.line(), line, reader) {
+                debug_assert_eq!(self.map.get(at..at + line.len()), Some(line));
+                let utf8 = at + line.len() <= utf8_to;
+                if piece.push_plain(&self.rules, (id, pos.line()), line, utf8, reader) {
                     id += 1;
                     continue;
                 }
@@ -409,10 +416,23 @@ impl Piece {
     /// A line without a quote: its fields are slices of it, taken as they
     /// are into the columns, with no record made of them. False (nothing
     /// done) when it is not a row of the header's width in valid UTF-8: the
-    /// caller judges it as any other row, which says why.
-    fn push_plain(&mut self, rules: &RowRules, id: u64, line: u64, bytes: &[u8], reader: &mut PieceReader) -> bool {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return false;
+    /// caller judges it as any other row, which says why. `utf8`: the
+    /// line is known to be UTF-8.
+    fn push_plain(
+        &mut self,
+        rules: &RowRules,
+        (id, line): (u64, u64),
+        bytes: &[u8],
+        utf8: bool,
+        reader: &mut PieceReader,
+    ) -> bool {
+        let text = match utf8 {
+            // SAFETY: the caller checked these bytes (a part of the piece it checked whole).
+            true => unsafe { std::str::from_utf8_unchecked(bytes) },
+            false => match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => return false,
+            },
         };
         let fields = &mut reader.fields;
         fields.clear();
