@@ -26,8 +26,8 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
 use arrow_array::builder::StringBuilder;
+use arrow_array::{Array, ArrayRef, StringArray};
 use memchr::{memchr, memchr_iter, memrchr};
 use memmap2::Mmap;
 
@@ -295,6 +295,9 @@ pub struct PieceReader {
     /// the pieces' order gives).
     columns: Vec<Option<Column>>,
     dedupes: Vec<DedupeSpec>,
+    /// Per dedupe stage: the built column holding its one key field, whose
+    /// values are then the keys' text (see [`Keys`]).
+    key_columns: Vec<Option<usize>>,
     splitter: Option<Splitter<Window>>,
     raw: csv::ByteRecord,
     /// A line's fields, as ranges of it.
@@ -316,9 +319,11 @@ impl PieceReader {
     pub fn new(columns: Vec<Option<Column>>, dedupes: Vec<DedupeSpec>) -> PieceReader {
         let hints = vec![0; columns.len()];
         let key_hints = vec![0; dedupes.len()];
+        let key_columns = dedupes.iter().map(|d| key_column(d, &columns)).collect();
         PieceReader {
             columns,
             dedupes,
+            key_columns,
             splitter: None,
             raw: csv::ByteRecord::new(),
             fields: Vec::new(),
@@ -333,27 +338,44 @@ impl PieceReader {
     }
 }
 
+/// The built column that holds `spec`'s key as its text: its key is one
+/// field, not folded (Gmail), and some sink writes that field's column.
+fn key_column(spec: &DedupeSpec, columns: &[Option<Column>]) -> Option<usize> {
+    let [field] = spec.key.as_slice() else { return None };
+    if spec.gmail_canonical {
+        return None;
+    }
+    columns.iter().position(|c| {
+        c.as_ref()
+            .is_some_and(|c| c.name == field.name() && matches!(c.source, Source::Derived(_)))
+    })
+}
+
 /// One dedupe stage's keys of a piece's records.
 #[derive(Default)]
 pub struct Keys {
     /// Per record: its key's hash, `None` when it has no key.
     pub hashes: Vec<Option<Key>>,
     /// The keys as text, for the duplicates file: record `i`'s is
-    /// `text[ends[i - 1]..ends[i]]`.
+    /// `text[ends[i - 1]..ends[i]]`; an empty one is its value in `column`
+    /// (a key is never empty: a missing field is no key).
     text: String,
     ends: Vec<usize>,
+    column: Option<usize>,
 }
 
 impl Keys {
-    fn with_capacity(rows: usize, bytes: usize) -> Keys {
+    fn with_capacity(rows: usize, bytes: usize, column: Option<usize>) -> Keys {
         Keys {
             hashes: Vec::with_capacity(rows),
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(rows),
+            column,
         }
     }
 
-    pub fn text(&self, i: usize) -> &str {
+    /// Record `i`'s key in `text`, if it is there.
+    fn own_text(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
     }
@@ -404,8 +426,8 @@ impl Piece {
             ids: Vec::with_capacity(rows),
             lines_of: Vec::with_capacity(rows),
             arrays: Vec::new(),
-            keys: (reader.dedupes.iter().zip(&reader.key_hints))
-                .map(|(_, &bytes)| Keys::with_capacity(rows, bytes + bytes / 8))
+            keys: (reader.key_columns.iter().zip(&reader.key_hints))
+                .map(|(&column, &bytes)| Keys::with_capacity(rows, bytes + bytes / 8, column))
                 .collect(),
             rejects: Vec::new(),
             unterminated: None,
@@ -478,7 +500,15 @@ impl Piece {
         }
         for (keys, spec) in self.keys.iter_mut().zip(&reader.dedupes) {
             let start = keys.text.len();
+            let stored = match (keys.column, spec.key.as_slice()) {
+                (Some(_), [field]) => field.get(&rec.identity),
+                _ => None,
+            };
             let hash = match spec.key.len() {
+                // The field as stored is the key (nothing to lowercase): its text is in the column.
+                1 if stored.is_some_and(|v| v.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())) => {
+                    stored.map(|v| Key::of(v.as_bytes()))
+                }
                 // One field: the text is the bytes hashed.
                 1 => (spec.write_key_text(&rec.identity, &mut keys.text))
                     .then(|| Key::of(&keys.text.as_bytes()[start..])),
@@ -488,6 +518,19 @@ impl Piece {
             };
             keys.hashes.push(hash);
             keys.ends.push(keys.text.len());
+        }
+    }
+
+    /// Record `i`'s key in dedupe stage `stage`, as text (it has one).
+    pub fn key_text(&self, stage: usize, i: usize) -> &str {
+        let keys = &self.keys[stage];
+        let own = keys.own_text(i);
+        match (own.is_empty(), keys.column) {
+            (true, Some(column)) => (self.arrays[column].as_ref())
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+                .expect("a key column is a built text column")
+                .value(i),
+            _ => own,
         }
     }
 
@@ -587,7 +630,7 @@ mod tests {
     use crate::record::{Batch, Slots};
     use crate::sinks::schema::output_columns;
     use crate::source::csv::CsvSourceSpec;
-    use arrow_array::{Array, StringArray};
+    use arrow_array::StringArray;
 
     /// A row as the streaming source gives it, or as the pieces give it:
     /// id, line, then every output column's text.

@@ -353,7 +353,7 @@ impl Columnar {
                     line,
                     kept_id,
                     kept_line,
-                    key: keys.text(i).to_string(),
+                    key: piece.key_text(j, i).to_string(),
                     dedupe: j,
                 })?;
             }

@@ -333,7 +333,9 @@ fn an_unknown_column_is_refused_before_any_row_with_file_line_and_key() {
 }
 
 /// A pipeline the columnar plane runs (a CSV file, `keep = "first"`
-/// dedupes, Parquet sinks), run on it or on the row engine.
+/// dedupes, Parquet sinks), run on it or on the row engine. The dedupe
+/// keys: one field stored as it is compared (email), two fields, and one
+/// field compared lowercased (first name).
 fn columnar_pipeline(columnar: bool) -> String {
     format!(
         r#"
@@ -348,6 +350,10 @@ key = ["email"]
 [[stages]]
 kind = "dedupe"
 key = ["full_name", "company_domain"]
+
+[[stages]]
+kind = "dedupe"
+key = ["first_name"]
 
 [[sinks]]
 kind = "parquet"
@@ -448,6 +454,7 @@ fn the_columnar_plane_writes_what_the_row_engine_writes() {
             "out/all.rejects.csv",
             "out/all.duplicates.csv",
             "out/all.duplicates-1.csv",
+            "out/all.duplicates-2.csv",
         ] {
             let (a, b) = (std::fs::read(columnar.path(file)), std::fs::read(rows.path(file)));
             assert!(b.is_ok(), "{name}: {file}: {b:?}");
@@ -464,7 +471,7 @@ fn the_columnar_plane_writes_what_the_row_engine_writes() {
         ] {
             assert_eq!(a[key], b[key], "{name}: report {key}");
         }
-        for stage in ["dedupe#0", "dedupe#1"] {
+        for stage in ["dedupe#0", "dedupe#1", "dedupe#2"] {
             for key in ["rows_in", "rows_out", "rows_duplicate"] {
                 assert_eq!(
                     a["stages"][stage][key], b["stages"][stage][key],
