@@ -500,17 +500,13 @@ impl Piece {
         }
         for (keys, spec) in self.keys.iter_mut().zip(&reader.dedupes) {
             let start = keys.text.len();
-            let stored = match (keys.column, spec.key.as_slice()) {
-                (Some(_), [field]) => field.get(&rec.identity),
-                _ => None,
-            };
-            let hash = match spec.key.len() {
-                // The field as stored is the key (nothing to lowercase): its text is in the column.
-                1 if stored.is_some_and(|v| v.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())) => {
-                    stored.map(|v| Key::of(v.as_bytes()))
-                }
+            // A one-field key as stored (nothing to lowercase): its text is in its column.
+            let in_column = (keys.column.and_then(|_| spec.key[0].get(&rec.identity)))
+                .filter(|v| v.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()));
+            let hash = match (in_column, spec.key.len()) {
+                (Some(value), _) => Some(Key::of(value.as_bytes())),
                 // One field: the text is the bytes hashed.
-                1 => (spec.write_key_text(&rec.identity, &mut keys.text))
+                (None, 1) => (spec.write_key_text(&rec.identity, &mut keys.text))
                     .then(|| Key::of(&keys.text.as_bytes()[start..])),
                 _ => spec.key_hash(&rec.identity, &mut reader.key_bytes).inspect(|_| {
                     spec.write_key_text(&rec.identity, &mut keys.text);

@@ -671,8 +671,8 @@ pub(crate) fn reject(id: u64, line: u64, reason: String, raw: &csv::ByteRecord) 
 /// The file is read whole before every run, while nothing else can start,
 /// so it is hashed on every core: cut into blocks of 8 MiB, each block's
 /// xxh3 taken on its own, and the fingerprint is the xxh3 of those hashes
-/// in order. The blocks are hashed where the page
-/// cache holds them (mapped, not copied), each let go once hashed.
+/// in order. The blocks are hashed where the page cache holds them
+/// (mapped, not copied), each let go once hashed.
 pub fn fingerprint(path: &Path) -> std::io::Result<String> {
     let file = File::open(path)?;
     if file.metadata()?.len() == 0 {
