@@ -9,13 +9,18 @@
 //! judged exactly as the streaming source does it, and written straight
 //! into the arrays of the columns the run writes: no record outlives its
 //! row. A line without a quote (most of a real file) makes no record at
-//! all: it is checked for UTF-8 once, split into slices of the splitter's
-//! buffer, and its identity and columns come from those slices; a line the
-//! rules would reject takes the record path, which says why. A cut is a guess: a line end inside a quoted field is no record
+//! all: it is split into slices of the splitter's buffer, and its identity
+//! and columns come from those slices (the piece is checked for UTF-8
+//! once, not line by line); a line the rules would reject takes the record
+//! path, which says why.
+//!
+//! A cut is a guess: a line end inside a quoted field is no record
 //! boundary. Each piece therefore says where its last row really ended,
 //! and [`Pieces`] checks, in file order, that the next piece started
 //! there; a piece that did not is read again from the right place. Quotes
-//! are counted when cutting, so that is rare.
+//! are counted when cutting, so that is rare. Where a dedupe key is one
+//! field that a written column holds as compared, the key's text is read
+//! from that column rather than kept twice ([`Keys`]).
 //!
 //! Row ids and lines are counted from the start of each piece; [`Pieces`]
 //! adds what the pieces before it held. This module owns cutting, reading
