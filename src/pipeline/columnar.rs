@@ -11,7 +11,9 @@
 //! column arrays; this module's thread places the pieces in file order,
 //! decides which rows are duplicates, writes the side files, and hands the
 //! surviving rows' arrays to each sink, whose columns are encoded on
-//! threads of their own.
+//! threads of their own. Columns that hold the same values (a normalised
+//! email that was already lower case) share one array, filtered once and
+//! encoded once.
 //!
 //! `[run] columnar = false` runs such a pipeline on the row engine instead.
 //! This module owns the columnar flow; it does not judge rows, key them or
@@ -29,7 +31,7 @@ use arrow_select::filter::FilterBuilder;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built};
+use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built, share_equal};
 use super::progress::Progress;
 use super::runner::RunError;
 use super::stage_tasks::stage_name;
@@ -371,6 +373,8 @@ impl Columnar {
             Arc::new(UInt64Array::from_iter_values(kept))
         };
         let filter = (!all).then(|| FilterBuilder::new(&BooleanArray::from(keep.clone())).optimize().build());
+        // A column sharing an earlier one's array shares its filtered array too.
+        let mut filtered: Vec<(&ArrayRef, ArrayRef)> = Vec::new();
         let columns = (piece.arrays.iter().zip(&self.written).enumerate()).map(|(i, (array, &written))| {
             if !written {
                 return Ok(None);
@@ -378,18 +382,26 @@ impl Columnar {
             let array = match (self.positions[i], array) {
                 (Some(Position::RowId), _) => positions(&piece.ids),
                 (Some(Position::Line), _) => positions(&piece.lines_of),
-                (None, Some(array)) => match &filter {
-                    Some(f) => {
-                        (f.filter(array.as_ref())).map_err(|e| RunError::Internal(format!("filtering a piece: {e}")))?
+                (None, Some(array)) => match (&filter, filtered.iter().find(|(a, _)| Arc::ptr_eq(a, array))) {
+                    (_, Some((_, done))) => done.clone(),
+                    (Some(f), None) => {
+                        let done = (f.filter(array.as_ref()))
+                            .map_err(|e| RunError::Internal(format!("filtering a piece: {e}")))?;
+                        filtered.push((array, done.clone()));
+                        done
                     }
-                    None => array.clone(),
+                    (None, None) => array.clone(),
                 },
                 (None, None) => return Err(RunError::Internal(format!("column {i} was not built"))),
             };
             debug_assert_eq!(array.len(), kept);
             Ok(Some(array))
         });
-        columns.collect()
+        let mut columns = columns.collect::<Result<Vec<_>, _>>()?;
+        if !all {
+            share_equal(&mut columns); // equal once the duplicates are out
+        }
+        Ok(columns)
     }
 
     /// Commit every output, the rejects and the duplicates files; or, when

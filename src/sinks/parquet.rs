@@ -17,7 +17,6 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use indexmap::IndexMap;
 use object_store::ObjectStore;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
@@ -257,10 +256,9 @@ impl<W: Write + Send> Encoder<W> {
                 path: self.path.clone(),
                 source,
             };
-            let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(props.build())).map_err(parquet_err)?;
             let threads = std::thread::available_parallelism().map_or(1, usize::from);
-            let writer =
-                ParallelWriter::new(writer, self.schema.clone(), self.row_group_rows, threads).map_err(parquet_err)?;
+            let writer = ParallelWriter::new(out, self.schema.clone(), props.build(), self.row_group_rows, threads)
+                .map_err(parquet_err)?;
             self.state = State::Writing(writer);
         }
         if !matches!(self.state, State::Writing(_)) {
