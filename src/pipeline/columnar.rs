@@ -137,7 +137,9 @@ pub(super) async fn run(run: Run<'_>, source: CsvSource) -> Result<Flow, RunErro
 /// first touch, and this plane frees and allocates piece buffers all
 /// along, so it paid for that again and again. On the 5,000,000-row
 /// benchmark (docs/benchmarks.md): system time 1.85 s → 0.89 s, peak
-/// memory 426 → 348 MB. It is what mimalloc does under
+/// memory 426 → 348 MB (with mimalloc's v2 line, 500,000 / 5,000,000
+/// rows without dedupe: 151–161 / 171–182 MB with huge pages, 137–138 /
+/// 159–160 MB without). It is what mimalloc does under
 /// `MIMALLOC_ALLOW_THP=0`; the row engine is left as it is, where it
 /// measured no better.
 fn small_pages() {
