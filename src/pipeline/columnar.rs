@@ -31,7 +31,8 @@ use arrow_select::filter::FilterBuilder;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built, share_equal};
+use super::chunked::{ChunkedCsv, Cut, Piece, PieceReader, Pieces, built};
+use super::equal_columns::share_equal;
 use super::progress::Progress;
 use super::runner::RunError;
 use super::stage_tasks::stage_name;

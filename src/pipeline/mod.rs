@@ -8,6 +8,7 @@
 mod chunked;
 mod columnar;
 mod crm_lists;
+mod equal_columns;
 mod outputs;
 pub mod progress;
 pub mod runner;
