@@ -20,7 +20,9 @@
 //! there; a piece that did not is read again from the right place. Quotes
 //! are counted when cutting, so that is rare. Where a dedupe key is one
 //! field that a written column holds as compared, the key's text is read
-//! from that column rather than kept twice ([`Keys`]).
+//! from that column rather than kept twice ([`Keys`]). A built column
+//! equal to an earlier one holds that one's array
+//! ([`super::equal_columns`]).
 //!
 //! Row ids and lines are counted from the start of each piece; [`Pieces`]
 //! adds what the pieces before it held. This module owns cutting, reading
