@@ -27,6 +27,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -138,7 +139,8 @@ impl<W: Write + Send> ParallelWriter<W> {
                 self.start_group()?;
             }
             let take = (self.row_group_rows - self.rows_in_group).min(batch.num_rows() - offset);
-            let mut to_write = self.twins.take(batch, offset, take);
+            let first_in_group = self.rows_in_group == 0;
+            let mut to_write = self.twins.take(batch, offset..offset + take, first_in_group);
             for w in &self.workers {
                 let arrays = w.fields.iter().map(|&i| std::mem::take(&mut to_write[i])).collect();
                 w.jobs.send(Job::Columns(arrays)).map_err(|_| gone())?;
@@ -177,18 +179,20 @@ impl<W: Write + Send> ParallelWriter<W> {
                 writers.len()
             )));
         }
-        let weight = |i: usize| match Twins::earlier_same(first, i) {
-            Some(_) => 0,
-            None => first.column(i).get_buffer_memory_size(),
-        };
+        let weight: Vec<usize> = (0..n)
+            .map(|i| match Twins::earlier_same(first, i) {
+                Some(_) => 0,
+                None => first.column(i).get_buffer_memory_size(),
+            })
+            .collect();
         let threads = self.threads.min(n).max(1);
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(weight(i)));
+        order.sort_by_key(|&i| std::cmp::Reverse(weight[i]));
         let mut load = vec![0usize; threads];
         let mut fields = vec![Vec::new(); threads];
         for i in order {
             let least = (0..threads).min_by_key(|&t| load[t]).unwrap_or(0);
-            load[least] += weight(i).max(1);
+            load[least] += weight[i].max(1);
             fields[least].push(i);
         }
         for mut mine in fields.into_iter().filter(|f| !f.is_empty()) {
@@ -305,8 +309,6 @@ struct Twins {
     /// Per column sharing another's arrays: those arrays, held back in
     /// case the two part before the group ends.
     held: Vec<Vec<ArrayRef>>,
-    /// No batch of the group yet.
-    fresh: bool,
 }
 
 impl Twins {
@@ -314,7 +316,6 @@ impl Twins {
         Twins {
             twin_of: vec![None; fields],
             held: vec![Vec::new(); fields],
-            fresh: true,
         }
     }
 
@@ -324,20 +325,15 @@ impl Twins {
         (0..i).find(|&j| Arc::ptr_eq(batch.column(j), a) && a.data_type() == batch.column(j).data_type())
     }
 
-    /// What each column's writer gets of the group's next rows (`len` rows
-    /// of `batch` from `offset`): its array, nothing while it shares an
-    /// earlier column's, or, when the sharing ends, the arrays held back
-    /// and then its own.
-    fn take(&mut self, batch: &RecordBatch, offset: usize, len: usize) -> Vec<Vec<ArrayRef>> {
-        let fresh = std::mem::take(&mut self.fresh);
+    /// What each column's writer gets of the group's next rows (`rows` of
+    /// `batch`): its array, nothing while it shares an earlier column's,
+    /// or, when the sharing ends, the arrays held back and then its own.
+    fn take(&mut self, batch: &RecordBatch, rows: Range<usize>, first_in_group: bool) -> Vec<Vec<ArrayRef>> {
         (0..batch.num_columns())
             .map(|i| {
-                let array = match (offset, len) {
-                    (0, n) if n == batch.num_rows() => batch.column(i).clone(),
-                    _ => batch.column(i).slice(offset, len),
-                };
+                let array = batch.column(i).slice(rows.start, rows.len());
                 let same = Self::earlier_same(batch, i);
-                if fresh {
+                if first_in_group {
                     self.twin_of[i] = same;
                 }
                 match self.twin_of[i] {
@@ -360,7 +356,6 @@ impl Twins {
     /// The group ends: which columns shared another's arrays through it.
     fn close(&mut self) -> Vec<Option<usize>> {
         self.held.iter_mut().for_each(Vec::clear);
-        self.fresh = true;
         std::mem::replace(&mut self.twin_of, vec![None; self.held.len()])
     }
 }
